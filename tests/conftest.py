@@ -1,0 +1,40 @@
+"""Shared fixtures: where the real datasets are, and per-test storage and tracking locations."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """../shared/data (real MNIST and CIFAR-10); the test is skipped when it is absent."""
+    if not (SHARED_DATA / "mnist").is_dir():
+        pytest.skip("../shared/data is not present")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def storage_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'tuner.db'}"
+
+
+@pytest.fixture
+def tracking_uri(tmp_path: Path) -> str:
+    (tmp_path / "mlruns").mkdir(exist_ok=True)
+    return f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep every test away from the user's tuner.db, mlruns/ and data cache."""
+    monkeypatch.setenv("TUNER_CACHE_DIR", str(tmp_path / "cache"))
+    for var in ("TUNER_STORAGE", "MLFLOW_TRACKING_URI", "TUNER_DATA_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    os.environ.setdefault("MPLBACKEND", "Agg")
