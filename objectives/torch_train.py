@@ -1,0 +1,356 @@
+"""Training the torch networks: config table, optimizer, lr schedule, epoch loop, checkpoints.
+
+The loop reads top to bottom: tensors are made once from the splits (no copies on CPU), each
+epoch slices a seeded permutation of whole tensors into batches, and after every epoch the
+metrics go to `report` (which may raise to prune the run) and into RunResult.history.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from objectives.base import Param, Reporter, RunResult, Split, resolve_config
+from objectives.errors import ConfigError, DataError, DivergenceError
+from objectives.torch_models import CifarCNN, ImageShape, LeNet, MLPNet
+
+EVAL_BATCH = 1024
+EXPLODED_LOSS = 1e3
+"""A mean cross-entropy this large (chance is ~2.3) means the run has diverged."""
+MAX_DEFAULT_THREADS = 8
+SCHEDULES = ("constant", "step", "multistep", "exponential", "cyclical")
+OPTIMIZERS = ("sgd", "adagrad", "adam")
+
+
+def _common_params(**defaults: Any) -> dict[str, Param]:
+    """The config keys every torch objective shares; `defaults` overrides the default values."""
+    params = {
+        "epochs": Param("int", 10, "passes over the training split", low=1),
+        "batch_size": Param("int", 128, "examples per gradient step", low=1),
+        "optimizer": Param("str", "sgd", "update rule", choices=OPTIMIZERS),
+        "lr": Param("float", 0.05, "peak learning rate (> 0)", low=0.0),
+        "momentum": Param("float", 0.9, "sgd momentum", low=0.0, high=1.0),
+        "nesterov": Param("bool", False, "sgd Nesterov momentum (needs momentum > 0)"),
+        "beta1": Param("float", 0.9, "adam first-moment decay", low=0.0, high=1.0),
+        "beta2": Param("float", 0.999, "adam second-moment decay", low=0.0, high=1.0),
+        "weight_decay": Param("float", 0.0, "L2 penalty added by the optimizer", low=0.0),
+        "schedule": Param("str", "constant", "lr schedule over epochs", choices=SCHEDULES),
+        "milestones": Param("ints", [], "multistep: epochs after which lr *= gamma", low=1),
+        "gamma": Param("float", 0.1, "step/multistep/exponential lr factor (> 0)", low=0.0),
+        "step_size": Param("int", 10, "step: epochs between lr *= gamma", low=1),
+        "warmup_epochs": Param("float", 0.0, "linear warm-up from ~0 to lr", low=0.0),
+        "eta_min": Param("float", 0.0, "cyclical: lowest lr (the peak is lr)", low=0.0),
+        "cycle_epochs": Param("float", 4.0, "cyclical: epochs per triangle (> 0)", low=0.0),
+        "device": Param("str", "auto", "auto (cuda when present), cpu or cuda",
+                        choices=("auto", "cpu", "cuda")),
+        "threads": Param("int", 0, f"CPU threads, 0 = min(cores, {MAX_DEFAULT_THREADS})", low=0),
+    }
+    for key, value in defaults.items():
+        p = params[key]
+        params[key] = Param(p.kind, value, p.help, p.choices, p.low, p.high)
+    return params
+
+
+def _check(config: Mapping[str, Any]) -> None:
+    """Rules that span keys or need strict bounds, which the Param table cannot say."""
+    for key in ("lr", "gamma", "cycle_epochs"):
+        if config[key] <= 0:
+            raise ConfigError(f"The '{key}' parameter must be > 0. Got {config[key]!r} instead.")
+    for key in ("momentum", "beta1", "beta2", "dropout"):
+        if config.get(key, 0) >= 1:
+            raise ConfigError(
+                f"The '{key}' parameter must be in [0, 1). Got {config[key]!r} instead."
+            )
+    if config["nesterov"] and (config["optimizer"] != "sgd" or config["momentum"] <= 0):
+        raise ConfigError(
+            "nesterov=true needs optimizer=sgd and momentum > 0. "
+            f"Got optimizer={config['optimizer']!r}, momentum={config['momentum']!r} instead."
+        )
+    milestones = list(config["milestones"])
+    if milestones != sorted(set(milestones)):
+        raise ConfigError(
+            f"The 'milestones' parameter must be strictly increasing. Got {milestones!r} instead."
+        )
+    if config["schedule"] == "cyclical" and config["eta_min"] > config["lr"]:
+        raise ConfigError(
+            f"Cyclical schedule needs eta_min <= lr. Got eta_min={config['eta_min']!r}, "
+            f"lr={config['lr']!r} instead."
+        )
+
+
+def lr_at(config: Mapping[str, Any], step: int, steps_per_epoch: int) -> float:
+    """The learning rate for 0-based optimizer step `step`: the schedule times the warm-up."""
+    base = float(config["lr"])
+    t = step / steps_per_epoch
+    epoch = int(t)
+    schedule = config["schedule"]
+    if schedule == "step":
+        lr = base * config["gamma"] ** (epoch // config["step_size"])
+    elif schedule == "multistep":
+        lr = base * config["gamma"] ** sum(1 for m in config["milestones"] if m <= epoch)
+    elif schedule == "exponential":
+        lr = base * config["gamma"] ** epoch
+    elif schedule == "cyclical":
+        phase = (t / config["cycle_epochs"]) % 1.0
+        lr = config["eta_min"] + (base - config["eta_min"]) * (1.0 - abs(2.0 * phase - 1.0))
+    else:
+        lr = base
+    warmup_steps = config["warmup_epochs"] * steps_per_epoch
+    if step < warmup_steps:
+        lr *= (step + 1) / warmup_steps
+    return lr
+
+
+def make_optimizer(model: nn.Module, config: Mapping[str, Any]) -> torch.optim.Optimizer:
+    """sgd (momentum, nesterov), adagrad or adam (betas), all with weight decay."""
+    lr, wd = float(config["lr"]), float(config["weight_decay"])
+    if config["optimizer"] == "adam":
+        betas = (float(config["beta1"]), float(config["beta2"]))
+        return torch.optim.Adam(model.parameters(), lr=lr, betas=betas, weight_decay=wd)
+    if config["optimizer"] == "adagrad":
+        return torch.optim.Adagrad(model.parameters(), lr=lr, weight_decay=wd)
+    return torch.optim.SGD(model.parameters(), lr=lr, momentum=float(config["momentum"]),
+                           nesterov=bool(config["nesterov"]), weight_decay=wd)
+
+
+def choose_device(name: str) -> torch.device:
+    """`auto` is CUDA when present, else CPU; asking for `cuda` without one is a ConfigError."""
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("The 'device' parameter is 'cuda' but no CUDA device is available; "
+                          "use device=auto or device=cpu.")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def set_threads(threads: int) -> None:
+    """Use `threads` CPU threads; 0 means all usable cores up to MAX_DEFAULT_THREADS."""
+    if threads == 0:
+        threads = min(len(os.sched_getaffinity(0)), MAX_DEFAULT_THREADS)
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+
+
+def augment(x: Tensor, generator: torch.Generator) -> Tensor:
+    """Random crop with 4-pixel zero padding plus random horizontal flip, for a whole batch.
+
+    One gather on the padded batch: each sample's row/column indices are its crop offset plus
+    0..H-1 (columns reversed for flipped samples). Zero is the mean after normalisation.
+    """
+    n, c, h, w = x.shape
+    pad = 4
+    padded = F.pad(x, (pad, pad, pad, pad))
+    offsets = torch.randint(0, 2 * pad + 1, (2, n), generator=generator).to(x.device)
+    flip = (torch.rand(n, generator=generator) < 0.5).to(x.device)
+    rows = offsets[0, :, None] + torch.arange(h, device=x.device)
+    cols_fwd = torch.arange(w, device=x.device)
+    cols = offsets[1, :, None] + torch.where(flip[:, None], cols_fwd.flip(0), cols_fwd)
+    batch = torch.arange(n, device=x.device)[:, None, None, None]
+    chan = torch.arange(c, device=x.device)[None, :, None, None]
+    return padded[batch, chan, rows[:, None, :, None], cols[:, None, None, :]]
+
+
+def _as_tensors(split: Split, image_shape: ImageShape, name: str) -> tuple[Tensor, Tensor]:
+    """Zero-copy (n, C, H, W) float32 and int64 tensors on the CPU, shape-checked."""
+    size = int(np.prod(image_shape))
+    if split.X.ndim != 2 or split.X.shape[1] != size:
+        raise DataError(f"The {name} features must have shape (n, {size}) for images "
+                        f"{image_shape}. Got {split.X.shape} instead.")
+    X = torch.from_numpy(np.ascontiguousarray(split.X, dtype=np.float32))
+    y = torch.from_numpy(np.ascontiguousarray(split.y, dtype=np.int64))
+    return X.view(len(split), *image_shape), y
+
+
+class TorchModel:
+    """A trained network plus what it needs to run on NumPy inputs (base.Model)."""
+
+    def __init__(self, module: nn.Module, image_shape: ImageShape, device: torch.device) -> None:
+        self.module = module
+        self.image_shape = image_shape
+        self.device = device
+
+    @torch.no_grad()
+    def _logits(self, X: Tensor) -> Tensor:
+        self.module.eval()
+        parts = [self.module(X[i:i + EVAL_BATCH].to(self.device))
+                 for i in range(0, X.shape[0], EVAL_BATCH)]
+        return torch.cat(parts) if parts else torch.empty(0, 0, device=self.device)
+
+    def evaluate_tensors(self, X: Tensor, y: Tensor) -> dict[str, float]:
+        if X.shape[0] == 0:
+            return {"loss": math.nan, "accuracy": math.nan}
+        logits = self._logits(X)
+        y = y.to(self.device)
+        loss = F.cross_entropy(logits, y).item()
+        accuracy = (logits.argmax(1) == y).sum().item() / y.shape[0]
+        return {"loss": loss, "accuracy": accuracy}
+
+    def evaluate(self, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
+        Xt, yt = _as_tensors(Split(X, y), self.image_shape, "evaluation")
+        return self.evaluate_tensors(Xt, yt)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        Xt, _ = _as_tensors(Split(X, np.zeros(len(X), np.int64)), self.image_shape, "input")
+        return self._logits(Xt).argmax(1).cpu().numpy().astype(np.int64)
+
+    def save(self, path: Path) -> Path:
+        """Write the state_dict (CPU tensors) to `path`.pt."""
+        path = Path(path)
+        file = path if path.suffix == ".pt" else path.with_name(path.name + ".pt")
+        file.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({k: v.cpu() for k, v in self.module.state_dict().items()}, file)
+        return file
+
+
+Builder = Callable[[Mapping[str, Any], ImageShape, int], nn.Module]
+
+
+def _num_classes(*splits: Split) -> int:
+    """Every built-in dataset has 10 classes; more only if the labels say so."""
+    top = max((int(s.y.max()) for s in splits if len(s)), default=0)
+    return max(10, top + 1)
+
+
+@dataclass(frozen=True)
+class TorchObjective:
+    """One torch model family: its config table and how to build its network (base.Objective)."""
+
+    name: str
+    params: Mapping[str, Param]
+    build: Builder
+    min_side: int
+    normalize: str = "channel"
+
+    def _network(self, config: Mapping[str, Any], image_shape: ImageShape,
+                 classes: int) -> nn.Module:
+        if min(image_shape[1:]) < self.min_side:
+            side = self.min_side
+            raise DataError(f"{self.name} needs images of at least {side}x{side} pixels. "
+                            f"Got {image_shape[1]}x{image_shape[2]} instead.")
+        return self.build(config, image_shape, classes)
+
+    def fit(self, config: Mapping[str, Any], train: Split, val: Split, report: Reporter,
+            seed: int, image_shape: tuple[int, int, int]) -> RunResult:
+        """Train once with `config`; report and record metrics after every epoch."""
+        cfg = resolve_config(self.name, self.params, config)
+        _check(cfg)
+        if len(train) == 0:
+            raise DataError("The training split is empty; expected at least one example.")
+        device = choose_device(cfg["device"])
+        set_threads(cfg["threads"])
+        torch.manual_seed(seed)
+        generator = torch.Generator().manual_seed(seed)
+
+        X, y = (t.to(device) for t in _as_tensors(train, image_shape, "train"))
+        X_val, y_val = _as_tensors(val, image_shape, "val")
+        network = self._network(cfg, image_shape, _num_classes(train, val)).to(device)
+        model = TorchModel(network, image_shape, device)
+        optimizer = make_optimizer(network, cfg)
+        n, batch = len(train), cfg["batch_size"]
+        steps = math.ceil(n / batch)
+        history: list[dict[str, float]] = []
+
+        for epoch in range(1, cfg["epochs"] + 1):
+            network.train()
+            start = time.perf_counter()
+            order = torch.randperm(n, generator=generator).to(device)
+            loss_sum = torch.zeros((), device=device)
+            correct = torch.zeros((), dtype=torch.int64, device=device)
+            for i in range(steps):
+                lr = lr_at(cfg, (epoch - 1) * steps + i, steps)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                idx = order[i * batch:(i + 1) * batch]
+                xb, yb = X[idx], y[idx]
+                if cfg.get("augment"):
+                    xb = augment(xb, generator)
+                logits = network(xb)
+                loss = F.cross_entropy(logits, yb)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                loss_sum += loss.detach() * yb.shape[0]
+                correct += (logits.detach().argmax(1) == yb).sum()
+            train_loss = loss_sum.item() / n
+            seconds = time.perf_counter() - start
+            if not math.isfinite(train_loss) or train_loss > EXPLODED_LOSS:
+                raise DivergenceError(
+                    f"{self.name} diverged at epoch {epoch}: train_loss is {train_loss:.4g} "
+                    f"(lr={lr:.3g}); try a smaller lr.", step=epoch)
+            val_metrics = model.evaluate_tensors(X_val, y_val)
+            metrics = {"epoch": float(epoch), "train_loss": train_loss,
+                       "train_accuracy": correct.item() / n, "val_loss": val_metrics["loss"],
+                       "val_accuracy": val_metrics["accuracy"], "lr": lr, "seconds": seconds}
+            history.append(metrics)
+            report(epoch, metrics)
+        return RunResult(model=model, history=history)
+
+    def load(self, path: Path, config: Mapping[str, Any], image_shape: ImageShape,
+             classes: int = 10, device: str = "cpu") -> TorchModel:
+        """Rebuild the network from `config` and load a state_dict saved by TorchModel.save."""
+        cfg = resolve_config(self.name, self.params, config)
+        state = load_state_dict(Path(path))
+        network = self._network(cfg, image_shape, classes)
+        try:
+            network.load_state_dict(state)
+        except RuntimeError as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise ConfigError(f"Checkpoint {path} does not match the {self.name} config: "
+                              f"{first}") from None
+        target = choose_device(device)
+        return TorchModel(network.to(target), image_shape, target)
+
+
+def load_state_dict(path: Path) -> dict[str, Tensor]:
+    """Read a .pt state_dict safely (weights_only=True); DataError if missing or not one."""
+    if not path.is_file():
+        raise DataError(f"Checkpoint {path} does not exist; expected a .pt file from save().")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for corrupt or unsafe files
+        raise DataError(f"Checkpoint {path} is not a readable state_dict: "
+                        f"{type(exc).__name__}") from None
+    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
+        raise DataError(f"Checkpoint {path} is not a state_dict of tensors.")
+    return state
+
+
+def _check_widths(widths: list[int]) -> list[int]:
+    if len(widths) != 3:
+        raise ConfigError("The 'widths' parameter must list 3 hidden sizes (4 linear layers). "
+                          f"Got {widths!r} instead.")
+    return widths
+
+
+MLP = TorchObjective(
+    name="mlp",
+    params={**_common_params(epochs=15, lr=0.05, batch_size=128),
+            "widths": Param("ints", [512, 256, 128], "hidden layer sizes (3 of them)", low=1)},
+    build=lambda cfg, shape, classes: MLPNet(shape, classes, _check_widths(cfg["widths"])),
+    min_side=1,
+)
+LENET = TorchObjective(
+    name="lenet",
+    params=_common_params(epochs=10, lr=0.05, batch_size=128),
+    build=lambda cfg, shape, classes: LeNet(shape, classes),
+    min_side=12,
+)
+CIFAR_CNN = TorchObjective(
+    name="cifar_cnn",
+    params={**_common_params(epochs=20, lr=0.05, batch_size=64),
+            "dropout": Param("float", 0.3, "dropout probability before each FC layer",
+                             low=0.0, high=1.0),
+            "augment": Param("bool", False, "random crop (pad 4) + horizontal flip")},
+    build=lambda cfg, shape, classes: CifarCNN(shape, classes, cfg["dropout"]),
+    min_side=8,
+)
