@@ -20,13 +20,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from objectives import schedules
 from objectives.base import Param, Reporter, RunResult, Split, resolve_config
 from objectives.errors import ConfigError, DataError, DivergenceError
+from objectives.numpy_common import CHECK_EVERY, EXPLODE_FACTOR
 from objectives.torch_models import CifarCNN, ImageShape, LeNet, MLPNet
 
 EVAL_BATCH = 1024
-EXPLODED_LOSS = 1e3
-"""A mean cross-entropy this large (chance is ~2.3) means the run has diverged."""
 MAX_DEFAULT_THREADS = 8
 SCHEDULES = ("constant", "step", "multistep", "exponential", "cyclical")
 OPTIMIZERS = ("sgd", "adagrad", "adam")
@@ -89,26 +89,24 @@ def _check(config: Mapping[str, Any]) -> None:
 
 
 def lr_at(config: Mapping[str, Any], step: int, steps_per_epoch: int) -> float:
-    """The learning rate for 0-based optimizer step `step`: the schedule times the warm-up."""
-    base = float(config["lr"])
-    t = step / steps_per_epoch
-    epoch = int(t)
+    """The learning rate for 0-based update `step`: the schedule times the linear warm-up.
+
+    Epoch-based schedules change at epoch boundaries; cyclical is a triangle from eta_min up to
+    lr and back over cycle_epochs.
+    """
+    lr = float(config["lr"])
+    epoch = step // steps_per_epoch
     schedule = config["schedule"]
     if schedule == "step":
-        lr = base * config["gamma"] ** (epoch // config["step_size"])
+        lr = schedules.step_decay(epoch, lr, config["gamma"], config["step_size"])
     elif schedule == "multistep":
-        lr = base * config["gamma"] ** sum(1 for m in config["milestones"] if m <= epoch)
+        lr *= config["gamma"] ** sum(1 for m in config["milestones"] if m <= epoch)
     elif schedule == "exponential":
-        lr = base * config["gamma"] ** epoch
+        lr = schedules.exponential(epoch, lr, -math.log(config["gamma"]))
     elif schedule == "cyclical":
-        phase = (t / config["cycle_epochs"]) % 1.0
-        lr = config["eta_min"] + (base - config["eta_min"]) * (1.0 - abs(2.0 * phase - 1.0))
-    else:
-        lr = base
-    warmup_steps = config["warmup_epochs"] * steps_per_epoch
-    if step < warmup_steps:
-        lr *= (step + 1) / warmup_steps
-    return lr
+        half = max(1, round(config["cycle_epochs"] * steps_per_epoch / 2))
+        lr = schedules.cyclical(step, config["eta_min"], lr, half)
+    return lr * schedules.warmup(step, round(config["warmup_epochs"] * steps_per_epoch))
 
 
 def make_optimizer(model: nn.Module, config: Mapping[str, Any]) -> torch.optim.Optimizer:
@@ -212,6 +210,57 @@ class TorchModel:
         return file
 
 
+class _DivergenceWatch:
+    """Like the NumPy objectives: a non-finite loss, or one above EXPLODE_FACTOR x the first
+    batch's loss, is divergence. Checked every CHECK_EVERY updates and on each epoch's mean."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.reference = math.nan
+
+    def check(self, loss: float, step: int, epoch: int) -> None:
+        if math.isnan(self.reference):
+            self.reference = max(loss, 1e-3) if math.isfinite(loss) else 1.0
+        if not math.isfinite(loss) or loss > EXPLODE_FACTOR * self.reference:
+            raise DivergenceError(
+                f"{self.name} diverged at update {step} (epoch {epoch}): loss {loss:.3g}, "
+                f"initial {self.reference:.3g}; try a smaller learning rate.", step=epoch)
+
+
+def _train_epoch(network: nn.Module, optimizer: torch.optim.Optimizer, X: Tensor, y: Tensor,
+                 config: Mapping[str, Any], epoch: int, generator: torch.Generator,
+                 watch: _DivergenceWatch) -> tuple[float, float, float]:
+    """One pass over (X, y) in seeded random batches; returns (mean loss, accuracy, last lr)."""
+    network.train()
+    n, batch = X.shape[0], config["batch_size"]
+    steps = math.ceil(n / batch)
+    order = torch.randperm(n, generator=generator).to(X.device)
+    loss_sum = torch.zeros((), device=X.device)
+    correct = torch.zeros((), dtype=torch.int64, device=X.device)
+    lr = 0.0
+    for i in range(steps):
+        step = (epoch - 1) * steps + i
+        lr = lr_at(config, step, steps)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        idx = order[i * batch:(i + 1) * batch]
+        xb, yb = X[idx], y[idx]
+        if config.get("augment"):
+            xb = augment(xb, generator)
+        logits = network(xb)
+        loss = F.cross_entropy(logits, yb)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        loss_sum += loss.detach() * yb.shape[0]
+        correct += (logits.detach().argmax(1) == yb).sum()
+        if step % CHECK_EVERY == 0:
+            watch.check(loss.item(), step + 1, epoch)
+    mean_loss = loss_sum.item() / n
+    watch.check(mean_loss, (epoch - 1) * steps + steps, epoch)
+    return mean_loss, correct.item() / n, lr
+
+
 Builder = Callable[[Mapping[str, Any], ImageShape, int], nn.Module]
 
 
@@ -256,40 +305,17 @@ class TorchObjective:
         network = self._network(cfg, image_shape, _num_classes(train, val)).to(device)
         model = TorchModel(network, image_shape, device)
         optimizer = make_optimizer(network, cfg)
-        n, batch = len(train), cfg["batch_size"]
-        steps = math.ceil(n / batch)
         history: list[dict[str, float]] = []
 
+        watch = _DivergenceWatch(self.name)
         for epoch in range(1, cfg["epochs"] + 1):
-            network.train()
             start = time.perf_counter()
-            order = torch.randperm(n, generator=generator).to(device)
-            loss_sum = torch.zeros((), device=device)
-            correct = torch.zeros((), dtype=torch.int64, device=device)
-            for i in range(steps):
-                lr = lr_at(cfg, (epoch - 1) * steps + i, steps)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                idx = order[i * batch:(i + 1) * batch]
-                xb, yb = X[idx], y[idx]
-                if cfg.get("augment"):
-                    xb = augment(xb, generator)
-                logits = network(xb)
-                loss = F.cross_entropy(logits, yb)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                loss_sum += loss.detach() * yb.shape[0]
-                correct += (logits.detach().argmax(1) == yb).sum()
-            train_loss = loss_sum.item() / n
+            train_loss, train_accuracy, lr = _train_epoch(
+                network, optimizer, X, y, cfg, epoch, generator, watch)
             seconds = time.perf_counter() - start
-            if not math.isfinite(train_loss) or train_loss > EXPLODED_LOSS:
-                raise DivergenceError(
-                    f"{self.name} diverged at epoch {epoch}: train_loss is {train_loss:.4g} "
-                    f"(lr={lr:.3g}); try a smaller lr.", step=epoch)
             val_metrics = model.evaluate_tensors(X_val, y_val)
             metrics = {"epoch": float(epoch), "train_loss": train_loss,
-                       "train_accuracy": correct.item() / n, "val_loss": val_metrics["loss"],
+                       "train_accuracy": train_accuracy, "val_loss": val_metrics["loss"],
                        "val_accuracy": val_metrics["accuracy"], "lr": lr, "seconds": seconds}
             history.append(metrics)
             report(epoch, metrics)
