@@ -1,0 +1,179 @@
+"""Readers for the standard dataset files: IDX (MNIST, Fashion-MNIST) and CIFAR-10 python batches.
+
+Every malformed file becomes a one-line DataError naming the file and what was wrong with it.
+CIFAR-10 batches are pickles, so they go through a restricted unpickler that imports nothing:
+the few numpy names the format uses are mapped to inert stand-ins and the array is rebuilt with
+np.frombuffer, so a hostile pickle can neither run code nor feed numpy arbitrary state.
+"""
+
+from __future__ import annotations
+
+import gzip
+import pickle
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from objectives.errors import DataError
+
+IDX_UBYTE = 0x08
+GZIP_MAGIC = b"\x1f\x8b"
+CIFAR_FEATURES = 3 * 32 * 32
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The file's bytes, gunzipped when it starts with the gzip magic."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(2)
+            fh.seek(0)
+            if head != GZIP_MAGIC:
+                return fh.read()
+            with gzip.GzipFile(fileobj=fh) as gz:
+                return gz.read()
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise DataError(f"{path} is truncated or corrupt gzip data ({exc}).") from None
+    except OSError as exc:
+        raise DataError(f"Cannot read {path}: {exc.strerror or exc}.") from None
+
+
+def read_idx(path: Path, ndim: int) -> np.ndarray:
+    """Read an IDX file of unsigned bytes with `ndim` dimensions (1 = labels, 3 = images)."""
+    data = _read_bytes(path)
+    expected = (IDX_UBYTE << 8) | ndim
+    magic = int.from_bytes(data[:4], "big") if len(data) >= 4 else None
+    if magic != expected:
+        got = "a file shorter than 4 bytes" if magic is None else f"0x{magic:08X}"
+        raise DataError(
+            f"{path} has the wrong magic number: expected 0x{expected:08X} "
+            f"(IDX, unsigned bytes, {ndim} dims), got {got}."
+        )
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise DataError(f"{path} is truncated: the IDX header needs {header} bytes, "
+                        f"found {len(data)}.")
+    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    size = int(np.prod(shape))
+    found = len(data) - header
+    if found < size:
+        raise DataError(f"{path} is truncated: the header promises {size} bytes of data "
+                        f"for shape {shape}, found {found}.")
+    if found > size:
+        raise DataError(f"{path} has {found - size} bytes after the data the header promises "
+                        f"(shape {shape}); the file is not a valid IDX file.")
+    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
+
+
+class _NDArray:
+    """Stands in for numpy.ndarray as the `subtype` argument of _reconstruct."""
+
+
+class _Dtype:
+    """Stands in for numpy.dtype: records the type code, ignores the state BUILD hands it."""
+
+    def __init__(self, spec: Any, align: Any = False, copy: Any = False) -> None:
+        self.spec = spec.decode() if isinstance(spec, bytes) else spec
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
+
+
+class _Array:
+    """Stands in for an ndarray: BUILD hands it (version, shape, dtype, fortran, raw bytes)."""
+
+    state: Any = None
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
+
+
+def _reconstruct(subtype: Any, shape: Any, dtype: Any) -> _Array:
+    if subtype is not _NDArray:
+        raise DataError("The pickle asks numpy to rebuild something other than an ndarray; "
+                        "CIFAR-10 batches hold only plain arrays.")
+    return _Array()
+
+
+_ALLOWED = {
+    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
+    ("numpy", "ndarray"): _NDArray,
+    ("numpy", "dtype"): _Dtype,
+}
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """Imports nothing: the numpy names a CIFAR-10 batch uses map to inert stand-ins."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return _ALLOWED[(module, name)]
+        except KeyError:
+            raise DataError(
+                f"Refusing to unpickle {module}.{name}: a CIFAR-10 batch needs only dicts, "
+                "lists, bytes, ints and uint8 numpy arrays."
+            ) from None
+
+
+def _to_array(obj: _Array, path: Path) -> np.ndarray:
+    """Rebuild a uint8 array from the state an ndarray pickle carries, checking every part."""
+    state = obj.state
+    if not (isinstance(state, tuple) and len(state) == 5):
+        raise DataError(f"{path} holds a malformed numpy array.")
+    _, shape, dtype, fortran, raw = state
+    if not isinstance(dtype, _Dtype) or dtype.spec not in ("u1", "|u1", "uint8"):
+        spec = getattr(dtype, "spec", dtype)
+        raise DataError(f"{path} holds a numpy array of type {spec!r}; expected uint8 ('u1').")
+    if not (isinstance(shape, tuple) and all(isinstance(n, int) and n >= 0 for n in shape)):
+        raise DataError(f"{path} holds a numpy array with a malformed shape {shape!r}.")
+    if not isinstance(raw, (bytes, bytearray)) or len(raw) != int(np.prod(shape)):
+        size = len(raw) if isinstance(raw, (bytes, bytearray)) else type(raw).__name__
+        raise DataError(f"{path} is truncated: an array of shape {shape} needs "
+                        f"{int(np.prod(shape))} bytes, found {size}.")
+    return np.frombuffer(raw, dtype=np.uint8).reshape(shape, order="F" if fortran else "C")
+
+
+def _unpickle(path: Path) -> dict[Any, Any]:
+    try:
+        with open(path, "rb") as fh:
+            obj = RestrictedUnpickler(fh, encoding="bytes").load()
+    except DataError:
+        raise
+    except OSError as exc:
+        raise DataError(f"Cannot read {path}: {exc.strerror or exc}.") from None
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad file
+        raise DataError(f"{path} is truncated or not a CIFAR-10 python batch "
+                        f"({type(exc).__name__}: {exc}).") from None
+    if not isinstance(obj, dict):
+        raise DataError(f"{path} is not a CIFAR-10 python batch: expected a dict, "
+                        f"got {type(obj).__name__}.")
+    return {k.decode() if isinstance(k, bytes) else k: v for k, v in obj.items()}
+
+
+def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(images uint8 (n, 3072) channel-major, labels int64 (n,)) from one CIFAR-10 batch file."""
+    batch = _unpickle(path)
+    data, labels = batch.get("data"), batch.get("labels")
+    if not isinstance(data, _Array) or not isinstance(labels, list):
+        raise DataError(f"{path} is not a CIFAR-10 python batch: expected keys 'data' "
+                        "(uint8 array) and 'labels' (list of ints).")
+    X = _to_array(data, path)
+    if X.ndim != 2 or X.shape[1] != CIFAR_FEATURES:
+        raise DataError(f"{path} has data of shape {X.shape}; expected (n, {CIFAR_FEATURES}).")
+    if not all(isinstance(v, int) for v in labels):
+        raise DataError(f"{path} has labels that are not all ints.")
+    y = np.asarray(labels, dtype=np.int64)
+    if len(y) != len(X):
+        raise DataError(f"{path} has {len(X)} images but {len(y)} labels.")
+    return X, y
+
+
+def read_cifar_meta(path: Path) -> tuple[str, ...]:
+    """Class names from a CIFAR-10 batches.meta file."""
+    names = _unpickle(path).get("label_names")
+    if not isinstance(names, list) or not all(isinstance(n, (bytes, str)) for n in names):
+        raise DataError(f"{path} is not a CIFAR-10 batches.meta: expected 'label_names', "
+                        "a list of strings.")
+    return tuple(n.decode() if isinstance(n, bytes) else n for n in names)
