@@ -1,0 +1,257 @@
+"""Plots and the study report: learning curves, LR schedule, confusion matrix, Optuna's study
+plots, a trials CSV, and `tuner report NAME` which writes them with a Markdown summary page.
+
+Figures are drawn with matplotlib's Agg backend on small `Figure` objects with fixed margins (no
+pyplot state, no tight_layout), so per-trial PNGs stay cheap (~60 ms) and thread-safe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import optuna  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from tuner.errors import StorageError  # noqa: E402
+from tuner.storage import mask, open_storage, resolve_url  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
+STAGE_SEPARATORS = ("/", ".", ":")
+_DPI = 80
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=_DPI)
+    return path
+
+
+def _x_axis(history: Sequence[Mapping[str, float]]) -> tuple[list[float], str]:
+    """Epochs when every row has one (may be fractional), else the reporting step."""
+    if history and all("epoch" in row for row in history):
+        return [float(row["epoch"]) for row in history], "epoch"
+    return [float(i + 1) for i in range(len(history))], "step"
+
+
+def _series(history: Sequence[Mapping[str, float]], key: str) -> list[float]:
+    return [float(row.get(key, math.nan)) for row in history]
+
+
+def plot_learning_curves(history: Sequence[Mapping[str, float]], path: Path) -> Path:
+    """Loss and accuracy, train vs val, against epoch: one PNG with two panels."""
+    x, label = _x_axis(history)
+    fig = Figure(figsize=(8, 3.2))
+    for ax, metric in zip(fig.subplots(1, 2), ("loss", "accuracy"), strict=True):
+        for split, style in (("train", "-"), ("val", "--")):
+            key = f"{split}_{metric}"
+            if any(key in row for row in history):
+                ax.plot(x, _series(history, key), style, marker=".", label=split)
+        ax.set_xlabel(label)
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="upper right")
+    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.15, top=0.95, wspace=0.25)
+    return _save(fig, path)
+
+
+def plot_lr_schedule(history: Sequence[Mapping[str, float]], path: Path, title: str = "") -> Path:
+    """The learning rate used at each reporting point."""
+    x, label = _x_axis(history)
+    fig = Figure(figsize=(4, 3))
+    ax = fig.subplots()
+    ax.plot(x, _series(history, "lr"), marker=".")
+    ax.set_xlabel(label)
+    ax.set_ylabel("learning rate")
+    ax.set_title(f"LR schedule: {title}" if title else "LR schedule")
+    ax.grid(alpha=0.3)
+    fig.subplots_adjust(left=0.2, right=0.95, bottom=0.15, top=0.9)
+    return _save(fig, path)
+
+
+def plot_confusion_matrix(
+    matrix: np.ndarray | Sequence[Sequence[int]], path: Path, labels: Sequence[str] | None = None
+) -> Path:
+    """Counts of true (rows) vs predicted (columns) classes, annotated."""
+    counts = np.asarray(matrix)
+    n = counts.shape[0]
+    names = list(labels) if labels is not None else [str(i) for i in range(n)]
+    fig = Figure(figsize=(1.0 + 0.5 * n, 0.8 + 0.5 * n))
+    ax = fig.subplots()
+    image = ax.imshow(counts, cmap="Blues")
+    fig.colorbar(image, ax=ax)
+    ax.set_xticks(range(n), names, rotation=45, ha="right")
+    ax.set_yticks(range(n), names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    threshold = counts.max() / 2 if counts.size else 0
+    for i in range(n):
+        for j in range(n):
+            ax.text(j, i, str(int(counts[i, j])), ha="center", va="center", fontsize=7,
+                    color="white" if counts[i, j] > threshold else "black")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """counts[i, j] = how many samples of class i were predicted as j."""
+    counts = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(counts, (np.asarray(y_true), np.asarray(y_pred)), 1)
+    return counts
+
+
+def state_counts(study: optuna.Study) -> dict[str, int]:
+    """How many trials are in each state (COMPLETE, PRUNED, FAIL, ...); zero counts included
+    for COMPLETE, PRUNED and FAIL."""
+    counts = {"COMPLETE": 0, "PRUNED": 0, "FAIL": 0}
+    for trial in study.get_trials(deepcopy=False):
+        counts[trial.state.name] = counts.get(trial.state.name, 0) + 1
+    return counts
+
+
+def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
+    """The best complete trial, or None when no trial completed."""
+    try:
+        return study.best_trial
+    except ValueError:
+        return None
+
+
+def trials_csv(study: optuna.Study, path: Path) -> Path:
+    """One row per trial: number, state, value, start, seconds, then every param."""
+    trials = study.get_trials(deepcopy=False)
+    names = sorted({name for t in trials for name in t.params})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["number", "state", "value", "datetime_start", "seconds", *names])
+        for t in trials:
+            seconds = t.duration.total_seconds() if t.duration is not None else ""
+            start = t.datetime_start.isoformat(timespec="seconds") if t.datetime_start else ""
+            value = "" if t.value is None else t.value
+            writer.writerow([t.number, t.state.name, value, start, seconds,
+                             *(t.params.get(name, "") for name in names)])
+    return path
+
+
+def _importances(study: optuna.Study) -> dict[str, float]:
+    try:
+        return optuna.importance.get_param_importances(study)
+    except Exception:  # noqa: BLE001 - too few trials or a single distribution value
+        return {}
+
+
+def study_plots(study: optuna.Study, out: Path) -> list[Path]:
+    """Optuna's matplotlib plots as PNGs in `out`; a plot that cannot be drawn (too few complete
+    trials, one param) is skipped. Contour uses the (up to) three most important params."""
+    import matplotlib.pyplot as plt
+    from optuna.visualization import matplotlib as vis
+
+    complete = [t for t in study.get_trials(deepcopy=False)
+                if t.state == optuna.trial.TrialState.COMPLETE]
+    if not complete:
+        return []
+    params = sorted({name for t in complete for name in t.params})
+    ranked = list(_importances(study)) or params
+    plots: list[tuple[str, Any]] = [
+        ("optimization_history", lambda: vis.plot_optimization_history(study)),
+        ("intermediate_values", lambda: vis.plot_intermediate_values(study)),
+    ]
+    if params:
+        plots += [("slice", lambda: vis.plot_slice(study)),
+                  ("parallel_coordinate", lambda: vis.plot_parallel_coordinate(study))]
+    if len(ranked) >= 2 and len(complete) >= 2:
+        plots.append(("param_importances", lambda: vis.plot_param_importances(study)))
+    if len(params) >= 2:
+        plots.append(("contour", lambda: vis.plot_contour(study, params=ranked[:3])))
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, draw in plots:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                axes = draw()
+            first = np.asarray(axes).flat[0]
+            fig = first.get_figure()
+            fig.set_size_inches(max(fig.get_figwidth(), 6.4), max(fig.get_figheight(), 4.8))
+            fig.savefig(out / f"{name}.png", dpi=_DPI, bbox_inches="tight")
+            plt.close(fig)
+            written.append(out / f"{name}.png")
+        except Exception as exc:  # noqa: BLE001 - a missing plot must not stop the report
+            log.debug("skipped %s plot: %s", name, exc)
+    plt.close("all")
+    return written
+
+
+def stage_studies(storage: Any, name: str) -> list[str]:
+    """Optuna study names that belong to study `name`: itself, or `name` + separator + stage."""
+    summaries = optuna.get_all_study_summaries(storage, include_best_trial=False)
+    names = [s.study_name for s in summaries]
+    prefixes = tuple(name + sep for sep in STAGE_SEPARATORS)
+    return [n for n in names if n == name or n.startswith(prefixes)]
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def write_report(storage: Any, name: str, out: Path) -> Path:
+    """Plots, trials CSV and best params of every stage of study `name`; returns README.md."""
+    found = stage_studies(storage, name)
+    if not found:
+        raise StorageError(f"No study named '{name}' in the storage; `tuner list` shows them.")
+    lines = [f"# Study report: {name}", "",
+             f"Written {datetime.now().isoformat(timespec='seconds')} by `tuner report`.", ""]
+    for study_name in found:
+        study = optuna.load_study(study_name=study_name, storage=storage)
+        folder = out / _safe_dir(study_name)
+        trials_csv(study, folder / "trials.csv")
+        plots = study_plots(study, folder)
+        counts = state_counts(study)
+        best = best_trial(study)
+        lines += [f"## {study_name}", "",
+                  "Trials: " + ", ".join(f"{n} {state.lower()}" for state, n in counts.items()),
+                  f"([trials.csv]({folder.name}/trials.csv))", ""]
+        if best is not None:
+            lines += [f"Best value **{_fmt(best.value)}** (trial {best.number}):", "",
+                      "| param | value |", "|---|---|"]
+            lines += [f"| {k} | {_fmt(v)} |" for k, v in best.params.items()]
+            lines.append("")
+        for plot in plots:
+            lines += [f"![{plot.stem}]({folder.name}/{plot.name})", ""]
+    page = out / "README.md"
+    page.write_text("\n".join(lines))
+    return page
+
+
+def _safe_dir(study_name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in study_name)
+
+
+def report_command(args: argparse.Namespace) -> int:
+    """`tuner report NAME [--out DIR] [--storage URL]`."""
+    url = resolve_url(args.storage)
+    out = Path(args.out or Path("reports") / _safe_dir(args.name))
+    try:
+        storage = open_storage(url)
+    except Exception as exc:
+        raise StorageError(f"Cannot open storage {mask(url)}: {exc}") from None
+    page = write_report(storage, args.name, out)
+    print(f"Report written to {page}")
+    return 0
