@@ -91,7 +91,9 @@ def test_bad_heartbeat_env_is_rejected(raw: str, monkeypatch: pytest.MonkeyPatch
         storage.heartbeat_seconds()
 
 
-def test_sqlite_storage_has_heartbeats_and_wal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sqlite_storage_has_heartbeats_and_wal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TUNER_HEARTBEAT_SECONDS", "7")
     path = tmp_path / "sub" / "tuner.db"
     rdb = open_storage(f"sqlite:///{path}")
