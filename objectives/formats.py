@@ -96,7 +96,15 @@ def _reconstruct(subtype: Any, shape: Any, dtype: Any) -> _Array:
     return _Array()
 
 
+def _latin1(text: Any, encoding: Any = "latin1") -> bytes:
+    """Stands in for _codecs.encode, which Python 3 protocol-2 pickles use to carry bytes."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise DataError("The pickle asks _codecs.encode for something other than latin-1 bytes.")
+    return text.encode("latin-1")
+
+
 _ALLOWED = {
+    ("_codecs", "encode"): _latin1,
     ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
     ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
     ("numpy", "ndarray"): _NDArray,
@@ -105,7 +113,7 @@ _ALLOWED = {
 
 
 class RestrictedUnpickler(pickle.Unpickler):
-    """Imports nothing: the numpy names a CIFAR-10 batch uses map to inert stand-ins."""
+    """Imports nothing: the few names a CIFAR-10 batch uses map to inert stand-ins above."""
 
     def find_class(self, module: str, name: str) -> Any:
         try:
