@@ -199,6 +199,12 @@ def _http_env(retries: int, timeout: int) -> Iterator[None]:
                 os.environ[name] = value
 
 
+def _first_line(exc: BaseException, limit: int) -> str:
+    """The first line of an error message, shortened, with any URL password masked."""
+    lines = str(exc).strip().splitlines() or [type(exc).__name__]
+    return mask(lines[0])[:limit]
+
+
 class MlflowTrialTracker(TrialTracker):
     """One trial's child run; every MLflow error becomes a warning on the owning tracker."""
 
@@ -317,8 +323,8 @@ class MlflowTracker(Tracker):
         except Exception as exc:  # noqa: BLE001 - tracking must never fail a trial
             with self._lock:
                 self.warnings += 1
-            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            log.warning("MLflow: could not %s (%s: %s)", what, type(exc).__name__, first_line[:300])
+            log.warning("MLflow: could not %s (%s: %s)", what, type(exc).__name__,
+                        _first_line(exc, 300))
             return None
 
     def submit(self, what: str, call: Callable[[], Any]) -> None:
@@ -345,9 +351,9 @@ class MlflowTracker(Tracker):
             with _http_env(retries=0, timeout=5):
                 self.client.search_experiments(max_results=1)
         except Exception as exc:
-            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
             raise TrackingError(
-                f"MLflow tracking store {where} cannot be reached ({first_line}); "
+                f"MLflow tracking store {where} cannot be reached "
+                f"({type(exc).__name__}: {_first_line(exc, 200)}); "
                 "start it, pass another --tracking-uri, or use --no-tracking."
             ) from None
 
