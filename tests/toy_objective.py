@@ -1,0 +1,79 @@
+"""A tiny objective for plumbing tests: a quadratic "training" that reports a few steps.
+
+val_accuracy peaks at x = 2, y = 3 and grows with the step, so pruners have curves to compare.
+`sleep` slows each step (kill tests land mid-trial), `fail_above` / `diverge_above` make trials
+with x above the threshold raise, to exercise failure handling. No data is used beyond its length.
+Use it in a study file as objective = "tests.toy_objective:TOY".
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from objectives.base import Param, Reporter, RunResult, Split, resolve_config
+from objectives.errors import DivergenceError
+
+
+class ToyModel:
+    """Predicts the majority class; enough for the final-evaluation plumbing."""
+
+    def __init__(self, label: int, score: float) -> None:
+        self.label = label
+        self.score = score
+
+    def evaluate(self, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
+        accuracy = float(np.mean(self.predict(X) == y)) if len(y) else 0.0
+        return {"loss": 1.0 - self.score, "accuracy": accuracy}
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return np.full(X.shape[0], self.label, dtype=np.int64)
+
+    def save(self, path: Path) -> Path:
+        out = path.with_suffix(".npz")
+        np.savez(out, label=np.array([self.label]), score=np.array([self.score]))
+        return out
+
+
+class Toy:
+    name = "toy"
+    normalize = "feature"
+    params: Mapping[str, Param] = {
+        "x": Param("float", 0.0, low=-10.0, high=10.0),
+        "y": Param("int", 0, low=0, high=10),
+        "lr": Param("float", 0.1, low=1e-6, high=10.0),
+        "optimizer": Param("str", "sgd", choices=("sgd", "momentum", "adam")),
+        "momentum": Param("float", 0.9, low=0.0, high=1.0),
+        "epochs": Param("int", 4, low=1),
+        "sleep": Param("float", 0.0, low=0.0),
+        "fail_above": Param("float", 1e9),
+        "diverge_above": Param("float", 1e9),
+        "milestones": Param("ints", [2, 3]),
+    }
+
+    def fit(self, config: Mapping[str, Any], train: Split, val: Split, report: Reporter,
+            seed: int, image_shape: tuple[int, int, int]) -> RunResult:
+        cfg = resolve_config(self.name, self.params, config)
+        score = 1.0 / (1.0 + (cfg["x"] - 2.0) ** 2 + 0.1 * (cfg["y"] - 3) ** 2)
+        history: list[dict[str, float]] = []
+        for step in range(1, cfg["epochs"] + 1):
+            time.sleep(cfg["sleep"])
+            if cfg["x"] > cfg["fail_above"]:
+                raise RuntimeError(f"toy failure at x={cfg['x']:.3f}")
+            if cfg["x"] > cfg["diverge_above"]:
+                raise DivergenceError("loss is nan", step=step)
+            acc = score * step / cfg["epochs"]
+            metrics = {"epoch": float(step), "train_loss": 1.0 - acc, "train_accuracy": acc,
+                       "val_loss": 1.0 - acc, "val_accuracy": acc, "lr": cfg["lr"],
+                       "seconds": cfg["sleep"]}
+            history.append(metrics)
+            report(step, metrics)
+        labels = train.y if len(train) else np.zeros(1, dtype=np.int64)
+        return RunResult(model=ToyModel(int(np.bincount(labels).argmax()), score), history=history)
+
+
+TOY = Toy()

@@ -1,0 +1,68 @@
+"""Optuna samplers and pruners by name, built from a stage's options.
+
+Seeds: qmc and grid coordinate through the storage (QMC's sample index and the grid's visited
+points live in the study), so every worker uses the study seed. The other samplers draw from
+their own RNG, so the runner passes a different seed per worker and per resume (see
+tuner.runner.sampler_seed) — otherwise two workers, or a resumed run, would propose the same
+params again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import optuna
+
+from tuner.spec import ParamSpace, Stage
+
+SHARED_SEED_SAMPLERS = ("qmc", "grid")
+
+
+def grid_values(param: ParamSpace) -> list[Any]:
+    """The grid points of one param: its choices, or low..high by step."""
+    if param.kind == "categorical":
+        return list(param.choices or ())
+    if param.step is None or param.low is None or param.high is None:
+        raise ValueError(f"the grid sampler needs `choices` or `step` for param '{param.name}'")
+    count = int((param.high - param.low) / param.step + 1e-9) + 1
+    values = [param.low + i * param.step for i in range(count)]
+    return [int(v) for v in values] if param.kind == "int" else [float(v) for v in values]
+
+
+def build_sampler(
+    stage: Stage, space: Sequence[ParamSpace], seed: int | None
+) -> optuna.samplers.BaseSampler:
+    """The stage's sampler over `space` (the grid sampler needs the space itself)."""
+    options = dict(stage.sampler_options)
+    if stage.sampler == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, **options)
+    if stage.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed, **options)
+    if stage.sampler == "grid":
+        grid = {p.name: grid_values(p) for p in space}
+        return optuna.samplers.GridSampler(grid, seed=seed, **options)
+    if stage.sampler == "qmc":
+        options.setdefault("warn_asynchronous_seeding", False)
+        return optuna.samplers.QMCSampler(seed=seed, **options)
+    if stage.sampler == "cmaes":
+        return optuna.samplers.CmaEsSampler(seed=seed, **options)
+    if stage.sampler == "gp":
+        return optuna.samplers.GPSampler(seed=seed, **options)
+    raise ValueError(f"unknown sampler '{stage.sampler}'")
+
+
+def build_pruner(stage: Stage) -> optuna.pruners.BasePruner:
+    options = dict(stage.pruner_options)
+    kinds: dict[str, Any] = {
+        "median": optuna.pruners.MedianPruner,
+        "hyperband": optuna.pruners.HyperbandPruner,
+        "successive_halving": optuna.pruners.SuccessiveHalvingPruner,
+        "percentile": optuna.pruners.PercentilePruner,
+        "threshold": optuna.pruners.ThresholdPruner,
+        "none": optuna.pruners.NopPruner,
+    }
+    if stage.pruner not in kinds:
+        raise ValueError(f"unknown pruner '{stage.pruner}'")
+    pruner: optuna.pruners.BasePruner = kinds[stage.pruner](**options)
+    return pruner
