@@ -59,7 +59,8 @@ def _run_trial(tracker: Tracker, parent: str | None, study: str, number: int, st
             "reason": "DivergenceError: loss is nan" if state == "FAIL" else None,
             "schedule": schedule}
     value = history[-1]["val_accuracy"] if state == "COMPLETE" else None
-    trial.finish(state, value, info, history, {"lr": 0.1, "reg": 1e-3, "epochs": 3})
+    trial.finish(state, value, info, history,
+                 {"lr": 0.1, "reg": 1e-3, "epochs": 3, "batch_size": 64})
     return trial.run_id
 
 
@@ -86,7 +87,9 @@ def test_children_metrics_tags_and_artifacts(shared_uri: str) -> None:
     client = MlflowClient(shared_uri)
 
     assert len(_children(shared_uri, parent)) == 3
-    assert client.get_experiment(client.get_run(parent).info.experiment_id).name == "study_a"
+    parent_run = client.get_run(parent)
+    assert client.get_experiment(parent_run.info.experiment_id).name == "study_a"
+    assert parent_run.data.params["fixed.epochs"] == "3"
     for state, epochs in (("COMPLETE", 3), ("PRUNED", 2), ("FAIL", 1)):
         run_id = ids[state]
         assert run_id is not None
@@ -134,15 +137,19 @@ def test_end_stage_logs_best_counts_plots_and_csv(shared_uri: str) -> None:
 def test_final_run_records_metrics_and_files(shared_uri: str, tmp_path: Path) -> None:
     weights = tmp_path / "weights.npz"
     weights.write_bytes(b"not really weights")
-    tracker = MlflowTracker(shared_uri)
-    run_id = tracker.final_run("study_c", {"test_accuracy": 0.93, "test_loss": 0.25,
-                                           "config": {"lr": 0.05}}, [weights])
+    info = {"test_accuracy": 0.93, "test_loss": 0.25, "stage": "study_c/fine",
+            "config": {"lr": 0.05}, "history": _history(4)}
+    run_id = MlflowTracker(shared_uri).final_run("study_c", info, [weights])
     assert run_id is not None
-    run = MlflowClient(shared_uri).get_run(run_id)
+    client = MlflowClient(shared_uri)
+    run = client.get_run(run_id)
     assert run.data.metrics["test_accuracy"] == 0.93
     assert run.data.params["lr"] == "0.05"
-    assert run.data.tags["stage"] == "final"
-    assert _artifacts(shared_uri, run_id) == {"weights.npz"}
+    assert run.data.params["stage"] == "study_c/fine"
+    assert "history" not in run.data.params
+    assert len(client.get_metric_history(run_id, "val_accuracy")) == 4
+    assert run.data.tags["tuner.role"] == "final"
+    assert _artifacts(shared_uri, run_id) == {"weights.npz", "learning_curves.png"}
 
 
 def test_stage_run_reuses_the_given_id_and_merges_stage_params(shared_uri: str) -> None:
@@ -228,7 +235,7 @@ def test_make_tracker_uri_resolution(monkeypatch: pytest.MonkeyPatch, tmp_path: 
 def test_flat_params_merges_nested_and_drops_none() -> None:
     assert flat_params({"objective": "mlp", "fixed": {"milestones": [3, 6], "epochs": 5},
                         "pruner": None, "bad key!": 1}) == {
-        "objective": "mlp", "milestones": "[3, 6]", "epochs": "5", "bad key_": "1"}
+        "objective": "mlp", "fixed.milestones": "[3, 6]", "fixed.epochs": "5", "bad key_": "1"}
 
 
 def test_ui_refuses_a_busy_port(tracking_uri: str) -> None:

@@ -166,16 +166,20 @@ def _param_value(value: Any) -> str:
     return text[:_MAX_PARAM_CHARS]
 
 
-def flat_params(info: Mapping[str, Any]) -> dict[str, str]:
-    """Scalars and lists of `info` as MLflow params; nested mappings (e.g. fixed params) are
-    merged in under their own keys. None values are left out."""
+def flat_params(info: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Scalars and lists of `info` as MLflow params; a nested mapping's keys get its key as a
+    prefix (fixed.epochs). None values are left out."""
     out: dict[str, str] = {}
     for key, value in info.items():
         if isinstance(value, Mapping):
-            out.update(flat_params(value))
+            out.update(flat_params(value, f"{prefix}{key}."))
         elif value is not None:
-            out[_clean_key(key)] = _param_value(value)
+            out[_clean_key(prefix + str(key))] = _param_value(value)
     return out
+
+
+def _scalars(info: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in info.items() if not isinstance(v, Mapping)}
 
 
 def _is_number(value: Any) -> bool:
@@ -222,7 +226,7 @@ class MlflowTrialTracker(TrialTracker):
         batch = [Metric(_clean_key(k), float(v), ts, int(step))
                  for k, v in metrics.items() if _is_number(v)]
         run_id = self.run_id
-        self.tracker.submit("log metrics", lambda: self.tracker.client.log_batch(run_id, batch))
+        self.tracker.submit("log metrics", lambda: self.tracker.log_batch(run_id, batch))
 
     def finish(
         self,
@@ -262,7 +266,7 @@ class MlflowTrialTracker(TrialTracker):
         if value is not None and _is_number(value) and math.isfinite(value):
             metrics.append(Metric("value", float(value), ts, 0))
         params = [Param(k, v) for k, v in flat_params(config).items() if k not in self._logged]
-        client.log_batch(run_id, metrics=metrics, params=params,
+        self.tracker.log_batch(run_id, metrics=metrics, params=params,
                          tags=[RunTag(k, v) for k, v in tags.items()])
         self.tracker._safe("log trial artifacts",
                            lambda: self._artifacts(run_id, info, history, config))
@@ -345,6 +349,16 @@ class MlflowTracker(Tracker):
         for future in pending:
             future.result()
 
+    def log_batch(self, run_id: str, metrics: Sequence[Any] = (), params: Sequence[Any] = (),
+                  tags: Sequence[Any] = ()) -> None:
+        """MlflowClient.log_batch in chunks within MLflow's limits (1000 metrics, 100 params
+        and 100 tags per call)."""
+        metrics, params, tags = list(metrics), list(params), list(tags)
+        while metrics or params or tags:
+            self.client.log_batch(run_id, metrics=metrics[:1000], params=params[:100],
+                                  tags=tags[:100])
+            metrics, params, tags = metrics[1000:], params[100:], tags[100:]
+
     def check(self) -> None:
         where = mask(self.tracking_uri)
         try:
@@ -385,7 +399,7 @@ class MlflowTracker(Tracker):
     ) -> str | None:
         params = flat_params(info)
         if run_id is not None:
-            self._stage_params[run_id] = params
+            self._stage_params[run_id] = flat_params(_scalars(info))
             return run_id
 
         def create() -> str:
@@ -394,13 +408,12 @@ class MlflowTracker(Tracker):
             run = self.client.create_run(
                 self.experiment_id(study), run_name=stage,
                 tags={"study": study, "stage": stage, "tuner.role": "stage"})
-            self.client.log_batch(run.info.run_id,
-                                  params=[Param(k, v) for k, v in params.items()])
+            self.log_batch(run.info.run_id, params=[Param(k, v) for k, v in params.items()])
             return str(run.info.run_id)
 
         new_id = self._safe("create the stage run", create)
         if new_id is not None:
-            self._stage_params[new_id] = params
+            self._stage_params[new_id] = flat_params(_scalars(info))
         return new_id
 
     def start_trial(
@@ -422,8 +435,7 @@ class MlflowTracker(Tracker):
 
             run = self.client.create_run(self.experiment_id(study), run_name=f"trial {number}",
                                          tags=tags)
-            self.client.log_batch(run.info.run_id,
-                                  params=[Param(k, v) for k, v in merged.items()])
+            self.log_batch(run.info.run_id, params=[Param(k, v) for k, v in merged.items()])
             return str(run.info.run_id)
 
         run_id = self._safe("create the trial run", create)
@@ -448,14 +460,14 @@ class MlflowTracker(Tracker):
         numbers = {f"n_{state.lower()}": float(n) for state, n in counts.items()}
         numbers.update({_clean_key(k): float(v) for k, v in summary.items() if _is_number(v)})
         tags = {_clean_key(k): str(v)[:_MAX_TAG_CHARS] for k, v in summary.items()
-                if not _is_number(v) and v is not None}
+                if isinstance(v, str)}
         best = report.best_trial(optuna_study)
         if best is not None and best.value is not None:
             numbers["best_value"] = float(best.value)
             tags["best_trial"] = str(best.number)
             tags.update({f"best.{_clean_key(k)}": _param_value(v) for k, v in best.params.items()})
-        self.client.log_batch(run_id, metrics=[Metric(k, v, ts, 0) for k, v in numbers.items()],
-                              tags=[RunTag(k, v) for k, v in tags.items()])
+        self.log_batch(run_id, metrics=[Metric(k, v, ts, 0) for k, v in numbers.items()],
+                       tags=[RunTag(k, v) for k, v in tags.items()])
         with tempfile.TemporaryDirectory(prefix="tuner-stage-") as tmp:
             folder = Path(tmp)
             report.trials_csv(optuna_study, folder / "trials.csv")
@@ -492,14 +504,27 @@ class MlflowTracker(Tracker):
                                                "tuner.role": "final"})
             run_id = str(run.info.run_id)
             ts = _now_ms()
+            history: list[Mapping[str, float]] = list(info.get("history") or [])
+            config = info.get("config")
+            params = flat_params({k: v for k, v in _scalars(info).items()
+                                  if not _is_number(v) and k != "history"})
+            params.update(flat_params(config) if isinstance(config, Mapping) else {})
             metrics = [Metric(_clean_key(k), float(v), ts, 0)
                        for k, v in info.items() if _is_number(v)]
-            params = flat_params({k: v for k, v in info.items() if not _is_number(v)})
-            self.client.log_batch(run_id, metrics=metrics,
-                                  params=[Param(k, v) for k, v in params.items()])
+            metrics += [Metric(_clean_key(k), float(v), ts, step)
+                        for step, row in enumerate(history, start=1)
+                        for k, v in row.items() if _is_number(v)]
+            self.log_batch(run_id, metrics=metrics,
+                           params=[Param(k, v) for k, v in params.items()])
             for path in artifacts:
                 if Path(path).exists():
                     self.client.log_artifact(run_id, str(path))
+            if history:
+                from tuner import report
+
+                with tempfile.TemporaryDirectory(prefix="tuner-final-") as tmp:
+                    png = report.plot_learning_curves(history, Path(tmp) / "learning_curves.png")
+                    self.client.log_artifact(run_id, str(png))
             self.client.set_terminated(run_id, "FINISHED")
             return run_id
 
