@@ -9,6 +9,7 @@ params again.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,6 +35,14 @@ def build_sampler(
     stage: Stage, space: Sequence[ParamSpace], seed: int | None
 ) -> optuna.samplers.BaseSampler:
     """The stage's sampler over `space` (the grid sampler needs the space itself)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return _sampler(stage, space, seed)
+
+
+def _sampler(
+    stage: Stage, space: Sequence[ParamSpace], seed: int | None
+) -> optuna.samplers.BaseSampler:
     options = dict(stage.sampler_options)
     if stage.sampler == "tpe":
         return optuna.samplers.TPESampler(seed=seed, **options)
