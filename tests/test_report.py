@@ -1,0 +1,103 @@
+"""Plots, trials CSV and `tuner report` on small in-memory and SQLite Optuna studies."""
+
+from __future__ import annotations
+
+import csv
+from argparse import Namespace
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+
+from tuner import report
+from tuner.cli import main
+from tuner.errors import StorageError
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _is_png(path: Path) -> bool:
+    return path.is_file() and path.read_bytes()[:8] == PNG_MAGIC
+
+
+def _study(params: int = 2, trials: int = 6, storage: str | None = None,
+           name: str | None = None) -> optuna.Study:
+    """A quick study over x (and y) with one pruned and one failed trial."""
+    study = optuna.create_study(storage=storage, study_name=name, direction="maximize")
+    for number in range(trials):
+        trial = study.ask()
+        x = trial.suggest_float("x", -2, 2)
+        y = trial.suggest_int("y", 0, 4) if params > 1 else 0
+        for step in (1, 2):
+            trial.report(x * step, step)
+        if number == trials - 1:
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        elif number == trials - 2:
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        else:
+            study.tell(trial, -(x**2) + y)
+    return study
+
+
+def test_learning_curves_and_lr_schedule_are_pngs(tmp_path: Path) -> None:
+    history = [{"epoch": e + 0.5, "train_loss": 1 / (e + 1), "val_loss": 1.1 / (e + 1),
+                "train_accuracy": 0.5, "val_accuracy": 0.4, "lr": 0.1 / (e + 1)}
+               for e in range(5)]
+    assert _is_png(report.plot_learning_curves(history, tmp_path / "curves.png"))
+    assert _is_png(report.plot_lr_schedule(history, tmp_path / "sub" / "lr.png", "cosine"))
+
+
+def test_confusion_matrix_counts_and_png(tmp_path: Path) -> None:
+    counts = report.confusion_matrix(np.array([0, 0, 1, 2, 2]), np.array([0, 1, 1, 2, 0]), 3)
+    assert counts.tolist() == [[1, 1, 0], [0, 1, 0], [1, 0, 1]]
+    png = report.plot_confusion_matrix(counts, tmp_path / "cm.png", ["a", "b", "c"])
+    assert _is_png(png)
+
+
+def test_trials_csv_has_one_row_per_trial_and_every_param(tmp_path: Path) -> None:
+    study = _study()
+    with report.trials_csv(study, tmp_path / "trials.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 6
+    assert [row["state"] for row in rows[-2:]] == ["PRUNED", "FAIL"]
+    assert {"number", "value", "seconds", "x", "y"} <= set(rows[0])
+    assert float(rows[0]["x"]) == study.trials[0].params["x"]
+
+
+def test_study_plots_include_contour_only_with_two_params(tmp_path: Path) -> None:
+    two = {p.name for p in report.study_plots(_study(params=2), tmp_path / "two")}
+    assert two == {"optimization_history.png", "intermediate_values.png", "slice.png",
+                   "parallel_coordinate.png", "param_importances.png", "contour.png"}
+    assert all(_is_png(tmp_path / "two" / name) for name in two)
+    one = {p.name for p in report.study_plots(_study(params=1), tmp_path / "one")}
+    assert "contour.png" not in one and "optimization_history.png" in one
+
+
+def test_study_plots_of_a_study_without_complete_trials_is_empty(tmp_path: Path) -> None:
+    assert report.study_plots(optuna.create_study(), tmp_path) == []
+
+
+def test_report_command_writes_every_stage(tmp_path: Path, storage_url: str) -> None:
+    for stage in ("coarse", "fine"):
+        _study(storage=storage_url, name=f"demo/{stage}")
+    _study(storage=storage_url, name="demo_other")
+    out = tmp_path / "report"
+    assert report.report_command(Namespace(name="demo", out=str(out), storage=storage_url)) == 0
+    page = (out / "README.md").read_text()
+    assert "## demo/coarse" in page and "## demo/fine" in page and "demo_other" not in page
+    assert "4 complete, 1 pruned, 1 fail" in page
+    assert "![contour](demo_fine/contour.png)" in page
+    assert _is_png(out / "demo_coarse" / "optimization_history.png")
+    assert (out / "demo_fine" / "trials.csv").is_file()
+
+
+def test_report_of_unknown_study_is_one_line_error(
+    storage_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _study(storage=storage_url, name="demo/coarse")
+    with pytest.raises(StorageError, match="No study named 'nope' in the storage"):
+        report.write_report(optuna.storages.get_storage(storage_url), "nope", Path("unused"))
+    assert main(["report", "nope", "--storage", storage_url]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: No study named 'nope'") and err.count("\n") == 1
