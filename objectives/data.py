@@ -13,6 +13,7 @@ import os
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -256,7 +257,7 @@ def _source(name: str, data_dir: str | Path | None, download: bool
             ) -> tuple[Raw, Callable[[], Raw], tuple[str, ...]]:
     """(training pool, a reader of the test split, class names) for dataset `name`."""
     if name == "digits":
-        return _digits_part("train"), lambda: _digits_part("test"), CLASS_NAMES["digits"]
+        return _digits_part("train"), partial(_digits_part, "test"), CLASS_NAMES["digits"]
     folder = _find(name, data_dir)
     if folder is None and download:
         _download(name, default_data_root())
@@ -266,9 +267,9 @@ def _source(name: str, data_dir: str | Path | None, download: bool
     if name == "cifar10":
         meta = folder / "batches.meta"
         names = read_cifar_meta(meta) if meta.is_file() else CLASS_NAMES[name]
-        return _cifar_part(folder, "train"), lambda: _cifar_part(folder, "test"), names
-    return _idx_part(name, folder, "train"), lambda: _idx_part(name, folder, "test"), \
-        CLASS_NAMES[name]
+        return _cifar_part(folder, "train"), partial(_cifar_part, folder, "test"), names
+    return (_idx_part(name, folder, "train"), partial(_idx_part, name, folder, "test"),
+            CLASS_NAMES[name])
 
 
 def _search_dirs(name: str, data_dir: str | Path | None) -> list[Path]:

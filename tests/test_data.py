@@ -218,6 +218,21 @@ def test_cache_is_reused_and_invalidated(mnist_root: Path, monkeypatch: pytest.M
         load("mnist", data_dir=mnist_root, val_size=50)
 
 
+def test_unwritable_cache_still_loads(mnist_root: Path, tmp_path: Path,
+                                     monkeypatch: pytest.MonkeyPatch,
+                                     caplog: pytest.LogCaptureFixture) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    monkeypatch.setenv("TUNER_CACHE_DIR", str(blocker))
+    assert len(load("mnist", data_dir=mnist_root, val_size=50).train) == 250
+    assert "cannot cache mnist under" in caplog.text
+
+
+def test_dataset_survives_pickling_for_worker_processes(mnist_root: Path) -> None:
+    ds = pickle.loads(pickle.dumps(load("mnist", data_dir=mnist_root, val_size=50)))
+    assert len(ds.final_splits(0)[2]) == 50
+
+
 @pytest.mark.parametrize("layout", ["mnist", "MNIST/raw"])
 def test_layouts_and_env_var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, layout: str
                              ) -> None:
