@@ -99,17 +99,16 @@ class Dataset:
         """(train+val minus `monitor` held-out samples, the monitor split, the test split), all
         normalised with statistics of the first part. The ONLY place test files are read."""
         pool_idx = np.concatenate([self._train_idx, self._val_idx])
-        if isinstance(monitor, bool) or not isinstance(monitor, int) or not (
-            0 <= monitor < len(pool_idx)
-        ):
+        valid = isinstance(monitor, int) and not isinstance(monitor, bool)
+        if not (valid and 0 <= monitor < len(pool_idx)):
             raise ConfigError(f"The 'monitor' size must be an int in [0, {len(pool_idx) - 1}]. "
                               f"Got {monitor!r} instead.")
         order = np.random.default_rng(self.seed).permutation(pool_idx)
         fit_idx, monitor_idx = order[monitor:], order[:monitor]
         X_test, y_test = self._read_test()
         _check_labels(y_test, self.classes, f"{self.name} test split")
-        norm = _Normalizer.fit(self._pool[0][fit_idx], self.name, self.normalize, self.image_shape)
         X, y = self._pool
+        norm = _Normalizer.fit(X[fit_idx], self.name, self.normalize, self.image_shape)
         return (
             Split(norm(X[fit_idx]), y[fit_idx]),
             Split(norm(X[monitor_idx]), y[monitor_idx]),
