@@ -437,6 +437,8 @@ def _parse_param(c: _Checker, name: str, raw: Any, where: str, objective: Object
         raise c.fail(where, f"must be a table like {{ low = 0.1, high = 1.0 }}. Got {raw!r}.")
     c.unknown(raw, _PARAM_KEYS, f"{where}.")
     param_kind = objective.params[name].kind
+    if "choices" not in raw and param_kind not in ("int", "float"):
+        raise c.fail(where, f"a {param_kind} param can only be searched over choices = [...].")
     default_kind = "categorical" if "choices" in raw else param_kind
     kind = c.get(raw, "type", (str,), f"{where}.", default=default_kind)
     if kind not in PARAM_TYPES:
