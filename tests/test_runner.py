@@ -1,0 +1,192 @@
+"""`tuner study` end to end on the tiny toy objective: stages, exact counts, resume, failures,
+and real Optuna clients (the optuna CLI, optuna-dashboard) reading our storage."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+from wsgiref.util import setup_testing_defaults
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from tuner.cli import main
+from tuner.runner import _is_surplus, _slots_taken, sampler_seed
+from tuner.spec import load_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+
+STUDY = """
+objective = "tests.toy_objective:TOY"
+dataset = "digits"
+metric = "val_accuracy"
+seed = 3
+
+[fixed]
+epochs = 3
+
+[[stages]]
+name = "coarse"
+sampler = "random"
+pruner = { type = "median", n_startup_trials = 2 }
+trials = 6
+[stages.space]
+x = { low = -10.0, high = 10.0 }
+y = { low = 0, high = 10 }
+optimizer = { choices = ["sgd", "momentum"] }
+momentum = { low = 0.5, high = 0.99, when = { optimizer = ["momentum"] } }
+
+[[stages]]
+name = "fine"
+sampler = "tpe"
+trials = 4
+refine = { from = "coarse", params = ["x", "y"], top_k = 2, enqueue = 2 }
+
+[final]
+monitor = 50
+"""
+
+
+def study_file(tmp_path: Path, text: str = STUDY) -> str:
+    path = tmp_path / "toy.toml"
+    path.write_text(text)
+    return str(path)
+
+
+def run(path: str, storage_url: str, *extra: str) -> int:
+    return main(["-q", "study", path, "--storage", storage_url, "--no-tracking", *extra])
+
+
+def trials_of(storage_url: str, name: str) -> list[optuna.trial.FrozenTrial]:
+    return optuna.load_study(study_name=name, storage=storage_url).get_trials()
+
+
+def finished(trials: list[optuna.trial.FrozenTrial]) -> int:
+    return sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+
+
+def test_study_runs_every_stage_to_its_target(
+    tmp_path: Path, storage_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(study_file(tmp_path), storage_url) == 0
+    coarse, fine = trials_of(storage_url, "toy/coarse"), trials_of(storage_url, "toy/fine")
+    assert finished(coarse) == 6 and finished(fine) == 4
+    for t in coarse + fine:
+        assert set(t.user_attrs) >= {"epochs", "seconds", "pruned_at", "steps", "reason"}
+        if t.state == TrialState.PRUNED:
+            assert t.user_attrs["pruned_at"] == t.user_attrs["steps"] < 3
+        else:
+            assert t.user_attrs["epochs"] == 3.0 and t.user_attrs["pruned_at"] is None
+        assert ("momentum" in t.params) == (t.params["optimizer"] == "momentum")
+    # the fine stage searches the stored, refined space and starts with the best coarse configs
+    fine_study = optuna.load_study(study_name="toy/fine", storage=storage_url)
+    space = {d["name"]: d for d in fine_study.user_attrs["space"]}
+    best = sorted((t for t in coarse if t.state == TrialState.COMPLETE),
+                  key=lambda t: -float(t.value or 0))[:2]
+    assert space["x"]["low"] <= min(t.params["x"] for t in best)
+    assert space["x"]["high"] - space["x"]["low"] < 20.0
+    assert [fine[0].params, fine[1].params] == [best[0].params, best[1].params]
+    assert all(space["x"]["low"] <= t.params["x"] <= space["x"]["high"] for t in fine)
+    out = capsys.readouterr().out
+    assert "stage coarse: " in out and "epochs trained" in out and "best val_accuracy" in out
+
+
+def test_rerun_skips_finished_stages_and_trials_override_continues(
+    tmp_path: Path, storage_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = study_file(tmp_path)
+    assert run(path, storage_url, "--trials", "2") == 0
+    caplog.set_level("INFO", logger="tuner")
+    assert main(["study", path, "--storage", storage_url, "--no-tracking", "--trials", "2"]) == 0
+    assert "stage coarse: already has its trials; skipped" in caplog.text
+    assert len(trials_of(storage_url, "toy/coarse")) == 2
+    assert run(path, storage_url, "--trials", "5") == 0
+    for name in ("toy/coarse", "toy/fine"):
+        trials = trials_of(storage_url, name)
+        assert finished(trials) == 5
+        assert sorted(t.number for t in trials) == list(range(len(trials)))
+
+
+def test_failed_and_diverged_trials_do_not_stop_the_study(tmp_path: Path, storage_url: str) -> None:
+    text = STUDY.replace("epochs = 3", "epochs = 3\nfail_above = 6.0\ndiverge_above = 2.5")
+    text = text.replace("trials = 6", "trials = 12")
+    assert run(study_file(tmp_path, text), storage_url, "--trials", "12") == 0
+    coarse = trials_of(storage_url, "toy/coarse")
+    assert finished(coarse) == 12
+    failed = [t for t in coarse if t.state == TrialState.FAIL]
+    diverged = [t for t in coarse if str(t.user_attrs.get("reason", "")).startswith("diverged")]
+    assert failed and all(t.params["x"] > 6.0 for t in failed)
+    assert failed[0].user_attrs["reason"].startswith("RuntimeError: toy failure at x=")
+    assert diverged and all(t.state == TrialState.PRUNED and 2.5 < t.params["x"] <= 6.0
+                            for t in diverged)
+    assert diverged[0].user_attrs["reason"] == "diverged: loss is nan"
+
+
+def test_too_many_failures_stop_with_one_line(
+    tmp_path: Path, storage_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = STUDY.replace("epochs = 3", "epochs = 3\nfail_above = -100.0")
+    assert run(study_file(tmp_path, text), storage_url) == 1
+    err = capsys.readouterr().err
+    assert "error: Stage 'coarse': 5 trials in a row failed; last error: RuntimeError: toy " \
+        "failure at x=" in err
+
+
+def test_surplus_and_slots_follow_trial_numbers() -> None:
+    study = optuna.create_study()
+    first, second = study.ask(), study.ask()
+    third = study.ask()
+    assert not _is_surplus(study, second, 2) and _is_surplus(study, third, 2)
+    assert _slots_taken(study.get_trials(), 3)
+    study.tell(first, state=TrialState.FAIL)
+    assert not _is_surplus(study, third, 2)
+    assert not _slots_taken(study.get_trials(), 3)
+
+
+def test_sampler_seeds_differ_per_worker_and_resume(tmp_path: Path) -> None:
+    spec = load_spec(study_file(tmp_path))
+    coarse = spec.stage("coarse")
+    assert sampler_seed(spec, coarse, 0, 0) == 3
+    seeds = {sampler_seed(spec, coarse, i, n) for i in range(3) for n in (0, 4)}
+    assert len(seeds) == 6
+    assert sampler_seed(spec, coarse, None, 0) is None
+    qmc = load_spec(study_file(tmp_path, STUDY.replace('"random"', '"qmc"'))).stage("coarse")
+    assert sampler_seed(spec, qmc, 5, 7) == 3
+
+
+def test_timeout_only_stage_ends_and_is_skipped_on_rerun(tmp_path: Path, storage_url: str) -> None:
+    text = STUDY.replace("trials = 6", "timeout = 0.5").replace("epochs = 3",
+                                                                  "epochs = 3\nsleep = 0.05")
+    path = study_file(tmp_path, text)
+    assert run(path, storage_url) == 0
+    study = optuna.load_study(study_name="toy/coarse", storage=storage_url)
+    count = len(study.trials)
+    assert study.user_attrs["timed_out"] is True and 1 <= count
+    assert run(path, storage_url) == 0
+    assert len(trials_of(storage_url, "toy/coarse")) == count
+
+
+def test_optuna_cli_and_dashboard_read_our_storage(tmp_path: Path, storage_url: str) -> None:
+    assert run(study_file(tmp_path), storage_url, "--trials", "2") == 0
+    optuna_cli = Path(sys.executable).parent / "optuna"
+    out = subprocess.run(
+        [str(optuna_cli), "trials", "--study-name", "toy/coarse", "--storage", storage_url,
+         "-f", "json"], capture_output=True, text=True, check=True, timeout=120, cwd=ROOT)
+    rows = json.loads(out.stdout)
+    assert len(rows) == 2 and {r["number"] for r in rows} == {0, 1}
+
+    from optuna_dashboard import wsgi
+
+    app = wsgi(storage_url)
+    environ: dict = {"PATH_INFO": "/api/studies", "REQUEST_METHOD": "GET",
+                     "wsgi.input": io.BytesIO()}
+    setup_testing_defaults(environ)
+    status: list[str] = []
+    body = b"".join(app(environ, lambda s, h, *a: status.append(s)))
+    assert status[0].startswith("200")
+    names = {s["study_name"] for s in json.loads(body)["study_summaries"]}
+    assert names == {"toy/coarse", "toy/fine"}
