@@ -302,8 +302,13 @@ def _find(name: str, data_dir: str | Path | None) -> Path | None:
     return None
 
 
+def _put_files(name: str) -> str:
+    return (f"put the files in ROOT/{LAYOUTS[name][0]}/ and pass --data-dir ROOT "
+            "(or set TUNER_DATA_DIR)")
+
+
 def _how_to_get(name: str) -> str:
-    hint = f"pass --download (needs internet) or copy the files into DATA_DIR/{LAYOUTS[name][0]}/"
+    hint = f"pass --download (needs internet), or {_put_files(name)}"
     if name == "fashion-mnist":
         hint += " or `apt-get install dataset-fashion-mnist`"
     return hint
@@ -420,7 +425,7 @@ def _download(name: str, root: Path) -> None:
         import torchvision.datasets as tvd
     except ImportError as exc:
         raise DataError(f"Cannot download {name}: torchvision is not importable ({exc}); "
-                        f"copy the files into DATA_DIR/{LAYOUTS[name][0]}/ instead.") from None
+                        f"{_put_files(name)}.") from None
     dataset_cls = getattr(tvd, TORCHVISION_CLASSES[name])
     log.info("downloading %s into %s", name, root)
     try:
@@ -429,5 +434,4 @@ def _download(name: str, root: Path) -> None:
             dataset_cls(root=str(root), train=train, download=True)
     except Exception as exc:  # noqa: BLE001 - network and archive errors come in many types
         raise DataError(f"Downloading {name} into {root} failed ({type(exc).__name__}: {exc}); "
-                        f"check the internet connection or copy the files into "
-                        f"DATA_DIR/{LAYOUTS[name][0]}/.") from None
+                        f"check the internet connection, or {_put_files(name)}.") from None

@@ -255,7 +255,8 @@ def test_missing_dataset_says_where_it_looked_and_how_to_get_it(tmp_path: Path) 
     with pytest.raises(DataError, match=(
         r"^Dataset mnist not found: looked for train-images-idx3-ubyte, train-labels-idx1-ubyte "
         r"\(optionally .gz\) in .*nowhere/mnist, .*nowhere/MNIST/raw, .*cache/data/mnist, "
-        r".*; pass --download \(needs internet\) or copy the files into DATA_DIR/mnist/.$"
+        r".*; pass --download \(needs internet\), or put the files in ROOT/mnist/ and pass "
+        r"--data-dir ROOT \(or set TUNER_DATA_DIR\).$"
     )):
         load("mnist", data_dir=tmp_path / "nowhere")
 
@@ -347,6 +348,13 @@ def test_download_failure_is_one_clear_line(monkeypatch: pytest.MonkeyPatch) -> 
                                         r"\(RuntimeError: Error downloading .*\); check the "
                                         r"internet connection"):
         load("cifar10", download=True)
+
+
+def test_download_without_torchvision(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "torchvision", None)
+    with pytest.raises(DataError, match=r"Cannot download mnist: torchvision is not importable "
+                                        r".*; put the files in ROOT/mnist/"):
+        load("mnist", download=True)
 
 
 @pytest.mark.slow
