@@ -313,7 +313,7 @@ def run_stage(ctx: Context, stage: Stage) -> dict[str, Any]:
 
 
 def _ask(study: optuna.Study) -> optuna.Trial:
-    """study.ask(), without Optuna's warning that heartbeats expect optimize() (we beat ourselves)."""
+    """study.ask() without Optuna's warning that heartbeats expect optimize() (we beat)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed")
         return study.ask()
