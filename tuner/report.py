@@ -150,7 +150,9 @@ def trials_csv(study: optuna.Study, path: Path) -> Path:
 
 def _importances(study: optuna.Study) -> dict[str, float]:
     try:
-        return optuna.importance.get_param_importances(study)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return optuna.importance.get_param_importances(study)
     except Exception:  # noqa: BLE001 - too few trials or a single distribution value
         return {}
 

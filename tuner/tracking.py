@@ -152,6 +152,11 @@ def make_tracker(tracking_uri: str | None, disabled: bool = False) -> Tracker:
     return MlflowTracker(resolve_uri(tracking_uri))
 
 
+def optuna_study_name(study: str, stage: str) -> str:
+    """The Optuna study of one stage, as the runner names it."""
+    return f"{study}/{stage}"
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -286,17 +291,20 @@ class MlflowTrialTracker(TrialTracker):
             (folder / "config.json").write_text(json.dumps(dict(config), indent=2, default=str))
             if history:
                 report.plot_learning_curves(history, folder / "learning_curves.png")
-                if info.get("schedule"):
+                lrs = {row.get("lr") for row in history}
+                if info.get("schedule") or len(lrs) > 1:
                     report.plot_lr_schedule(history, folder / "lr_schedule.png",
-                                            title=str(info["schedule"]))
+                                            title=str(info.get("schedule") or ""))
             self.tracker.client.log_artifacts(run_id, str(folder))
 
 
 class MlflowTracker(Tracker):
-    """Records a study in MLflow at `tracking_uri` (SQLite file, database or http:// server)."""
+    """Records a study in MLflow at `tracking_uri` (SQLite file, database or http:// server).
+    background=False writes everything inline (for measuring what the queue saves)."""
 
-    def __init__(self, tracking_uri: str) -> None:
+    def __init__(self, tracking_uri: str, *, background: bool = True) -> None:
         self.tracking_uri = tracking_uri
+        self.background = background
         self.warnings = 0
         self._client: MlflowClient | None = None
         self._experiments: dict[str, str] = {}
@@ -318,6 +326,9 @@ class MlflowTracker(Tracker):
             if db is not None:
                 db.parent.mkdir(parents=True, exist_ok=True)
             self._client = MlflowClient(tracking_uri=self.tracking_uri)
+            if not logging.getLogger("tuner").isEnabledFor(logging.DEBUG):
+                for name in ("mlflow", "alembic"):  # MLflow resets its level on import
+                    logging.getLogger(name).setLevel(logging.WARNING)
         return self._client
 
     def _safe(self, what: str, call: Callable[[], T]) -> T | None:
@@ -333,6 +344,9 @@ class MlflowTracker(Tracker):
 
     def submit(self, what: str, call: Callable[[], Any]) -> None:
         """Queue one MLflow call on the background thread (a fresh one after a fork)."""
+        if not self.background:
+            self._safe(what, call)
+            return
         with self._lock:
             if self._queue is None or self._queue_pid != os.getpid():
                 self._queue = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow")
@@ -407,7 +421,8 @@ class MlflowTracker(Tracker):
 
             run = self.client.create_run(
                 self.experiment_id(study), run_name=stage,
-                tags={"study": study, "stage": stage, "tuner.role": "stage"})
+                tags={"study": study, "stage": stage, "tuner.role": "stage",
+                      "optuna.study_name": optuna_study_name(study, stage)})
             self.log_batch(run.info.run_id, params=[Param(k, v) for k, v in params.items()])
             return str(run.info.run_id)
 
@@ -426,7 +441,8 @@ class MlflowTracker(Tracker):
     ) -> TrialTracker:
         merged = {**self._stage_params.get(parent_run_id or "", {}), **flat_params(params)}
         tags = {"study": study, "stage": stage, "trial_number": str(number),
-                "optuna.study_name": study, "state": "RUNNING", "tuner.role": "trial"}
+                "optuna.study_name": optuna_study_name(study, stage), "state": "RUNNING",
+                "tuner.role": "trial"}
         if parent_run_id:
             tags["mlflow.parentRunId"] = parent_run_id
 
@@ -459,8 +475,8 @@ class MlflowTracker(Tracker):
         ts = _now_ms()
         numbers = {f"n_{state.lower()}": float(n) for state, n in counts.items()}
         numbers.update({_clean_key(k): float(v) for k, v in summary.items() if _is_number(v)})
-        tags = {_clean_key(k): str(v)[:_MAX_TAG_CHARS] for k, v in summary.items()
-                if isinstance(v, str)}
+        tags = {_clean_key(k): v[:_MAX_TAG_CHARS] for k, v in summary.items()
+                if isinstance(v, str) and k not in ("study", "stage")}
         best = report.best_trial(optuna_study)
         if best is not None and best.value is not None:
             numbers["best_value"] = float(best.value)
@@ -513,7 +529,7 @@ class MlflowTracker(Tracker):
                        for k, v in info.items() if _is_number(v)]
             metrics += [Metric(_clean_key(k), float(v), ts, step)
                         for step, row in enumerate(history, start=1)
-                        for k, v in row.items() if _is_number(v)]
+                        for k, v in row.items() if _is_number(v) and k not in info]
             self.log_batch(run_id, metrics=metrics,
                            params=[Param(k, v) for k, v in params.items()])
             for path in artifacts:
