@@ -10,12 +10,17 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
+from typing import Any
 
+import optuna
 import pytest
 
 from tuner import parallel
 from tuner.cli import build_parser
 from tuner.errors import SpecError
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _args(*argv: str) -> argparse.Namespace:
@@ -67,6 +72,41 @@ def test_jobs_must_be_positive() -> None:
         parallel.run_jobs(_args("toy", "--jobs", "0"))
 
 
+class _FakePopen:
+    """Records each worker launch instead of starting a process."""
+
+    launched: list[_FakePopen] = []
+
+    def __init__(self, argv: list[str], env: dict[str, str], quiet: bool) -> None:
+        self.argv, self.env, self.quiet = argv, env, quiet
+        self.tables_ready = (Path("tuner.db").is_file(), Path("mlruns/mlflow.db").is_file())
+        _FakePopen.launched.append(self)
+
+    def wait(self) -> int:
+        return 0
+
+    def poll(self) -> int:
+        return 0
+
+
+def test_run_jobs_creates_both_stores_before_starting_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers creating tables at the same moment race, so the parent creates the Optuna and
+    MLflow tables first; worker 1 runs quiet."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(parallel, "spawn", _FakePopen)
+    _FakePopen.launched = []
+    assert parallel.run_jobs(_args("toy", "--jobs", "2", "--set", "epochs=2")) == 0
+    first, second = _FakePopen.launched
+    assert first.tables_ready == second.tables_ready == (True, True)
+    assert first.env["TUNER_STORAGE"] == "sqlite:///tuner.db"
+    assert [first.env["TUNER_WORKER_INDEX"], second.env["TUNER_WORKER_INDEX"]] == ["0", "1"]
+    assert first.argv[3:] == ["worker", "toy", "--set", "epochs=2"]
+    assert second.argv[3:5] == ["-q", "worker"]
+    assert second.quiet and not first.quiet
+
+
 CHILD = (
     "import signal, sys, time\n"
     "signal.signal(signal.SIGINT, lambda *a: sys.exit(130))\n"
@@ -89,3 +129,58 @@ def test_ctrl_c_is_forwarded_once_to_every_worker() -> None:
     assert codes == [130, 130]
     assert time.monotonic() - start < 10
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+TOY_STUDY = """
+objective = "tests.toy_objective:TOY"
+dataset = "digits"
+metric = "val_accuracy"
+direction = "maximize"
+seed = 0
+
+[fixed]
+epochs = 3
+sleep = {sleep}
+
+[[stages]]
+name = "coarse"
+sampler = "random"
+trials = 8
+[stages.space]
+x = {{ low = -5.0, high = 5.0 }}
+
+[[stages]]
+name = "fine"
+sampler = "tpe"
+trials = 4
+refine = {{ from = "coarse", params = ["x"], top_k = 3, margin = 0.5 }}
+"""
+
+
+def _tuner(cwd: Path, *argv: str, **kwargs: Any) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "tuner", *argv], cwd=cwd, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+
+
+def _counts(db: Path, study: str) -> dict[str, int]:
+    """Trial counts by state; a FAIL must be a surplus trial (told FAIL before it ran)."""
+    trials = optuna.load_study(study_name=study, storage=f"sqlite:///{db}").trials
+    numbers = [t.number for t in trials]
+    assert len(numbers) == len(set(numbers))
+    assert all(t.user_attrs.get("reason") == "surplus" for t in trials if t.state.name == "FAIL")
+    return {state: sum(t.state.name == state for t in trials) for state in ("COMPLETE", "PRUNED")}
+
+
+def test_two_jobs_on_the_default_sqlite_storage(tmp_path: Path) -> None:
+    """No --storage: the default SQLite file (tuner.db in the working folder) is shared by two
+    worker processes with no lock errors, and each stage ends exactly at its target."""
+    (tmp_path / "toy.toml").write_text(TOY_STUDY.format(sleep=0.1))
+    proc = _tuner(tmp_path, "study", "toy.toml", "--jobs", "2", "--no-tracking")
+    out, err = proc.communicate(timeout=240)
+    assert proc.returncode == 0, err
+    assert "locked" not in err + out
+    assert "Traceback" not in err
+    assert _counts(tmp_path / "tuner.db", "toy/coarse") == {"COMPLETE": 8, "PRUNED": 0}
+    assert _counts(tmp_path / "tuner.db", "toy/fine")["COMPLETE"] == 4
+    assert out.count("stage coarse: 8 complete") == 1  # one summary, from worker 0

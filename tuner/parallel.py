@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from types import FrameType
 
 from tuner.errors import SpecError
 from tuner.storage import mask, open_storage, resolve_url
+from tuner.tracking import make_tracker
 
 log = logging.getLogger("tuner")
 
@@ -33,6 +35,7 @@ THREAD_VARS = (
     "NUMEXPR_NUM_THREADS",
 )
 WORKER_INDEX_ENV = "TUNER_WORKER_INDEX"
+INTERRUPTED = 130
 
 
 def worker_argv(
@@ -63,6 +66,18 @@ def worker_argv(
     return argv
 
 
+def resume_hint(args: argparse.Namespace) -> str:
+    """The `tuner study ... --jobs N` command line (storage masked) that continues this run."""
+    argv = ["python", *worker_argv(args, command="study")[1:], "--jobs", str(args.jobs)]
+    if args.storage:
+        argv += ["--storage", mask(args.storage)]
+    if args.tracking_uri:
+        argv += ["--tracking-uri", mask(args.tracking_uri)]
+    if getattr(args, "final", False):
+        argv.append("--final")
+    return shlex.join(argv)
+
+
 def worker_env(
     base: Mapping[str, str], index: int, jobs: int, storage: str, tracking_uri: str | None
 ) -> dict[str, str]:
@@ -82,6 +97,13 @@ def worker_env(
 def worst(codes: Sequence[int]) -> int:
     """The exit code to report for several processes: the largest, a signal death -N as 128+N."""
     return max((128 - code if code < 0 else code for code in codes), default=0)
+
+
+def spawn(argv: list[str], env: dict[str, str], quiet: bool) -> subprocess.Popen[bytes]:
+    """Start one worker in its own process group (a terminal Ctrl-C reaches only us, and we
+    forward it exactly once); a quiet worker's stdout is discarded."""
+    stdout = subprocess.DEVNULL if quiet else None
+    return subprocess.Popen(argv, env=env, stdout=stdout, process_group=0)
 
 
 def _wait_all(procs: Sequence[subprocess.Popen[bytes]]) -> list[int]:
@@ -108,24 +130,27 @@ def run_jobs(args: argparse.Namespace) -> int:
     if jobs < 1:
         raise SpecError(f"--jobs must be a positive number of processes. Got {jobs} instead.")
     storage = resolve_url(args.storage)
-    open_storage(storage)  # fail fast with one line, and create the tables once, before the race
+    # Fail fast with one line, and create the storage and tracking tables once, here: N workers
+    # creating them at the same moment race ("table already exists").
+    open_storage(storage)
+    make_tracker(args.tracking_uri, args.no_tracking).check()
     tracking_uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
     log.info("starting %d workers on %s", jobs, mask(storage))
     procs = []
     for index in range(jobs):
         env = worker_env(os.environ, index, jobs, storage, tracking_uri)
-        # Own process group: a terminal Ctrl-C reaches only us, and we forward it exactly once.
-        procs.append(
-            subprocess.Popen(worker_argv(args, quiet=index > 0), env=env, process_group=0)
-        )
+        # Worker 0 shows progress and the summary; the others only warnings and errors (stderr).
+        procs.append(spawn(worker_argv(args, quiet=index > 0), env, quiet=index > 0))
     codes = _wait_all(procs)
     code = worst(codes)
     if code != 0:
         log.warning("workers exited with codes %s", ", ".join(str(c) for c in codes))
+        if code == INTERRUPTED:
+            print(f"to resume, run the same command again: {resume_hint(args)}")
         return code
     log.info("all %d workers finished; `tuner show %s` lists the trials", jobs, args.name)
     if getattr(args, "final", False):
         env = worker_env(os.environ, 0, 1, storage, tracking_uri)
-        final = subprocess.Popen(worker_argv(args, command="final"), env=env, process_group=0)
+        final = spawn(worker_argv(args, command="final"), env, quiet=False)
         return worst(_wait_all([final]))
     return 0
