@@ -1,0 +1,202 @@
+"""What the NumPy softmax and two-layer models share: batching, evaluation, divergence checks
+and the training loop that calls the reporter.
+
+Hot-loop rules: float32 contiguous arrays, mini-batches gathered into preallocated buffers, every
+update in place; the loop body does a fixed handful of NumPy calls per step and no per-sample work.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Collection, Iterator
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from objectives.base import Reporter, Split
+from objectives.errors import DivergenceError
+from objectives.optimizers import Optimizer
+
+EXPLODE_FACTOR = 1e3
+"""A loss above EXPLODE_FACTOR x the initial loss counts as divergence."""
+
+CHECK_EVERY = 50
+"""Update steps between cheap divergence checks on the current mini-batch."""
+
+
+class Net(Protocol):
+    """A NumPy model trainable by `train`: gradients land in `grads`, aligned with `params`."""
+
+    params: list[np.ndarray]
+    grads: list[np.ndarray]
+
+    def compute_grads(self, X: np.ndarray, y: np.ndarray) -> None: ...
+
+    def scores(self, X: np.ndarray) -> np.ndarray: ...
+
+    def cost(self, X: np.ndarray, y: np.ndarray) -> float: ...
+
+
+def resolve_batch_size(batch_size: int, n: int) -> int:
+    """0, or anything above the number of examples, means full batch."""
+    return n if batch_size <= 0 or batch_size > n else batch_size
+
+
+def softmax_rows(S: np.ndarray) -> None:
+    """Row-wise softmax of the score matrix S, in place (max-shifted for stability)."""
+    S -= S.max(axis=1, keepdims=True)
+    np.exp(S, out=S)
+    S /= S.sum(axis=1, keepdims=True)
+
+
+def cross_entropy_from_scores(S: np.ndarray, y: np.ndarray) -> tuple[float, int]:
+    """Summed cross-entropy (float64 log-sum-exp) and number of correct argmax predictions."""
+    S64 = S.astype(np.float64)
+    top = S64.max(axis=1, keepdims=True)
+    lse = top[:, 0] + np.log(np.exp(S64 - top).sum(axis=1))
+    loss = float((lse - S64[np.arange(len(y)), y]).sum())
+    return loss, int((S.argmax(axis=1) == y).sum())
+
+
+def evaluate(net: Net, X: np.ndarray, y: np.ndarray, chunk: int = 8192) -> dict[str, float]:
+    """Mean cross-entropy (no regulariser) and accuracy, scored in chunks to bound memory."""
+    n = int(y.shape[0])
+    if n == 0:
+        return {"loss": float("nan"), "accuracy": float("nan")}
+    total, correct = 0.0, 0
+    for start in range(0, n, chunk):
+        loss, hits = cross_entropy_from_scores(net.scores(X[start:start + chunk]),
+                                               y[start:start + chunk])
+        total += loss
+        correct += hits
+    return {"loss": total / n, "accuracy": correct / n}
+
+
+def predict(net: Net, X: np.ndarray, chunk: int = 8192) -> np.ndarray:
+    """Predicted class indices (int64)."""
+    parts = [net.scores(X[s:s + chunk]).argmax(axis=1) for s in range(0, X.shape[0], chunk)]
+    return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+
+
+def save_npz(path: Path, **arrays: np.ndarray) -> Path:
+    """Write arrays to `path` with the .npz suffix; return the file written."""
+    target = Path(path).with_suffix(".npz")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("wb") as handle:
+        np.savez(handle, allow_pickle=False, **arrays)
+    return target
+
+
+def load_npz(path: Path) -> dict[str, np.ndarray]:
+    """Read arrays saved by save_npz (no pickles allowed)."""
+    with np.load(Path(path), allow_pickle=False) as data:
+        return {key: data[key] for key in data.files}
+
+
+class BatchSampler:
+    """Mini-batches of a split, reshuffled every epoch and gathered into one reused buffer.
+
+    Full batch uses the split's arrays directly (order does not change the gradient).
+    """
+
+    def __init__(self, split: Split, batch_size: int, rng: np.random.Generator) -> None:
+        self.X, self.y, self.rng = split.X, split.y, rng
+        self.n = len(split)
+        self.batch_size = resolve_batch_size(batch_size, self.n)
+        self.steps_per_epoch = math.ceil(self.n / self.batch_size)
+        self.full = self.batch_size == self.n
+        if not self.full:
+            self.xbuf = np.empty((self.batch_size, self.X.shape[1]), dtype=self.X.dtype)
+            self.ybuf = np.empty(self.batch_size, dtype=self.y.dtype)
+
+    def epoch(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        if self.full:
+            yield self.X, self.y
+            return
+        order = self.rng.permutation(self.n)
+        for start in range(0, self.n, self.batch_size):
+            idx = order[start:start + self.batch_size]
+            m = idx.shape[0]
+            xb, yb = self.xbuf[:m], self.ybuf[:m]
+            np.take(self.X, idx, axis=0, out=xb, mode="clip")
+            np.take(self.y, idx, out=yb, mode="clip")
+            yield xb, yb
+
+
+def _check(loss: float, reference: float, step: int, epoch: float, point: int) -> None:
+    if not math.isfinite(loss) or loss > EXPLODE_FACTOR * reference:
+        raise DivergenceError(
+            f"Training diverged at update {step} (epoch {epoch:.2f}): loss {loss:.3g}, "
+            f"initial {reference:.3g}; try a smaller learning rate.",
+            step=point,
+        )
+
+
+def train(
+    net: Net,
+    optimizer: Optimizer,
+    train_split: Split,
+    val_split: Split,
+    report: Reporter,
+    *,
+    rng: np.random.Generator,
+    batch_size: int,
+    total_steps: int,
+    report_steps: Collection[int],
+    lr_at: Callable[[int], float],
+    stop_threshold: float = 0.0,
+    stop_patience: int = 0,
+) -> list[dict[str, float]]:
+    """Run `total_steps` updates; evaluate and call `report` after each step in `report_steps`,
+    at the last step, and when the stop rule fires. Returns the history of reported metrics."""
+    sampler = BatchSampler(train_split, batch_size, rng)
+    per_epoch = sampler.steps_per_epoch
+    use_stop_rule = stop_threshold > 0 and stop_patience > 0
+    optimizer.track_updates = use_stop_rule
+    history: list[dict[str, float]] = []
+    reference = float("nan")
+    step, below, lr, seconds = 0, 0, lr_at(0), 0.0
+    done = total_steps <= 0
+    started = time.perf_counter()
+    while not done:
+        for xb, yb in sampler.epoch():
+            if step == 0:
+                reference = max(batch_loss(net, xb, yb), 1e-3)
+            lr = lr_at(step)
+            net.compute_grads(xb, yb)
+            optimizer.step(net.grads, lr)
+            step += 1
+            if step % CHECK_EVERY == 0:
+                _check(batch_loss(net, xb, yb), reference, step, step / per_epoch,
+                       len(history) + 1)
+            if use_stop_rule:
+                below = below + 1 if optimizer.max_update < stop_threshold else 0
+            done = step >= total_steps or below >= stop_patience > 0
+            if step in report_steps or done:
+                seconds = time.perf_counter() - started
+                tr = evaluate(net, train_split.X, train_split.y)
+                _check(tr["loss"], reference, step, step / per_epoch, len(history) + 1)
+                va = evaluate(net, val_split.X, val_split.y)
+                metrics = {
+                    "epoch": step / per_epoch,
+                    "train_loss": tr["loss"],
+                    "train_accuracy": tr["accuracy"],
+                    "val_loss": va["loss"],
+                    "val_accuracy": va["accuracy"],
+                    "lr": lr,
+                    "seconds": seconds,
+                }
+                history.append(metrics)
+                report(len(history), metrics)
+                started = time.perf_counter()
+            if done:
+                break
+    return history
+
+
+def batch_loss(net: Net, X: np.ndarray, y: np.ndarray) -> float:
+    """Mean cross-entropy of the current parameters on one batch."""
+    loss, _ = cross_entropy_from_scores(net.scores(X), y)
+    return loss / max(int(y.shape[0]), 1)

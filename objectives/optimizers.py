@@ -1,0 +1,143 @@
+"""NumPy optimizers that update parameter arrays in place, allocating nothing per step.
+
+`step(grads, lr)` uses each gradient array as scratch space: on return it holds the update that
+was subtracted from the parameter, so `max_update` (for the stop rule) costs no extra buffer.
+Momentum and Nesterov follow torch.optim.SGD's formulation, Adam and Adagrad torch's defaults.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adagrad")
+
+
+class Optimizer:
+    """Plain SGD: p -= lr * g. Subclasses change how the update is formed."""
+
+    def __init__(self, params: Sequence[np.ndarray], track_updates: bool = False) -> None:
+        self.params = list(params)
+        self.track_updates = track_updates
+        self.max_update = 0.0
+
+    def _updates(self, grads: Sequence[np.ndarray], lr: float) -> None:
+        """Turn each gradient array, in place, into the update to subtract."""
+        for g in grads:
+            g *= lr
+
+    def step(self, grads: Sequence[np.ndarray], lr: float) -> None:
+        self._updates(grads, lr)
+        for p, g in zip(self.params, grads, strict=True):
+            p -= g
+        if self.track_updates:
+            self.max_update = max(max(float(g.max()), -float(g.min())) for g in grads)
+
+
+class Momentum(Optimizer):
+    """Heavy ball: v = mu * v + g; update = lr * v."""
+
+    def __init__(self, params: Sequence[np.ndarray], momentum: float,
+                 track_updates: bool = False) -> None:
+        super().__init__(params, track_updates)
+        self.momentum = momentum
+        self.velocity = [np.zeros_like(p) for p in self.params]
+
+    def _updates(self, grads: Sequence[np.ndarray], lr: float) -> None:
+        for v, g in zip(self.velocity, grads, strict=True):
+            v *= self.momentum
+            v += g
+            np.multiply(v, lr, out=g)
+
+
+class Nesterov(Momentum):
+    """Nesterov momentum: v = mu * v + g; update = lr * (g + mu * v)."""
+
+    def __init__(self, params: Sequence[np.ndarray], momentum: float,
+                 track_updates: bool = False) -> None:
+        super().__init__(params, momentum, track_updates)
+        self.scratch = [np.empty_like(p) for p in self.params]
+
+    def _updates(self, grads: Sequence[np.ndarray], lr: float) -> None:
+        for v, tmp, g in zip(self.velocity, self.scratch, grads, strict=True):
+            v *= self.momentum
+            v += g
+            np.multiply(v, self.momentum, out=tmp)
+            g += tmp
+            g *= lr
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba) with bias correction and eps added to the corrected sqrt(v)."""
+
+    def __init__(self, params: Sequence[np.ndarray], beta1: float, beta2: float,
+                 eps: float = 1e-8, track_updates: bool = False) -> None:
+        super().__init__(params, track_updates)
+        self.beta1, self.beta2, self.eps = beta1, beta2, eps
+        self.m = [np.zeros_like(p) for p in self.params]
+        self.v = [np.zeros_like(p) for p in self.params]
+        self.scratch = [np.empty_like(p) for p in self.params]
+        self.t = 0
+
+    def _updates(self, grads: Sequence[np.ndarray], lr: float) -> None:
+        self.t += 1
+        correction1 = 1.0 - self.beta1**self.t
+        sqrt_correction2 = math.sqrt(1.0 - self.beta2**self.t)
+        for m, v, tmp, g in zip(self.m, self.v, self.scratch, grads, strict=True):
+            m *= self.beta1
+            np.multiply(g, 1.0 - self.beta1, out=tmp)
+            m += tmp
+            v *= self.beta2
+            np.square(g, out=tmp)
+            tmp *= 1.0 - self.beta2
+            v += tmp
+            np.sqrt(v, out=tmp)
+            tmp *= 1.0 / sqrt_correction2
+            tmp += self.eps
+            np.divide(m, tmp, out=g)
+            g *= lr / correction1
+
+
+class Adagrad(Optimizer):
+    """Adagrad: G += g^2; update = lr * g / (sqrt(G) + eps)."""
+
+    def __init__(self, params: Sequence[np.ndarray], eps: float = 1e-10,
+                 track_updates: bool = False) -> None:
+        super().__init__(params, track_updates)
+        self.eps = eps
+        self.sum_sq = [np.zeros_like(p) for p in self.params]
+        self.scratch = [np.empty_like(p) for p in self.params]
+
+    def _updates(self, grads: Sequence[np.ndarray], lr: float) -> None:
+        for s, tmp, g in zip(self.sum_sq, self.scratch, grads, strict=True):
+            np.square(g, out=tmp)
+            s += tmp
+            np.sqrt(s, out=tmp)
+            tmp += self.eps
+            g /= tmp
+            g *= lr
+
+
+def make_optimizer(
+    name: str,
+    params: Sequence[np.ndarray],
+    *,
+    momentum: float = 0.9,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    track_updates: bool = False,
+) -> Optimizer:
+    """The optimizer called `name` (one of OPTIMIZERS) over `params`."""
+    if name == "sgd":
+        return Optimizer(params, track_updates)
+    if name == "momentum":
+        return Momentum(params, momentum, track_updates)
+    if name == "nesterov":
+        return Nesterov(params, momentum, track_updates)
+    if name == "adam":
+        return Adam(params, beta1, beta2, track_updates=track_updates)
+    if name == "adagrad":
+        return Adagrad(params, track_updates=track_updates)
+    raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {name!r}")

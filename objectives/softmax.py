@@ -1,0 +1,164 @@
+"""Multinomial logistic (softmax) regression in NumPy: cross-entropy + lambda * ||W||^2, any
+batch size, five optimizers, four LR schedules with optional linear warm-up, and an optional
+stop rule (halt once every parameter update stays below a threshold for N consecutive steps).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from objectives.base import Param, Reporter, RunResult, Split, resolve_config
+from objectives.numpy_common import (
+    evaluate,
+    load_npz,
+    predict,
+    resolve_batch_size,
+    save_npz,
+    softmax_rows,
+)
+from objectives.numpy_common import train as train_loop
+from objectives.optimizers import OPTIMIZERS, make_optimizer
+from objectives.schedules import SCHEDULES, learning_rate
+
+PARAMS: dict[str, Param] = {
+    "epochs": Param("int", 20, "passes over the training split", low=1),
+    "batch_size": Param("int", 100, "examples per update; 0 or more than the split = full batch",
+                        low=0),
+    "lr": Param("float", 0.002, "base learning rate (constant, step, exponential)", low=0.0),
+    "optimizer": Param("str", "momentum", "update rule", choices=OPTIMIZERS),
+    "momentum": Param("float", 0.9, "momentum / nesterov coefficient", low=0.0, high=1.0),
+    "beta1": Param("float", 0.9, "adam first-moment decay", low=0.0, high=1.0),
+    "beta2": Param("float", 0.999, "adam second-moment decay", low=0.0, high=1.0),
+    "schedule": Param("str", "constant", "learning-rate schedule", choices=SCHEDULES),
+    "decay_rate": Param("float", 0.5, "step: multiply lr by this every decay_every epochs",
+                        low=0.0, high=1.0),
+    "decay_every": Param("int", 5, "step: epochs between decays", low=1),
+    "exp_k": Param("float", 0.1, "exponential: lr * exp(-exp_k * epoch)", low=0.0),
+    "eta_min": Param("float", 1e-5, "cyclical: lowest rate", low=0.0),
+    "eta_max": Param("float", 1e-1, "cyclical: highest rate", low=0.0),
+    "n_s": Param("int", 0, "cyclical: half-cycle in update steps; 0 = 2 epochs", low=0),
+    "warmup_epochs": Param("float", 0.0, "linear warm-up length in epochs", low=0.0),
+    "lambda": Param("float", 1e-4, "L2 penalty: cost = CE + lambda * ||W||^2", low=0.0),
+    "stop_threshold": Param("float", 0.0, "stop rule: max |update| threshold; 0 = off", low=0.0),
+    "stop_patience": Param("int", 0, "stop rule: consecutive small-update steps; 0 = off", low=0),
+}
+
+
+class SoftmaxRegression:
+    """Weights W (d, K) and biases b (K,); gradients computed into preallocated buffers."""
+
+    def __init__(self, W: np.ndarray, b: np.ndarray, lam: float = 0.0) -> None:
+        self.W = np.ascontiguousarray(W)
+        self.b = np.ascontiguousarray(b)
+        self.lam = lam
+        self.params = [self.W, self.b]
+        self.grads = [np.zeros_like(self.W), np.zeros_like(self.b)]
+        self._reg = np.zeros_like(self.W)
+        self._probs = np.empty((0, self.W.shape[1]), dtype=self.W.dtype)
+        self._rows = np.arange(0)
+
+    @classmethod
+    def init(cls, d: int, k: int, rng: np.random.Generator, lam: float = 0.0,
+             dtype: type = np.float32) -> SoftmaxRegression:
+        """Small random weights (std 0.01), zero biases."""
+        return cls((0.01 * rng.standard_normal((d, k))).astype(dtype), np.zeros(k, dtype), lam)
+
+    def scores(self, X: np.ndarray) -> np.ndarray:
+        S: np.ndarray = X @ self.W
+        S += self.b
+        return S
+
+    def cost(self, X: np.ndarray, y: np.ndarray) -> float:
+        """Mean cross-entropy plus lambda * ||W||^2 (what the gradients differentiate)."""
+        loss = evaluate(self, X, y)["loss"]
+        return loss + self.lam * float(np.sum(self.W.astype(np.float64) ** 2))
+
+    def compute_grads(self, X: np.ndarray, y: np.ndarray) -> None:
+        m = X.shape[0]
+        if self._probs.shape[0] < m:
+            self._probs = np.empty((m, self.W.shape[1]), dtype=self.W.dtype)
+            self._rows = np.arange(m)
+        P = self._probs[:m]
+        np.matmul(X, self.W, out=P)
+        P += self.b
+        softmax_rows(P)
+        P[self._rows[:m], y] -= 1.0
+        P *= 1.0 / m
+        gW, gb = self.grads
+        np.matmul(X.T, P, out=gW)
+        if self.lam:
+            np.multiply(self.W, 2.0 * self.lam, out=self._reg)
+            gW += self._reg
+        np.sum(P, axis=0, out=gb)
+
+    def evaluate(self, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
+        return evaluate(self, X, y)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return predict(self, X)
+
+    def save(self, path: Path) -> Path:
+        return save_npz(path, W=self.W, b=self.b)
+
+    @classmethod
+    def load(cls, path: Path) -> SoftmaxRegression:
+        arrays = load_npz(path)
+        return cls(arrays["W"], arrays["b"])
+
+
+class SoftmaxObjective:
+    """The `softmax` objective: trains SoftmaxRegression with the resolved config."""
+
+    name = "softmax"
+    params = PARAMS
+    normalize = "channel"
+
+    def fit(
+        self,
+        config: Mapping[str, Any],
+        train: Split,
+        val: Split,
+        report: Reporter,
+        seed: int,
+        image_shape: tuple[int, int, int],
+    ) -> RunResult:
+        cfg = resolve_config(self.name, self.params, config)
+        rng = np.random.default_rng(seed)
+        n, d = train.X.shape
+        k = int(max(train.y.max(initial=0), val.y.max(initial=0))) + 1
+        model = SoftmaxRegression.init(d, k, rng, lam=cfg["lambda"])
+        batch = resolve_batch_size(cfg["batch_size"], n)
+        per_epoch = math.ceil(n / batch)
+        optimizer = make_optimizer(cfg["optimizer"], model.params, momentum=cfg["momentum"],
+                                   beta1=cfg["beta1"], beta2=cfg["beta2"])
+        lr_at = functools.partial(
+            _lr, cfg=cfg, per_epoch=per_epoch, n_s=cfg["n_s"] or 2 * per_epoch)
+        history = train_loop(
+            model, optimizer, train, val, report,
+            rng=rng, batch_size=batch, total_steps=cfg["epochs"] * per_epoch,
+            report_steps={e * per_epoch for e in range(1, cfg["epochs"] + 1)}, lr_at=lr_at,
+            stop_threshold=cfg["stop_threshold"], stop_patience=cfg["stop_patience"],
+        )
+        return RunResult(model=model, history=history)
+
+    def planned_reports(self, config: Mapping[str, Any], n_train: int) -> int:
+        """How many times fit will report (at most; the stop rule may end it sooner)."""
+        return int(resolve_config(self.name, self.params, config)["epochs"])
+
+
+def _lr(step: int, *, cfg: Mapping[str, Any], per_epoch: int, n_s: int) -> float:
+    return learning_rate(
+        step, schedule=cfg["schedule"], steps_per_epoch=per_epoch, lr=cfg["lr"],
+        decay_rate=cfg["decay_rate"], decay_every=cfg["decay_every"], exp_k=cfg["exp_k"],
+        eta_min=cfg["eta_min"], eta_max=cfg["eta_max"], n_s=n_s,
+        warmup_epochs=cfg["warmup_epochs"],
+    )
+
+
+SOFTMAX = SoftmaxObjective()

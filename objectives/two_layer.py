@@ -1,0 +1,175 @@
+"""Two-layer ReLU network in NumPy (DD2424 assignment 2): d -> hidden -> classes, He init,
+cost = cross-entropy + lambda * (||W1||^2 + ||W2||^2), mini-batch gradient descent with a
+cyclical (triangular) learning rate; training lasts 2 * n_s * cycles update steps.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from objectives.base import Param, Reporter, RunResult, Split, resolve_config
+from objectives.numpy_common import (
+    evaluate,
+    load_npz,
+    predict,
+    resolve_batch_size,
+    save_npz,
+    softmax_rows,
+)
+from objectives.numpy_common import train as train_loop
+from objectives.optimizers import Optimizer
+from objectives.schedules import cyclical
+
+PARAMS: dict[str, Param] = {
+    "hidden": Param("int", 50, "hidden ReLU units", low=1),
+    "lambda": Param("float", 0.01, "L2 penalty on W1 and W2", low=0.0),
+    "eta_min": Param("float", 1e-5, "lowest cyclical learning rate", low=0.0),
+    "eta_max": Param("float", 1e-1, "highest cyclical learning rate", low=0.0),
+    "n_s": Param("int", 500, "half-cycle in update steps; 0 = 2 * floor(n / batch_size)", low=0),
+    "cycles": Param("int", 1, "number of full cycles (training length 2 * n_s * cycles)", low=1),
+    "batch_size": Param("int", 100, "examples per update; 0 or more than the split = full batch",
+                        low=0),
+    "points_per_cycle": Param("int", 4, "evaluations per cycle (plus the last step)", low=1),
+}
+
+
+class TwoLayerNet:
+    """W1 (d, h), b1 (h,), W2 (h, K), b2 (K,); gradients go to preallocated buffers."""
+
+    def __init__(self, W1: np.ndarray, b1: np.ndarray, W2: np.ndarray, b2: np.ndarray,
+                 lam: float = 0.0) -> None:
+        self.W1, self.b1 = np.ascontiguousarray(W1), np.ascontiguousarray(b1)
+        self.W2, self.b2 = np.ascontiguousarray(W2), np.ascontiguousarray(b2)
+        self.lam = lam
+        self.params = [self.W1, self.b1, self.W2, self.b2]
+        self.grads = [np.zeros_like(p) for p in self.params]
+        self._reg = [np.zeros_like(self.W1), np.zeros_like(self.W2)]
+        self._capacity = -1
+
+    @classmethod
+    def init(cls, d: int, hidden: int, k: int, rng: np.random.Generator, lam: float = 0.0,
+             dtype: type = np.float32) -> TwoLayerNet:
+        """He-style init: weights ~ N(0, 2 / fan_in), zero biases."""
+        W1 = rng.standard_normal((d, hidden)) * math.sqrt(2.0 / d)
+        W2 = rng.standard_normal((hidden, k)) * math.sqrt(2.0 / hidden)
+        return cls(W1.astype(dtype), np.zeros(hidden, dtype), W2.astype(dtype),
+                   np.zeros(k, dtype), lam)
+
+    def _buffers(self, m: int) -> None:
+        if m > self._capacity:
+            h, k, dt = self.W1.shape[1], self.W2.shape[1], self.W1.dtype
+            self._H = np.empty((m, h), dt)
+            self._dH = np.empty((m, h), dt)
+            self._mask = np.empty((m, h), bool)
+            self._P = np.empty((m, k), dt)
+            self._rows = np.arange(m)
+            self._capacity = m
+
+    def scores(self, X: np.ndarray) -> np.ndarray:
+        H = X @ self.W1
+        H += self.b1
+        np.maximum(H, 0.0, out=H)
+        S: np.ndarray = H @ self.W2
+        S += self.b2
+        return S
+
+    def cost(self, X: np.ndarray, y: np.ndarray) -> float:
+        """Mean cross-entropy plus lambda * (||W1||^2 + ||W2||^2)."""
+        penalty = sum(float(np.sum(W.astype(np.float64) ** 2)) for W in (self.W1, self.W2))
+        return evaluate(self, X, y)["loss"] + self.lam * penalty
+
+    def compute_grads(self, X: np.ndarray, y: np.ndarray) -> None:
+        m = X.shape[0]
+        self._buffers(m)
+        H, dH, mask, P = self._H[:m], self._dH[:m], self._mask[:m], self._P[:m]
+        gW1, gb1, gW2, gb2 = self.grads
+        np.matmul(X, self.W1, out=H)
+        H += self.b1
+        np.maximum(H, 0.0, out=H)
+        np.matmul(H, self.W2, out=P)
+        P += self.b2
+        softmax_rows(P)
+        P[self._rows[:m], y] -= 1.0
+        P *= 1.0 / m
+        np.matmul(H.T, P, out=gW2)
+        np.sum(P, axis=0, out=gb2)
+        np.matmul(P, self.W2.T, out=dH)
+        np.greater(H, 0.0, out=mask)
+        dH *= mask
+        np.matmul(X.T, dH, out=gW1)
+        np.sum(dH, axis=0, out=gb1)
+        if self.lam:
+            for W, g, reg in ((self.W1, gW1, self._reg[0]), (self.W2, gW2, self._reg[1])):
+                np.multiply(W, 2.0 * self.lam, out=reg)
+                g += reg
+
+    def evaluate(self, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
+        return evaluate(self, X, y)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return predict(self, X)
+
+    def save(self, path: Path) -> Path:
+        return save_npz(path, W1=self.W1, b1=self.b1, W2=self.W2, b2=self.b2)
+
+    @classmethod
+    def load(cls, path: Path) -> TwoLayerNet:
+        a = load_npz(path)
+        return cls(a["W1"], a["b1"], a["W2"], a["b2"])
+
+
+def schedule(config: Mapping[str, Any], n_train: int) -> tuple[int, int, list[int]]:
+    """(n_s, total update steps, reporting steps) for a resolved config and training-set size."""
+    batch = resolve_batch_size(config["batch_size"], n_train)
+    n_s = config["n_s"] or 2 * (n_train // batch)
+    n_s = max(n_s, 1)
+    total = 2 * n_s * config["cycles"]
+    every = 2 * n_s / config["points_per_cycle"]
+    points = {max(1, round(i * every)) for i in range(1, config["points_per_cycle"]
+                                                     * config["cycles"] + 1)}
+    return n_s, total, sorted(p for p in points | {total} if p <= total)
+
+
+class TwoLayerObjective:
+    """The `two_layer` objective: trains TwoLayerNet with plain mini-batch GD and cyclical LR."""
+
+    name = "two_layer"
+    params = PARAMS
+    normalize = "feature"
+
+    def fit(
+        self,
+        config: Mapping[str, Any],
+        train: Split,
+        val: Split,
+        report: Reporter,
+        seed: int,
+        image_shape: tuple[int, int, int],
+    ) -> RunResult:
+        cfg = resolve_config(self.name, self.params, config)
+        rng = np.random.default_rng(seed)
+        n, d = train.X.shape
+        k = int(max(train.y.max(initial=0), val.y.max(initial=0))) + 1
+        net = TwoLayerNet.init(d, cfg["hidden"], k, rng, lam=cfg["lambda"])
+        n_s, total, points = schedule(cfg, n)
+        lr_at = functools.partial(cyclical, eta_min=cfg["eta_min"], eta_max=cfg["eta_max"],
+                                  n_s=n_s)
+        history = train_loop(
+            net, Optimizer(net.params), train, val, report,
+            rng=rng, batch_size=cfg["batch_size"], total_steps=total,
+            report_steps=set(points), lr_at=lr_at,
+        )
+        return RunResult(model=net, history=history)
+
+    def planned_reports(self, config: Mapping[str, Any], n_train: int) -> int:
+        """How many times fit will report."""
+        return len(schedule(resolve_config(self.name, self.params, config), n_train)[2])
+
+
+TWO_LAYER = TwoLayerObjective()
