@@ -150,7 +150,30 @@ def train(
     stop_patience: int = 0,
 ) -> list[dict[str, float]]:
     """Run `total_steps` updates; evaluate and call `report` after each step in `report_steps`,
-    at the last step, and when the stop rule fires. Returns the history of reported metrics."""
+    at the last step, and when the stop rule fires. Returns the history of reported metrics.
+
+    Overflow warnings are silenced: divergence is detected and raised as DivergenceError."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return _train(net, optimizer, train_split, val_split, report, rng=rng,
+                      batch_size=batch_size, total_steps=total_steps, report_steps=report_steps,
+                      lr_at=lr_at, stop_threshold=stop_threshold, stop_patience=stop_patience)
+
+
+def _train(
+    net: Net,
+    optimizer: Optimizer,
+    train_split: Split,
+    val_split: Split,
+    report: Reporter,
+    *,
+    rng: np.random.Generator,
+    batch_size: int,
+    total_steps: int,
+    report_steps: Collection[int],
+    lr_at: Callable[[int], float],
+    stop_threshold: float,
+    stop_patience: int,
+) -> list[dict[str, float]]:
     sampler = BatchSampler(train_split, batch_size, rng)
     per_epoch = sampler.steps_per_epoch
     use_stop_rule = stop_threshold > 0 and stop_patience > 0

@@ -1,0 +1,89 @@
+"""Two-layer ReLU net with cyclical LR: schedule arithmetic, reporting points, learning on digits,
+divergence, determinism, saving; CIFAR-10 accuracy with the DD2424 defaults when data is present."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from objectives import data
+from objectives.base import METRIC_NAMES, Split, no_report, resolve_config
+from objectives.errors import DivergenceError
+from objectives.two_layer import TWO_LAYER, TwoLayerNet, schedule
+
+
+def config(**overrides: object) -> dict[str, object]:
+    return resolve_config("two_layer", TWO_LAYER.params, overrides)
+
+
+def test_defaults_are_dd2424() -> None:
+    assert {k: TWO_LAYER.params[k].default for k in
+            ("hidden", "lambda", "eta_min", "eta_max", "n_s", "batch_size", "cycles")} == {
+        "hidden": 50, "lambda": 0.01, "eta_min": 1e-5, "eta_max": 1e-1, "n_s": 500,
+        "batch_size": 100, "cycles": 1}
+
+
+def test_training_length_and_reporting_points() -> None:
+    n_s, total, points = schedule(config(n_s=500, cycles=3, points_per_cycle=4), 45_000)
+    assert (n_s, total) == (500, 3000)
+    assert points == list(range(250, 3001, 250))
+    n_s, total, points = schedule(config(n_s=0, batch_size=100, cycles=1, points_per_cycle=3),
+                                  1_050)
+    assert (n_s, total) == (20, 40)
+    assert points == [13, 27, 40]
+
+
+def test_reports_several_times_per_cycle_with_cyclical_lr() -> None:
+    ds = data.load("digits", normalize=TWO_LAYER.normalize)
+    calls: list[int] = []
+    result = TWO_LAYER.fit({"n_s": 40, "cycles": 2, "points_per_cycle": 2}, ds.train, ds.val,
+                           lambda s, m: calls.append(s), 0, ds.image_shape)
+    assert calls == [1, 2, 3, 4]
+    assert set(result.history[0]) == {"epoch", *METRIC_NAMES}
+    steps_per_epoch = -(-len(ds.train) // 100)
+    assert [h["epoch"] * steps_per_epoch for h in result.history] == pytest.approx(
+        [40, 80, 120, 160])
+    assert result.history[0]["lr"] == pytest.approx(1e-5 + (0.1 - 1e-5) * 39 / 40)
+    assert result.history[1]["lr"] == pytest.approx(1e-5 + (0.1 - 1e-5) * 1 / 40)
+
+
+def test_defaults_reach_095_on_digits() -> None:
+    ds = data.load("digits", normalize=TWO_LAYER.normalize)
+    result = TWO_LAYER.fit({}, ds.train, ds.val, no_report, 0, ds.image_shape)
+    assert result.val_accuracy >= 0.95
+
+
+def test_same_seed_same_numbers() -> None:
+    ds = data.load("digits", normalize=TWO_LAYER.normalize)
+
+    def numbers(seed: int) -> list[float]:
+        history = TWO_LAYER.fit({"n_s": 20}, ds.train, ds.val, no_report, seed,
+                                ds.image_shape).history
+        return [h["val_loss"] for h in history]
+    assert numbers(1) == numbers(1)
+    assert numbers(1) != numbers(2)
+
+
+def test_huge_learning_rate_raises_divergence() -> None:
+    ds = data.load("digits", normalize=TWO_LAYER.normalize)
+    with pytest.raises(DivergenceError, match="diverged at update"):
+        TWO_LAYER.fit({"eta_max": 1e4, "n_s": 200}, ds.train, ds.val, no_report, 0,
+                      ds.image_shape)
+
+
+def test_save_and_load_round_trip(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((50, 8)).astype(np.float32)
+    split = Split(X, rng.integers(0, 3, 50))
+    net = TWO_LAYER.fit({"n_s": 5, "hidden": 6}, split, split, no_report, 0, (1, 1, 8)).model
+    again = TwoLayerNet.load(net.save(tmp_path / "net"))
+    np.testing.assert_array_equal(again.predict(X), net.predict(X))
+
+
+@pytest.mark.slow
+def test_dd2424_defaults_reach_044_on_cifar10(shared_data: Path) -> None:
+    ds = data.load("cifar10", data_dir=shared_data, normalize=TWO_LAYER.normalize)
+    result = TWO_LAYER.fit({}, ds.train, ds.val, no_report, 0, ds.image_shape)
+    assert result.val_accuracy >= 0.44
