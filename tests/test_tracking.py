@@ -189,7 +189,7 @@ def test_children_of_two_worker_processes_share_the_parent(shared_uri: str) -> N
 def test_mlflow_error_in_a_trial_is_a_counted_warning(
     shared_uri: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    tracker = MlflowTracker(shared_uri)
+    tracker = MlflowTracker(shared_uri, metrics_interval=0.0)
     parent = tracker.stage_run("study_f", "coarse", STAGE_INFO)
     trial = tracker.start_trial(parent, "study_f", "coarse", 0, {"lr": 0.1})
 
@@ -247,3 +247,28 @@ def test_ui_refuses_a_busy_port(tracking_uri: str) -> None:
         args = Namespace(tracking_uri=tracking_uri, port=port, host="127.0.0.1")
         with pytest.raises(TrackingError, match=f"Port {port} on 127.0.0.1 is in use"):
             ui_command(args)
+
+
+def test_one_log_batch_per_reporting_point_when_epochs_are_slow(
+    shared_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tracker = MlflowTracker(shared_uri, background=False, metrics_interval=0.0)
+    trial = tracker.start_trial(None, "study_g", "coarse", 0, {"lr": 0.1})
+    calls: list[int] = []
+    real = tracker.client.log_batch
+
+    def counting(run_id: str, metrics: Any = (), **kwargs: Any) -> Any:
+        calls.append(len(metrics))
+        return real(run_id, metrics=metrics, **kwargs)
+
+    monkeypatch.setattr(tracker.client, "log_batch", counting)
+    for step, row in enumerate(_history(3), start=1):
+        trial.log_epoch(step, row)
+    assert calls == [7, 7, 7]  # one call per point, all seven metrics in it
+
+
+def test_fast_points_are_sent_together_and_none_is_lost(shared_uri: str) -> None:
+    tracker = MlflowTracker(shared_uri, background=False, metrics_interval=3600.0)
+    run_id = _run_trial(tracker, None, "study_h", 0, "PRUNED", 5)
+    history = MlflowClient(shared_uri).get_metric_history(run_id or "", "train_loss")
+    assert sorted(m.step for m in history) == [1, 2, 3, 4, 5]
