@@ -29,11 +29,13 @@ import shlex
 import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 import optuna
+from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import FrozenTrial, TrialState
 
 from objectives.base import Objective
@@ -279,6 +281,7 @@ def run_stage(ctx: Context, stage: Stage) -> dict[str, Any]:
     with _progress(ctx, stage, study) as bar:
         while True:
             storage_mod.fail_stale(study)
+            _fail_orphans(ctx, study)
             trials = study.get_trials(deepcopy=False)
             finished = sum(t.state in FINISHED for t in trials)
             _set_progress(bar, finished)
@@ -301,6 +304,7 @@ def run_stage(ctx: Context, stage: Stage) -> dict[str, Any]:
                 trial.set_user_attr("reason", "surplus")
                 study.tell(trial, state=TrialState.FAIL)
                 continue
+            _first_beat(ctx, trial)
             state, reason = run_trial(ctx, study, trial, stage, space, parent)
             ran += 1
             failures = failures + 1 if state == TrialState.FAIL else 0
@@ -310,6 +314,35 @@ def run_stage(ctx: Context, stage: Stage) -> dict[str, Any]:
     summary = summarize(study, stage, wall=time.monotonic() - start, ran=ran)
     ctx.tracker.end_stage(parent, study, summary)
     return summary
+
+
+def _first_beat(ctx: Context, trial: optuna.Trial) -> None:
+    """Record the trial's first heartbeat now, then mark it "beating": Optuna never fails a
+    RUNNING trial that has no heartbeat row, so a process killed right after ask() would leave
+    an eternal RUNNING trial; _fail_orphans catches those by the missing mark."""
+    if is_heartbeat_enabled(ctx.storage):
+        ctx.storage.record_heartbeat(trial._trial_id)
+        trial.set_user_attr("beating", True)
+
+
+def _fail_orphans(ctx: Context, study: optuna.Study) -> None:
+    """Fail RUNNING trials that never got their first heartbeat and are older than 3 grace
+    periods (their process died between ask() and _first_beat)."""
+    if not is_heartbeat_enabled(ctx.storage):
+        return
+    interval = ctx.storage.get_heartbeat_interval()
+    limit = 3 * (getattr(ctx.storage, "grace_period", None) or 2 * interval)
+    now = datetime.now()
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        started = t.datetime_start
+        if "beating" in t.user_attrs or started is None:
+            continue
+        if (now - started).total_seconds() > limit:
+            log.warning("trial %d never started beating (its process died); failing it",
+                        t.number)
+            with suppress(optuna.exceptions.UpdateFinishedTrialError, ValueError,
+                          RuntimeError):
+                study.tell(t.number, state=TrialState.FAIL)
 
 
 def _ask(study: optuna.Study) -> optuna.Trial:

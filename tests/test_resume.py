@@ -1,0 +1,130 @@
+"""Kill and interrupt a real `tuner study` process, then rerun it: the stage ends exactly at its
+target, trial numbers are unique, a killed trial is failed (heartbeat) and retried."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import FrozenTrial, TrialState
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGET = 4
+
+STUDY = f"""
+objective = "tests.toy_objective:TOY"
+dataset = "digits"
+
+[fixed]
+epochs = 3
+sleep = 0.1
+
+[[stages]]
+name = "only"
+sampler = "random"
+trials = {TARGET}
+[stages.space]
+x = {{ low = -10.0, high = 10.0 }}
+"""
+
+
+def start(tmp_path: Path, storage_url: str) -> subprocess.Popen[str]:
+    path = tmp_path / "kill.toml"
+    path.write_text(STUDY)
+    env = {**os.environ, "TUNER_HEARTBEAT_SECONDS": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "tuner", "-q", "study", str(path), "--storage", storage_url,
+         "--no-tracking"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+
+
+def trials(storage_url: str) -> list[FrozenTrial]:
+    try:
+        return optuna.load_study(study_name="kill/only", storage=storage_url).get_trials()
+    except KeyError:
+        return []
+
+
+def wait_for(storage_url: str, proc: subprocess.Popen[str],
+             cond: Callable[[list[FrozenTrial]], bool], timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond(trials(storage_url)):
+            return
+        if proc.poll() is not None:
+            pytest.fail(f"process exited early: {proc.communicate()}")
+        time.sleep(0.02)
+    proc.kill()
+    pytest.fail("condition not reached")
+
+
+def complete(ts: list[FrozenTrial]) -> int:
+    return sum(t.state == TrialState.COMPLETE for t in ts)
+
+
+def mid_trial(ts: list[FrozenTrial]) -> bool:
+    return complete(ts) >= 1 and any(t.state == TrialState.RUNNING and t.intermediate_values
+                                     for t in ts)
+
+
+def rerun_to_the_end(tmp_path: Path, storage_url: str) -> list[FrozenTrial]:
+    proc = start(tmp_path, storage_url)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    ts = trials(storage_url)
+    assert complete(ts) == TARGET
+    assert not any(t.state in (TrialState.RUNNING, TrialState.WAITING) for t in ts)
+    numbers = [t.number for t in ts]
+    assert len(numbers) == len(set(numbers)) == numbers[-1] + 1
+    return ts
+
+
+def test_sigkill_mid_trial_then_restart(tmp_path: Path, storage_url: str) -> None:
+    proc = start(tmp_path, storage_url)
+    wait_for(storage_url, proc, mid_trial)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed = next(t for t in trials(storage_url) if t.state == TrialState.RUNNING)
+    ts = rerun_to_the_end(tmp_path, storage_url)
+    assert ts[killed.number].state == TrialState.FAIL
+    retries = [t for t in ts if t.system_attrs.get("failed_trial") == killed.number]
+    assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE
+    assert retries[0].params == killed.params
+
+
+def test_sigkill_between_trials_then_restart(tmp_path: Path, storage_url: str) -> None:
+    """Killed the moment a trial is told COMPLETE (at most the next one has just started)."""
+    proc = start(tmp_path, storage_url)
+    wait_for(storage_url, proc, lambda ts: complete(ts) >= 2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = trials(storage_url)
+    assert complete(before) >= 2
+    ts = rerun_to_the_end(tmp_path, storage_url)
+    for t in before:
+        if t.state == TrialState.COMPLETE:
+            assert ts[t.number].state == TrialState.COMPLETE and ts[t.number].value == t.value
+
+
+def test_sigint_fails_the_running_trial_and_prints_how_to_resume(
+    tmp_path: Path, storage_url: str
+) -> None:
+    proc = start(tmp_path, storage_url)
+    wait_for(storage_url, proc, mid_trial)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted; to resume, run: python -m tuner study" in out
+    assert "Traceback" not in err
+    interrupted = [t for t in trials(storage_url) if t.state == TrialState.FAIL]
+    assert len(interrupted) == 1 and interrupted[0].user_attrs["reason"] == "interrupted"
+    assert not any(t.state == TrialState.RUNNING for t in trials(storage_url))
+    ts = rerun_to_the_end(tmp_path, storage_url)
+    assert sum(t.state == TrialState.FAIL for t in ts) == 1
