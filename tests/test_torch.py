@@ -257,3 +257,46 @@ def test_objectives_declare_contract() -> None:
             assert key in objective.params
     assert CIFAR_CNN.params["dropout"].default == 0.3
     assert "augment" in CIFAR_CNN.params and "widths" in MLP.params
+
+
+# Real data. threads=1: on the shared 2-core dev machine, 2 threads ran LeNet epochs 4-5x slower
+# under load; the objective's default (all cores up to 8) is for a dedicated machine.
+SLOW = {"threads": 1, "device": "cpu"}
+
+
+def _final_test_accuracy(objective: Any, config: dict[str, Any], shared_data: Path) -> float:
+    from objectives import data
+
+    ds = data.load("mnist", data_dir=shared_data, normalize=objective.normalize, seed=0)
+    train, monitor, test = ds.final_splits(monitor=1000)
+    result = objective.fit({**SLOW, **config}, train, monitor, no_report, 0, ds.image_shape)
+    seconds = [round(row["seconds"], 1) for row in result.history]
+    accuracy = result.model.evaluate(test.X, test.y)["accuracy"]
+    print(f"{objective.name}: test accuracy {accuracy:.4f}, seconds/epoch {seconds}")
+    return float(accuracy)
+
+
+@pytest.mark.slow
+def test_mlp_mnist_test_accuracy(shared_data: Path) -> None:
+    config = {"epochs": 8, "lr": 0.05, "batch_size": 128, "schedule": "multistep",
+              "milestones": [6]}
+    assert _final_test_accuracy(MLP, config, shared_data) >= 0.98
+
+
+@pytest.mark.slow
+def test_lenet_mnist_test_accuracy(shared_data: Path) -> None:
+    config = {"epochs": 8, "lr": 0.05, "batch_size": 128, "schedule": "multistep",
+              "milestones": [6]}
+    assert _final_test_accuracy(LENET, config, shared_data) >= 0.99
+
+
+@pytest.mark.slow
+def test_cifar_cnn_one_epoch(shared_data: Path) -> None:
+    from objectives import data
+
+    ds = data.load("cifar10", data_dir=shared_data, normalize="channel", seed=0)
+    result = CIFAR_CNN.fit({**SLOW, "epochs": 1, "lr": 0.02, "batch_size": 64}, ds.train,
+                           ds.val, no_report, 0, ds.image_shape)
+    row = result.history[0]
+    print(f"cifar_cnn: val accuracy {row['val_accuracy']:.4f}, {row['seconds']:.1f} s/epoch")
+    assert row["val_accuracy"] >= 0.40
