@@ -1,0 +1,60 @@
+"""`tuner list` and `tuner show` read a storage written by `tuner study`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+
+from tuner.cli import main
+
+STUDY = """
+objective = "tests.toy_objective:TOY"
+dataset = "digits"
+
+[fixed]
+epochs = 2
+fail_above = 8.0
+
+[[stages]]
+name = "coarse"
+sampler = "random"
+trials = 3
+[stages.space]
+x = { low = -10.0, high = 10.0 }
+"""
+
+
+def test_list_and_show(tmp_path: Path, storage_url: str,
+                       capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list", "--storage", storage_url]) == 0
+    assert "no studies in sqlite:///" in capsys.readouterr().out
+    path = tmp_path / "ins.toml"
+    path.write_text(STUDY)
+    assert main(["-q", "study", str(path), "--storage", storage_url, "--no-tracking"]) == 0
+    capsys.readouterr()
+    study = optuna.load_study(study_name="ins/coarse", storage=storage_url)
+    best = study.best_trial
+
+    assert main(["list", "--storage", storage_url]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["study", "complete", "pruned", "failed", "running", "best",
+                              "test_accuracy"]
+    row = out[1].split()
+    assert row[0] == "ins/coarse" and row[1] == "3" and row[5] == f"{best.value:.4g}"
+
+    assert main(["show", "ins", "--storage", storage_url]) == 0
+    out = capsys.readouterr().out
+    assert f"ins/coarse (maximize): {len(study.trials)} trials" in out
+    assert "space: x [-10, 10]" in out
+    assert "#  state" in out and "epochs  seconds  pruned_at  reason" in out
+    assert f"best: trial {best.number} value {best.value:.4g}: x={best.params['x']:.4g}" in out
+
+
+def test_show_unknown_study_is_one_line(storage_url: str,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["show", "nothing", "--storage", storage_url]) == 1
+    err = capsys.readouterr().err
+    assert err == ("error: No study 'nothing' in storage " + storage_url +
+                   "; `tuner list` shows the studies there.\n")
