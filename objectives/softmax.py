@@ -20,7 +20,6 @@ from objectives.numpy_common import (
     predict,
     resolve_batch_size,
     save_npz,
-    softmax_rows,
 )
 from objectives.numpy_common import train as train_loop
 from objectives.optimizers import OPTIMIZERS, make_optimizer
@@ -51,7 +50,11 @@ PARAMS: dict[str, Param] = {
 
 
 class SoftmaxRegression:
-    """Weights W (d, K) and biases b (K,); gradients computed into preallocated buffers."""
+    """Weights W (K, d), laid out like torch's nn.Linear.weight, and biases b (K,).
+
+    Training works on transposed scores S^T = W X^T (K, m): the softmax then reduces over K
+    short rows instead of m rows of length K, and both GEMMs run faster in this orientation.
+    """
 
     def __init__(self, W: np.ndarray, b: np.ndarray, lam: float = 0.0) -> None:
         self.W = np.ascontiguousarray(W)
@@ -60,17 +63,17 @@ class SoftmaxRegression:
         self.params = [self.W, self.b]
         self.grads = [np.zeros_like(self.W), np.zeros_like(self.b)]
         self._reg = np.zeros_like(self.W)
-        self._probs = np.empty((0, self.W.shape[1]), dtype=self.W.dtype)
-        self._rows = np.arange(0)
+        self._bias_column = self.b[:, None]
+        self._buffers: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     @classmethod
     def init(cls, d: int, k: int, rng: np.random.Generator, lam: float = 0.0,
              dtype: type = np.float32) -> SoftmaxRegression:
         """Small random weights (std 0.01), zero biases."""
-        return cls((0.01 * rng.standard_normal((d, k))).astype(dtype), np.zeros(k, dtype), lam)
+        return cls((0.01 * rng.standard_normal((k, d))).astype(dtype), np.zeros(k, dtype), lam)
 
     def scores(self, X: np.ndarray) -> np.ndarray:
-        S: np.ndarray = X @ self.W
+        S: np.ndarray = X @ self.W.T
         S += self.b
         return S
 
@@ -79,23 +82,28 @@ class SoftmaxRegression:
         loss = evaluate(self, X, y)["loss"]
         return loss + self.lam * float(np.sum(self.W.astype(np.float64) ** 2))
 
+    def _probs_and_columns(self, m: int) -> tuple[np.ndarray, np.ndarray]:
+        """A (K, m) scratch matrix and arange(m), kept per batch size (full and last batch)."""
+        if m not in self._buffers:
+            self._buffers[m] = (np.empty((self.W.shape[0], m), self.W.dtype), np.arange(m))
+        return self._buffers[m]
+
     def compute_grads(self, X: np.ndarray, y: np.ndarray) -> None:
         m = X.shape[0]
-        if self._probs.shape[0] < m:
-            self._probs = np.empty((m, self.W.shape[1]), dtype=self.W.dtype)
-            self._rows = np.arange(m)
-        P = self._probs[:m]
-        np.matmul(X, self.W, out=P)
-        P += self.b
-        softmax_rows(P)
-        P[self._rows[:m], y] -= 1.0
+        P, columns = self._probs_and_columns(m)
+        np.matmul(self.W, X.T, out=P)
+        P += self._bias_column
+        P -= P.max(axis=0)
+        np.exp(P, out=P)
+        P /= P.sum(axis=0)
+        P[y, columns] -= 1.0
         P *= 1.0 / m
         gW, gb = self.grads
-        np.matmul(X.T, P, out=gW)
+        np.matmul(P, X, out=gW)
         if self.lam:
             np.multiply(self.W, 2.0 * self.lam, out=self._reg)
             gW += self._reg
-        np.sum(P, axis=0, out=gb)
+        np.sum(P, axis=1, out=gb)
 
     def evaluate(self, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
         return evaluate(self, X, y)
@@ -117,6 +125,8 @@ class SoftmaxObjective:
 
     name = "softmax"
     params = PARAMS
+    # One mean/std per channel, not per pixel: per-pixel std turns MNIST's almost-always-black
+    # border pixels into huge outliers, which cost a linear model ~0.4 points of val accuracy.
     normalize = "channel"
 
     def fit(
