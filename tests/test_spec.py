@@ -150,7 +150,8 @@ ERRORS = [
      r"stages\.fine\.refine\.top_k: must be >= 1"),
     (HEAD + STAGE + '[[stages]]\nname = "fine"\ntrials = 2\n',
      r"stages\.fine\.space: a stage needs at least one param to search"),
-    (HEAD + STAGE + "[final]\nmonitor = 0\n", r"final\.monitor: must be >= 1"),
+    (HEAD + STAGE + "[final]\nmonitor = 0\n", r"final\.monitor: must be a count >= 1 or a "),
+    (HEAD + STAGE + "[final]\nmonitor = 1.5\n", r"fraction in \(0, 1\)\. Got 1\.5 instead"),
     (HEAD + STAGE + "[final]\nset = { epochs = 0 }\n",
      r"final\.set\.epochs: The 'epochs' parameter must be in \[1, inf\]"),
 ]
@@ -198,4 +199,4 @@ def test_dry_run_prints_resolved_study(capsys: pytest.CaptureFixture[str]) -> No
     assert "stage coarse (lambda_search/coarse): 3 trials, sampler qmc" in out
     assert "refine lambda from coarse top 3" in out
     assert "lambda: float [1e-05, 0.1] log" in out
-    assert "final: monitor 1000, set cycles=3" in out
+    assert "final: monitor 0.02, set cycles=3" in out

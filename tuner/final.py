@@ -60,7 +60,11 @@ def run_final(ctx: Context) -> dict[str, Any]:
     log.info("final: retraining trial %d of %s (%s %.4f) with %s", trial.number,
              study.study_name, spec.metric, trial.value,
              ", ".join(f"{k}={v}" for k, v in spec.final.overrides.items()) or "no overrides")
-    train, monitor, test = ctx.data.final_splits(spec.final.monitor)
+    data = ctx.data
+    monitor_size = spec.final.monitor
+    if isinstance(monitor_size, float):
+        monitor_size = max(1, round(monitor_size * (len(data.train) + len(data.val))))
+    train, monitor, test = data.final_splits(monitor_size)
 
     def report(step: int, metrics: Mapping[str, float]) -> None:
         log.debug("final step %d: %s", step,

@@ -35,7 +35,8 @@ A study file::
     refine = { from = "coarse", params = ["lambda"], top_k = 3, margin = 0.5, enqueue = 3 }
 
     [final]
-    monitor = 1000                   # samples held out of train+val to monitor the final training
+    monitor = 1000                   # held out of train+val to monitor the final training
+                                     # (a count, or a fraction of train+val such as 0.02)
     set = { cycles = 3 }             # overrides for the final retraining
 
 Param types: `type` is "float", "int" or "categorical"; it may be left out (categorical when
@@ -139,7 +140,7 @@ class Stage:
 
 @dataclass(frozen=True)
 class Final:
-    monitor: int = 1000
+    monitor: int | float = 1000
     overrides: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -328,9 +329,10 @@ def parse_spec(
 
     final_raw = c.get(raw, "final", (dict,), "", default={})
     c.unknown(final_raw, _FINAL_KEYS, "final.")
-    monitor = c.get(final_raw, "monitor", (int,), "final.", default=1000)
-    if monitor < 1:
-        raise c.fail("final.monitor", f"must be >= 1. Got {monitor} instead.")
+    monitor = c.get(final_raw, "monitor", (int, float), "final.", default=1000)
+    if monitor <= 0 or isinstance(monitor, float) and monitor >= 1:
+        raise c.fail("final.monitor", f"must be a count >= 1 or a fraction in (0, 1). "
+                     f"Got {monitor} instead.")
     final_set = dict(c.get(final_raw, "set", (dict,), "final.", default={}))
     for key, value in final_set.items():
         try:
