@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -71,6 +73,26 @@ def test_missing_database_is_one_line(pg_url: str) -> None:
     url = make_url(pg_url).set(database="no_such_db_here").render_as_string(hide_password=False)
     with pytest.raises(StorageError, match=r"database \"no_such_db_here\" does not exist\.$"):
         open_storage(url)
+
+
+OPENER = textwrap.dedent(
+    """
+    import sys, time
+    from tuner.storage import open_storage
+    time.sleep(max(0.0, float(sys.argv[2]) - time.time()))
+    open_storage(sys.argv[1])
+    """
+)
+
+
+def test_workers_starting_together_on_an_empty_database(pg_url: str) -> None:
+    """Four processes creating the schema at the same instant: the losers of the race
+    ("already exists") retry instead of failing."""
+    start = f"{time.time() + 4:.3f}"
+    procs = [subprocess.Popen([sys.executable, "-c", OPENER, pg_url, start], cwd=ROOT,
+                              stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    errors = [proc.communicate(timeout=120)[1] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0, 0, 0], errors
 
 
 WORKER = textwrap.dedent(
@@ -135,3 +157,157 @@ def _kill_when_all_busy(
     for proc in procs:
         proc.kill()
     pytest.fail(f"never saw {busy} trials running at once")
+
+
+TOY_STUDY = """
+objective = "tests.toy_objective:TOY"
+dataset = "digits"
+metric = "val_accuracy"
+direction = "maximize"
+seed = 0
+
+[fixed]
+epochs = 4
+sleep = 0.4
+
+[[stages]]
+name = "only"
+sampler = "random"
+trials = {trials}
+[stages.space]
+x = {{ low = -5.0, high = 5.0 }}
+"""
+
+
+def _workers(
+    n: int, study_file: Path, pg_url: str, tracking_uri: str
+) -> list[subprocess.Popen[bytes]]:
+    """n `tuner worker` processes on one study (storage URL in the environment, as --jobs does),
+    heartbeat every second, so a dead worker's trial is failed after 2 s."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TUNER_STORAGE": pg_url,
+           "TUNER_HEARTBEAT_SECONDS": "1", "OMP_NUM_THREADS": "1"}
+    argv = [sys.executable, "-m", "tuner", "-q", "worker", str(study_file),
+            "--tracking-uri", tracking_uri]
+    return [subprocess.Popen(argv, cwd=study_file.parent, env=env, stdout=subprocess.DEVNULL)
+            for _ in range(n)]
+
+
+def _create_tracking_tables(tracking_uri: str) -> None:
+    """Create the MLflow tables once (workers started at the same instant would race)."""
+    from tuner.tracking import make_tracker
+
+    make_tracker(tracking_uri).check()
+
+
+def test_three_tuner_workers_one_killed_mid_trial(pg_url: str, tmp_path: Path) -> None:
+    """Three `tuner worker` processes on one study; one SIGKILLed mid-trial. The stage still ends
+    at exactly its target of COMPLETE trials, the killed trial is FAIL and its params were rerun,
+    trial numbers are unique, and the killed trial's MLflow run is closed as FAILED."""
+    from mlflow import MlflowClient
+
+    study_file = tmp_path / "toy.toml"
+    study_file.write_text(TOY_STUDY.format(trials=8))
+    tracking_uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    (tmp_path / "mlruns").mkdir()
+    _create_tracking_tables(tracking_uri)
+    procs = _workers(3, study_file, pg_url, tracking_uri)
+    study = _wait_for_study(pg_url, "toy/only")
+    _kill_when_all_busy(study, procs, busy=3, young=0.8)
+    for proc in procs[1:]:
+        assert proc.wait(timeout=180) == 0
+
+    trials = study.get_trials(deepcopy=False)
+    assert len({t.number for t in trials}) == len(trials)
+    assert sum(t.state == State.COMPLETE for t in trials) == 8
+    assert not [t for t in trials if t.state in (State.RUNNING, State.WAITING)]
+    killed = [t for t in trials
+              if t.state == State.FAIL and t.user_attrs.get("reason") != "surplus"]
+    assert len(killed) == 1
+    retries = [t for t in trials if t.system_attrs.get("failed_trial") == killed[0].number]
+    assert [t.state for t in retries] == [State.COMPLETE]
+    assert retries[0].params == killed[0].params
+    run = MlflowClient(tracking_uri).get_run(killed[0].user_attrs["mlflow_run_id"])
+    assert run.info.status == "FAILED"
+    assert retries[0].user_attrs["mlflow_run_id"] != killed[0].user_attrs["mlflow_run_id"]
+
+
+def _wait_for_study(url: str, name: str, timeout: float = 120) -> optuna.Study:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return optuna.load_study(study_name=name, storage=url)
+        except KeyError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def mlflow_server(pg_url: str, tmp_path: Path) -> Iterator[str]:
+    """`mlflow server` on 127.0.0.1 with its runs in PostgreSQL and artifacts in a folder."""
+    _admin(f'CREATE DATABASE "{make_url(pg_url).database}_mlflow"')
+    backend = make_url(pg_url).set(database=f"{make_url(pg_url).database}_mlflow")
+    port = _free_port()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "mlflow"), "server",
+         "--backend-store-uri", backend.render_as_string(hide_password=False),
+         "--artifacts-destination", str(tmp_path / "artifacts"),
+         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, process_group=0)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, server)
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGKILL)  # a throwaway server: no graceful shutdown needed
+        server.wait(timeout=30)
+        _admin(f'DROP DATABASE IF EXISTS "{backend.database}" WITH (FORCE)')
+
+
+def _wait_healthy(url: str, server: subprocess.Popen[bytes], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert server.poll() is None, "mlflow server exited"
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    pytest.fail("mlflow server did not become healthy")
+
+
+def test_two_workers_log_to_one_mlflow_server(
+    pg_url: str, mlflow_server: str, tmp_path: Path
+) -> None:
+    """Two workers with --tracking-uri http://...: one parent run for the stage, every trial a
+    child run under it, runs from both workers overlapping in time, artifacts on the server."""
+    from mlflow import MlflowClient
+
+    study_file = tmp_path / "toy.toml"
+    study_file.write_text(TOY_STUDY.format(trials=4))
+    procs = _workers(2, study_file, pg_url, mlflow_server)
+    assert [proc.wait(timeout=180) for proc in procs] == [0, 0]
+
+    client = MlflowClient(mlflow_server)
+    experiment = client.get_experiment_by_name("toy")
+    assert experiment is not None
+    runs = client.search_runs([experiment.experiment_id])
+    parents = [r for r in runs if r.data.tags.get("tuner.role") == "stage"]
+    children = [r for r in runs if r.data.tags.get("tuner.role") == "trial"]
+    assert len(parents) == 1
+    assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parents[0].info.run_id}
+    study = optuna.load_study(study_name="toy/only", storage=pg_url)
+    ran = [t for t in study.trials if t.user_attrs.get("reason") != "surplus"]
+    assert sorted(r.data.tags["trial_number"] for r in children) == sorted(
+        str(t.number) for t in ran)
+    assert all(r.info.status == "FINISHED" for r in children)
+    spans = sorted((r.info.start_time, r.info.end_time) for r in children)
+    assert any(b[0] < a[1] for a, b in zip(spans, spans[1:], strict=False)), "no overlap"
+    assert any((tmp_path / "artifacts").rglob("trials.csv"))

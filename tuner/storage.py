@@ -11,8 +11,10 @@ Any problem opening a storage is one StorageError line; passwords never appear i
 from __future__ import annotations
 
 import os
+import random
 import re
 import sqlite3
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -31,6 +33,7 @@ DEFAULT_STORAGE = "sqlite:///tuner.db"
 HEARTBEAT_ENV = "TUNER_HEARTBEAT_SECONDS"
 DEFAULT_HEARTBEAT_SECONDS = 30
 MAX_RETRY = 3
+CREATE_ATTEMPTS = 5
 SQLITE_BUSY_TIMEOUT = 120.0
 EXAMPLE = "sqlite:///tuner.db or postgresql+psycopg://USER:PASSWORD@HOST:5432/DB"
 
@@ -169,18 +172,31 @@ def open_storage(
     try:
         if parsed.get_backend_name() == "sqlite":
             _prepare_sqlite(parsed)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return RDBStorage(
-                url,
-                engine_kwargs=_engine_kwargs(parsed),
-                heartbeat_interval=interval,
-                heartbeat_stale_trial_callback=_RetryStale(on_stale),
-            )
+        for attempt in range(CREATE_ATTEMPTS):
+            try:
+                return _rdb_storage(url, parsed, interval, on_stale)
+            except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as exc:
+                # Workers started at the same instant on an empty database race to create
+                # the tables; the loser sees "already exists" and simply tries again.
+                if "already exists" not in str(exc) or attempt == CREATE_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.5 + random.random())
+        raise AssertionError("unreachable")
     except (sqlalchemy.exc.SQLAlchemyError, sqlite3.Error, OSError) as exc:
         raise StorageError(f"Cannot open storage '{mask(url)}': {_reason(exc, url)}.") from None
     except RuntimeError as exc:  # Optuna's schema-version check
         raise StorageError(f"Cannot use storage '{mask(url)}': {_reason(exc, url)}.") from None
+
+
+def _rdb_storage(url: str, parsed: URL, interval: int, on_stale: StaleHook | None) -> RDBStorage:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return RDBStorage(
+            url,
+            engine_kwargs=_engine_kwargs(parsed),
+            heartbeat_interval=interval,
+            heartbeat_stale_trial_callback=_RetryStale(on_stale),
+        )
 
 
 def fail_stale(study: optuna.Study) -> None:
