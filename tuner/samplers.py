@@ -31,6 +31,14 @@ def grid_values(param: ParamSpace) -> list[Any]:
     return [int(v) for v in values] if param.kind == "int" else [float(v) for v in values]
 
 
+class AskTellGridSampler(optuna.samplers.GridSampler):
+    """GridSampler without its study.stop() once the grid is exhausted: Optuna allows stop()
+    only inside study.optimize, and the runner (ask/tell) counts a stage's trials itself."""
+
+    def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+        return None
+
+
 def build_sampler(
     stage: Stage, space: Sequence[ParamSpace], seed: int | None
 ) -> optuna.samplers.BaseSampler:
@@ -50,7 +58,7 @@ def _sampler(
         return optuna.samplers.RandomSampler(seed=seed, **options)
     if stage.sampler == "grid":
         grid = {p.name: grid_values(p) for p in space}
-        return optuna.samplers.GridSampler(grid, seed=seed, **options)
+        return AskTellGridSampler(grid, seed=seed, **options)
     if stage.sampler == "qmc":
         options.setdefault("warn_asynchronous_seeding", False)
         return optuna.samplers.QMCSampler(seed=seed, **options)

@@ -1,0 +1,277 @@
+"""Search efficiency: epochs and wall time until the best val accuracy is within 0.3 points of
+the best known, for three strategies on real data, over several seeds.
+
+    .venv/bin/python benchmarks/bench_search.py [--cases softmax_mnist lambda_search]
+        [--seeds 0 1 2] [--data-dir ../shared/data] [--out /tmp/tuner-bench]
+
+Strategies, all run through the engine (tuner.runner.run_stage on an Optuna storage):
+  default  the study file as it is: TPE + median pruning, coarse -> fine stages;
+  random   random search over the study's first-stage space, no pruning, as many trials;
+  grid     the one-knob-at-a-time grid of the course reports as a GridSampler study (the
+           Cartesian product of the values they tried). Grid trials do not depend on their order
+           and are not pruned, so the grid is trained once and each seed replays it in a random
+           order (what GridSampler(seed=s) does: it picks unvisited points at random).
+"Best known" is the best val accuracy any strategy reached on that case. Each strategy's best
+config is then retrained on train+val (the case's training size) and tested once.
+Cases use a training subset to fit a 2-core budget (see CASES). Writes docs/search_efficiency.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from tuner import storage as storage_mod
+from tuner import tracking
+from tuner.runner import Context, load_dataset, run_stage
+from tuner.spec import ParamSpace, Stage, StudySpec, load_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TOLERANCE = 0.003
+STRATEGIES = ("default", "random", "grid")
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """One benchmark problem: a study file, a training subset and the hand-tuner's grid."""
+
+    study: str
+    train_limit: int
+    val_size: int
+    grid: Mapping[str, Sequence[Any]]
+    sets: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+CASES = {
+    "softmax_mnist": Case(
+        "softmax_mnist", train_limit=20_000, val_size=5_000,
+        grid={"lr": [1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3], "batch_size": [32, 100, 500],
+              "momentum": [0.5, 0.9, 0.99], "schedule": ["constant", "step", "exponential"]},
+        sets={"optimizer": "momentum", "epochs": 20, "lambda": 1e-4}),
+    "lambda_search": Case(
+        "lambda_search", train_limit=5_000, val_size=2_000,
+        grid={"lambda": [float(v) for v in np.logspace(-5, -1, 17)]}),
+}
+
+
+def case_spec(case: Case, strategy: str, seed: int) -> StudySpec:
+    """The study file turned into one strategy's spec (renamed so strategies share a storage)."""
+    spec = load_spec(case.study, seed=seed)
+    spec = dataclasses.replace(spec, name=f"bench-{case.study}-{strategy}-s{seed}",
+                               train_limit=case.train_limit, val_size=case.val_size)
+    if strategy == "default":
+        return spec
+    if strategy == "random":
+        trials = sum(s.trials or 0 for s in spec.stages)
+        stage = dataclasses.replace(spec.stages[0], name="random", sampler="random",
+                                    sampler_options={}, pruner="none", pruner_options={},
+                                    trials=trials, refine=None)
+        return dataclasses.replace(spec, stages=(stage,))
+    space = tuple(ParamSpace(name=k, kind="categorical", choices=tuple(v))
+                  for k, v in case.grid.items())
+    stage = Stage(name="grid", sampler="grid", sampler_options={}, pruner="none",
+                  pruner_options={}, trials=math.prod(len(v) for v in case.grid.values()),
+                  timeout=None, space=space)
+    name = f"bench-{case.study}-grid"
+    return dataclasses.replace(spec, name=name, seed=0, stages=(stage,),
+                               fixed={**spec.fixed, **case.sets})
+
+
+def run_strategy(spec: StudySpec, storage: Any, data: Any) -> list[FrozenTrial]:
+    """Run every stage of `spec` (resuming if stored) and return its finished trials in order."""
+    args = argparse.Namespace(storage=None, data_dir=None, download=False)
+    ctx = Context(spec=spec, args=args, storage=storage, tracker=tracking.make_tracker(None, True),
+                  worker_index=0, progress=False, _data=data)
+    trials: list[FrozenTrial] = []
+    for stage in spec.stages:
+        run_stage(ctx, stage)
+        study = optuna.load_study(study_name=spec.study_name(stage.name), storage=storage)
+        trials += [t for t in study.get_trials(deepcopy=False)
+                   if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    return trials
+
+
+def trajectory(trials: Sequence[FrozenTrial]) -> list[tuple[float, float, float]]:
+    """(cumulative epochs, cumulative trial seconds, best val accuracy so far) after each trial.
+    A pruned trial counts the epochs it ran and its last reported value."""
+    out = []
+    epochs = seconds = 0.0
+    best = -math.inf
+    for t in trials:
+        epochs += float(t.user_attrs.get("epochs", 0.0))
+        seconds += float(t.user_attrs.get("seconds", 0.0))
+        value = t.value if t.state == TrialState.COMPLETE else None
+        if value is not None and math.isfinite(value):
+            best = max(best, value)
+        out.append((epochs, seconds, best))
+    return out
+
+
+def cost_to_target(traj: Sequence[tuple[float, float, float]],
+                   target: float) -> tuple[float, float, bool]:
+    """(epochs, seconds) at the first point whose best-so-far reaches `target`; when never
+    reached, the total spent and False."""
+    for epochs, seconds, best in traj:
+        if best >= target:
+            return epochs, seconds, True
+    if not traj:
+        return 0.0, 0.0, False
+    return traj[-1][0], traj[-1][1], False
+
+
+def replay(trials: Sequence[FrozenTrial], seed: int) -> list[FrozenTrial]:
+    """The grid's trials in the random order a GridSampler with `seed` would visit them."""
+    order = np.random.default_rng(seed).permutation(len(trials))
+    return [trials[i] for i in order]
+
+
+def best_config(trials: Sequence[FrozenTrial]) -> dict[str, Any]:
+    done = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+    return dict(max(done, key=lambda t: t.value or -math.inf).params)
+
+
+def test_accuracy(spec: StudySpec, data: Any, params: Mapping[str, Any], train_size: int) -> float:
+    """Retrain `params` on train+val limited to `train_size` samples and test once."""
+    from objectives.base import Split, no_report
+
+    size = spec.final.monitor
+    if isinstance(size, float):  # a fraction of train+val, as tuner.final reads it
+        size = max(1, round(size * (len(data.train) + len(data.val))))
+    train, monitor, test = data.final_splits(size)
+    train = Split(train.X[:train_size], train.y[:train_size])
+    config = {**spec.fixed, **params, **spec.final.overrides}
+    result = spec.objective.fit(config, train, monitor, no_report, spec.seed, data.image_shape)
+    return float(result.model.evaluate(test.X, test.y)["accuracy"])
+
+
+def run_case(case: Case, seeds: Sequence[int], out: Path, data_dir: str | None
+             ) -> tuple[list[dict[str, Any]], dict[str, list[list[tuple[float, float, float]]]]]:
+    """Every strategy x seed of one case; rows for the table and trajectories for the plot."""
+    storage = storage_mod.open_storage(f"sqlite:///{out / case.study}.db")
+    base = dataclasses.replace(load_spec(case.study), train_limit=case.train_limit,
+                               val_size=case.val_size)
+    data = load_dataset(base, argparse.Namespace(data_dir=data_dir, download=False))
+    runs: dict[str, list[tuple[StudySpec, list[FrozenTrial], float]]] = {s: [] for s in STRATEGIES}
+    grid_trials: list[FrozenTrial] | None = None
+    for strategy in STRATEGIES:
+        for seed in seeds:
+            spec = case_spec(case, strategy, seed)
+            start = time.perf_counter()
+            if strategy == "grid":
+                if grid_trials is None:
+                    grid_trials = run_strategy(spec, storage, data)
+                trials = replay(grid_trials, seed)
+            else:
+                trials = run_strategy(spec, storage, data)
+            wall = time.perf_counter() - start
+            print(f"{case.study} {strategy} seed {seed}: {len(trials)} trials, {wall:.0f} s",
+                  flush=True)
+            runs[strategy].append((spec, trials, wall))
+    best_known = max(trajectory(t)[-1][2] for rs in runs.values() for _, t, _ in rs)
+    target = best_known - TOLERANCE
+    rows = []
+    curves: dict[str, list[list[tuple[float, float, float]]]] = {}
+    for strategy, rs in runs.items():
+        curves[strategy] = [trajectory(t) for _, t, _ in rs]
+        for (spec, trials, _), traj, seed in zip(rs, curves[strategy], seeds, strict=True):
+            epochs, seconds, reached = cost_to_target(traj, target)
+            acc = test_accuracy(spec, data, best_config(trials), len(data.train))
+            rows.append({"case": case.study, "strategy": strategy, "seed": seed,
+                         "epochs": epochs, "seconds": seconds, "reached": reached,
+                         "total_epochs": traj[-1][0], "best_val": traj[-1][2],
+                         "test_accuracy": acc, "best_known": best_known})
+    return rows, curves
+
+
+def summary_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Markdown: per case and strategy, means over seeds and the ratio to the default."""
+    lines = ["| case | strategy | seeds reaching target | epochs to target (mean) | "
+             "trial seconds to target (mean) | epochs vs default | total epochs | "
+             "best val (mean) | test acc (mean) |", "|---|---|---|---|---|---|---|---|---|"]
+    for case in dict.fromkeys(r["case"] for r in rows):
+        mine = [r for r in rows if r["case"] == case]
+        means = {s: float(np.mean([r["epochs"] for r in mine if r["strategy"] == s]))
+                 for s in STRATEGIES}
+        for s in STRATEGIES:
+            rs = [r for r in mine if r["strategy"] == s]
+            reached = sum(r["reached"] for r in rs)
+            unreached = "" if reached == len(rs) else " (>= : some never reached it)"
+            lines.append(
+                f"| {case} (best known {rs[0]['best_known']:.4f}) | {s} | {reached}/{len(rs)} | "
+                f"{means[s]:.0f}{unreached} | {np.mean([r['seconds'] for r in rs]):.0f} | "
+                f"{means[s] / means['default']:.1f}x | "
+                f"{np.mean([r['total_epochs'] for r in rs]):.0f} | "
+                f"{np.mean([r['best_val'] for r in rs]):.4f} | "
+                f"{np.mean([r['test_accuracy'] for r in rs]):.4f} |")
+    return "\n".join(lines)
+
+
+def plot(curves_by_case: Mapping[str, Mapping[str, Sequence[Sequence[tuple[float, float, float]]]]],
+         best_known: Mapping[str, float], path: Path) -> Path:
+    """Best-so-far val accuracy vs epochs trained, one line per strategy and seed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cases = list(curves_by_case)
+    fig, axes = plt.subplots(1, len(cases), figsize=(6.5 * len(cases), 4.5), squeeze=False)
+    colors = {"default": "tab:blue", "random": "tab:orange", "grid": "tab:green"}
+    for ax, case in zip(axes[0], cases, strict=True):
+        for strategy, trajs in curves_by_case[case].items():
+            for i, traj in enumerate(trajs):
+                xs = [p[0] for p in traj if math.isfinite(p[2])]
+                ys = [p[2] for p in traj if math.isfinite(p[2])]
+                ax.step(xs, ys, where="post", color=colors[strategy], alpha=0.8,
+                        label=strategy if i == 0 else None)
+        ax.axhline(best_known[case] - TOLERANCE, color="gray", ls="--", lw=1,
+                   label="best known - 0.3 points")
+        ax.set_xscale("log")
+        ax.set_xlabel("epochs trained (cumulative)")
+        ax.set_ylabel("best val accuracy so far")
+        ax.set_ylim(best_known[case] - 0.04, best_known[case] + 0.005)
+        ax.set_title(case)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--data-dir", default="../shared/data")
+    parser.add_argument("--out", default="/tmp/tuner-bench", help="storage folder (resumable)")
+    parser.add_argument("--png", default=str(ROOT / "docs" / "search_efficiency.png"))
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows: list[dict[str, Any]] = []
+    curves = {}
+    for name in args.cases:
+        case_rows, curves[name] = run_case(CASES[name], args.seeds, out, args.data_dir)
+        rows += case_rows
+        print(summary_table(case_rows), flush=True)
+    print()
+    print(summary_table(rows))
+    known = {r["case"]: r["best_known"] for r in rows}
+    print(f"\nplot: {plot(curves, known, Path(args.png))}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

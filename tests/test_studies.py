@@ -1,0 +1,152 @@
+"""Every shipped study file loads and dry-runs; the search-efficiency benchmark's helpers work on
+a tiny case; the results script's table marks targets met."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import optuna
+import pytest
+from optuna.distributions import FloatDistribution
+from optuna.trial import TrialState, create_trial
+
+from tuner.cli import main
+from tuner.spec import STUDIES_DIR, load_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+STUDIES = sorted(p.stem for p in STUDIES_DIR.glob("*.toml"))
+
+
+def _load(name: str) -> ModuleType:
+    """A benchmarks/ script as a module (benchmarks/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def bench() -> ModuleType:
+    return _load("bench_search")
+
+
+@pytest.fixture(scope="module")
+def results() -> ModuleType:
+    return _load("results")
+
+
+def test_the_course_report_studies_are_all_there() -> None:
+    assert {"softmax_mnist", "sgd_batch_size", "mlp_mnist", "lenet_optimizers", "cifar_cnn_lr",
+            "lambda_search"} <= set(STUDIES)
+
+
+@pytest.mark.parametrize("name", STUDIES)
+def test_study_dry_runs(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = load_spec(name)
+    assert main(["study", name, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert f"study {name}" in out
+    for stage in spec.stages:
+        assert f"stage {stage.name} ({name}/{stage.name})" in out
+
+
+def test_sgd_batch_size_has_one_stage_per_batch_size() -> None:
+    spec = load_spec("sgd_batch_size")
+    sizes = [dict((p.name, p.choices) for p in s.space)["batch_size"] for s in spec.stages]
+    assert sizes == [(1000,), (100,), (10,), (1,)]
+    assert all("lr" in {p.name for p in s.space} for s in spec.stages)
+
+
+def test_softmax_mnist_searches_the_report_knobs() -> None:
+    space = {p.name: p for p in load_spec("softmax_mnist").stages[0].space}
+    assert {"batch_size", "epochs", "lr", "momentum", "schedule", "decay_rate", "exp_k",
+            "stop_threshold"} <= set(space)
+    assert space["stop_threshold"].when == (("optimizer", ("adam",)),)
+
+
+def _trial(number: int, value: float | None, epochs: float, seconds: float) -> optuna.Trial:
+    state = TrialState.COMPLETE if value is not None else TrialState.PRUNED
+    return create_trial(state=state, value=value, params={"x": 0.5},
+                        distributions={"x": FloatDistribution(0, 1)},
+                        user_attrs={"epochs": epochs, "seconds": seconds})
+
+
+def test_trajectory_counts_pruned_epochs_and_keeps_the_best(bench: ModuleType) -> None:
+    trials = [_trial(0, 0.80, 10, 1.0), _trial(1, None, 3, 0.5), _trial(2, 0.90, 10, 2.0),
+              _trial(3, 0.85, 10, 1.0)]
+    traj = bench.trajectory(trials)
+    assert traj == [(10, 1.0, 0.80), (13, 1.5, 0.80), (23, 3.5, 0.90), (33, 4.5, 0.90)]
+    assert bench.cost_to_target(traj, 0.897) == (23, 3.5, True)
+    assert bench.cost_to_target(traj, 0.95) == (33, 4.5, False)
+
+
+def test_replay_is_a_seeded_permutation(bench: ModuleType) -> None:
+    trials = [_trial(i, 0.1 * i, 1, 1) for i in range(8)]
+    once, again = bench.replay(trials, 1), bench.replay(trials, 1)
+    assert once == again and sorted(t.value for t in once) == sorted(t.value for t in trials)
+    assert [t.value for t in bench.replay(trials, 2)] != [t.value for t in once]
+
+
+def test_strategies_are_built_from_the_study_file(bench: ModuleType) -> None:
+    case = bench.CASES["softmax_mnist"]
+    default = bench.case_spec(case, "default", 1)
+    random = bench.case_spec(case, "random", 1)
+    grid = bench.case_spec(case, "grid", 1)
+    assert [s.name for s in default.stages] == ["coarse", "fine"] and default.seed == 1
+    (r,) = random.stages
+    assert (r.sampler, r.pruner, r.trials) == ("random", "none", sum(
+        s.trials for s in default.stages))
+    (g,) = grid.stages
+    assert g.sampler == "grid" and g.trials == 6 * 3 * 3 * 3
+    assert grid.fixed["optimizer"] == "momentum" and grid.train_limit == case.train_limit
+
+
+def test_a_tiny_case_runs_every_strategy_through_the_engine(bench: ModuleType,
+                                                           tmp_path: Path) -> None:
+    """Two-layer net on 300 digits: default, random and grid all run and give trajectories."""
+    case = bench.Case("lambda_search", train_limit=300, val_size=100,
+                      grid={"lambda": [1e-4, 1e-2]})
+    storage = bench.storage_mod.open_storage(f"sqlite:///{tmp_path / 'bench.db'}")
+    data = None
+    for strategy in ("default", "random", "grid"):
+        spec = bench.case_spec(case, strategy, 0)
+        spec = dataclasses.replace(
+            spec, dataset="digits",
+            stages=tuple(dataclasses.replace(s, trials=2) for s in spec.stages))
+        if data is None:
+            data = bench.load_dataset(spec, bench.argparse.Namespace(data_dir=None,
+                                                                     download=False))
+        trials = bench.run_strategy(spec, storage, data)
+        assert len(trials) == 2 * len(spec.stages)
+        traj = bench.trajectory(trials)
+        assert traj[-1][0] > 0 and 0.0 < traj[-1][2] <= 1.0
+    assert 0.0 < bench.test_accuracy(spec, data, bench.best_config(trials), 300) <= 1.0
+
+
+def test_summary_table_reports_ratios_to_the_default(bench: ModuleType) -> None:
+    rows = [{"case": "c", "strategy": s, "seed": 0, "epochs": e, "seconds": 1.0,
+             "reached": True, "total_epochs": e, "best_val": 0.9, "test_accuracy": 0.9,
+             "best_known": 0.9} for s, e in (("default", 10), ("random", 40), ("grid", 200))]
+    table = bench.summary_table(rows)
+    assert "| random | 1/1 | 40 | 1 | 4.0x |" in table
+    assert "| grid | 1/1 | 200 | 1 | 20.0x |" in table
+
+
+def test_results_table_bolds_targets_met(results: ModuleType) -> None:
+    row = {"study": "softmax_mnist", "wall_seconds": 120.0, "search_epochs": 300.0,
+           "trials": {"complete": 40, "pruned": 10, "failed": 0},
+           "final": {"test_accuracy": 0.9271, "config": {"epochs": 30}}}
+    table = results.table([row, {**row, "study": "mlp_mnist"}])
+    assert "| **0.9271** | >= 0.926 | 40/10/0 | 300 | 30 epochs | 2.0 min |" in table
+    assert "| 0.9271 | >= 0.984 |" in table
+
+
+def test_results_rejects_a_bad_per_study_override(results: ModuleType) -> None:
+    with pytest.raises(SystemExit, match="expected STUDY=VALUE with STUDY one of"):
+        results._per_study(["nosuch=3"], "=")
