@@ -283,6 +283,7 @@ def _wait_healthy(url: str, server: subprocess.Popen[bytes], timeout: float = 12
     pytest.fail("mlflow server did not become healthy")
 
 
+@pytest.mark.slow  # starts an MLflow server: a minute or more on a busy 2-core machine
 def test_two_workers_log_to_one_mlflow_server(
     pg_url: str, mlflow_server: str, tmp_path: Path
 ) -> None:
