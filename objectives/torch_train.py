@@ -53,7 +53,7 @@ def _common_params(**defaults: Any) -> dict[str, Param]:
         "cycle_epochs": Param("float", 4.0, "cyclical: epochs per triangle (> 0)", low=0.0),
         "device": Param("str", "auto", "auto (cuda when present), cpu or cuda",
                         choices=("auto", "cpu", "cuda")),
-        "threads": Param("int", 0, f"CPU threads, 0 = min(cores, {MAX_DEFAULT_THREADS})", low=0),
+        "threads": Param("int", 0, "CPU threads; 0 = $OMP_NUM_THREADS or all cores (<= 8)", low=0),
     }
     for key, value in defaults.items():
         p = params[key]
@@ -76,6 +76,9 @@ def _check(config: Mapping[str, Any]) -> None:
             "nesterov=true needs optimizer=sgd and momentum > 0. "
             f"Got optimizer={config['optimizer']!r}, momentum={config['momentum']!r} instead."
         )
+    if "widths" in config and len(config["widths"]) != 3:
+        raise ConfigError("The 'widths' parameter must list 3 hidden sizes (4 linear layers). "
+                          f"Got {config['widths']!r} instead.")
     milestones = list(config["milestones"])
     if milestones != sorted(set(milestones)):
         raise ConfigError(
@@ -132,9 +135,12 @@ def choose_device(name: str) -> torch.device:
 
 
 def set_threads(threads: int) -> None:
-    """Use `threads` CPU threads; 0 means all usable cores up to MAX_DEFAULT_THREADS."""
+    """Use `threads` CPU threads. 0 means $OMP_NUM_THREADS when set (tuner workers get their
+    share of the cores that way), else all usable cores up to MAX_DEFAULT_THREADS."""
     if threads == 0:
-        threads = min(len(os.sched_getaffinity(0)), MAX_DEFAULT_THREADS)
+        env = os.environ.get("OMP_NUM_THREADS", "").strip()
+        cores = min(len(os.sched_getaffinity(0)), MAX_DEFAULT_THREADS)
+        threads = int(env) if env.isdigit() and int(env) > 0 else cores
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
 
@@ -301,7 +307,7 @@ class TorchObjective:
         generator = torch.Generator().manual_seed(seed)
 
         X, y = (t.to(device) for t in _as_tensors(train, image_shape, "train"))
-        X_val, y_val = _as_tensors(val, image_shape, "val")
+        X_val, y_val = (t.to(device) for t in _as_tensors(val, image_shape, "val"))
         network = self._network(cfg, image_shape, _num_classes(train, val)).to(device)
         model = TorchModel(network, image_shape, device)
         optimizer = make_optimizer(network, cfg)
@@ -351,29 +357,23 @@ def load_state_dict(path: Path) -> dict[str, Tensor]:
     return state
 
 
-def _check_widths(widths: list[int]) -> list[int]:
-    if len(widths) != 3:
-        raise ConfigError("The 'widths' parameter must list 3 hidden sizes (4 linear layers). "
-                          f"Got {widths!r} instead.")
-    return widths
-
-
 MLP = TorchObjective(
     name="mlp",
-    params={**_common_params(epochs=15, lr=0.05, batch_size=128),
+    params={**_common_params(epochs=8, schedule="multistep", milestones=[6]),
             "widths": Param("ints", [512, 256, 128], "hidden layer sizes (3 of them)", low=1)},
-    build=lambda cfg, shape, classes: MLPNet(shape, classes, _check_widths(cfg["widths"])),
+    build=lambda cfg, shape, classes: MLPNet(shape, classes, cfg["widths"]),
     min_side=1,
 )
 LENET = TorchObjective(
     name="lenet",
-    params=_common_params(epochs=10, lr=0.05, batch_size=128),
+    params=_common_params(epochs=8, schedule="multistep", milestones=[6]),
     build=lambda cfg, shape, classes: LeNet(shape, classes),
     min_side=12,
 )
 CIFAR_CNN = TorchObjective(
     name="cifar_cnn",
-    params={**_common_params(epochs=20, lr=0.05, batch_size=64),
+    params={**_common_params(epochs=20, lr=0.02, batch_size=64, schedule="multistep",
+                             milestones=[10, 15]),
             "dropout": Param("float", 0.3, "dropout probability before each FC layer",
                              low=0.0, high=1.0),
             "augment": Param("bool", False, "random crop (pad 4) + horizontal flip")},
