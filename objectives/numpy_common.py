@@ -25,6 +25,9 @@ EXPLODE_FACTOR = 1e3
 CHECK_EVERY = 50
 """Update steps between cheap divergence checks on the current mini-batch."""
 
+CHECK_ROWS = 256
+"""Rows of the mini-batch scored by those checks (and for the initial reference loss)."""
+
 
 class Net(Protocol):
     """A NumPy model trainable by `train`: gradients land in `grads`, aligned with `params`."""
@@ -186,14 +189,14 @@ def _train(
     while not done:
         for xb, yb in sampler.epoch():
             if step == 0:
-                reference = max(batch_loss(net, xb, yb), 1e-3)
+                reference = max(batch_loss(net, xb[:CHECK_ROWS], yb[:CHECK_ROWS]), 1e-3)
             lr = lr_at(step)
             net.compute_grads(xb, yb)
             optimizer.step(net.grads, lr)
             step += 1
             if step % CHECK_EVERY == 0:
-                _check(batch_loss(net, xb, yb), reference, step, step / per_epoch,
-                       len(history) + 1)
+                loss = batch_loss(net, xb[:CHECK_ROWS], yb[:CHECK_ROWS])
+                _check(loss, reference, step, step / per_epoch, len(history) + 1)
             if use_stop_rule:
                 below = below + 1 if optimizer.max_update < stop_threshold else 0
             done = step >= total_steps or below >= stop_patience > 0
