@@ -3,8 +3,8 @@ same math and with the epoch's two big GEMMs alone (the floor any implementation
 
     .venv/bin/python benchmarks/bench_numpy.py [--threads N] [--repeats R]
 
-Each figure is the best of R epochs (the machine may be shared). NumPy's BLAS and torch use the
-same number of threads.
+Each figure is the best of R epochs, the three runs taking turns (the machine may be shared).
+NumPy's BLAS and torch use the same number of threads (--threads 1 on a busy machine).
 """
 
 from __future__ import annotations
@@ -40,8 +40,14 @@ def synthetic(n: int, d: int, k: int, seed: int = 0) -> Split:
     return Split(X, y.astype(np.int64))
 
 
-def best_of(repeats: int, run: Callable[[], float]) -> float:
-    return min(run() for _ in range(repeats))
+def best_of_interleaved(repeats: int, *runs: Callable[[], float]) -> list[float]:
+    """Best time of each run over `repeats` rounds, the runs taking turns so that a change in
+    the machine's load hits all of them alike."""
+    best = [float("inf")] * len(runs)
+    for _ in range(repeats):
+        for i, run in enumerate(runs):
+            best[i] = min(best[i], run())
+    return best
 
 
 def numpy_softmax_epoch(data: Split, batch: int) -> float:
@@ -158,9 +164,7 @@ def main() -> None:
     ]
     with threadpool_limits(limits=args.threads, user_api="blas"):
         for name, ours, theirs, floor, target in cases:
-            t_np = best_of(args.repeats, ours)
-            t_torch = best_of(args.repeats, theirs)
-            t_gemm = best_of(args.repeats, floor)
+            t_np, t_torch, t_gemm = best_of_interleaved(args.repeats, ours, theirs, floor)
             print(f"{name:<34}{t_np:8.3f}{t_torch:8.3f}{t_gemm:8.3f}{t_np / t_torch:9.2f}x"
                   f"{t_np / t_gemm:9.2f}x  {target}")
 
