@@ -25,6 +25,7 @@ from objectives.torch_train import (
     augment,
     load_state_dict,
     lr_at,
+    make_optimizer,
     set_threads,
 )
 
@@ -124,7 +125,32 @@ def test_cifar_augmented_training_is_deterministic() -> None:
     config = {"epochs": 1, "batch_size": 16, "augment": True}
     a = CIFAR_CNN.fit(config, train, val, no_report, 5, CIFAR_SHAPE).history[0]
     b = CIFAR_CNN.fit(config, train, val, no_report, 5, CIFAR_SHAPE).history[0]
+    plain = CIFAR_CNN.fit({**config, "augment": False}, train, val, no_report, 5,
+                          CIFAR_SHAPE).history[0]
     assert a["train_loss"] == b["train_loss"] and a["val_loss"] == b["val_loss"]
+    assert a["train_loss"] != plain["train_loss"]
+
+
+def test_schedule_drives_the_optimizer(mnist_like: tuple[Split, Split]) -> None:
+    config = {"epochs": 3, "lr": 0.08, "schedule": "exponential", "gamma": 0.5,
+              "batch_size": 64}
+    result = MLP.fit(config, *mnist_like, no_report, 0, MNIST_SHAPE)
+    assert [row["lr"] for row in result.history] == pytest.approx([0.08, 0.04, 0.02])
+    warm = MLP.fit({"epochs": 1, "lr": 0.08, "warmup_epochs": 2, "batch_size": 64},
+                   *mnist_like, no_report, 0, MNIST_SHAPE)
+    assert warm.history[0]["lr"] == pytest.approx(0.08 * 4 / 8)  # step 4 of 8 warm-up steps
+
+
+def test_make_optimizer_uses_config() -> None:
+    net = MLPNet(MNIST_SHAPE, 10, [8, 8, 8])
+    base = {k: p.default for k, p in MLP.params.items()}
+    sgd = make_optimizer(net, {**base, "nesterov": True, "momentum": 0.8, "weight_decay": 1e-4})
+    assert isinstance(sgd, torch.optim.SGD)
+    assert sgd.defaults["nesterov"] and sgd.defaults["momentum"] == 0.8
+    assert sgd.defaults["weight_decay"] == 1e-4
+    adam = make_optimizer(net, {**base, "optimizer": "adam", "beta1": 0.8, "beta2": 0.99})
+    assert isinstance(adam, torch.optim.Adam) and adam.defaults["betas"] == (0.8, 0.99)
+    assert isinstance(make_optimizer(net, {**base, "optimizer": "adagrad"}), torch.optim.Adagrad)
 
 
 class Pruned(Exception):
