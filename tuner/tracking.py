@@ -283,7 +283,7 @@ class MlflowTrialTracker(TrialTracker):
             metrics.append(Metric("value", float(value), ts, 0))
         params = [Param(k, v) for k, v in flat_params(config).items() if k not in self._logged]
         self.tracker.log_batch(run_id, metrics=metrics, params=params,
-                         tags=[RunTag(k, v) for k, v in tags.items()])
+                               tags=[RunTag(k, v) for k, v in tags.items()])
         self.tracker._safe("log trial artifacts",
                            lambda: self._artifacts(run_id, info, history, config))
         client.set_terminated(run_id, RUN_STATUS.get(state, "FINISHED"))
@@ -302,8 +302,7 @@ class MlflowTrialTracker(TrialTracker):
             (folder / "config.json").write_text(json.dumps(dict(config), indent=2, default=str))
             if history:
                 report.plot_learning_curves(history, folder / "learning_curves.png")
-                lrs = {row.get("lr") for row in history}
-                if info.get("schedule") or len(lrs) > 1:
+                if len({row.get("lr") for row in history}) > 1:  # a schedule moved it
                     report.plot_lr_schedule(history, folder / "lr_schedule.png",
                                             title=str(info.get("schedule") or ""))
             self.tracker.client.log_artifacts(run_id, str(folder))
@@ -475,6 +474,9 @@ class MlflowTracker(Tracker):
         self, parent_run_id: str | None, optuna_study: Any, summary: Mapping[str, Any]
     ) -> None:
         self.flush()
+        if self.warnings:
+            log.warning("MLflow: %d tracking writes failed so far (warnings above); the trials "
+                        "themselves are unaffected", self.warnings)
         if parent_run_id is None:
             return
         self._safe("finish the stage run",
