@@ -4,8 +4,10 @@ and N processes on the default SQLite storage."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -158,29 +160,69 @@ refine = {{ from = "coarse", params = ["x"], top_k = 3, margin = 0.5 }}
 
 
 def _tuner(cwd: Path, *argv: str, **kwargs: Any) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TUNER_HEARTBEAT_SECONDS": "1"}
     return subprocess.Popen([sys.executable, "-m", "tuner", *argv], cwd=cwd, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
 
 
 def _counts(db: Path, study: str) -> dict[str, int]:
-    """Trial counts by state; a FAIL must be a surplus trial (told FAIL before it ran)."""
+    """Trial counts by state and FAIL reason; a FAIL is surplus (told FAIL before it ran) or
+    interrupted (Ctrl-C)."""
     trials = optuna.load_study(study_name=study, storage=f"sqlite:///{db}").trials
     numbers = [t.number for t in trials]
     assert len(numbers) == len(set(numbers))
-    assert all(t.user_attrs.get("reason") == "surplus" for t in trials if t.state.name == "FAIL")
-    return {state: sum(t.state.name == state for t in trials) for state in ("COMPLETE", "PRUNED")}
+    reasons = [t.user_attrs.get("reason") for t in trials if t.state.name == "FAIL"]
+    assert set(reasons) <= {"surplus", "interrupted"}, reasons
+    counts = {state: sum(t.state.name == state for t in trials) for state in ("COMPLETE", "PRUNED")}
+    return {**counts, "interrupted": reasons.count("interrupted")}
 
 
-def test_two_jobs_on_the_default_sqlite_storage(tmp_path: Path) -> None:
+def test_two_jobs_on_the_default_sqlite_storage_interrupted_and_resumed(tmp_path: Path) -> None:
     """No --storage: the default SQLite file (tuner.db in the working folder) is shared by two
-    worker processes with no lock errors, and each stage ends exactly at its target."""
-    (tmp_path / "toy.toml").write_text(TOY_STUDY.format(sleep=0.1))
-    proc = _tuner(tmp_path, "study", "toy.toml", "--jobs", "2", "--no-tracking")
-    out, err = proc.communicate(timeout=240)
-    assert proc.returncode == 0, err
-    assert "locked" not in err + out
-    assert "Traceback" not in err
-    assert _counts(tmp_path / "tuner.db", "toy/coarse") == {"COMPLETE": 8, "PRUNED": 0}
+    worker processes with no lock errors. Ctrl-C mid-stage stops both workers (exit 130, running
+    trials FAIL "interrupted", a resume hint); the same command then ends each stage exactly at
+    its target."""
+    (tmp_path / "toy.toml").write_text(TOY_STUDY.format(sleep=0.15))
+    argv = ("study", "toy.toml", "--jobs", "2", "--no-tracking")
+    proc = _tuner(tmp_path, *argv)
+    _wait_for_complete(tmp_path / "tuner.db", "toy/coarse", 2, proc)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "to resume, run the same command again: python -m tuner study toy.toml" in out
+    trials = optuna.load_study(study_name="toy/coarse", storage="sqlite:///" + str(
+        tmp_path / "tuner.db")).trials
+    # A Ctrl-C landing between ask() and the trial's first heartbeat leaves a RUNNING trial that
+    # the next run fails as an orphan (after 3 grace periods: 6 s here); any started one is FAIL.
+    assert not [t for t in trials if t.state.name == "RUNNING" and "beating" in t.user_attrs]
+    counts = _counts(tmp_path / "tuner.db", "toy/coarse")
+    assert counts["COMPLETE"] < 8 and counts["interrupted"] >= 1
+
+    proc = _tuner(tmp_path, *argv)
+    out, err2 = proc.communicate(timeout=240)
+    assert proc.returncode == 0, err2
+    assert "locked" not in err + err2 + out
+    assert "Traceback" not in err + err2
+    counts = _counts(tmp_path / "tuner.db", "toy/coarse")
+    assert (counts["COMPLETE"], counts["PRUNED"]) == (8, 0)
     assert _counts(tmp_path / "tuner.db", "toy/fine")["COMPLETE"] == 4
     assert out.count("stage coarse: 8 complete") == 1  # one summary, from worker 0
+
+
+def _wait_for_complete(db: Path, study: str, n: int, proc: subprocess.Popen[str]) -> None:
+    """Poll the storage (read-only, so the poll never creates tables) until `n` trials of
+    `study` are COMPLETE."""
+    query = ("SELECT count(*) FROM trials JOIN studies USING (study_id) "
+             "WHERE study_name = ? AND state = 'COMPLETE'")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()[1]
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+                if conn.execute(query, (study,)).fetchone()[0] >= n:
+                    return
+        except sqlite3.OperationalError:
+            pass  # not created yet
+        time.sleep(0.2)
+    proc.kill()
+    pytest.fail(f"{study} never reached {n} complete trials")
