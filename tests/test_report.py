@@ -81,12 +81,15 @@ def test_study_plots_of_a_study_without_complete_trials_is_empty(tmp_path: Path)
 def test_report_command_writes_every_stage(tmp_path: Path, storage_url: str) -> None:
     for stage in ("coarse", "fine"):
         _study(storage=storage_url, name=f"demo/{stage}")
+    fine = optuna.load_study(study_name="demo/fine", storage=storage_url)
+    fine.set_user_attr("final", {"test_accuracy": 0.9312, "config": {"x": 1.0}})
     _study(storage=storage_url, name="demo_other")
     out = tmp_path / "report"
     assert report.report_command(Namespace(name="demo", out=str(out), storage=storage_url)) == 0
     page = (out / "README.md").read_text()
     assert "## demo/coarse" in page and "## demo/fine" in page and "demo_other" not in page
-    assert "4 complete, 1 pruned, 1 fail" in page
+    assert "Direction: maximize. Trials: 4 complete, 1 pruned, 1 fail" in page
+    assert "| test_accuracy | 0.9312 |" in page and "| config |" not in page
     assert "![contour](demo_fine/contour.png)" in page
     assert _is_png(out / "demo_coarse" / "optimization_history.png")
     assert (out / "demo_fine" / "trials.csv").is_file()

@@ -258,12 +258,20 @@ def write_report(storage: Any, name: str, out: Path) -> Path:
         counts = state_counts(study)
         best = best_trial(study)
         lines += [f"## {study_name}", "",
-                  "Trials: " + ", ".join(f"{n} {state.lower()}" for state, n in counts.items()),
+                  f"Direction: {study.direction.name.lower()}. Trials: "
+                  + ", ".join(f"{n} {state.lower()}" for state, n in counts.items()),
                   f"([trials.csv]({folder.name}/trials.csv))", ""]
         if best is not None:
             lines += [f"Best value **{_fmt(best.value)}** (trial {best.number}):", "",
                       "| param | value |", "|---|---|"]
             lines += [f"| {k} | {_fmt(v)} |" for k, v in best.params.items()]
+            lines.append("")
+        final = study.user_attrs.get("final")
+        if isinstance(final, Mapping):
+            lines += ["Final evaluation (best config retrained, test split used once):", "",
+                      "| result | value |", "|---|---|"]
+            lines += [f"| {k} | {_fmt(v)} |" for k, v in final.items()
+                      if not isinstance(v, (Mapping, list))]
             lines.append("")
         for plot in plots:
             lines += [f"![{plot.stem}]({folder.name}/{plot.name})", ""]

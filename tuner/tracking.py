@@ -333,15 +333,16 @@ class MlflowTracker(Tracker):
     @property
     def client(self) -> MlflowClient:
         if self._client is None:
+            os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
             from mlflow import MlflowClient
 
+            if not logging.getLogger("tuner").isEnabledFor(logging.DEBUG):
+                for name in ("mlflow", "alembic"):  # MLflow resets its level on import
+                    logging.getLogger(name).setLevel(logging.WARNING)
             db = sqlite_path(self.tracking_uri)
             if db is not None:
                 db.parent.mkdir(parents=True, exist_ok=True)
             self._client = MlflowClient(tracking_uri=self.tracking_uri)
-            if not logging.getLogger("tuner").isEnabledFor(logging.DEBUG):
-                for name in ("mlflow", "alembic"):  # MLflow resets its level on import
-                    logging.getLogger(name).setLevel(logging.WARNING)
         return self._client
 
     def _safe(self, what: str, call: Callable[[], T]) -> T | None:
@@ -593,7 +594,7 @@ def ui_command(args: argparse.Namespace) -> int:
                     args.host)
     print(f"MLflow UI for {mask(uri)} at http://{args.host}:{args.port}  (Ctrl+C to stop)",
           flush=True)
-    server = subprocess.Popen(cmd)
+    server = subprocess.Popen(cmd, env={"MLFLOW_DISABLE_TELEMETRY": "true", **os.environ})
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         return server.wait()
