@@ -89,7 +89,7 @@ class Objective(Protocol):
 
     name: str
     params: Mapping[str, Param]
-    normalize: str  # "feature" (per-feature mean/std) or "channel" (per-channel), for the data layer
+    normalize: str  # data-layer normalisation: "feature" (per-feature) or "channel" (per-channel)
 
     def fit(
         self,
@@ -100,6 +100,9 @@ class Objective(Protocol):
         seed: int,
         image_shape: tuple[int, int, int],
     ) -> RunResult: ...
+
+
+_BOOL_WORDS = ("true", "false", "1", "0", "yes", "no")
 
 
 def _coerce(name: str, param: Param, value: Any) -> Any:
@@ -121,7 +124,7 @@ def _coerce(name: str, param: Param, value: Any) -> Any:
         elif kind == "bool":
             if isinstance(value, bool):
                 out = value
-            elif isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            elif isinstance(value, str) and value.lower() in _BOOL_WORDS:
                 out = value.lower() in ("true", "1", "yes")
             else:
                 raise ValueError
@@ -130,7 +133,8 @@ def _coerce(name: str, param: Param, value: Any) -> Any:
                 raise ValueError
             if isinstance(value, float) and not value.is_integer():
                 raise ValueError
-            out = int(float(value)) if isinstance(value, str) and "e" in value.lower() else int(value)
+            scientific = isinstance(value, str) and "e" in value.lower()
+            out = int(float(value)) if scientific else int(value)
         elif kind == "float":
             if isinstance(value, bool):
                 raise ValueError
@@ -163,12 +167,13 @@ def _coerce(name: str, param: Param, value: Any) -> Any:
 def resolve_config(
     objective_name: str, params: Mapping[str, Param], overrides: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """Defaults overlaid with `overrides`, each value checked and converted; ConfigError otherwise."""
+    """Defaults overlaid with `overrides`, each value checked and converted, else ConfigError."""
     unknown = sorted(set(overrides) - set(params))
     if unknown:
         valid = ", ".join(sorted(params))
         raise ConfigError(
-            f"Unknown parameter '{unknown[0]}' for objective '{objective_name}'; valid keys: {valid}."
+            f"Unknown parameter '{unknown[0]}' for objective '{objective_name}'; "
+            f"valid keys: {valid}."
         )
     config = {name: p.default for name, p in params.items()}
     for name, value in overrides.items():

@@ -16,7 +16,7 @@ class ConfigError(ObjectiveError):
 
 
 class DivergenceError(ObjectiveError):
-    """Training produced NaN/inf or an exploding loss; `step` is the reporting point where it happened."""
+    """Training produced NaN/inf or an exploding loss; `step` is the reporting point it happened at."""
 
     def __init__(self, message: str, step: int = 0) -> None:
         super().__init__(message)
