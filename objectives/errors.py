@@ -16,7 +16,7 @@ class ConfigError(ObjectiveError):
 
 
 class DivergenceError(ObjectiveError):
-    """Training produced NaN/inf or an exploding loss; `step` is the reporting point it happened at."""
+    """Training produced NaN/inf or an exploding loss at reporting point `step`."""
 
     def __init__(self, message: str, step: int = 0) -> None:
         super().__init__(message)
