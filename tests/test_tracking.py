@@ -6,7 +6,6 @@ import logging
 import socket
 import subprocess
 import sys
-import textwrap
 from argparse import Namespace
 from pathlib import Path
 from typing import Any
@@ -165,25 +164,54 @@ def test_stage_run_reuses_the_given_id_and_merges_stage_params(shared_uri: str) 
     assert MlflowClient(shared_uri).get_run(run_id or "").data.params["sampler"] == "tpe"
 
 
-def test_children_of_two_worker_processes_share_the_parent(shared_uri: str) -> None:
-    parent = MlflowTracker(shared_uri).stage_run("study_e", "coarse", STAGE_INFO)
-    worker = textwrap.dedent(f"""
-        import sys
-        from tuner.tracking import make_tracker
-        tracker = make_tracker({shared_uri!r})
-        tracker.stage_run("study_e", "coarse", {{}}, run_id={parent!r})
-        for number in range(int(sys.argv[1]), int(sys.argv[1]) + 2):
-            trial = tracker.start_trial({parent!r}, "study_e", "coarse", number, {{"lr": 0.1}})
-            trial.log_epoch(1, {{"val_accuracy": 0.5}})
-            trial.finish("COMPLETE", 0.5, {{}}, [], {{}})
-        sys.exit(tracker.warnings)
-    """)
-    procs = [subprocess.Popen([sys.executable, "-c", worker, str(start)], cwd=ROOT)
-             for start in (0, 10)]
-    assert [p.wait(timeout=120) for p in procs] == [0, 0]
-    children = _children(shared_uri, parent or "")
-    assert sorted(int(r.data.tags["trial_number"]) for r in children) == [0, 1, 10, 11]
-    assert all(r.info.status == "FINISHED" for r in children)
+TOY_STUDY = """
+objective = "tests.toy_objective:TOY"
+dataset = "digits"
+metric = "val_accuracy"
+seed = 1
+
+[fixed]
+epochs = 4
+sleep = 0.05
+diverge_above = 8.0
+
+[[stages]]
+name = "coarse"
+sampler = "random"
+pruner = { type = "median", n_startup_trials = 2 }
+trials = 8
+[stages.space]
+x = { low = -10.0, high = 10.0 }
+y = { low = 0, high = 10 }
+"""
+
+
+def test_two_worker_processes_record_children_under_one_parent(
+    tmp_path: Path, storage_url: str, tracking_uri: str
+) -> None:
+    (tmp_path / "toy.toml").write_text(TOY_STUDY)
+    done = subprocess.run(
+        [sys.executable, "-m", "tuner", "-q", "study", str(tmp_path / "toy.toml"), "--jobs", "2",
+         "--storage", storage_url, "--tracking-uri", tracking_uri],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    study = optuna.load_study(study_name="toy/coarse", storage=storage_url)
+    ran = {t.user_attrs["mlflow_run_id"]: t for t in study.trials
+           if "mlflow_run_id" in t.user_attrs}
+    parent = study.user_attrs["mlflow_parent_run_id"]
+    children = {r.info.run_id: r for r in _children(tracking_uri, parent)}
+    assert set(children) == set(ran) and len(ran) >= 8
+    assert len({r.data.tags["worker"] for r in children.values()}) == 2
+    client = MlflowClient(tracking_uri)
+    for run_id, trial in ran.items():
+        tags = children[run_id].data.tags
+        assert tags["state"] == trial.state.name
+        assert tags["trial_number"] == str(trial.number)
+        steps = client.get_metric_history(run_id, "val_accuracy")
+        assert len(steps) == trial.user_attrs["steps"]
+        if trial.state.name == "PRUNED":
+            assert tags["pruned_at"] == str(trial.user_attrs["pruned_at"])
+    assert {"plots", "trials.csv"} <= _artifacts(tracking_uri, parent)
 
 
 def test_mlflow_error_in_a_trial_is_a_counted_warning(

@@ -456,7 +456,7 @@ class MlflowTracker(Tracker):
         merged = {**self._stage_params.get(parent_run_id or "", {}), **flat_params(params)}
         tags = {"study": study, "stage": stage, "trial_number": str(number),
                 "optuna.study_name": optuna_study_name(study, stage), "state": "RUNNING",
-                "tuner.role": "trial"}
+                "tuner.role": "trial", "worker": f"{socket.gethostname()}:{os.getpid()}"}
         if parent_run_id:
             tags["mlflow.parentRunId"] = parent_run_id
 
