@@ -22,10 +22,12 @@ start_postgres() {
     return 1
   fi
   if ! _pg_as_owner "$bin/pg_ctl -D $dir/data status" >/dev/null 2>&1; then
-    rm -rf "$dir" && mkdir -p "$dir"
-    [ "$(id -u)" = 0 ] && chown postgres:postgres "$dir"
-    _pg_as_owner "$bin/initdb -D $dir/data -U postgres --auth-local=trust \
-      --auth-host=scram-sha-256" >/dev/null || return 1
+    if [ ! -f "$dir/data/PG_VERSION" ]; then  # a stopped cluster is restarted, not wiped
+      rm -rf "$dir" && mkdir -p "$dir"
+      [ "$(id -u)" = 0 ] && chown postgres:postgres "$dir"
+      _pg_as_owner "$bin/initdb -D $dir/data -U postgres --auth-local=trust \
+        --auth-host=scram-sha-256" >/dev/null || return 1
+    fi
     _pg_as_owner "$bin/pg_ctl -D $dir/data -l $dir/log -w -o \
       '-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=200' start" \
       >/dev/null || { cat "$dir/log" >&2; return 1; }

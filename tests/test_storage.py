@@ -11,10 +11,19 @@ from pathlib import Path
 
 import optuna
 import pytest
+import sqlalchemy
 
 from tuner import storage
 from tuner.errors import StorageError
-from tuner.storage import fail_stale, heartbeat, mask, open_storage, resolve_url, scrub
+from tuner.storage import (
+    fail_stale,
+    heartbeat,
+    mask,
+    open_storage,
+    resolve_url,
+    scrub,
+    storage_errors,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -156,3 +165,32 @@ def test_sqlite_file_shared_by_four_processes_has_no_lock_errors(storage_url: st
     assert len(trials) == 160
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
     assert sorted(t.number for t in trials) == list(range(160))
+
+
+def test_losing_the_database_mid_run_is_one_line_without_password() -> None:
+    url = "postgresql+psycopg://tuner:pw9@db:5432/tuner"
+    lost = sqlalchemy.exc.OperationalError(
+        "SELECT 1", {}, Exception("server closed the connection unexpectedly\n\tpw9 gone"))
+    with pytest.raises(StorageError, match=r"^Lost the storage 'postgresql\+psycopg://tuner:\*\*\*"
+                       r"@db:5432/tuner': server closed the connection unexpectedly; \*\*\* gone\. "
+                       r"Finished trials are saved; run the same command again") as info:
+        with storage_errors(url):
+            raise optuna.exceptions.StorageInternalError("commit failed") from lost
+    assert "\n" not in str(info.value)
+
+
+def test_a_failing_heartbeat_is_a_warning_not_a_crash(
+    storage_url: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rdb = open_storage(storage_url, heartbeat=1)
+    study = optuna.create_study(storage=rdb, study_name="s")
+    trial = study.ask()
+
+    def down(trial_id: int) -> None:
+        raise sqlalchemy.exc.OperationalError("UPDATE", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(rdb, "record_heartbeat", down)
+    with caplog.at_level("WARNING", logger="tuner"), heartbeat(study, trial):
+        time.sleep(0.1)
+    assert "heartbeat of trial 0 failed" in caplog.text
+    assert "connection refused" in caplog.text

@@ -10,10 +10,12 @@ Any problem opening a storage is one StorageError line; passwords never appear i
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import re
 import sqlite3
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -24,10 +26,13 @@ from typing import Any
 import optuna
 import sqlalchemy
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import FrozenTrial
 from sqlalchemy.engine import URL, make_url
 
 from tuner.errors import StorageError
+
+log = logging.getLogger("tuner")
 
 DEFAULT_STORAGE = "sqlite:///tuner.db"
 HEARTBEAT_ENV = "TUNER_HEARTBEAT_SECONDS"
@@ -213,8 +218,45 @@ def fail_stale(study: optuna.Study) -> None:
 @contextmanager
 def heartbeat(study: optuna.Study, trial: optuna.Trial) -> Iterator[None]:
     """Beat for `trial` in a background thread while the block runs (ask/tell loops need this;
-    study.optimize does it by itself). A no-op on storages without heartbeats."""
-    from optuna.storages._heartbeat import get_heartbeat_thread
-
-    with get_heartbeat_thread(trial._trial_id, study._storage):
+    study.optimize does it by itself). A no-op on storages without heartbeats. A failed beat
+    (database gone) is one warning, not a thread traceback; the trial's own calls will fail."""
+    backend = study._storage
+    interval = backend.get_heartbeat_interval() if isinstance(backend, BaseHeartbeat) else None
+    if interval is None:
         yield
+        return
+    assert isinstance(backend, BaseHeartbeat)
+    stop = threading.Event()
+
+    def beat() -> None:
+        while True:
+            try:
+                backend.record_heartbeat(trial._trial_id)
+            except Exception as exc:  # noqa: BLE001 - reported once, the trial goes on
+                log.warning("heartbeat of trial %d failed: %s", trial.number,
+                            " ".join(str(exc).split())[:200])
+                return
+            if stop.wait(interval):
+                return
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{trial.number}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+@contextmanager
+def storage_errors(url: str) -> Iterator[None]:
+    """Turn a storage failure in the middle of a run (database down, connection lost) into one
+    StorageError line instead of a traceback; finished trials are already safe in storage."""
+    try:
+        yield
+    except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as exc:
+        reason = _reason(exc.__cause__ if exc.__cause__ is not None else exc, url)
+        raise StorageError(
+            f"Lost the storage '{mask(url)}': {reason[:300]}. Finished trials are saved; "
+            "run the same command again once the database is back."
+        ) from None
