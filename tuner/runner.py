@@ -205,7 +205,8 @@ def _run(args: argparse.Namespace, spec: StudySpec, *, command: str, final: bool
     ctx = _context(args, spec, command)
     log.info("study %s on %s", spec.name, storage_mod.mask(storage_mod.resolve_url(args.storage)))
     try:
-        summaries = [run_stage(ctx, stage) for stage in spec.stages]
+        with storage_mod.storage_errors(storage_mod.resolve_url(args.storage)):
+            summaries = [run_stage(ctx, stage) for stage in spec.stages]
     except (Interrupted, KeyboardInterrupt):
         print(f"interrupted; to resume, run: {resume_command(args, command)}")
         return EXIT_INTERRUPTED
