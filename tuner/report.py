@@ -217,10 +217,11 @@ def study_plots(study: optuna.Study, out: Path) -> list[Path]:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 axes = draw()
-            first = np.asarray(axes).flat[0]
-            fig = first.get_figure()
-            fig.set_size_inches(max(fig.get_figwidth(), 6.4), max(fig.get_figheight(), 4.8))
-            fig.savefig(out / f"{name}.png", dpi=_DPI, bbox_inches="tight")
+                fig = np.asarray(axes).flat[0].get_figure()
+                width, height = (9.0, 7.5) if np.asarray(axes).size > 1 else (6.4, 4.8)
+                fig.set_size_inches(max(fig.get_figwidth(), width),
+                                    max(fig.get_figheight(), height))
+                fig.savefig(out / f"{name}.png", dpi=_DPI, bbox_inches="tight")
             plt.close(fig)
             written.append(out / f"{name}.png")
         except Exception as exc:  # noqa: BLE001 - a missing plot must not stop the report
