@@ -18,6 +18,7 @@ from mlflow.exceptions import MlflowException
 from tuner.errors import TrackingError
 from tuner.tracking import (
     DEFAULT_TRACKING_URI,
+    MAX_FAILURES,
     MlflowTracker,
     Tracker,
     artifact_root,
@@ -231,6 +232,24 @@ def test_mlflow_error_in_a_trial_is_a_counted_warning(
         tracker.flush()
     assert tracker.warnings == 2
     assert "could not log metrics (MlflowException: database is locked)" in caplog.text
+
+
+def test_tracking_stops_after_errors_in_a_row(
+    shared_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tracker = MlflowTracker(shared_uri, background=False, metrics_interval=0.0)
+    trial = tracker.start_trial(None, "study_i", "coarse", 0, {"lr": 0.1})
+    calls: list[str] = []
+
+    def broken(run_id: str, **kwargs: Any) -> None:
+        calls.append(run_id)
+        raise MlflowException("connection refused")
+
+    monkeypatch.setattr(tracker.client, "log_batch", broken)
+    for step in range(1, 9):
+        trial.log_epoch(step, {"val_accuracy": 0.5})
+    assert len(calls) == MAX_FAILURES
+    assert tracker.warnings == 8
 
 
 def _free_port() -> int:

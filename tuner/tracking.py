@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "FINISHED", "FAIL": "FAILED"}
+MAX_FAILURES = 5
 _MAX_PARAM_CHARS = 500
 _MAX_TAG_CHARS = 5000
 T = TypeVar("T")
@@ -323,6 +324,7 @@ class MlflowTracker(Tracker):
         self._experiments: dict[str, str] = {}
         self._stage_params: dict[str, dict[str, str]] = {}
         self._lock = threading.Lock()
+        self._failures_in_row = 0
         self._queue: ThreadPoolExecutor | None = None
         self._queue_pid = 0
         self._pending: list[Future[Any]] = []
@@ -346,15 +348,27 @@ class MlflowTracker(Tracker):
         return self._client
 
     def _safe(self, what: str, call: Callable[[], T]) -> T | None:
-        """Run one MLflow call; an error is a logged, counted warning, never an exception."""
+        """Run one MLflow call; an error is a logged, counted warning, never an exception.
+        After MAX_FAILURES errors in a row (a store gone away) calls are skipped, so a dead
+        server does not cost every trial its timeouts."""
+        if self._failures_in_row >= MAX_FAILURES:
+            with self._lock:
+                self.warnings += 1
+            return None
         try:
-            return call()
+            result = call()
         except Exception as exc:  # noqa: BLE001 - tracking must never fail a trial
             with self._lock:
                 self.warnings += 1
+                self._failures_in_row += 1
             log.warning("MLflow: could not %s (%s: %s)", what, type(exc).__name__,
                         _first_line(exc, 300))
+            if self._failures_in_row == MAX_FAILURES:
+                log.warning("MLflow: %d errors in a row; not tracking the rest of this run",
+                            MAX_FAILURES)
             return None
+        self._failures_in_row = 0
+        return result
 
     def submit(self, what: str, call: Callable[[], Any]) -> None:
         """Queue one MLflow call on the background thread (a fresh one after a fork)."""
