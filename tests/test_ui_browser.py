@@ -75,7 +75,7 @@ def ui_url(tmp_path: Path, tracking_uri: str) -> Iterator[str]:
 def _chromium(tmp_path: Path, *args: str) -> str:
     cmd = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu",
            "--disable-background-networking", "--disable-component-update", "--no-first-run",
-           f"--user-data-dir={tmp_path / 'chromium'}", "--virtual-time-budget=20000", *args]
+           f"--user-data-dir={tmp_path / 'chromium'}", "--virtual-time-budget=12000", *args]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
     return done.stdout
 
