@@ -15,6 +15,7 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from tuner.cli import main
 from tuner.errors import TrackingError
 from tuner.tracking import (
     DEFAULT_TRACKING_URI,
@@ -184,6 +185,9 @@ trials = 8
 [stages.space]
 x = { low = -10.0, high = 10.0 }
 y = { low = 0, high = 10 }
+
+[final]
+monitor = 50
 """
 
 
@@ -213,6 +217,14 @@ def test_two_worker_processes_record_children_under_one_parent(
         if trial.state.name == "PRUNED":
             assert tags["pruned_at"] == str(trial.user_attrs["pruned_at"])
     assert {"plots", "trials.csv"} <= _artifacts(tracking_uri, parent)
+
+    assert main(["-q", "final", str(tmp_path / "toy.toml"), "--storage", storage_url,
+                 "--tracking-uri", tracking_uri]) == 0
+    final = client.search_runs([client.get_run(parent).info.experiment_id],
+                               filter_string="tags.`tuner.role` = 'final'")
+    assert len(final) == 1 and "test_accuracy" in final[0].data.metrics
+    assert {"confusion_matrix.png", "weights.npz"} <= _artifacts(tracking_uri,
+                                                                 final[0].info.run_id)
 
 
 def test_mlflow_error_in_a_trial_is_a_counted_warning(
