@@ -13,11 +13,12 @@ import textwrap
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import optuna
 import pytest
+from optuna.trial import FrozenTrial
 from sqlalchemy.engine import make_url
 
 from tuner.errors import StorageError
@@ -97,13 +98,14 @@ def test_workers_starting_together_on_an_empty_database(pg_url: str) -> None:
 
 WORKER = textwrap.dedent(
     """
-    import sys, time
+    import os, sys, time
     import optuna
     from tuner.storage import open_storage
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(study_name="s", storage=open_storage(sys.argv[1], heartbeat=1))
     def objective(trial):
         x = trial.suggest_float("x", -5, 5)
+        trial.set_user_attr("pid", os.getpid())
         time.sleep(1.5)
         return x * x
     done = lambda s, t: len(s.get_trials(states=(optuna.trial.TrialState.COMPLETE,))) >= 8 \\
@@ -119,7 +121,7 @@ def test_killed_worker_trial_fails_and_is_retried_by_optuna_workers(pg_url: str)
     optuna.create_study(storage=open_storage(pg_url), study_name="s")
     procs = [subprocess.Popen([sys.executable, "-c", WORKER, pg_url], cwd=ROOT) for _ in range(3)]
     study = optuna.load_study(study_name="s", storage=pg_url)
-    _kill_when_all_busy(study, procs, busy=3)
+    _kill_mid_trial(procs[0], lambda: _running_trial_of_pid(study, procs[0].pid), young=0.8)
     for proc in procs[1:]:
         assert proc.wait(timeout=120) == 0
     trials = study.get_trials(deepcopy=False)
@@ -132,31 +134,34 @@ def test_killed_worker_trial_fails_and_is_retried_by_optuna_workers(pg_url: str)
     assert len({t.number for t in trials}) == len(trials)
 
 
-def _kill_when_all_busy(
-    study: optuna.Study,
-    procs: list[subprocess.Popen[bytes]],
-    busy: int,
-    young: float = 1.0,
-    timeout: float = 90,
+def _running_trial_of_pid(study: optuna.Study, pid: int) -> FrozenTrial | None:
+    for trial in study.get_trials(deepcopy=False, states=(State.RUNNING,)):
+        if trial.user_attrs.get("pid") == pid:
+            return trial
+    return None
+
+
+def _kill_mid_trial(
+    proc: subprocess.Popen[bytes],
+    running_trial: Callable[[], FrozenTrial | None],
+    young: float,
+    timeout: float = 120,
 ) -> None:
-    """SIGKILL procs[0] at a moment when `busy` trials are running (every worker is in a trial)
-    and none is about to end (all started under `young` seconds ago, well under a trial's
-    length), so the killed worker certainly dies mid-trial."""
+    """SIGKILL `proc` while running_trial() (the trial that process runs) started under `young`
+    seconds ago, well under a trial's length, so the kill certainly lands mid-trial."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        running = study.get_trials(deepcopy=False, states=(State.RUNNING,))
-        now = time.time()
-        if len(running) == busy and all(
-            t.datetime_start is not None and now - t.datetime_start.timestamp() < young
-            for t in running
+        trial = running_trial()
+        if trial is not None and trial.datetime_start is not None and (
+            time.time() - trial.datetime_start.timestamp() < young
         ):
-            procs[0].send_signal(signal.SIGKILL)
-            procs[0].wait()
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
             return
+        assert proc.poll() is None, "the worker to kill exited by itself"
         time.sleep(0.05)
-    for proc in procs:
-        proc.kill()
-    pytest.fail(f"never saw {busy} trials running at once")
+    proc.kill()
+    pytest.fail("never caught the worker in a young trial")
 
 
 TOY_STUDY = """
@@ -212,7 +217,8 @@ def test_three_tuner_workers_one_killed_mid_trial(pg_url: str, tmp_path: Path) -
     _create_tracking_tables(tracking_uri)
     procs = _workers(3, study_file, pg_url, tracking_uri)
     study = _wait_for_study(pg_url, "toy/only")
-    _kill_when_all_busy(study, procs, busy=3, young=0.8)
+    _kill_mid_trial(procs[0], lambda: _running_trial_of_worker(study, tracking_uri, procs[0].pid),
+                    young=0.8)
     for proc in procs[1:]:
         assert proc.wait(timeout=180) == 0
 
@@ -229,6 +235,25 @@ def test_three_tuner_workers_one_killed_mid_trial(pg_url: str, tmp_path: Path) -
     run = MlflowClient(tracking_uri).get_run(killed[0].user_attrs["mlflow_run_id"])
     assert run.info.status == "FAILED"
     assert retries[0].user_attrs["mlflow_run_id"] != killed[0].user_attrs["mlflow_run_id"]
+
+
+def _running_trial_of_worker(
+    study: optuna.Study, tracking_uri: str, pid: int
+) -> FrozenTrial | None:
+    """The RUNNING trial of process `pid`, found through its open MLflow run (tag worker =
+    host:pid, created after the trial's first heartbeat)."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    experiment = client.get_experiment_by_name("toy")
+    if experiment is None:
+        return None
+    runs = client.search_runs(
+        [experiment.experiment_id],
+        f"tags.worker = '{socket.gethostname()}:{pid}' and attributes.status = 'RUNNING'")
+    numbers = {int(r.data.tags["trial_number"]) for r in runs if "trial_number" in r.data.tags}
+    running = study.get_trials(deepcopy=False, states=(State.RUNNING,))
+    return next((t for t in running if t.number in numbers), None)
 
 
 def _wait_for_study(url: str, name: str, timeout: float = 120) -> optuna.Study:
