@@ -166,6 +166,16 @@ def test_stage_run_reuses_the_given_id_and_merges_stage_params(shared_uri: str) 
     assert MlflowClient(shared_uri).get_run(run_id or "").data.params["sampler"] == "tpe"
 
 
+def test_workers_creating_a_stage_together_share_the_first_parent(shared_uri: str) -> None:
+    first = MlflowTracker(shared_uri).stage_run("study_j", "coarse", STAGE_INFO)
+    second = MlflowTracker(shared_uri).stage_run("study_j", "coarse", STAGE_INFO)
+    other_stage = MlflowTracker(shared_uri).stage_run("study_j", "fine", STAGE_INFO)
+    assert first is not None and second == first and other_stage != first
+    client = MlflowClient(shared_uri)
+    runs = client.search_runs([client.get_run(first).info.experiment_id])
+    assert sorted(r.info.run_name for r in runs) == ["coarse", "fine"]  # the duplicate is gone
+
+
 TOY_STUDY = """
 objective = "tests.toy_objective:TOY"
 dataset = "digits"
@@ -217,11 +227,13 @@ def test_two_worker_processes_record_children_under_one_parent(
         if trial.state.name == "PRUNED":
             assert tags["pruned_at"] == str(trial.user_attrs["pruned_at"])
     assert {"plots", "trials.csv"} <= _artifacts(tracking_uri, parent)
+    exp_id = client.get_run(parent).info.experiment_id
+    stage_runs = client.search_runs([exp_id], filter_string="tags.`tuner.role` = 'stage'")
+    assert [r.info.run_id for r in stage_runs] == [parent]  # one parent, whoever created it
 
     assert main(["-q", "final", str(tmp_path / "toy.toml"), "--storage", storage_url,
                  "--tracking-uri", tracking_uri]) == 0
-    final = client.search_runs([client.get_run(parent).info.experiment_id],
-                               filter_string="tags.`tuner.role` = 'final'")
+    final = client.search_runs([exp_id], filter_string="tags.`tuner.role` = 'final'")
     assert len(final) == 1 and "test_accuracy" in final[0].data.metrics
     assert {"confusion_matrix.png", "weights.npz"} <= _artifacts(tracking_uri,
                                                                  final[0].info.run_id)

@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "FINISHED", "FAIL": "FAILED"}
 MAX_FAILURES = 5
+STAGE_RACE_MS = 120_000
 _MAX_PARAM_CHARS = 500
 _MAX_TAG_CHARS = 5000
 T = TypeVar("T")
@@ -452,12 +453,30 @@ class MlflowTracker(Tracker):
                 tags={"study": study, "stage": stage, "tuner.role": "stage",
                       "optuna.study_name": optuna_study_name(study, stage)})
             self.log_batch(run.info.run_id, params=[Param(k, v) for k, v in params.items()])
-            return str(run.info.run_id)
+            return self._first_stage_run(run.info.experiment_id, study, stage, run.info.run_id)
 
         new_id = self._safe("create the stage run", create)
         if new_id is not None:
             self._stage_params[new_id] = flat_params(_scalars(info))
         return new_id
+
+    def _first_stage_run(self, exp_id: str, study: str, stage: str, mine: str) -> str:
+        """Workers that start a stage together may each create its parent run: all keep the
+        oldest running one created in the last STAGE_RACE_MS, and a later duplicate deletes
+        itself (each sees every run created before its own)."""
+        name = optuna_study_name(study, stage)
+        if "'" in name:
+            return mine
+        since = _now_ms() - STAGE_RACE_MS
+        runs = self.client.search_runs(
+            [exp_id], filter_string=f"tags.`tuner.role` = 'stage' and "
+            f"tags.`optuna.study_name` = '{name}' and attributes.status = 'RUNNING' and "
+            f"attributes.start_time >= {since}")
+        first = min(runs, key=lambda r: (r.info.start_time, r.info.run_id), default=None)
+        if first is None or first.info.run_id == mine:
+            return mine
+        self.client.delete_run(mine)
+        return str(first.info.run_id)
 
     def start_trial(
         self,
