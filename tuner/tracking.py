@@ -18,8 +18,9 @@ makes 2 or 3 metric writes instead of 20, while a slow epoch appears in the UI a
 
 Layout in MLflow: one experiment per study; per stage a parent run; per trial a child run
 attached to its parent by id (tag mlflow.parentRunId), so workers in other processes attach to
-the same parent; one "final" run. Every call names its run id (MlflowClient), so no global
-active-run state is shared between threads or processes.
+the same parent; one "final" run. Trial runs carry tags study, stage, trial_number,
+optuna.study_name, state, pruned_at, failure_reason and worker (host:pid). Every call names its
+run id (MlflowClient), so no global active-run state is shared between threads or processes.
 """
 
 from __future__ import annotations
