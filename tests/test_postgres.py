@@ -15,6 +15,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
@@ -247,6 +248,7 @@ def test_three_tuner_workers_one_killed_mid_trial(pg_url: str, tmp_path: Path) -
     run = MlflowClient(tracking_uri).get_run(killed[0].user_attrs["mlflow_run_id"])
     assert run.info.status == "FAILED"
     assert retries[0].user_attrs["mlflow_run_id"] != killed[0].user_attrs["mlflow_run_id"]
+    _assert_no_password(MlflowClient(tracking_uri).search_runs([run.info.experiment_id]), pg_url)
 
 
 def _running_trial_of_worker(
@@ -349,3 +351,12 @@ def test_two_workers_log_to_one_mlflow_server(
     spans = sorted((r.info.start_time, r.info.end_time) for r in children)
     assert any(b[0] < a[1] for a, b in zip(spans, spans[1:], strict=False)), "no overlap"
     assert any((tmp_path / "artifacts").rglob("trials.csv"))
+    _assert_no_password(runs, pg_url)
+
+
+def _assert_no_password(runs: list[Any], url: str) -> None:
+    """No MLflow param or tag of any run holds the storage password."""
+    password = str(make_url(url).password)
+    for run in runs:
+        values = [*run.data.params.values(), *run.data.tags.values()]
+        assert not [v for v in values if password in v], run.info.run_name
