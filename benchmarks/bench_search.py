@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -38,6 +39,8 @@ from tuner.spec import ParamSpace, Stage, StudySpec, load_spec
 ROOT = Path(__file__).resolve().parents[1]
 
 TOLERANCE = 0.003
+Curves = dict[str, list[list[tuple[float, float, float]]]]
+"""Per strategy, one trajectory per seed (see trajectory)."""
 STRATEGIES = ("default", "random", "grid")
 
 
@@ -67,24 +70,30 @@ CASES = {
 def case_spec(case: Case, strategy: str, seed: int) -> StudySpec:
     """The study file turned into one strategy's spec (renamed so strategies share a storage)."""
     spec = load_spec(case.study, seed=seed)
-    spec = dataclasses.replace(spec, name=f"bench-{case.study}-{strategy}-s{seed}",
-                               train_limit=case.train_limit, val_size=case.val_size)
-    if strategy == "default":
-        return spec
+    spec = dataclasses.replace(spec, train_limit=case.train_limit, val_size=case.val_size)
     if strategy == "random":
         trials = sum(s.trials or 0 for s in spec.stages)
         stage = dataclasses.replace(spec.stages[0], name="random", sampler="random",
                                     sampler_options={}, pruner="none", pruner_options={},
                                     trials=trials, refine=None)
-        return dataclasses.replace(spec, stages=(stage,))
-    space = tuple(ParamSpace(name=k, kind="categorical", choices=tuple(v))
-                  for k, v in case.grid.items())
-    stage = Stage(name="grid", sampler="grid", sampler_options={}, pruner="none",
-                  pruner_options={}, trials=math.prod(len(v) for v in case.grid.values()),
-                  timeout=None, space=space)
-    name = f"bench-{case.study}-grid"
-    return dataclasses.replace(spec, name=name, seed=0, stages=(stage,),
-                               fixed={**spec.fixed, **case.sets})
+        spec = dataclasses.replace(spec, stages=(stage,))
+    elif strategy == "grid":
+        space = tuple(ParamSpace(name=k, kind="categorical", choices=tuple(v))
+                      for k, v in case.grid.items())
+        stage = Stage(name="grid", sampler="grid", sampler_options={}, pruner="none",
+                      pruner_options={}, trials=math.prod(len(v) for v in case.grid.values()),
+                      timeout=None, space=space)
+        spec = dataclasses.replace(spec, seed=0, stages=(stage,),
+                                   fixed={**spec.fixed, **case.sets})
+    return dataclasses.replace(spec, name=f"bench-{case.study}-{strategy}-s{spec.seed}-"
+                                          f"{fingerprint(spec)}")
+
+
+def fingerprint(spec: StudySpec) -> str:
+    """A short hash of what a strategy runs: an edited study file gets fresh studies in the
+    (resumable) benchmark storage instead of resuming stale ones."""
+    text = repr((spec.stages, sorted(spec.fixed.items()), spec.train_limit, spec.val_size))
+    return hashlib.sha1(text.encode()).hexdigest()[:8]
 
 
 def run_strategy(spec: StudySpec, storage: Any, data: Any) -> list[FrozenTrial]:
@@ -154,16 +163,16 @@ def test_accuracy(spec: StudySpec, data: Any, params: Mapping[str, Any], train_s
     return float(result.model.evaluate(test.X, test.y)["accuracy"])
 
 
-def run_case(case: Case, seeds: Sequence[int], out: Path, data_dir: str | None
-             ) -> tuple[list[dict[str, Any]], dict[str, list[list[tuple[float, float, float]]]]]:
+def run_case(case: Case, seeds: Sequence[int], out: Path, data_dir: str | None,
+             strategies: Sequence[str] = STRATEGIES) -> tuple[list[dict[str, Any]], Curves]:
     """Every strategy x seed of one case; rows for the table and trajectories for the plot."""
     storage = storage_mod.open_storage(f"sqlite:///{out / case.study}.db")
     base = dataclasses.replace(load_spec(case.study), train_limit=case.train_limit,
                                val_size=case.val_size)
     data = load_dataset(base, argparse.Namespace(data_dir=data_dir, download=False))
-    runs: dict[str, list[tuple[StudySpec, list[FrozenTrial], float]]] = {s: [] for s in STRATEGIES}
+    runs: dict[str, list[tuple[StudySpec, list[FrozenTrial], float]]] = {s: [] for s in strategies}
     grid_trials: list[FrozenTrial] | None = None
-    for strategy in STRATEGIES:
+    for strategy in strategies:
         for seed in seeds:
             spec = case_spec(case, strategy, seed)
             start = time.perf_counter()
@@ -180,7 +189,7 @@ def run_case(case: Case, seeds: Sequence[int], out: Path, data_dir: str | None
     best_known = max(trajectory(t)[-1][2] for rs in runs.values() for _, t, _ in rs)
     target = best_known - TOLERANCE
     rows = []
-    curves: dict[str, list[list[tuple[float, float, float]]]] = {}
+    curves: Curves = {}
     for strategy, rs in runs.items():
         curves[strategy] = [trajectory(t) for _, t, _ in rs]
         for (spec, trials, _), traj, seed in zip(rs, curves[strategy], seeds, strict=True):
@@ -200,16 +209,17 @@ def summary_table(rows: Sequence[Mapping[str, Any]]) -> str:
              "best val (mean) | test acc (mean) |", "|---|---|---|---|---|---|---|---|---|"]
     for case in dict.fromkeys(r["case"] for r in rows):
         mine = [r for r in rows if r["case"] == case]
+        present = [s for s in STRATEGIES if any(r["strategy"] == s for r in mine)]
         means = {s: float(np.mean([r["epochs"] for r in mine if r["strategy"] == s]))
-                 for s in STRATEGIES}
-        for s in STRATEGIES:
+                 for s in present}
+        for s in present:
             rs = [r for r in mine if r["strategy"] == s]
             reached = sum(r["reached"] for r in rs)
             unreached = "" if reached == len(rs) else " (>= : some never reached it)"
             lines.append(
                 f"| {case} (best known {rs[0]['best_known']:.4f}) | {s} | {reached}/{len(rs)} | "
                 f"{means[s]:.0f}{unreached} | {np.mean([r['seconds'] for r in rs]):.0f} | "
-                f"{means[s] / means['default']:.1f}x | "
+                f"{means[s] / means.get('default', math.nan):.1f}x | "
                 f"{np.mean([r['total_epochs'] for r in rs]):.0f} | "
                 f"{np.mean([r['best_val'] for r in rs]):.4f} | "
                 f"{np.mean([r['test_accuracy'] for r in rs]):.4f} |")
@@ -254,6 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--strategies", nargs="+", choices=STRATEGIES, default=list(STRATEGIES))
     parser.add_argument("--data-dir", default="../shared/data")
     parser.add_argument("--out", default="/tmp/tuner-bench", help="storage folder (resumable)")
     parser.add_argument("--png", default=str(ROOT / "docs" / "search_efficiency.png"))
@@ -263,7 +274,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     curves = {}
     for name in args.cases:
-        case_rows, curves[name] = run_case(CASES[name], args.seeds, out, args.data_dir)
+        case_rows, curves[name] = run_case(CASES[name], args.seeds, out, args.data_dir,
+                                            args.strategies)
         rows += case_rows
         print(summary_table(case_rows), flush=True)
     print()

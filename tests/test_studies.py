@@ -150,3 +150,12 @@ def test_results_table_bolds_targets_met(results: ModuleType) -> None:
 def test_results_rejects_a_bad_per_study_override(results: ModuleType) -> None:
     with pytest.raises(SystemExit, match="expected STUDY=VALUE with STUDY one of"):
         results._per_study(["nosuch=3"], "=")
+
+
+def test_an_edited_study_gets_fresh_benchmark_studies(bench: ModuleType) -> None:
+    case = bench.CASES["lambda_search"]
+    spec = bench.case_spec(case, "default", 0)
+    edited = dataclasses.replace(spec, stages=spec.stages[:1])
+    assert spec.name.startswith("bench-lambda_search-default-s0-")
+    assert bench.fingerprint(edited) != bench.fingerprint(spec)
+    assert bench.case_spec(case, "default", 0).name == spec.name
