@@ -1,7 +1,7 @@
 """Trials per hour with 1 vs 2 worker processes on one study in PostgreSQL.
 
 Each trial is single-threaded and CPU-bound (softmax regression on sklearn digits, batch 4,
-~1-2 s, BLAS threads = 1), so two workers on two cores should come close to twice the rate.
+~1.5 s, BLAS threads = 1), so two workers on two cores should come close to twice the rate.
 Each worker count runs `tuner study bench --jobs N` on a fresh study in a fresh database.
 Two rates are printed: over the whole command (process start-up included) and over the trials
 alone (first trial start to last trial end, from storage).
@@ -90,7 +90,7 @@ def main() -> int:
                         help="PostgreSQL URL of a role that may CREATE DATABASE "
                              "(default: $TUNER_TEST_POSTGRES_URL)")
     parser.add_argument("--trials", type=int, default=24)
-    parser.add_argument("--epochs", type=int, default=60, help="epochs per trial (trial length)")
+    parser.add_argument("--epochs", type=int, default=100, help="epochs per trial (trial length)")
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
     args = parser.parse_args()
     if not args.admin_url:
