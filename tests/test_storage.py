@@ -40,6 +40,8 @@ def test_resolve_url_prefers_flag_then_env_then_default(monkeypatch: pytest.Monk
     [
         ("postgresql+psycopg://tuner:s3cret@db:5432/x", "postgresql+psycopg://tuner:***@db:5432/x"),
         ("postgresql://u:p@ss:w0rd@h/db", "postgresql://u:***@h/db"),
+        ("postgresql://u:pa/ss?#@h:5432/db", "postgresql://u:***@h:5432/db"),
+        ("http://u:tok@mlflow:5000", "http://u:***@mlflow:5000"),
         ("postgresql://h/db?user=u&password=s3cret&x=1", "postgresql://h/db?user=u&password=***&x=1"),
         ("sqlite:///tuner.db", "sqlite:///tuner.db"),
         ("postgresql://u@h/db", "postgresql://u@h/db"),

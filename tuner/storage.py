@@ -55,7 +55,7 @@ def resolve_url(url: str | None) -> str:
 
 def mask(url: str) -> str:
     """The URL with any password (user:PASSWORD@ or ?password=) replaced by ***, safe to log."""
-    masked = re.sub(r"(://[^:/@?#]*):[^/?#]*@", r"\1:***@", url)
+    masked = re.sub(r"(://[^:/@?#]*):.*@", r"\1:***@", url)  # up to the last @: safest
     return re.sub(r"(?i)([?&]password=)[^&]*", r"\1***", masked)
 
 
