@@ -15,6 +15,7 @@ in order, so a trial pays only for creating its run; `flush()` (called by end_st
 and at exit) waits for them. A reporting point is one log_batch, except that points closer than
 `metrics_interval` (1 s) to the last write wait for the next write: a 20-epoch 2-second trial
 makes 2 or 3 metric writes instead of 20, while a slow epoch appears in the UI as it ends.
+A trial's params go with its first write (trial runs cost create, 1+ writes, artifacts, end).
 
 Layout in MLflow: one experiment per study; per stage a parent run; per trial a child run
 attached to its parent by id (tag mlflow.parentRunId), so workers in other processes attach to
@@ -223,10 +224,14 @@ def _first_line(exc: BaseException, limit: int) -> str:
 class MlflowTrialTracker(TrialTracker):
     """One trial's child run; every MLflow error becomes a warning on the owning tracker."""
 
-    def __init__(self, tracker: MlflowTracker, run_id: str | None, logged: set[str]) -> None:
+    def __init__(self, tracker: MlflowTracker, run_id: str | None,
+                 params: Mapping[str, str]) -> None:
+        from mlflow.entities import Param
+
         self.tracker = tracker
         self.run_id = run_id
-        self._logged = logged
+        self._logged = set(params)
+        self._unsent_params = [Param(k, v) for k, v in params.items()]  # go with the 1st write
         self._unsent: list[Any] = []
         self._sent_at = time.monotonic()
 
@@ -242,8 +247,10 @@ class MlflowTrialTracker(TrialTracker):
                          for k, v in metrics.items() if _is_number(v)]
         if time.monotonic() - self._sent_at >= self.tracker.metrics_interval:
             batch, self._unsent, self._sent_at = self._unsent, [], time.monotonic()
+            params, self._unsent_params = self._unsent_params, []
             run_id = self.run_id
-            self.tracker.submit("log metrics", lambda: self.tracker.log_batch(run_id, batch))
+            self.tracker.submit("log metrics",
+                                lambda: self.tracker.log_batch(run_id, batch, params))
 
     def finish(
         self,
@@ -258,8 +265,9 @@ class MlflowTrialTracker(TrialTracker):
         run_id = self.run_id
         history = [dict(row) for row in history]
         unsent, self._unsent = self._unsent, []
+        unsent_params, self._unsent_params = self._unsent_params, []
         self.tracker.submit("finish the trial run", lambda: self._finish(
-            run_id, state, value, info, history, config, unsent))
+            run_id, state, value, info, history, config, unsent, unsent_params))
 
     def _finish(
         self,
@@ -270,6 +278,7 @@ class MlflowTrialTracker(TrialTracker):
         history: Sequence[Mapping[str, float]],
         config: Mapping[str, Any],
         unsent: list[Any],
+        unsent_params: list[Any],
     ) -> None:
         from mlflow.entities import Metric, Param, RunTag
 
@@ -284,7 +293,8 @@ class MlflowTrialTracker(TrialTracker):
                             if _is_number(info.get(k))]
         if value is not None and _is_number(value) and math.isfinite(value):
             metrics.append(Metric("value", float(value), ts, 0))
-        params = [Param(k, v) for k, v in flat_params(config).items() if k not in self._logged]
+        params = unsent_params + [Param(k, v) for k, v in flat_params(config).items()
+                                  if k not in self._logged]
         self.tracker.log_batch(run_id, metrics=metrics, params=params,
                                tags=[RunTag(k, v) for k, v in tags.items()])
         self.tracker._safe("log trial artifacts",
@@ -495,15 +505,12 @@ class MlflowTracker(Tracker):
             tags["mlflow.parentRunId"] = parent_run_id
 
         def create() -> str:
-            from mlflow.entities import Param
-
             run = self.client.create_run(self.experiment_id(study), run_name=f"trial {number}",
                                          tags=tags)
-            self.log_batch(run.info.run_id, params=[Param(k, v) for k, v in merged.items()])
             return str(run.info.run_id)
 
         run_id = self._safe("create the trial run", create)
-        return MlflowTrialTracker(self, run_id, set(merged))
+        return MlflowTrialTracker(self, run_id, merged)
 
     def end_stage(
         self, parent_run_id: str | None, optuna_study: Any, summary: Mapping[str, Any]
