@@ -20,7 +20,7 @@ import pytest
 
 from tuner import parallel
 from tuner.cli import build_parser
-from tuner.errors import SpecError
+from tuner.errors import SpecError, StorageError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -107,6 +107,18 @@ def test_run_jobs_creates_both_stores_before_starting_workers(
     assert first.argv[3:] == ["worker", "toy", "--set", "epochs=2"]
     assert second.argv[3:5] == ["-q", "worker"]
     assert second.quiet and not first.quiet
+
+
+def test_a_bad_storage_fails_once_before_any_worker_starts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_spawn(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a worker was started")
+
+    monkeypatch.setattr(parallel, "spawn", no_spawn)
+    args = _args("toy", "--jobs", "3", "--storage", "postgresql+nosuchdriver://u:pw7@h/db")
+    with pytest.raises(StorageError, match=r"^Unknown database driver 'postgresql\+nosuchdriver'"):
+        parallel.run_jobs(args)
 
 
 CHILD = (
