@@ -5,7 +5,9 @@ heartbeats on: a worker that dies mid-trial stops beating, and after the grace p
 interval) the next worker that checks fails that trial and re-queues its params
 (RetryHeartbeatStaleTrialCallback). SQLite files are put in WAL mode with a long busy timeout so
 several local processes (`--jobs N`) can share one file without "database is locked" errors.
-Any problem opening a storage is one StorageError line; passwords never appear in it.
+Workers that start together on an empty database retry the schema creation they race on.
+Any problem opening a storage, or losing it mid-run (storage_errors), is one StorageError line;
+passwords never appear in it.
 """
 
 from __future__ import annotations
