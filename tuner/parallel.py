@@ -148,7 +148,7 @@ def run_jobs(args: argparse.Namespace) -> int:
         if code == INTERRUPTED:
             print(f"to resume, run the same command again: {resume_hint(args)}")
         return code
-    log.info("all %d workers finished; `tuner show %s` lists the trials", jobs, args.name)
+    log.info("all %d workers finished; `tuner list` and `tuner show` read the results", jobs)
     if getattr(args, "final", False):
         env = worker_env(os.environ, 0, 1, storage, tracking_uri)
         final = spawn(worker_argv(args, command="final"), env, quiet=False)
