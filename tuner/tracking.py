@@ -419,9 +419,13 @@ class MlflowTracker(Tracker):
             with _http_env(retries=0, timeout=5):
                 self.client.search_experiments(max_results=1)
         except Exception as exc:
+            cause = _first_line(exc, 200)
+            if "Max retries exceeded" in cause or "Connection refused" in cause:
+                cause = "no server answered"
+            else:
+                cause = f"{type(exc).__name__}: {cause}"
             raise TrackingError(
-                f"MLflow tracking store {where} cannot be reached "
-                f"({type(exc).__name__}: {_first_line(exc, 200)}); "
+                f"MLflow tracking store {where} cannot be reached ({cause}); "
                 "start it, pass another --tracking-uri, or use --no-tracking."
             ) from None
 
