@@ -4,7 +4,9 @@ Each trial is single-threaded and CPU-bound (softmax regression on sklearn digit
 ~1.5 s, BLAS threads = 1), so two workers on two cores should come close to twice the rate.
 Each worker count runs `tuner study bench --jobs N` on a fresh study in a fresh database.
 Two rates are printed: over the whole command (process start-up included) and over the trials
-alone (first trial start to last trial end, from storage).
+alone (first trial start to last trial end, from storage); speed-up is of the latter. CPU s is
+the CPU time all processes of the run used: equal for 1 and 2 workers means parallel runs add
+no work, so the speed-up is bounded only by the cores free (the load average is printed).
 
     source .ci/postgres.sh && start_postgres      # sets TUNER_TEST_POSTGRES_URL
     .venv/bin/python benchmarks/bench_workers.py --trials 24
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -57,6 +60,12 @@ def _admin(admin_url: str, sql: str) -> None:
         conn.execute(sql)  # type: ignore[arg-type]
 
 
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of every finished child process and its descendants."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run(admin_url: str, jobs: int, trials: int, epochs: int, folder: Path) -> dict[str, float]:
     """One `tuner study --jobs N` on a fresh database; its wall time and trial-span rate."""
     name = f"tuner_bench_{uuid.uuid4().hex[:8]}"
@@ -68,10 +77,12 @@ def run(admin_url: str, jobs: int, trials: int, epochs: int, folder: Path) -> di
         env = {**os.environ, "TUNER_STORAGE": url, "OMP_NUM_THREADS": "1",
                "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         start = time.perf_counter()
+        cpu_before = _children_cpu()
         subprocess.run([sys.executable, "-m", "tuner", "-q", "study", str(study_file),
                         "--jobs", str(jobs), "--no-tracking"], cwd=ROOT, env=env, check=True,
                        stdout=subprocess.DEVNULL)
         wall = time.perf_counter() - start
+        cpu = _children_cpu() - cpu_before
         done = [t for t in optuna.load_study(study_name="bench/only", storage=url).trials
                 if t.state == optuna.trial.TrialState.COMPLETE]
         assert len(done) == trials, f"expected {trials} complete trials, got {len(done)}"
@@ -79,7 +90,7 @@ def run(admin_url: str, jobs: int, trials: int, epochs: int, folder: Path) -> di
         last = max(t.datetime_complete for t in done if t.datetime_complete is not None)
         span = (last - first).total_seconds()
         mean = sum(t.duration.total_seconds() for t in done if t.duration) / len(done)
-        return {"wall": wall, "span": span, "mean_trial": mean}
+        return {"wall": wall, "span": span, "mean_trial": mean, "cpu": cpu}
     finally:
         _admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -99,7 +110,7 @@ def main() -> int:
     counts = [int(n) for n in args.workers.split(",")]
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start; "
           f"{args.trials} trials of softmax on digits ({args.epochs} epochs, batch 4, 1 thread)")
-    header = (f"{'workers':>7} {'wall s':>7} {'trials s':>8} {'s/trial':>7} "
+    header = (f"{'workers':>7} {'wall s':>7} {'trials s':>8} {'s/trial':>7} {'CPU s':>6} "
               f"{'trials/h (wall)':>15} {'trials/h (trials)':>17} {'speed-up':>8}")
     print(header)
     base = None
@@ -110,6 +121,7 @@ def main() -> int:
             rate = args.trials * 3600 / r["span"]
             base = base or rate
             print(f"{jobs:>7} {r['wall']:>7.1f} {r['span']:>8.1f} {r['mean_trial']:>7.2f} "
+                  f"{r['cpu']:>6.1f} "
                   f"{rate_wall:>15.0f} {rate:>17.0f} {rate / base:>7.2f}x")
     print(f"load average {os.getloadavg()[0]:.1f} at end")
     return 0
