@@ -10,10 +10,15 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
+from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
+
+from tuner import runner
+from tuner.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = 4
@@ -128,3 +133,35 @@ def test_sigint_fails_the_running_trial_and_prints_how_to_resume(
     assert not any(t.state == TrialState.RUNNING for t in trials(storage_url))
     ts = rerun_to_the_end(tmp_path, storage_url)
     assert sum(t.state == TrialState.FAIL for t in ts) == 1
+
+
+@pytest.mark.parametrize("where", ["inside study.ask()", "before the first heartbeat",
+                                   "while suggesting params"])
+def test_ctrl_c_right_after_ask_fails_that_trial_at_once(
+    where: str, tmp_path: Path, storage_url: str, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Ctrl-C between ask() and the trial's run leaves no RUNNING trial for the next run to
+    wait ~3 grace periods on: that trial is FAIL "interrupted" before the command exits."""
+
+    def ctrl_c(*args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt
+
+    if where == "inside study.ask()":
+        create = RDBStorage._create_new_trial  # what study.ask() calls through its cache
+
+        def create_then_sigint(self: RDBStorage, *args: Any, **kwargs: Any) -> FrozenTrial:
+            trial = create(self, *args, **kwargs)
+            os.kill(os.getpid(), signal.SIGINT)  # lands inside ask(), after the trial exists
+            return trial
+
+        monkeypatch.setattr(RDBStorage, "_create_new_trial", create_then_sigint)
+    else:
+        target = "_first_beat" if where == "before the first heartbeat" else "suggest"
+        monkeypatch.setattr(runner, target, ctrl_c)
+    path = tmp_path / "kill.toml"
+    path.write_text(STUDY)
+    assert main(["-q", "study", str(path), "--storage", storage_url, "--no-tracking"]) == 130
+    assert "interrupted; to resume, run: python -m tuner study" in capsys.readouterr().out
+    (trial,) = trials(storage_url)
+    assert trial.state == TrialState.FAIL and trial.user_attrs["reason"] == "interrupted"

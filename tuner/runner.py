@@ -26,6 +26,8 @@ import logging
 import math
 import os
 import shlex
+import signal
+import threading
 import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -300,13 +302,19 @@ def run_stage(ctx: Context, stage: Stage) -> dict[str, Any]:
                     waiting_logged = True
                 time.sleep(POLL_SECONDS)
                 continue
-            trial = _ask(study)
-            if stage.trials is not None and _is_surplus(study, trial, stage.trials):
-                trial.set_user_attr("reason", "surplus")
-                study.tell(trial, state=TrialState.FAIL)
-                continue
-            _first_beat(ctx, trial)
-            state, reason = run_trial(ctx, study, trial, stage, space, parent)
+            trial, interrupted = _ask(study)
+            try:
+                if interrupted:
+                    raise KeyboardInterrupt
+                if stage.trials is not None and _is_surplus(study, trial, stage.trials):
+                    trial.set_user_attr("reason", "surplus")
+                    study.tell(trial, state=TrialState.FAIL)
+                    continue
+                _first_beat(ctx, trial)
+                state, reason = run_trial(ctx, study, trial, stage, space, parent)
+            except KeyboardInterrupt:  # before run_trial could tell the trial itself
+                _tell_interrupted(study, trial)
+                raise Interrupted() from None
             ran += 1
             failures = failures + 1 if state == TrialState.FAIL else 0
             if failures >= MAX_CONSECUTIVE_FAILURES:
@@ -328,7 +336,7 @@ def _first_beat(ctx: Context, trial: optuna.Trial) -> None:
 
 def _fail_orphans(ctx: Context, study: optuna.Study) -> None:
     """Fail RUNNING trials that never got their first heartbeat and are older than 3 grace
-    periods (their process died between ask() and _first_beat)."""
+    periods (their process was killed between ask() and _first_beat; Ctrl-C there is caught)."""
     if not is_heartbeat_enabled(ctx.storage):
         return
     interval = ctx.storage.get_heartbeat_interval()
@@ -346,11 +354,30 @@ def _fail_orphans(ctx: Context, study: optuna.Study) -> None:
                 study.tell(t.number, state=TrialState.FAIL)
 
 
-def _ask(study: optuna.Study) -> optuna.Trial:
-    """study.ask() without Optuna's warning that heartbeats expect optimize() (we beat)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed")
-        return study.ask()
+def _ask(study: optuna.Study) -> tuple[optuna.Trial, bool]:
+    """study.ask() -> (trial, interrupted). Ctrl-C is held until ask() returns: the trial is in
+    storage before then, and an interrupt inside would leave a RUNNING trial nobody can name.
+    (Also silences Optuna's warning that heartbeats expect optimize(): we beat ourselves.)"""
+    held: list[int] = []
+    hold = (threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+    if hold:
+        signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed")
+            trial = study.ask()
+    finally:
+        if hold:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+    return trial, bool(held)
+
+
+def _tell_interrupted(study: optuna.Study, trial: optuna.Trial) -> None:
+    """Fail a trial hit by Ctrl-C at once, so the next run need not wait to fail it."""
+    with suppress(optuna.exceptions.UpdateFinishedTrialError, ValueError, RuntimeError):
+        trial.set_user_attr("reason", "interrupted")
+        study.tell(trial, state=TrialState.FAIL)
 
 
 def _slots_taken(trials: Sequence[FrozenTrial], target: int) -> bool:
