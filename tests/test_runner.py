@@ -8,12 +8,14 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 from wsgiref.util import setup_testing_defaults
 
 import optuna
 import pytest
 from optuna.trial import TrialState
 
+from tuner import tracking
 from tuner.cli import main
 from tuner.runner import _is_surplus, _slots_taken, sampler_seed
 from tuner.spec import load_spec
@@ -93,6 +95,26 @@ def test_study_runs_every_stage_to_its_target(
     assert all(space["x"]["low"] <= t.params["x"] <= space["x"]["high"] for t in fine)
     out = capsys.readouterr().out
     assert "stage coarse: " in out and "epochs trained" in out and "best val_accuracy" in out
+    assert "MLflow" not in out  # no tracking warnings, no line about them
+
+
+class FlakyTracker(tracking.Tracker):
+    """A no-op tracker whose every trial start counts as one failed MLflow write."""
+
+    def start_trial(self, *args: Any, **kwargs: Any) -> tracking.TrialTracker:
+        self.warnings += 1
+        return super().start_trial(*args, **kwargs)
+
+
+def test_summary_counts_mlflow_warnings(
+    tmp_path: Path, storage_url: str, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(tracking, "make_tracker", lambda *args, **kwargs: FlakyTracker())
+    assert run(study_file(tmp_path), storage_url, "--trials", "2") == 0
+    out = capsys.readouterr().out
+    assert "  MLflow: 4 tracking warnings (failed writes, logged above); the trials are " \
+        "unaffected" in out
 
 
 def test_rerun_skips_finished_stages_and_trials_override_continues(

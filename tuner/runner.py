@@ -212,7 +212,7 @@ def _run(args: argparse.Namespace, spec: StudySpec, *, command: str, final: bool
     except (Interrupted, KeyboardInterrupt):
         print(f"interrupted; to resume, run: {resume_command(args, command)}")
         return EXIT_INTERRUPTED
-    print(format_summaries(spec, summaries))
+    print(format_summaries(spec, summaries, tracking_warnings=ctx.tracker.warnings))
     if final:
         from tuner.final import run_final
 
@@ -534,8 +534,9 @@ def summarize(study: optuna.Study, stage: Stage, *, wall: float, ran: int) -> di
             "wall_seconds": wall, "ran_here": ran}
 
 
-def format_summaries(spec: StudySpec, summaries: Sequence[Mapping[str, Any]]) -> str:
-    """The end-of-study summary: one block per stage."""
+def format_summaries(spec: StudySpec, summaries: Sequence[Mapping[str, Any]],
+                     tracking_warnings: int = 0) -> str:
+    """The end-of-study summary: one block per stage, then the MLflow warnings if any."""
     lines = [f"study {spec.name}: {spec.direction} {spec.metric}"]
     for s in summaries:
         lines.append(f"  stage {s['stage']}: {s['complete']} complete, {s['pruned']} pruned, "
@@ -548,5 +549,8 @@ def format_summaries(spec: StudySpec, summaries: Sequence[Mapping[str, Any]]) ->
         trained, full = s["epochs_trained"], s["epochs_without_pruning"]
         saved = f" ({100 * (1 - trained / full):.0f}% saved by pruning)" if full > 0 else ""
         lines.append(f"    epochs trained {trained:.1f} vs {full:.1f} without pruning{saved}")
+    if tracking_warnings:
+        lines.append(f"  MLflow: {tracking_warnings} tracking warnings (failed writes, logged "
+                     "above); the trials are unaffected")
     return "\n".join(lines)
 
