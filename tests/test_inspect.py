@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from pathlib import Path
 
 import optuna
@@ -58,3 +60,23 @@ def test_show_unknown_study_is_one_line(storage_url: str,
     err = capsys.readouterr().err
     assert err == ("error: No study 'nothing' in storage " + storage_url +
                    "; `tuner list` shows the studies there.\n")
+
+
+def test_list_on_another_applications_database_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An MLflow store (Alembic-managed tables, MLflow's hex revision) is refused untouched."""
+    db = tmp_path / "mlflow.db"
+    with contextlib.closing(sqlite3.connect(db)) as conn, conn:
+        conn.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)")
+        conn.execute("INSERT INTO alembic_version VALUES ('dc11669786a5')")
+        conn.execute("CREATE TABLE runs (run_uuid VARCHAR(32) PRIMARY KEY)")
+    assert main(["list", "--storage", f"sqlite:///{db}"]) == 1
+    assert capsys.readouterr().err == (
+        f"error: Storage 'sqlite:///{db}' is not an Optuna study storage: its tables belong to "
+        "another application (schema revision 'dc11669786a5', e.g. an MLflow store); expected "
+        "a new database or one written by Optuna, e.g. sqlite:///tuner.db.\n")
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    assert tables == {"alembic_version", "runs", "sqlite_autoindex_alembic_version_1",
+                      "sqlite_autoindex_runs_1"}

@@ -42,6 +42,7 @@ DEFAULT_HEARTBEAT_SECONDS = 30
 MAX_RETRY = 3
 CREATE_ATTEMPTS = 5
 SQLITE_BUSY_TIMEOUT = 120.0
+OPTUNA_REVISION = re.compile(r"v\d+\.\d+\.\d+\.\w+")
 EXAMPLE = "sqlite:///tuner.db or postgresql+psycopg://USER:PASSWORD@HOST:5432/DB"
 
 StaleHook = Callable[[FrozenTrial], None]
@@ -182,6 +183,7 @@ def open_storage(
     try:
         if parsed.get_backend_name() == "sqlite":
             _prepare_sqlite(parsed)
+        _check_is_optuna(url, parsed)
         for attempt in range(CREATE_ATTEMPTS):
             try:
                 return _rdb_storage(url, parsed, interval, on_stale)
@@ -196,6 +198,28 @@ def open_storage(
         raise StorageError(f"Cannot open storage '{mask(url)}': {_reason(exc, url)}.") from None
     except RuntimeError as exc:  # Optuna's schema-version check
         raise StorageError(f"Cannot use storage '{mask(url)}': {_reason(exc, url)}.") from None
+
+
+def _check_is_optuna(url: str, parsed: URL) -> None:
+    """StorageError when the database belongs to another application (e.g. an MLflow store):
+    Optuna would add its tables to it, then fail with a misleading "update optuna" message.
+    Optuna names its schema revisions after its versions (v3.2.0.a); other tools (MLflow:
+    hex ids) do not. A new, empty or non-Alembic database passes."""
+    engine = sqlalchemy.create_engine(url, **_engine_kwargs(parsed))
+    try:
+        with engine.connect() as conn:
+            if not sqlalchemy.inspect(conn).has_table("alembic_version"):
+                return
+            revision = conn.execute(
+                sqlalchemy.text("SELECT version_num FROM alembic_version")).scalar()
+    finally:
+        engine.dispose()
+    if revision is not None and not OPTUNA_REVISION.fullmatch(str(revision)):
+        raise StorageError(
+            f"Storage '{mask(url)}' is not an Optuna study storage: its tables belong to "
+            f"another application (schema revision '{revision}', e.g. an MLflow store); "
+            "expected a new database or one written by Optuna, e.g. sqlite:///tuner.db."
+        )
 
 
 def _rdb_storage(url: str, parsed: URL, interval: int, on_stale: StaleHook | None) -> RDBStorage:
