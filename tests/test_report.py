@@ -104,3 +104,16 @@ def test_report_of_unknown_study_is_one_line_error(
     assert main(["report", "nope", "--storage", storage_url]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: No study named 'nope'") and err.count("\n") == 1
+
+
+def test_per_trial_charts_draw_both_series_and_survive_gaps(tmp_path: Path) -> None:
+    from PIL import Image
+
+    history = [{"train_loss": 1.0, "val_loss": float("nan"), "lr": 0.1},
+               {"train_loss": 0.5, "val_loss": 0.7, "lr": 0.05}]
+    with Image.open(report.plot_learning_curves(history, tmp_path / "curves.png")) as image:
+        colors = {rgb for _, rgb in image.convert("RGB").getcolors(maxcolors=1 << 16)}
+        assert image.size == (600, 220)  # two panels: loss and accuracy
+    assert {(0x1F, 0x77, 0xB4), (0xFF, 0x7F, 0x0E)} <= colors  # train and val lines
+    with Image.open(report.plot_lr_schedule(history[:1], tmp_path / "lr.png")) as image:
+        assert image.size == (300, 220)
