@@ -224,12 +224,13 @@ def _first_line(exc: BaseException, limit: int) -> str:
 class MlflowTrialTracker(TrialTracker):
     """One trial's child run; every MLflow error becomes a warning on the owning tracker."""
 
-    def __init__(self, tracker: MlflowTracker, run_id: str | None,
+    def __init__(self, tracker: MlflowTracker, run_id: str | None, artifact_uri: str | None,
                  params: Mapping[str, str]) -> None:
         from mlflow.entities import Param
 
         self.tracker = tracker
         self.run_id = run_id
+        self.artifact_uri = artifact_uri
         self._logged = set(params)
         self._unsent_params = [Param(k, v) for k, v in params.items()]  # go with the 1st write
         self._unsent: list[Any] = []
@@ -318,7 +319,7 @@ class MlflowTrialTracker(TrialTracker):
                 if len({row.get("lr") for row in history}) > 1:  # a schedule moved it
                     report.plot_lr_schedule(history, folder / "lr_schedule.png",
                                             title=str(info.get("schedule") or ""))
-            self.tracker.client.log_artifacts(run_id, str(folder))
+            self.tracker.log_artifacts(run_id, self.artifact_uri, folder)
 
 
 class MlflowTracker(Tracker):
@@ -412,6 +413,17 @@ class MlflowTracker(Tracker):
             self.client.log_batch(run_id, metrics=metrics[:1000], params=params[:100],
                                   tags=tags[:100])
             metrics, params, tags = metrics[1000:], params[100:], tags[100:]
+
+    def log_artifacts(self, run_id: str, artifact_uri: str | None, folder: Path) -> None:
+        """The files of `folder` as artifacts of a run. With the run's artifact URI (known since
+        create_run) the upload skips the get_run that MlflowClient.log_artifacts makes first."""
+        if artifact_uri is None:
+            self.client.log_artifacts(run_id, str(folder))
+            return
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+        repo = get_artifact_repository(artifact_uri, tracking_uri=self.tracking_uri)
+        repo.log_artifacts(str(folder))
 
     def check(self) -> None:
         where = mask(self.tracking_uri)
@@ -508,13 +520,13 @@ class MlflowTracker(Tracker):
         if parent_run_id:
             tags["mlflow.parentRunId"] = parent_run_id
 
-        def create() -> str:
+        def create() -> tuple[str, str]:
             run = self.client.create_run(self.experiment_id(study), run_name=f"trial {number}",
                                          tags=tags)
-            return str(run.info.run_id)
+            return str(run.info.run_id), str(run.info.artifact_uri)
 
-        run_id = self._safe("create the trial run", create)
-        return MlflowTrialTracker(self, run_id, merged)
+        run_id, artifact_uri = self._safe("create the trial run", create) or (None, None)
+        return MlflowTrialTracker(self, run_id, artifact_uri, merged)
 
     def end_stage(
         self, parent_run_id: str | None, optuna_study: Any, summary: Mapping[str, Any]
