@@ -417,7 +417,7 @@ class MlflowTracker(Tracker):
     def log_artifacts(self, run_id: str, artifact_uri: str | None, folder: Path) -> None:
         """The files of `folder` as artifacts of a run. With the run's artifact URI (known since
         create_run) the upload skips the get_run that MlflowClient.log_artifacts makes first."""
-        if artifact_uri is None:
+        if not artifact_uri:
             self.client.log_artifacts(run_id, str(folder))
             return
         from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
