@@ -4,6 +4,7 @@ target, trial numbers are unique, a killed trial is failed (heartbeat) and retri
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -162,6 +163,8 @@ def test_ctrl_c_right_after_ask_fails_that_trial_at_once(
     path = tmp_path / "kill.toml"
     path.write_text(STUDY)
     assert main(["-q", "study", str(path), "--storage", storage_url, "--no-tracking"]) == 130
-    assert "interrupted; to resume, run: python -m tuner study" in capsys.readouterr().out
+    hint = shlex.join(["python", "-m", "tuner", "study", str(path), "--no-tracking",
+                       "--storage", storage_url])
+    assert f"interrupted; to resume, run: {hint}\n" in capsys.readouterr().out
     (trial,) = trials(storage_url)
     assert trial.state == TrialState.FAIL and trial.user_attrs["reason"] == "interrupted"

@@ -38,17 +38,9 @@ WORKER_INDEX_ENV = "TUNER_WORKER_INDEX"
 INTERRUPTED = 130
 
 
-def worker_argv(
-    args: argparse.Namespace, command: str = "worker", quiet: bool = False
-) -> list[str]:
-    """`python -m tuner <command> NAME ...` with the study arguments of `args` (storage and
-    tracking URIs excluded: they travel in the environment)."""
-    argv = [sys.executable, "-m", "tuner"]
-    if getattr(args, "verbose", False):
-        argv.append("-v")
-    elif quiet or getattr(args, "quiet", False):
-        argv.append("-q")
-    argv += [command, args.name]
+def study_argv(args: argparse.Namespace) -> list[str]:
+    """NAME and the study arguments of `args`, as typed (no storage or tracking URI, no -q/-v)."""
+    argv = [args.name]
     for flag, value in (
         ("--dataset", args.dataset),
         ("--data-dir", args.data_dir),
@@ -66,9 +58,25 @@ def worker_argv(
     return argv
 
 
-def resume_hint(args: argparse.Namespace) -> str:
-    """The `tuner study ... --jobs N` command line (storage masked) that continues this run."""
-    argv = ["python", *worker_argv(args, command="study")[1:], "--jobs", str(args.jobs)]
+def worker_argv(
+    args: argparse.Namespace, command: str = "worker", quiet: bool = False
+) -> list[str]:
+    """`python -m tuner <command> NAME ...` with the study arguments of `args` (storage and
+    tracking URIs excluded: they travel in the environment)."""
+    argv = [sys.executable, "-m", "tuner"]
+    if getattr(args, "verbose", False):
+        argv.append("-v")
+    elif quiet or getattr(args, "quiet", False):
+        argv.append("-q")
+    return [*argv, command, *study_argv(args)]
+
+
+def resume_hint(args: argparse.Namespace, command: str = "study") -> str:
+    """The command line (URLs masked) that continues this run: `tuner study` or `tuner worker`
+    with the same arguments, --jobs N included."""
+    argv = ["python", "-m", "tuner", command, *study_argv(args)]
+    if getattr(args, "jobs", 1) != 1:
+        argv += ["--jobs", str(args.jobs)]
     if args.storage:
         argv += ["--storage", mask(args.storage)]
     if args.tracking_uri:

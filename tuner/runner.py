@@ -25,7 +25,6 @@ import argparse
 import logging
 import math
 import os
-import shlex
 import signal
 import threading
 import time
@@ -46,6 +45,7 @@ from tuner import storage as storage_mod
 from tuner import tracking
 from tuner.cli import parse_sets
 from tuner.errors import TunerError
+from tuner.parallel import INTERRUPTED, WORKER_INDEX_ENV, resume_hint, run_jobs
 from tuner.samplers import SHARED_SEED_SAMPLERS, build_pruner, build_sampler
 from tuner.space import suggest
 from tuner.spec import ParamSpace, Stage, StudySpec, load_spec
@@ -56,8 +56,6 @@ log = logging.getLogger("tuner")
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 MAX_CONSECUTIVE_FAILURES = 5
 POLL_SECONDS = 1.0
-WORKER_INDEX_ENV = "TUNER_WORKER_INDEX"
-EXIT_INTERRUPTED = 130
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -126,22 +124,6 @@ def describe(spec: StudySpec) -> str:
     return "\n".join(lines)
 
 
-def resume_command(args: argparse.Namespace, command: str = "study") -> str:
-    """The command line that resumes this run (storage masked)."""
-    argv = ["python", "-m", "tuner", command, args.name]
-    for flag, value in (("--dataset", args.dataset), ("--data-dir", args.data_dir),
-                        ("--trials", args.trials), ("--seed", args.seed)):
-        if value is not None:
-            argv += [flag, str(value)]
-    for key, value in args.sets or []:
-        argv += ["--set", f"{key}={value}"]
-    if args.storage:
-        argv += ["--storage", storage_mod.mask(args.storage)]
-    if getattr(args, "final", False):
-        argv.append("--final")
-    return shlex.join(argv)
-
-
 def worker_index(command: str) -> int | None:
     """$TUNER_WORKER_INDEX (set by --jobs); a plain `study` is worker 0; a bare `worker` None."""
     raw = os.environ.get(WORKER_INDEX_ENV)
@@ -167,8 +149,6 @@ def study_command(args: argparse.Namespace) -> int:
         print(describe(spec))
         return 0
     if args.jobs != 1:
-        from tuner.parallel import run_jobs
-
         return run_jobs(args)
     return _run(args, spec, command="study", final=bool(args.final))
 
@@ -210,8 +190,8 @@ def _run(args: argparse.Namespace, spec: StudySpec, *, command: str, final: bool
         with storage_mod.storage_errors(storage_mod.resolve_url(args.storage)):
             summaries = [run_stage(ctx, stage) for stage in spec.stages]
     except (Interrupted, KeyboardInterrupt):
-        print(f"interrupted; to resume, run: {resume_command(args, command)}")
-        return EXIT_INTERRUPTED
+        print(f"interrupted; to resume, run: {resume_hint(args, command)}")
+        return INTERRUPTED
     print(format_summaries(spec, summaries, tracking_warnings=ctx.tracker.warnings))
     if final:
         from tuner.final import run_final
