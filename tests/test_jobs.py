@@ -178,15 +178,13 @@ def _tuner(cwd: Path, *argv: str, **kwargs: Any) -> subprocess.Popen[str]:
 
 
 def _counts(db: Path, study: str) -> dict[str, int]:
-    """Trial counts by state and FAIL reason; a FAIL is surplus (told FAIL before it ran),
-    interrupted (Ctrl-C) or an orphan (Ctrl-C before it got params, failed by the next run)."""
+    """Trial counts by state and FAIL reason; a FAIL is surplus (told FAIL before it ran) or
+    interrupted (Ctrl-C, wherever it landed after ask())."""
     trials = optuna.load_study(study_name=study, storage=f"sqlite:///{db}").trials
     numbers = [t.number for t in trials]
     assert len(numbers) == len(set(numbers))
-    failed = [t for t in trials if t.state.name == "FAIL"]
-    reasons = [t.user_attrs.get("reason") for t in failed]
-    assert all(r in ("surplus", "interrupted") or (r is None and not t.params)
-               for r, t in zip(reasons, failed, strict=True)), reasons
+    reasons = [t.user_attrs.get("reason") for t in trials if t.state.name == "FAIL"]
+    assert all(r in ("surplus", "interrupted") for r in reasons), reasons
     counts = {state: sum(t.state.name == state for t in trials) for state in ("COMPLETE", "PRUNED")}
     return {**counts, "interrupted": reasons.count("interrupted")}
 
@@ -195,21 +193,22 @@ def test_two_jobs_on_the_default_sqlite_storage_interrupted_and_resumed(tmp_path
     """No --storage: the default SQLite file (tuner.db in the working folder) is shared by two
     worker processes with no lock errors. Ctrl-C mid-stage stops both workers (exit 130, a trial
     that was running is FAIL "interrupted", a resume hint); the same command then ends each stage
-    exactly at its target."""
-    (tmp_path / "toy.toml").write_text(TOY_STUDY.format(sleep=0.15))
+    exactly at its target.
+
+    The interrupt is sent at the first COMPLETE trial: the 7 left take 2 workers ~3 s (0.9 s
+    each). On failure the message holds the workers' logs and exit codes."""
+    (tmp_path / "toy.toml").write_text(TOY_STUDY.format(sleep=0.3))
     argv = ("study", "toy.toml", "--jobs", "2", "--no-tracking")
     proc = _tuner(tmp_path, *argv)
-    _wait_for_complete(tmp_path / "tuner.db", "toy/coarse", 2, proc)
+    _wait_for_complete(tmp_path / "tuner.db", "toy/coarse", 1, proc)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "to resume, run the same command again: python -m tuner study toy.toml" in out
     trials = optuna.load_study(study_name="toy/coarse", storage="sqlite:///" + str(
         tmp_path / "tuner.db")).trials
-    # A Ctrl-C landing between ask() and the trial's first heartbeat leaves a RUNNING trial that
-    # the next run fails as an orphan (after 3 grace periods: 6 s here); any started one is FAIL.
-    assert not [t for t in trials if t.state.name == "RUNNING" and "beating" in t.user_attrs]
-    assert _counts(tmp_path / "tuner.db", "toy/coarse")["COMPLETE"] < 8
+    assert not [t for t in trials if t.state.name == "RUNNING"]  # even one just asked for
+    assert _counts(tmp_path / "tuner.db", "toy/coarse")["COMPLETE"] < 8, (out, err)
 
     proc = _tuner(tmp_path, *argv)
     out, err2 = proc.communicate(timeout=240)
