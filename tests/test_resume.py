@@ -168,3 +168,28 @@ def test_ctrl_c_right_after_ask_fails_that_trial_at_once(
     assert f"interrupted; to resume, run: {hint}\n" in capsys.readouterr().out
     (trial,) = trials(storage_url)
     assert trial.state == TrialState.FAIL and trial.user_attrs["reason"] == "interrupted"
+
+
+def test_a_swallowed_ctrl_c_still_stops_the_trial_at_its_next_report(
+    tmp_path: Path, storage_url: str, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Python can swallow the KeyboardInterrupt (raised inside a finalizer or a library's
+    cleanup); the flag the SIGINT handler sets still stops the trial at its next report()."""
+    sleep = time.sleep
+
+    def sigint_swallowed_during_sleep(seconds: float) -> None:
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            sleep(seconds)
+        except KeyboardInterrupt:
+            pass  # what a finalizer does with it
+
+    monkeypatch.setattr(time, "sleep", sigint_swallowed_during_sleep)
+    path = tmp_path / "kill.toml"
+    path.write_text(STUDY)
+    assert main(["-q", "study", str(path), "--storage", storage_url, "--no-tracking"]) == 130
+    assert "interrupted; to resume, run:" in capsys.readouterr().out
+    (trial,) = trials(storage_url)
+    assert trial.state == TrialState.FAIL and trial.user_attrs["reason"] == "interrupted"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -64,6 +64,35 @@ class Interrupted(Exception):
     """Ctrl-C reached a running trial, which was already told FAIL."""
 
 
+SIGINT_SEEN = threading.Event()
+"""Set by Ctrl-C. Python may swallow the KeyboardInterrupt itself (raised inside a finalizer or
+a library's cleanup), so the loop between trials and every report() check this flag too."""
+
+
+def _on_sigint(signum: int, frame: Any) -> None:
+    SIGINT_SEEN.set()
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def _interruptible() -> Iterator[None]:
+    """Install _on_sigint for the duration (main thread only; elsewhere signals can't be set)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    SIGINT_SEEN.clear()
+    previous = signal.signal(signal.SIGINT, _on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _check_interrupted() -> None:
+    if SIGINT_SEEN.is_set():
+        raise KeyboardInterrupt
+
+
 @dataclass
 class Context:
     """Everything one process needs to run trials: the spec, storage, tracker and (lazily) data."""
@@ -187,7 +216,7 @@ def _run(args: argparse.Namespace, spec: StudySpec, *, command: str, final: bool
     ctx = _context(args, spec, command)
     log.info("study %s on %s", spec.name, storage_mod.mask(storage_mod.resolve_url(args.storage)))
     try:
-        with storage_mod.storage_errors(storage_mod.resolve_url(args.storage)):
+        with _interruptible(), storage_mod.storage_errors(storage_mod.resolve_url(args.storage)):
             summaries = [run_stage(ctx, stage) for stage in spec.stages]
     except (Interrupted, KeyboardInterrupt):
         print(f"interrupted; to resume, run: {resume_hint(args, command)}")
@@ -282,6 +311,7 @@ def run_stage(ctx: Context, stage: Stage) -> dict[str, Any]:
                     waiting_logged = True
                 time.sleep(POLL_SECONDS)
                 continue
+            _check_interrupted()
             trial, interrupted = _ask(study)
             try:
                 if interrupted:
@@ -339,17 +369,23 @@ def _ask(study: optuna.Study) -> tuple[optuna.Trial, bool]:
     storage before then, and an interrupt inside would leave a RUNNING trial nobody can name.
     (Also silences Optuna's warning that heartbeats expect optimize(): we beat ourselves.)"""
     held: list[int] = []
+    previous = signal.getsignal(signal.SIGINT)
     hold = (threading.current_thread() is threading.main_thread()
-            and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+            and previous in (signal.default_int_handler, _on_sigint))
+
+    def hold_sigint(signum: int, frame: Any) -> None:
+        SIGINT_SEEN.set()
+        held.append(signum)
+
     if hold:
-        signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+        signal.signal(signal.SIGINT, hold_sigint)
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed")
             trial = study.ask()
     finally:
         if hold:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.signal(signal.SIGINT, previous)
     return trial, bool(held)
 
 
@@ -423,6 +459,7 @@ def run_trial(ctx: Context, study: optuna.Study, trial: optuna.Trial, stage: Sta
 
     def report(step: int, metrics: Mapping[str, float]) -> None:
         nonlocal last_step
+        _check_interrupted()
         last_step = step
         history.append(dict(metrics))
         if spec.metric not in metrics:
