@@ -62,7 +62,7 @@ CASES = {
               "momentum": [0.5, 0.9, 0.99], "schedule": ["constant", "step", "exponential"]},
         sets={"optimizer": "momentum", "epochs": 20, "lambda": 1e-4}),
     "lambda_search": Case(
-        "lambda_search", train_limit=5_000, val_size=2_000,
+        "lambda_search", train_limit=10_000, val_size=5_000,
         grid={"lambda": [float(v) for v in np.logspace(-5, -1, 17)]}),
 }
 
@@ -226,6 +226,21 @@ def summary_table(rows: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def seed_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Markdown: epochs to target per case, strategy and seed ("not reached: N" when censored)."""
+    seeds = sorted({r["seed"] for r in rows})
+    lines = ["| case | strategy | " + " | ".join(f"seed {s}" for s in seeds) + " |",
+             "|---|---|" + "---|" * len(seeds)]
+    for case in dict.fromkeys(r["case"] for r in rows):
+        for strategy in dict.fromkeys(r["strategy"] for r in rows if r["case"] == case):
+            cells = {r["seed"]: (f"{r['epochs']:.0f}" if r["reached"] else
+                                 f"not reached: {r['epochs']:.0f}")
+                     for r in rows if r["case"] == case and r["strategy"] == strategy}
+            lines.append(f"| {case} | {strategy} | "
+                         + " | ".join(cells.get(s, "-") for s in seeds) + " |")
+    return "\n".join(lines)
+
+
 def plot(curves_by_case: Mapping[str, Mapping[str, Sequence[Sequence[tuple[float, float, float]]]]],
          best_known: Mapping[str, float], path: Path) -> Path:
     """Best-so-far val accuracy vs epochs trained, one line per strategy and seed."""
@@ -280,6 +295,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(summary_table(case_rows), flush=True)
     print()
     print(summary_table(rows))
+    print()
+    print(seed_table(rows))
     known = {r["case"]: r["best_known"] for r in rows}
     print(f"\nplot: {plot(curves, known, Path(args.png))}")
     return 0

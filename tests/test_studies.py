@@ -159,3 +159,9 @@ def test_an_edited_study_gets_fresh_benchmark_studies(bench: ModuleType) -> None
     assert spec.name.startswith("bench-lambda_search-default-s0-")
     assert bench.fingerprint(edited) != bench.fingerprint(spec)
     assert bench.case_spec(case, "default", 0).name == spec.name
+
+
+def test_seed_table_marks_censored_runs(bench: ModuleType) -> None:
+    rows = [{"case": "c", "strategy": "random", "seed": s, "epochs": e, "reached": ok}
+            for s, e, ok in ((0, 40, True), (1, 90, False))]
+    assert "| c | random | 40 | not reached: 90 |" in bench.seed_table(rows)
