@@ -196,3 +196,11 @@ def test_a_failing_heartbeat_is_a_warning_not_a_crash(
         time.sleep(0.1)
     assert "heartbeat of trial 0 failed" in caplog.text
     assert "connection refused" in caplog.text
+
+
+def test_sqlite_commits_do_not_wait_for_fsync(storage_url: str) -> None:
+    """WAL + synchronous=NORMAL on every pooled connection: per-epoch writes stay cheap."""
+    store = storage.open_storage(storage_url)
+    with store.engine.connect() as conn:
+        assert conn.execute(sqlalchemy.text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(sqlalchemy.text("PRAGMA synchronous")).scalar() == 1  # NORMAL
