@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -30,16 +30,42 @@ CHECK_ROWS = 256
 
 
 class Net(Protocol):
-    """A NumPy model trainable by `train`: gradients land in `grads`, aligned with `params`."""
+    """A NumPy model trainable by `train`: gradients land in `grads`, aligned with `params`;
+    `flat_params` / `flat_grads` are all of them as one 1-D view each (what the optimizer steps)."""
 
     params: list[np.ndarray]
     grads: list[np.ndarray]
+    flat_params: np.ndarray
+    flat_grads: np.ndarray
 
     def compute_grads(self, X: np.ndarray, y: np.ndarray) -> None: ...
 
     def scores(self, X: np.ndarray) -> np.ndarray: ...
 
     def cost(self, X: np.ndarray, y: np.ndarray) -> float: ...
+
+
+@runtime_checkable
+class GathersRows(Protocol):
+    """A Net that gathers its mini-batch rows itself (e.g. chunk by chunk, while they are hot)."""
+
+    def compute_grads_rows(self, X: np.ndarray, y: np.ndarray, rows: np.ndarray | None
+                           ) -> None: ...
+
+
+def flat_views(arrays: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """One contiguous 1-D buffer holding copies of `arrays`, and views of it shaped like them.
+
+    Parameters live in such a buffer so the optimizer updates all of them with one NumPy call per
+    operation instead of one per array (per-call overhead dominates small-batch steps)."""
+    flat = np.empty(sum(a.size for a in arrays), dtype=np.result_type(*arrays))
+    views, start = [], 0
+    for a in arrays:
+        view = flat[start:start + a.size].reshape(a.shape)
+        view[...] = a
+        views.append(view)
+        start += a.size
+    return flat, views
 
 
 def resolve_batch_size(batch_size: int, n: int) -> int:
@@ -99,10 +125,9 @@ def load_npz(path: Path) -> dict[str, np.ndarray]:
 
 
 class BatchSampler:
-    """Mini-batches of a split, reshuffled every epoch and gathered into one reused buffer.
-
-    Full batch uses the split's arrays directly (order does not change the gradient).
-    """
+    """Mini-batches of a split as row indices, reshuffled every epoch; `gather` copies a batch
+    into one reused buffer. Full batch is `None` (the whole split; order does not change the
+    gradient)."""
 
     def __init__(self, split: Split, batch_size: int, rng: np.random.Generator) -> None:
         self.X, self.y, self.rng = split.X, split.y, rng
@@ -110,22 +135,35 @@ class BatchSampler:
         self.batch_size = resolve_batch_size(batch_size, self.n)
         self.steps_per_epoch = math.ceil(self.n / self.batch_size)
         self.full = self.batch_size == self.n
-        if not self.full:
-            self.xbuf = np.empty((self.batch_size, self.X.shape[1]), dtype=self.X.dtype)
-            self.ybuf = np.empty(self.batch_size, dtype=self.y.dtype)
+        self._xbuf: np.ndarray | None = None
+        self._ybuf: np.ndarray | None = None
 
-    def epoch(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def epoch(self) -> Iterator[np.ndarray | None]:
         if self.full:
-            yield self.X, self.y
+            yield None
             return
         order = self.rng.permutation(self.n)
         for start in range(0, self.n, self.batch_size):
-            idx = order[start:start + self.batch_size]
-            m = idx.shape[0]
-            xb, yb = self.xbuf[:m], self.ybuf[:m]
-            np.take(self.X, idx, axis=0, out=xb, mode="clip")
-            np.take(self.y, idx, out=yb, mode="clip")
-            yield xb, yb
+            yield order[start:start + self.batch_size]
+
+    def gather(self, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Features and labels of `rows` (the reused buffers are only valid until the next call)."""
+        if rows is None:
+            return self.X, self.y
+        if self._xbuf is None or self._ybuf is None:
+            self._xbuf = np.empty((self.batch_size, self.X.shape[1]), dtype=self.X.dtype)
+            self._ybuf = np.empty(self.batch_size, dtype=self.y.dtype)
+        m = rows.shape[0]
+        xb, yb = self._xbuf[:m], self._ybuf[:m]
+        np.take(self.X, rows, axis=0, out=xb, mode="clip")
+        np.take(self.y, rows, out=yb, mode="clip")
+        return xb, yb
+
+    def head(self, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """The batch's first CHECK_ROWS examples (a small copy), for the divergence checks."""
+        if rows is None:
+            return self.X[:CHECK_ROWS], self.y[:CHECK_ROWS]
+        return self.X[rows[:CHECK_ROWS]], self.y[rows[:CHECK_ROWS]]
 
 
 def _check(loss: float, reference: float, step: int, epoch: float, point: int) -> None:
@@ -178,6 +216,10 @@ def _train(
     stop_patience: int,
 ) -> list[dict[str, float]]:
     sampler = BatchSampler(train_split, batch_size, rng)
+    rows_net = net if isinstance(net, GathersRows) else None
+    if len(optimizer.params) != 1 or optimizer.params[0] is not net.flat_params:
+        raise ValueError("the optimizer must be built over [net.flat_params]")
+    flat_grads = [net.flat_grads]
     per_epoch = sampler.steps_per_epoch
     use_stop_rule = stop_threshold > 0 and stop_patience > 0
     optimizer.track_updates = use_stop_rule
@@ -187,15 +229,18 @@ def _train(
     done = total_steps <= 0
     started = time.perf_counter()
     while not done:
-        for xb, yb in sampler.epoch():
+        for rows in sampler.epoch():
             if step == 0:
-                reference = max(batch_loss(net, xb[:CHECK_ROWS], yb[:CHECK_ROWS]), 1e-3)
+                reference = max(batch_loss(net, *sampler.head(rows)), 1e-3)
             lr = lr_at(step)
-            net.compute_grads(xb, yb)
-            optimizer.step(net.grads, lr)
+            if rows_net is not None:
+                rows_net.compute_grads_rows(sampler.X, sampler.y, rows)
+            else:
+                net.compute_grads(*sampler.gather(rows))
+            optimizer.step(flat_grads, lr)
             step += 1
             if step % CHECK_EVERY == 0:
-                loss = batch_loss(net, xb[:CHECK_ROWS], yb[:CHECK_ROWS])
+                loss = batch_loss(net, *sampler.head(rows))
                 _check(loss, reference, step, step / per_epoch, len(history) + 1)
             if use_stop_rule:
                 below = below + 1 if optimizer.max_update < stop_threshold else 0

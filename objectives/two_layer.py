@@ -16,6 +16,7 @@ import numpy as np
 from objectives.base import Param, Reporter, RunResult, Split, resolve_config
 from objectives.numpy_common import (
     evaluate,
+    flat_views,
     load_npz,
     predict,
     resolve_batch_size,
@@ -40,15 +41,15 @@ PARAMS: dict[str, Param] = {
 
 
 class TwoLayerNet:
-    """W1 (d, h), b1 (h,), W2 (h, K), b2 (K,); gradients go to preallocated buffers."""
+    """W1 (d, h), b1 (h,), W2 (h, K), b2 (K,) as views of one flat buffer (`flat_params`, what
+    the optimizer steps); gradients go to a preallocated flat buffer laid out the same way."""
 
     def __init__(self, W1: np.ndarray, b1: np.ndarray, W2: np.ndarray, b2: np.ndarray,
                  lam: float = 0.0) -> None:
-        self.W1, self.b1 = np.ascontiguousarray(W1), np.ascontiguousarray(b1)
-        self.W2, self.b2 = np.ascontiguousarray(W2), np.ascontiguousarray(b2)
+        self.flat_params, self.params = flat_views([W1, b1, W2, b2])
+        self.W1, self.b1, self.W2, self.b2 = self.params
+        self.flat_grads, self.grads = flat_views([np.zeros_like(p) for p in self.params])
         self.lam = lam
-        self.params = [self.W1, self.b1, self.W2, self.b2]
-        self.grads = [np.zeros_like(p) for p in self.params]
         self._reg = [np.zeros_like(self.W1), np.zeros_like(self.W2)]
         self._capacity = -1
 
@@ -161,7 +162,7 @@ class TwoLayerObjective:
         lr_at = functools.partial(cyclical, eta_min=cfg["eta_min"], eta_max=cfg["eta_max"],
                                   n_s=n_s)
         history = train_loop(
-            net, Optimizer(net.params), train, val, report,
+            net, Optimizer([net.flat_params]), train, val, report,
             rng=rng, batch_size=cfg["batch_size"], total_steps=total,
             report_steps=set(points), lr_at=lr_at,
         )

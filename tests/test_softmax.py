@@ -10,9 +10,10 @@ import pytest
 
 from objectives.base import METRIC_NAMES, Split, no_report
 from objectives.errors import ConfigError, DivergenceError
-from objectives.optimizers import OPTIMIZERS
+from objectives.numpy_common import train as train_loop
+from objectives.optimizers import OPTIMIZERS, make_optimizer
 from objectives.schedules import SCHEDULES
-from objectives.softmax import SOFTMAX, SoftmaxRegression
+from objectives.softmax import CHUNK_MACS, SOFTMAX, SoftmaxRegression
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 
@@ -150,3 +151,32 @@ def test_defaults_reach_092_on_mnist(shared_data: Path) -> None:
     ds = data.load("mnist", data_dir=shared_data, normalize=SOFTMAX.normalize)
     result = SOFTMAX.fit({}, ds.train, ds.val, no_report, 0, ds.image_shape)
     assert result.val_accuracy >= 0.92
+
+
+def test_chunked_gradient_on_gathered_rows_matches_one_shot_float64() -> None:
+    """A batch spanning several cache-blocking chunks gives the textbook gradient of X[rows]."""
+    rng = np.random.default_rng(3)
+    n, d, k, m = 5000, 784, 10, 1500
+    X, y = rng.standard_normal((n, d)), rng.integers(0, k, n)
+    rows = rng.permutation(n)[:m]
+    net = SoftmaxRegression.init(d, k, rng, lam=0.01, dtype=np.float64)
+    assert m > CHUNK_MACS // net.W.size  # really chunked
+    net.compute_grads_rows(X, y, rows)
+    S = X[rows] @ net.W.T + net.b
+    P = np.exp(S - S.max(axis=1, keepdims=True))
+    P /= P.sum(axis=1, keepdims=True)
+    P[np.arange(m), y[rows]] -= 1.0
+    np.testing.assert_allclose(net.grads[0], P.T @ X[rows] / m + 0.02 * net.W, rtol=1e-10,
+                               atol=1e-13)
+    np.testing.assert_allclose(net.grads[1], P.sum(axis=0) / m, rtol=1e-10, atol=1e-13)
+
+
+def test_params_and_grads_are_views_of_the_flat_buffers_the_optimizer_steps() -> None:
+    net = SoftmaxRegression.init(5, 3, np.random.default_rng(0))
+    net.flat_params[:] = 1.0
+    assert net.W.sum() == 15 and net.b.sum() == 3
+    train, val = blobs()
+    with pytest.raises(ValueError, match=r"optimizer must be built over \[net.flat_params\]"):
+        train_loop(net, make_optimizer("sgd", net.params), train, val, no_report,
+                   rng=np.random.default_rng(0), batch_size=10, total_steps=1, report_steps=(),
+                   lr_at=lambda step: 0.1)
