@@ -175,6 +175,7 @@ def _check(loss: float, reference: float, step: int, epoch: float, point: int) -
         )
 
 
+@np.errstate(over="ignore", invalid="ignore", divide="ignore")
 def train(
     net: Net,
     optimizer: Optimizer,
@@ -194,27 +195,6 @@ def train(
     at the last step, and when the stop rule fires. Returns the history of reported metrics.
 
     Overflow warnings are silenced: divergence is detected and raised as DivergenceError."""
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        return _train(net, optimizer, train_split, val_split, report, rng=rng,
-                      batch_size=batch_size, total_steps=total_steps, report_steps=report_steps,
-                      lr_at=lr_at, stop_threshold=stop_threshold, stop_patience=stop_patience)
-
-
-def _train(
-    net: Net,
-    optimizer: Optimizer,
-    train_split: Split,
-    val_split: Split,
-    report: Reporter,
-    *,
-    rng: np.random.Generator,
-    batch_size: int,
-    total_steps: int,
-    report_steps: Collection[int],
-    lr_at: Callable[[int], float],
-    stop_threshold: float,
-    stop_patience: int,
-) -> list[dict[str, float]]:
     sampler = BatchSampler(train_split, batch_size, rng)
     rows_net = net if isinstance(net, GathersRows) else None
     if len(optimizer.params) != 1 or optimizer.params[0] is not net.flat_params:
