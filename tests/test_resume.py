@@ -193,3 +193,18 @@ def test_a_swallowed_ctrl_c_still_stops_the_trial_at_its_next_report(
     (trial,) = trials(storage_url)
     assert trial.state == TrialState.FAIL and trial.user_attrs["reason"] == "interrupted"
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_first_ctrl_c_only_marks_the_stop_the_second_raises(capfd: pytest.CaptureFixture[str]
+                                                            ) -> None:
+    """The first Ctrl-C never raises inside arbitrary code (a finalizer would swallow it with a
+    printed traceback); it stops at the next report. A second one stops at once."""
+    runner.SIGINT_SEEN.clear()
+    try:
+        runner._on_sigint(signal.SIGINT, None)
+        assert runner.SIGINT_SEEN.is_set()
+        assert "Ctrl-C again to stop now" in capfd.readouterr().err
+        with pytest.raises(KeyboardInterrupt):
+            runner._on_sigint(signal.SIGINT, None)
+    finally:
+        runner.SIGINT_SEEN.clear()

@@ -65,13 +65,16 @@ class Interrupted(Exception):
 
 
 SIGINT_SEEN = threading.Event()
-"""Set by Ctrl-C. Python may swallow the KeyboardInterrupt itself (raised inside a finalizer or
-a library's cleanup), so the loop between trials and every report() check this flag too."""
+"""Set by the first Ctrl-C; the loop between trials and every report() raise KeyboardInterrupt
+when it is set. Raising from the handler itself could land inside a finalizer or a library's
+weakref callback, where Python prints "Exception ignored ... Traceback" and carries on."""
 
 
 def _on_sigint(signum: int, frame: Any) -> None:
+    if SIGINT_SEEN.is_set():
+        raise KeyboardInterrupt  # a second Ctrl-C: stop now, wherever we are
     SIGINT_SEEN.set()
-    raise KeyboardInterrupt
+    os.write(2, b"stopping at the running trial's next report (Ctrl-C again to stop now)\n")
 
 
 @contextmanager
@@ -292,6 +295,7 @@ def run_stage(ctx: Context, stage: Stage) -> dict[str, Any]:
     waiting_logged = False
     with _progress(ctx, stage, study) as bar:
         while True:
+            _check_interrupted()
             storage_mod.fail_stale(study)
             _fail_orphans(ctx, study)
             trials = study.get_trials(deepcopy=False)
@@ -311,7 +315,6 @@ def run_stage(ctx: Context, stage: Stage) -> dict[str, Any]:
                     waiting_logged = True
                 time.sleep(POLL_SECONDS)
                 continue
-            _check_interrupted()
             trial, interrupted = _ask(study)
             try:
                 if interrupted:
