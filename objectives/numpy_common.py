@@ -73,6 +73,11 @@ def resolve_batch_size(batch_size: int, n: int) -> int:
     return n if batch_size <= 0 or batch_size > n else batch_size
 
 
+def class_count(train: Split, val: Split) -> int:
+    """Number of output classes: one past the largest label in either split."""
+    return int(max(train.y.max(initial=0), val.y.max(initial=0))) + 1
+
+
 def softmax_rows(S: np.ndarray) -> None:
     """Row-wise softmax of the score matrix S, in place (max-shifted for stability)."""
     S -= S.max(axis=1, keepdims=True)

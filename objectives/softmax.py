@@ -15,6 +15,7 @@ import numpy as np
 
 from objectives.base import Param, Reporter, RunResult, Split, resolve_config
 from objectives.numpy_common import (
+    class_count,
     evaluate,
     flat_views,
     load_npz,
@@ -175,7 +176,7 @@ class SoftmaxObjective:
         cfg = resolve_config(self.name, self.params, config)
         rng = np.random.default_rng(seed)
         n, d = train.X.shape
-        k = int(max(train.y.max(initial=0), val.y.max(initial=0))) + 1
+        k = class_count(train, val)
         model = SoftmaxRegression.init(d, k, rng, lam=cfg["lambda"])
         batch = resolve_batch_size(cfg["batch_size"], n)
         per_epoch = math.ceil(n / batch)

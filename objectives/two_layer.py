@@ -15,6 +15,7 @@ import numpy as np
 
 from objectives.base import Param, Reporter, RunResult, Split, resolve_config
 from objectives.numpy_common import (
+    class_count,
     evaluate,
     flat_views,
     load_npz,
@@ -156,7 +157,7 @@ class TwoLayerObjective:
         cfg = resolve_config(self.name, self.params, config)
         rng = np.random.default_rng(seed)
         n, d = train.X.shape
-        k = int(max(train.y.max(initial=0), val.y.max(initial=0))) + 1
+        k = class_count(train, val)
         net = TwoLayerNet.init(d, cfg["hidden"], k, rng, lam=cfg["lambda"])
         n_s, total, points = schedule(cfg, n)
         lr_at = functools.partial(cyclical, eta_min=cfg["eta_min"], eta_max=cfg["eta_max"],
