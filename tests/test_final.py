@@ -80,6 +80,18 @@ def test_test_split_untouched_until_final(
     assert f"{final['test_accuracy']:.4g}" in capsys.readouterr().out
 
 
+def test_final_uses_the_best_stage_set_then_final_set(
+    tmp_path: Path, storage_url: str, spy: Spy
+) -> None:
+    path = tmp_path / "fin.toml"
+    path.write_text(STUDY.replace("trials = 3\n", "trials = 3\nset = { y = 3, epochs = 4 }\n"))
+    assert main(["-q", "study", str(path), "--storage", storage_url, "--no-tracking",
+                 "--final"]) == 0
+    study = optuna.load_study(study_name="fin/coarse", storage=storage_url)
+    config = study.user_attrs["final"]["config"]
+    assert config["y"] == 3 and config["epochs"] == 3  # stage set, then [final] set on top
+
+
 def test_study_with_final_flag_runs_final_once(tmp_path: Path, storage_url: str, spy: Spy) -> None:
     path = tmp_path / "fin.toml"
     path.write_text(STUDY)

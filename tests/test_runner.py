@@ -98,6 +98,14 @@ def test_study_runs_every_stage_to_its_target(
     assert "MLflow" not in out  # no tracking warnings, no line about them
 
 
+def test_stage_set_applies_to_that_stage_trials_only(tmp_path: Path, storage_url: str) -> None:
+    text = STUDY.replace("enqueue = 2 }\n", "enqueue = 2 }\nset = { epochs = 5 }\n")
+    assert run(study_file(tmp_path, text), storage_url) == 0
+    for name, epochs in (("toy/coarse", 3), ("toy/fine", 5)):
+        done = [t for t in trials_of(storage_url, name) if t.state == TrialState.COMPLETE]
+        assert done and all(len(t.intermediate_values) == epochs for t in done)
+
+
 class FlakyTracker(tracking.Tracker):
     """A no-op tracker whose every trial start counts as one failed MLflow write."""
 

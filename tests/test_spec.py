@@ -71,6 +71,25 @@ def test_overrides_trials_set_dataset_seed(tmp_path: Path) -> None:
     assert [p.name for p in spec.stages[0].space] == ["y"]  # --set pins x
 
 
+def test_stage_set_fixes_params_for_that_stage_only(tmp_path: Path) -> None:
+    text = HEAD + "[fixed]\nepochs = 2\n" + STAGE + """
+[[stages]]
+name = "fine"
+trials = 2
+refine = { from = "coarse", params = ["x"] }
+set = { epochs = 5, y = 4 }
+"""
+    path = write(tmp_path, text)
+    spec = load_spec(path)
+    assert spec.stage("coarse").overrides == {}
+    assert spec.stage("fine").overrides == {"epochs": 5, "y": 4}
+    assert spec.stage_fixed(spec.stage("coarse"))["epochs"] == 2
+    assert spec.stage_fixed(spec.stage("fine"))["epochs"] == 5
+    spec = load_spec(path, sets={"epochs": "3"})  # --set wins over a stage's set
+    assert spec.stage_fixed(spec.stage("fine"))["epochs"] == 3
+    assert spec.stage_fixed(spec.stage("fine"))["y"] == 4
+
+
 ERRORS = [
     ("a = 1\nb = \n", r"s\.toml: malformed TOML: .*line 2"),
     (HEAD.replace("tests.toy_objective:TOY", "nope") + STAGE,
@@ -150,6 +169,12 @@ ERRORS = [
      r"stages\.fine\.refine\.top_k: must be >= 1"),
     (HEAD + STAGE + '[[stages]]\nname = "fine"\ntrials = 2\n',
      r"stages\.fine\.space: a stage needs at least one param to search"),
+    (HEAD + STAGE.replace("trials = 4", "trials = 4\nset = { x = 1.0 }"),
+     r"stages\.coarse\.set\.x: is searched in this stage's space; set it in \[fixed\]"),
+    (HEAD + STAGE.replace("trials = 4", "trials = 4\nset = { epochs = 0 }"),
+     r"stages\.coarse\.set\.epochs: The 'epochs' parameter must be in \[1, inf\]"),
+    (HEAD + STAGE.replace("trials = 4", "trials = 4\nset = 3"),
+     r"stages\.coarse\.set: must be of type dict\. Got 3 instead"),
     (HEAD + STAGE + "[final]\nmonitor = 0\n", r"final\.monitor: must be a count >= 1 or a "),
     (HEAD + STAGE + "[final]\nmonitor = 1.5\n", r"fraction in \(0, 1\)\. Got 1\.5 instead"),
     (HEAD + STAGE + "[final]\nset = { epochs = 0 }\n",
@@ -199,4 +224,7 @@ def test_dry_run_prints_resolved_study(capsys: pytest.CaptureFixture[str]) -> No
     assert "stage coarse (lambda_search/coarse): 3 trials, sampler qmc" in out
     assert "refine lambda from coarse top 3" in out
     assert "lambda: float [1e-05, 0.1] log" in out
+    assert "    set cycles" not in out  # --set cycles=1 wins over the fine stage's set
+    assert main(["study", "lambda_search", "--dry-run"]) == 0
+    assert "    set cycles=3" in capsys.readouterr().out  # fine trains as long as the final
     assert "final: monitor 0.02, set cycles=3" in out

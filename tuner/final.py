@@ -20,6 +20,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from tuner.errors import TunerError
+from tuner.spec import Stage
 
 if TYPE_CHECKING:
     from tuner.runner import Context
@@ -27,19 +28,19 @@ if TYPE_CHECKING:
 log = logging.getLogger("tuner")
 
 
-def best_trial(ctx: Context) -> tuple[optuna.Study, FrozenTrial]:
-    """The best completed trial over every stage of the study, with its stage study."""
+def best_trial(ctx: Context) -> tuple[Stage, optuna.Study, FrozenTrial]:
+    """The best completed trial over every stage of the study, with its stage and stage study."""
     from tuner.runner import open_stage_study
 
     spec = ctx.spec
-    best: tuple[optuna.Study, FrozenTrial] | None = None
+    best: tuple[Stage, optuna.Study, FrozenTrial] | None = None
     for stage in spec.stages:
         study = open_stage_study(ctx, stage)
         for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
             if trial.value is None:
                 continue
-            if best is None or _better(trial.value, best[1].value, spec.direction):
-                best = (study, trial)
+            if best is None or _better(trial.value, best[2].value, spec.direction):
+                best = (stage, study, trial)
     if best is None:
         raise TunerError(f"Study '{spec.name}' has no completed trial yet; run "
                          f"`tuner study {spec.name}` first.")
@@ -55,8 +56,8 @@ def _better(value: float, than: float | None, direction: str) -> bool:
 def run_final(ctx: Context) -> dict[str, Any]:
     """Retrain, test once, store and record the result; return it."""
     spec = ctx.spec
-    study, trial = best_trial(ctx)
-    config = {**spec.fixed, **trial.params, **spec.final.overrides}
+    stage, study, trial = best_trial(ctx)
+    config = {**spec.stage_fixed(stage), **trial.params, **spec.final.overrides}
     log.info("final: retraining trial %d of %s (%s %.4f) with %s", trial.number,
              study.study_name, spec.metric, trial.value,
              ", ".join(f"{k}={v}" for k, v in spec.final.overrides.items()) or "no overrides")

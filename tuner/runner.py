@@ -150,6 +150,8 @@ def describe(spec: StudySpec) -> str:
             r = stage.refine
             lines.append(f"    refine {', '.join(r.params) or '(nothing)'} from {r.source} "
                          f"top {r.top_k}, margin {r.margin:g}, enqueue {r.enqueue}")
+        if stage.overrides:
+            lines.append("    set " + ", ".join(f"{k}={v}" for k, v in stage.overrides.items()))
         lines.extend(f"    {p.describe()}" for p in stage.space)
     final = ", ".join(f"{k}={v}" for k, v in spec.final.overrides.items()) or "none"
     lines.append(f"  final: monitor {spec.final.monitor}, set {final}")
@@ -420,7 +422,7 @@ def _parent_run(ctx: Context, study: optuna.Study, stage: Stage,
     existing = study.user_attrs.get("mlflow_parent_run_id")
     info = {"objective": spec.objective_ref, "dataset": spec.dataset, "metric": spec.metric,
             "direction": spec.direction, "seed": spec.seed, "sampler": stage.sampler,
-            "pruner": stage.pruner, "trials": stage.trials, "fixed": dict(spec.fixed),
+            "pruner": stage.pruner, "trials": stage.trials, "fixed": spec.stage_fixed(stage),
             "space": {p.name: p.describe() for p in space},
             "storage": storage_mod.mask(storage_mod.resolve_url(ctx.args.storage))}
     parent = ctx.tracker.stage_run(spec.name, stage.name, info, run_id=existing)
@@ -453,7 +455,7 @@ def run_trial(ctx: Context, study: optuna.Study, trial: optuna.Trial, stage: Sta
     """Train once with the trial's params; tell the study how it ended."""
     spec = ctx.spec
     params = suggest(trial, space)
-    config = {**spec.fixed, **params}
+    config = {**spec.stage_fixed(stage), **params}
     tracker = ctx.tracker.start_trial(parent, spec.name, stage.name, trial.number, params)
     if tracker.run_id:
         trial.set_user_attr("mlflow_run_id", tracker.run_id)

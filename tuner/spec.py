@@ -33,6 +33,7 @@ A study file::
     sampler = "tpe"
     trials = 20
     refine = { from = "coarse", params = ["lambda"], top_k = 3, margin = 0.5, enqueue = 3 }
+    set = { cycles = 3 }             # fixed params for this stage's trials only (--set wins)
 
     [final]
     monitor = 1000                   # held out of train+val to monitor the final training
@@ -68,7 +69,7 @@ PARAM_TYPES = ("float", "int", "categorical")
 STUDIES_DIR = Path(__file__).resolve().parents[1] / "studies"
 _TOP_KEYS = {"name", "objective", "dataset", "metric", "direction", "seed", "val_size",
              "train_limit", "fixed", "stages", "final"}
-_STAGE_KEYS = {"name", "sampler", "pruner", "trials", "timeout", "space", "refine"}
+_STAGE_KEYS = {"name", "sampler", "pruner", "trials", "timeout", "space", "refine", "set"}
 _PARAM_KEYS = {"type", "low", "high", "log", "step", "choices", "when"}
 _REFINE_KEYS = {"from", "params", "top_k", "margin", "enqueue"}
 _FINAL_KEYS = {"monitor", "set"}
@@ -136,6 +137,8 @@ class Stage:
     timeout: float | None
     space: tuple[ParamSpace, ...]
     refine: Refine | None = None
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    """Fixed params for this stage's trials only (its `set` table), e.g. longer training."""
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,10 @@ class StudySpec:
 
     def study_name(self, stage: str) -> str:
         return f"{self.name}/{stage}"
+
+    def stage_fixed(self, stage: Stage) -> dict[str, Any]:
+        """The fixed params of `stage`'s trials: [fixed] and --set, then the stage's `set`."""
+        return {**self.fixed, **stage.overrides}
 
 
 def find_study_file(name: str) -> Path:
@@ -317,7 +324,8 @@ def parse_spec(
                 raise SpecError(f"--trials must be >= 1. Got {trials} instead.")
             stage = replace(stage, trials=trials)
         pinned = tuple(p for p in stage.space if p.name not in overrides)
-        stage = replace(stage, space=pinned)
+        stage_set = {k: v for k, v in stage.overrides.items() if k not in overrides}
+        stage = replace(stage, space=pinned, overrides=stage_set)
         if stage.refine is not None:
             refine = replace(stage.refine,
                              params=tuple(p for p in stage.refine.params if p not in overrides))
@@ -419,6 +427,15 @@ def _parse_stage(c: _Checker, raw: Mapping[str, Any], index: int, objective: Obj
         space[pname] = _parse_param(c, pname, praw, f"{where}space.{pname}", objective, space)
     if not space:
         raise c.fail(f"{where}space", "a stage needs at least one param to search.")
+    stage_set = dict(c.get(raw, "set", (dict,), where, default={}))
+    for key, value in stage_set.items():
+        if key in space:
+            raise c.fail(f"{where}set.{key}", "is searched in this stage's space; set it in "
+                         "[fixed] or remove it from the space.")
+        try:
+            stage_set[key] = check_param(objective.name, objective.params, key, value)
+        except ConfigError as exc:
+            raise c.fail(f"{where}set.{key}", str(exc)) from None
     if refine is not None:
         for pname in refine.params:
             if not isinstance(pname, str) or pname not in space:
@@ -427,7 +444,7 @@ def _parse_stage(c: _Checker, raw: Mapping[str, Any], index: int, objective: Obj
     return Stage(name=name, sampler=sampler, sampler_options=sampler_options, pruner=pruner,
                  pruner_options=pruner_options, trials=trials,
                  timeout=None if timeout is None else float(timeout),
-                 space=tuple(space.values()), refine=refine)
+                 space=tuple(space.values()), refine=refine, overrides=stage_set)
 
 
 def _parse_param(c: _Checker, name: str, raw: Any, where: str, objective: Objective,
