@@ -1,6 +1,9 @@
 """Search efficiency: epochs and wall time until the best val accuracy is within 0.3 points of
 the best known, for three strategies on real data, over several seeds.
 
+"Best" is each strategy's incumbent, the trial its study metric ranks first (for lambda_search,
+which minimizes val_loss, the lowest val loss); the curves follow that trial's val accuracy.
+
     .venv/bin/python benchmarks/bench_search.py [--cases softmax_mnist lambda_search]
         [--seeds 0 1 2] [--data-dir ../shared/data] [--out /tmp/tuner-bench]
 
@@ -42,6 +45,8 @@ TOLERANCE = 0.003
 Curves = dict[str, list[list[tuple[float, float, float]]]]
 """Per strategy, one trajectory per seed (see trajectory)."""
 STRATEGIES = ("default", "random", "grid")
+Finished = tuple[FrozenTrial, Mapping[str, Any]]
+"""A finished trial and the fixed params of its stage (spec.stage_fixed)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,33 +101,36 @@ def fingerprint(spec: StudySpec) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:8]
 
 
-def run_strategy(spec: StudySpec, storage: Any, data: Any) -> list[FrozenTrial]:
+def run_strategy(spec: StudySpec, storage: Any, data: Any) -> list[Finished]:
     """Run every stage of `spec` (resuming if stored) and return its finished trials in order."""
     args = argparse.Namespace(storage=None, data_dir=None, download=False)
     ctx = Context(spec=spec, args=args, storage=storage, tracker=tracking.make_tracker(None, True),
                   worker_index=0, progress=False, _data=data)
-    trials: list[FrozenTrial] = []
+    trials: list[Finished] = []
     for stage in spec.stages:
         run_stage(ctx, stage)
         study = optuna.load_study(study_name=spec.study_name(stage.name), storage=storage)
-        trials += [t for t in study.get_trials(deepcopy=False)
+        trials += [(t, spec.stage_fixed(stage)) for t in study.get_trials(deepcopy=False)
                    if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     return trials
 
 
-def trajectory(trials: Sequence[FrozenTrial]) -> list[tuple[float, float, float]]:
-    """(cumulative epochs, cumulative trial seconds, best val accuracy so far) after each trial.
-    A pruned trial counts the epochs it ran and its last reported value."""
+def trajectory(trials: Sequence[Finished], direction: str
+               ) -> list[tuple[float, float, float]]:
+    """(cumulative epochs, cumulative trial seconds, val accuracy of the incumbent) after each
+    trial; the incumbent is the completed trial with the best study value (`direction`). A
+    pruned trial counts the epochs it ran."""
     out = []
     epochs = seconds = 0.0
-    best = -math.inf
-    for t in trials:
+    best, accuracy = None, -math.inf
+    for t, _ in trials:
         epochs += float(t.user_attrs.get("epochs", 0.0))
         seconds += float(t.user_attrs.get("seconds", 0.0))
         value = t.value if t.state == TrialState.COMPLETE else None
-        if value is not None and math.isfinite(value):
-            best = max(best, value)
-        out.append((epochs, seconds, best))
+        if value is not None and math.isfinite(value) and (
+                best is None or (value > best if direction == "maximize" else value < best)):
+            best, accuracy = value, float(t.user_attrs["metrics"]["val_accuracy"])
+        out.append((epochs, seconds, accuracy))
     return out
 
 
@@ -138,19 +146,23 @@ def cost_to_target(traj: Sequence[tuple[float, float, float]],
     return traj[-1][0], traj[-1][1], False
 
 
-def replay(trials: Sequence[FrozenTrial], seed: int) -> list[FrozenTrial]:
+def replay(trials: Sequence[Finished], seed: int) -> list[Finished]:
     """The grid's trials in the random order a GridSampler with `seed` would visit them."""
     order = np.random.default_rng(seed).permutation(len(trials))
     return [trials[i] for i in order]
 
 
-def best_config(trials: Sequence[FrozenTrial]) -> dict[str, Any]:
-    done = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
-    return dict(max(done, key=lambda t: t.value or -math.inf).params)
+def best_config(trials: Sequence[Finished], direction: str) -> dict[str, Any]:
+    """The config the best completed trial trained with (its stage's fixed params + its own)."""
+    done = [(t, fixed) for t, fixed in trials
+            if t.state == TrialState.COMPLETE and t.value is not None]
+    sign = 1.0 if direction == "maximize" else -1.0
+    best, fixed = max(done, key=lambda pair: sign * float(pair[0].value or 0.0))
+    return {**fixed, **best.params}
 
 
-def test_accuracy(spec: StudySpec, data: Any, params: Mapping[str, Any], train_size: int) -> float:
-    """Retrain `params` on train+val limited to `train_size` samples and test once."""
+def test_accuracy(spec: StudySpec, data: Any, config: Mapping[str, Any], train_size: int) -> float:
+    """Retrain `config` on train+val limited to `train_size` samples and test once."""
     from objectives.base import Split, no_report
 
     size = spec.final.monitor
@@ -158,8 +170,8 @@ def test_accuracy(spec: StudySpec, data: Any, params: Mapping[str, Any], train_s
         size = max(1, round(size * (len(data.train) + len(data.val))))
     train, monitor, test = data.final_splits(size)
     train = Split(train.X[:train_size], train.y[:train_size])
-    config = {**spec.fixed, **params, **spec.final.overrides}
-    result = spec.objective.fit(config, train, monitor, no_report, spec.seed, data.image_shape)
+    result = spec.objective.fit({**config, **spec.final.overrides}, train, monitor, no_report,
+                                spec.seed, data.image_shape)
     return float(result.model.evaluate(test.X, test.y)["accuracy"])
 
 
@@ -170,8 +182,8 @@ def run_case(case: Case, seeds: Sequence[int], out: Path, data_dir: str | None,
     base = dataclasses.replace(load_spec(case.study), train_limit=case.train_limit,
                                val_size=case.val_size)
     data = load_dataset(base, argparse.Namespace(data_dir=data_dir, download=False))
-    runs: dict[str, list[tuple[StudySpec, list[FrozenTrial], float]]] = {s: [] for s in strategies}
-    grid_trials: list[FrozenTrial] | None = None
+    runs: dict[str, list[tuple[StudySpec, list[Finished], float]]] = {s: [] for s in strategies}
+    grid_trials: list[Finished] | None = None
     for strategy in strategies:
         for seed in seeds:
             spec = case_spec(case, strategy, seed)
@@ -186,15 +198,16 @@ def run_case(case: Case, seeds: Sequence[int], out: Path, data_dir: str | None,
             print(f"{case.study} {strategy} seed {seed}: {len(trials)} trials, {wall:.0f} s",
                   flush=True)
             runs[strategy].append((spec, trials, wall))
-    best_known = max(trajectory(t)[-1][2] for rs in runs.values() for _, t, _ in rs)
+    direction = base.direction
+    best_known = max(trajectory(t, direction)[-1][2] for rs in runs.values() for _, t, _ in rs)
     target = best_known - TOLERANCE
     rows = []
     curves: Curves = {}
     for strategy, rs in runs.items():
-        curves[strategy] = [trajectory(t) for _, t, _ in rs]
+        curves[strategy] = [trajectory(t, direction) for _, t, _ in rs]
         for (spec, trials, _), traj, seed in zip(rs, curves[strategy], seeds, strict=True):
             epochs, seconds, reached = cost_to_target(traj, target)
-            acc = test_accuracy(spec, data, best_config(trials), len(data.train))
+            acc = test_accuracy(spec, data, best_config(trials, direction), len(data.train))
             rows.append({"case": case.study, "strategy": strategy, "seed": seed,
                          "epochs": epochs, "seconds": seconds, "reached": reached,
                          "total_epochs": traj[-1][0], "best_val": traj[-1][2],

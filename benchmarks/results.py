@@ -148,7 +148,7 @@ def batch_size_curves(out: Path, data_dir: str | None, epochs: int,
     for stage in spec.stages:
         best = optuna.load_study(study_name=spec.study_name(stage.name), storage=storage).best_trial
         n = bs1_epochs if best.params["batch_size"] == 1 else epochs
-        config = {**spec.fixed, **best.params, "epochs": n}
+        config = {**spec.stage_fixed(stage), **best.params, "epochs": n}
         history = spec.objective.fit(config, train, test, no_report, spec.seed,
                                      data.image_shape).history
         row = {"batch_size": best.params["batch_size"], "lr": best.params["lr"], "epochs": n,

@@ -83,6 +83,8 @@ def test_study_runs_every_stage_to_its_target(
             assert t.user_attrs["pruned_at"] == t.user_attrs["steps"] < 3
         else:
             assert t.user_attrs["epochs"] == 3.0 and t.user_attrs["pruned_at"] is None
+            assert t.user_attrs["metrics"]["val_accuracy"] == t.value  # last report, all metrics
+            assert set(t.user_attrs["metrics"]) >= {"train_loss", "val_loss", "epoch"}
         assert ("momentum" in t.params) == (t.params["optimizer"] == "momentum")
     # the fine stage searches the stored, refined space and starts with the best coarse configs
     fine_study = optuna.load_study(study_name="toy/fine", storage=storage_url)

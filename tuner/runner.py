@@ -517,6 +517,8 @@ def _tell(ctx: Context, study: optuna.Study, trial: optuna.Trial, tracker: track
             "reason": reason, "steps": steps}
     for key, val in info.items():
         trial.set_user_attr(key, val)
+    if history:  # the last reported metrics, e.g. val_accuracy of a study that minimizes val_loss
+        trial.set_user_attr("metrics", {k: float(v) for k, v in history[-1].items()})
     if state == TrialState.COMPLETE:
         study.tell(trial, value)
     else:
