@@ -132,10 +132,17 @@ def load_npz(path: Path) -> dict[str, np.ndarray]:
 class BatchSampler:
     """Mini-batches of a split as row indices, reshuffled every epoch; `gather` copies a batch
     into one reused buffer. Full batch is `None` (the whole split; order does not change the
-    gradient)."""
+    gradient). With `flip` (the rows' image shape, channel-major C, H, W) `gather` mirrors a
+    random half of each mini-batch left to right: horizontal-flip augmentation."""
 
-    def __init__(self, split: Split, batch_size: int, rng: np.random.Generator) -> None:
+    def __init__(self, split: Split, batch_size: int, rng: np.random.Generator,
+                 flip: tuple[int, int, int] | None = None) -> None:
         self.X, self.y, self.rng = split.X, split.y, rng
+        self._mirror: np.ndarray | None = None
+        if flip is not None:
+            channels, height, width = flip
+            # A view whose rows read each image row backwards: gathering from it mirrors.
+            self._mirror = self.X.reshape(-1, channels * height, width)[:, :, ::-1]
         self.n = len(split)
         self.batch_size = resolve_batch_size(batch_size, self.n)
         self.steps_per_epoch = math.ceil(self.n / self.batch_size)
@@ -160,7 +167,16 @@ class BatchSampler:
             self._ybuf = np.empty(self.batch_size, dtype=self.y.dtype)
         m = rows.shape[0]
         xb, yb = self._xbuf[:m], self._ybuf[:m]
-        np.take(self.X, rows, axis=0, out=xb, mode="clip")
+        if self._mirror is None:
+            np.take(self.X, rows, axis=0, out=xb, mode="clip")
+        else:
+            # Plain rows first, mirrored rows after: order within a batch does not change the
+            # gradient, and both parts are then one gather each.
+            mirrored = np.less(self.rng.random(m), 0.5)
+            rows = np.concatenate([rows[~mirrored], rows[mirrored]])
+            plain = m - int(np.count_nonzero(mirrored))
+            np.take(self.X, rows[:plain], axis=0, out=xb[:plain], mode="clip")
+            xb[plain:].reshape(-1, *self._mirror.shape[1:])[...] = self._mirror[rows[plain:]]
         np.take(self.y, rows, out=yb, mode="clip")
         return xb, yb
 
@@ -195,13 +211,15 @@ def train(
     lr_at: Callable[[int], float],
     stop_threshold: float = 0.0,
     stop_patience: int = 0,
+    flip: tuple[int, int, int] | None = None,
 ) -> list[dict[str, float]]:
     """Run `total_steps` updates; evaluate and call `report` after each step in `report_steps`,
     at the last step, and when the stop rule fires. Returns the history of reported metrics.
+    `flip`: the image shape (C, H, W) of the rows, to mirror a random half of every mini-batch.
 
     Overflow warnings are silenced: divergence is detected and raised as DivergenceError."""
-    sampler = BatchSampler(train_split, batch_size, rng)
-    rows_net = net if isinstance(net, GathersRows) else None
+    sampler = BatchSampler(train_split, batch_size, rng, flip)
+    rows_net = net if isinstance(net, GathersRows) and flip is None else None
     if len(optimizer.params) != 1 or optimizer.params[0] is not net.flat_params:
         raise ValueError("the optimizer must be built over [net.flat_params]")
     flat_grads = [net.flat_grads]

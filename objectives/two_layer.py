@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from objectives.base import Param, Reporter, RunResult, Split, resolve_config
+from objectives.errors import ConfigError
 from objectives.numpy_common import (
     class_count,
     evaluate,
@@ -38,6 +39,7 @@ PARAMS: dict[str, Param] = {
     "batch_size": Param("int", 100, "examples per update; 0 or more than the split = full batch",
                         low=0),
     "points_per_cycle": Param("int", 4, "evaluations per cycle (plus the last step)", low=1),
+    "flip": Param("bool", False, "mirror a random half of each mini-batch left to right"),
 }
 
 
@@ -157,6 +159,9 @@ class TwoLayerObjective:
         cfg = resolve_config(self.name, self.params, config)
         rng = np.random.default_rng(seed)
         n, d = train.X.shape
+        if cfg["flip"] and math.prod(image_shape) != d:
+            raise ConfigError(f"'flip' needs image rows: {d} features are not an image of shape "
+                              f"{image_shape}.")
         k = class_count(train, val)
         net = TwoLayerNet.init(d, cfg["hidden"], k, rng, lam=cfg["lambda"])
         n_s, total, points = schedule(cfg, n)
@@ -166,6 +171,7 @@ class TwoLayerObjective:
             net, Optimizer([net.flat_params]), train, val, report,
             rng=rng, batch_size=cfg["batch_size"], total_steps=total,
             report_steps=set(points), lr_at=lr_at,
+            flip=image_shape if cfg["flip"] else None,
         )
         return RunResult(model=net, history=history)
 

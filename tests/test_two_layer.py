@@ -10,7 +10,8 @@ import pytest
 
 from objectives import data
 from objectives.base import METRIC_NAMES, Split, no_report, resolve_config
-from objectives.errors import DivergenceError
+from objectives.errors import ConfigError, DivergenceError
+from objectives.numpy_common import BatchSampler
 from objectives.two_layer import TWO_LAYER, TwoLayerNet, schedule
 
 
@@ -80,6 +81,36 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
     net = TWO_LAYER.fit({"n_s": 5, "hidden": 6}, split, split, no_report, 0, (1, 1, 8)).model
     again = TwoLayerNet.load(net.save(tmp_path / "net"))
     np.testing.assert_array_equal(again.predict(X), net.predict(X))
+
+
+def test_flip_mirrors_a_random_half_of_each_batch_with_labels_kept() -> None:
+    shape = (2, 3, 4)
+    X = np.arange(40 * 24, dtype=np.float32).reshape(40, 24)
+    sampler = BatchSampler(Split(X, np.arange(40)), 10, np.random.default_rng(0), flip=shape)
+    mirrored = 0
+    for rows in sampler.epoch():
+        xb, yb = sampler.gather(rows)
+        assert sorted(yb) == sorted(rows)  # the same examples, labels still with their rows
+        for x, label in zip(xb, yb, strict=True):
+            image = X[label].reshape(shape)
+            flipped = np.array_equal(x.reshape(shape), image[:, :, ::-1])
+            assert flipped or np.array_equal(x, X[label])
+            mirrored += flipped
+    assert 10 <= mirrored <= 30  # about half of the 40 rows
+
+
+def test_flip_trains_deterministically_and_needs_image_rows() -> None:
+    ds = data.load("digits", normalize=TWO_LAYER.normalize)
+
+    def numbers(flip: bool) -> list[float]:
+        history = TWO_LAYER.fit({"n_s": 20, "flip": flip}, ds.train, ds.val, no_report, 1,
+                                ds.image_shape).history
+        return [h["val_loss"] for h in history]
+    assert numbers(True) == numbers(True)
+    assert numbers(True) != numbers(False)
+    with pytest.raises(ConfigError, match=r"'flip' needs image rows: 64 features are not an "
+                       r"image of shape \(3, 32, 32\)"):
+        TWO_LAYER.fit({"flip": True}, ds.train, ds.val, no_report, 0, (3, 32, 32))
 
 
 @pytest.mark.slow
