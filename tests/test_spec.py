@@ -219,7 +219,7 @@ def test_dry_run_prints_resolved_study(capsys: pytest.CaptureFixture[str]) -> No
     assert main(["study", "lambda_search", "--dataset", "digits", "--dry-run",
                  "--set", "cycles=1", "--trials", "3"]) == 0
     out = capsys.readouterr().out
-    assert "objective two_layer, dataset digits, maximize val_accuracy" in out
+    assert "objective two_layer, dataset digits, minimize val_loss" in out
     assert "cycles=1" in out and "hidden=50" in out
     assert "stage coarse (lambda_search/coarse): 3 trials, sampler qmc" in out
     assert "refine lambda from coarse top 3" in out

@@ -70,27 +70,45 @@ def test_softmax_mnist_searches_the_report_knobs() -> None:
     assert space["stop_threshold"].when == (("optimizer", ("adam",)),)
 
 
-def _trial(number: int, value: float | None, epochs: float, seconds: float) -> optuna.Trial:
+def _trial(number: int, value: float | None, epochs: float, seconds: float,
+           accuracy: float | None = None) -> tuple[optuna.Trial, dict[str, float]]:
+    """A finished trial as bench_search sees it; `accuracy` (its last val_accuracy) defaults to
+    its value, as in a study that maximizes val_accuracy."""
     state = TrialState.COMPLETE if value is not None else TrialState.PRUNED
-    return create_trial(state=state, value=value, params={"x": 0.5},
-                        distributions={"x": FloatDistribution(0, 1)},
-                        user_attrs={"epochs": epochs, "seconds": seconds})
+    metrics = {"val_accuracy": accuracy if accuracy is not None else value or 0.0}
+    trial = create_trial(state=state, value=value, params={"x": 0.5 + number / 100},
+                         distributions={"x": FloatDistribution(0, 1)},
+                         user_attrs={"epochs": epochs, "seconds": seconds, "metrics": metrics})
+    return trial, {"epochs": number}
 
 
 def test_trajectory_counts_pruned_epochs_and_keeps_the_best(bench: ModuleType) -> None:
     trials = [_trial(0, 0.80, 10, 1.0), _trial(1, None, 3, 0.5), _trial(2, 0.90, 10, 2.0),
               _trial(3, 0.85, 10, 1.0)]
-    traj = bench.trajectory(trials)
+    traj = bench.trajectory(trials, "maximize")
     assert traj == [(10, 1.0, 0.80), (13, 1.5, 0.80), (23, 3.5, 0.90), (33, 4.5, 0.90)]
     assert bench.cost_to_target(traj, 0.897) == (23, 3.5, True)
     assert bench.cost_to_target(traj, 0.95) == (33, 4.5, False)
+    assert bench.best_config(trials, "maximize") == {"epochs": 2, "x": 0.52}
+
+
+def test_trajectory_of_a_minimized_metric_follows_the_incumbent_accuracy(
+    bench: ModuleType,
+) -> None:
+    """With val_loss minimized, the curve is the val accuracy of the lowest-loss trial so far."""
+    trials = [_trial(0, 1.40, 8, 1.0, accuracy=0.50), _trial(1, 1.45, 8, 1.0, accuracy=0.52),
+              _trial(2, 1.35, 8, 1.0, accuracy=0.51)]
+    traj = bench.trajectory(trials, "minimize")
+    assert [acc for _, _, acc in traj] == [0.50, 0.50, 0.51]
+    assert bench.best_config(trials, "minimize") == {"epochs": 2, "x": 0.52}
 
 
 def test_replay_is_a_seeded_permutation(bench: ModuleType) -> None:
     trials = [_trial(i, 0.1 * i, 1, 1) for i in range(8)]
     once, again = bench.replay(trials, 1), bench.replay(trials, 1)
-    assert once == again and sorted(t.value for t in once) == sorted(t.value for t in trials)
-    assert [t.value for t in bench.replay(trials, 2)] != [t.value for t in once]
+    assert once == again
+    assert sorted(t.value for t, _ in once) == sorted(t.value for t, _ in trials)
+    assert [t.value for t, _ in bench.replay(trials, 2)] != [t.value for t, _ in once]
 
 
 def test_strategies_are_built_from_the_study_file(bench: ModuleType) -> None:
@@ -124,9 +142,11 @@ def test_a_tiny_case_runs_every_strategy_through_the_engine(bench: ModuleType,
                                                                      download=False))
         trials = bench.run_strategy(spec, storage, data)
         assert len(trials) == 2 * len(spec.stages)
-        traj = bench.trajectory(trials)
+        traj = bench.trajectory(trials, spec.direction)
         assert traj[-1][0] > 0 and 0.0 < traj[-1][2] <= 1.0
-    assert 0.0 < bench.test_accuracy(spec, data, bench.best_config(trials), 300) <= 1.0
+        assert all(fixed == spec.stage_fixed(spec.stages[-1]) for _, fixed in trials[-2:])
+    config = bench.best_config(trials, spec.direction)
+    assert 0.0 < bench.test_accuracy(spec, data, config, 300) <= 1.0
 
 
 def test_summary_table_reports_ratios_to_the_default(bench: ModuleType) -> None:
