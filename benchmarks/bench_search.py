@@ -256,7 +256,8 @@ def seed_table(rows: Sequence[Mapping[str, Any]]) -> str:
 
 def plot(curves_by_case: Mapping[str, Mapping[str, Sequence[Sequence[tuple[float, float, float]]]]],
          best_known: Mapping[str, float], path: Path) -> Path:
-    """Best-so-far val accuracy vs epochs trained, one line per strategy and seed."""
+    """Val accuracy of the incumbent (best trial by the study metric) vs epochs trained, one
+    line per strategy and seed."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -276,7 +277,7 @@ def plot(curves_by_case: Mapping[str, Mapping[str, Sequence[Sequence[tuple[float
                    label="best known - 0.3 points")
         ax.set_xscale("log")
         ax.set_xlabel("epochs trained (cumulative)")
-        ax.set_ylabel("best val accuracy so far")
+        ax.set_ylabel("val accuracy of the best trial so far")
         ax.set_ylim(best_known[case] - 0.04, best_known[case] + 0.005)
         ax.set_title(case)
         ax.grid(alpha=0.3)
