@@ -50,7 +50,10 @@ def test_list_and_show(tmp_path: Path, storage_url: str,
     out = capsys.readouterr().out
     assert f"ins/coarse (maximize): {len(study.trials)} trials" in out
     assert "space: x [-10, 10]" in out
-    assert "#  state" in out and "epochs  seconds  pruned_at  reason" in out
+    assert "#  state" in out and "val_accuracy  epochs  seconds  pruned_at  reason" in out
+    last = study.trials[-1]
+    row = next(line.split() for line in out.splitlines() if line.startswith(f"{last.number}  "))
+    assert row[4] == f"{last.user_attrs['metrics']['val_accuracy']:.4g}"  # #, state, value, x
     assert f"best: trial {best.number} value {best.value:.4g}: x={best.params['x']:.4g}" in out
 
 

@@ -1,5 +1,6 @@
 """`tuner list` (every study in a storage, with counts and best values) and `tuner show NAME`
-(per stage a trials table and the best params, plus the final test result when there is one)."""
+(per stage a trials table and the best params, plus the final test result when there is one).
+The table shows each trial's last val_accuracy too, useful when the study minimizes val_loss."""
 
 from __future__ import annotations
 
@@ -81,11 +82,13 @@ def _show_stage(study: optuna.Study) -> str:
     space = study.user_attrs.get("space")
     if space:
         lines.append("  space: " + "; ".join(_space_text(d) for d in space))
-    rows = [["#", "state", "value", *params, "epochs", "seconds", "pruned_at", "reason"]]
+    rows = [["#", "state", "value", *params, "val_accuracy", "epochs", "seconds", "pruned_at",
+             "reason"]]
     for t in trials:
         a = t.user_attrs
         rows.append([str(t.number), t.state.name, _fmt(t.value),
-                     *(_fmt(t.params.get(p)) for p in params), _fmt(a.get("epochs")),
+                     *(_fmt(t.params.get(p)) for p in params),
+                     _fmt((a.get("metrics") or {}).get("val_accuracy")), _fmt(a.get("epochs")),
                      _fmt(a.get("seconds")), _fmt(a.get("pruned_at")), str(a.get("reason") or "")])
     if trials:
         lines.append(_table(rows))
