@@ -48,7 +48,7 @@ def problem(name: str, seed: int = 0) -> tuple[Net, list[str], np.ndarray, np.nd
     y = rng.integers(0, k, n)
     net: Net
     if name == "softmax":
-        net = SoftmaxRegression(0.5 * rng.standard_normal((k, d)), 0.1 * rng.standard_normal(k),
+        net = SoftmaxRegression(0.5 * rng.standard_normal((d, k)), 0.1 * rng.standard_normal(k),
                                 lam=LAMBDA)
         return net, ["W", "b"], X, y
     if name == "two_layer":

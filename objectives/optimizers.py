@@ -1,7 +1,8 @@
 """NumPy optimizers that update parameter arrays in place, allocating nothing per step.
 
-`step(grads, lr)` uses each gradient array as scratch space: on return it holds the update that
-was subtracted from the parameter, so `max_update` (for the stop rule) costs no extra buffer.
+`step(grads, lr)` forms each parameter's update direction (an optimizer's state array, or the
+gradient array reused as scratch) and subtracts lr times it in one BLAS axpy pass; `max_update`
+(for the stop rule) is lr times the largest |direction| entry.
 Momentum and Nesterov follow torch.optim.SGD's formulation, Adam and Adagrad torch's defaults.
 """
 
@@ -11,6 +12,8 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+
+from objectives.blas import axpy
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adagrad")
 
@@ -23,17 +26,16 @@ class Optimizer:
         self.track_updates = track_updates
         self.max_update = 0.0
 
-    def _updates(self, grads: Sequence[np.ndarray], lr: float) -> None:
-        """Turn each gradient array, in place, into the update to subtract."""
-        for g in grads:
-            g *= lr
+    def _directions(self, grads: Sequence[np.ndarray]) -> Sequence[np.ndarray]:
+        """Arrays whose lr multiple is subtracted from each parameter (may overwrite grads)."""
+        return grads
 
     def step(self, grads: Sequence[np.ndarray], lr: float) -> None:
-        self._updates(grads, lr)
-        for p, g in zip(self.params, grads, strict=True):
-            p -= g
+        directions = self._directions(grads)
+        for p, d in zip(self.params, directions, strict=True):
+            axpy(d, p, -lr)
         if self.track_updates:
-            self.max_update = max(max(float(g.max()), -float(g.min())) for g in grads)
+            self.max_update = lr * max(max(float(d.max()), -float(d.min())) for d in directions)
 
 
 class Momentum(Optimizer):
@@ -45,11 +47,11 @@ class Momentum(Optimizer):
         self.momentum = momentum
         self.velocity = [np.zeros_like(p) for p in self.params]
 
-    def _updates(self, grads: Sequence[np.ndarray], lr: float) -> None:
+    def _directions(self, grads: Sequence[np.ndarray]) -> Sequence[np.ndarray]:
         for v, g in zip(self.velocity, grads, strict=True):
             v *= self.momentum
             v += g
-            np.multiply(v, lr, out=g)
+        return self.velocity
 
 
 class Nesterov(Momentum):
@@ -58,15 +60,13 @@ class Nesterov(Momentum):
     def __init__(self, params: Sequence[np.ndarray], momentum: float,
                  track_updates: bool = False) -> None:
         super().__init__(params, momentum, track_updates)
-        self.scratch = [np.empty_like(p) for p in self.params]
 
-    def _updates(self, grads: Sequence[np.ndarray], lr: float) -> None:
-        for v, tmp, g in zip(self.velocity, self.scratch, grads, strict=True):
+    def _directions(self, grads: Sequence[np.ndarray]) -> Sequence[np.ndarray]:
+        for v, g in zip(self.velocity, grads, strict=True):
             v *= self.momentum
             v += g
-            np.multiply(v, self.momentum, out=tmp)
-            g += tmp
-            g *= lr
+            axpy(v, g, self.momentum)
+        return grads
 
 
 class Adam(Optimizer):
@@ -81,7 +81,7 @@ class Adam(Optimizer):
         self.scratch = [np.empty_like(p) for p in self.params]
         self.t = 0
 
-    def _updates(self, grads: Sequence[np.ndarray], lr: float) -> None:
+    def _directions(self, grads: Sequence[np.ndarray]) -> Sequence[np.ndarray]:
         self.t += 1
         correction1 = 1.0 - self.beta1**self.t
         sqrt_correction2 = math.sqrt(1.0 - self.beta2**self.t)
@@ -96,8 +96,9 @@ class Adam(Optimizer):
             np.sqrt(v, out=tmp)
             tmp *= 1.0 / sqrt_correction2
             tmp += self.eps
+            tmp *= correction1
             np.divide(m, tmp, out=g)
-            g *= lr / correction1
+        return grads
 
 
 class Adagrad(Optimizer):
@@ -110,14 +111,14 @@ class Adagrad(Optimizer):
         self.sum_sq = [np.zeros_like(p) for p in self.params]
         self.scratch = [np.empty_like(p) for p in self.params]
 
-    def _updates(self, grads: Sequence[np.ndarray], lr: float) -> None:
+    def _directions(self, grads: Sequence[np.ndarray]) -> Sequence[np.ndarray]:
         for s, tmp, g in zip(self.sum_sq, self.scratch, grads, strict=True):
             np.square(g, out=tmp)
             s += tmp
             np.sqrt(s, out=tmp)
             tmp += self.eps
             g /= tmp
-            g *= lr
+        return grads
 
 
 def make_optimizer(

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from objectives.base import Param, Reporter, RunResult, Split, resolve_config
+from objectives.blas import axpy
 from objectives.errors import ConfigError
 from objectives.numpy_common import (
     class_count,
@@ -53,7 +54,6 @@ class TwoLayerNet:
         self.W1, self.b1, self.W2, self.b2 = self.params
         self.flat_grads, self.grads = flat_views([np.zeros_like(p) for p in self.params])
         self.lam = lam
-        self._reg = [np.zeros_like(self.W1), np.zeros_like(self.W2)]
         self._capacity = -1
 
     @classmethod
@@ -109,9 +109,8 @@ class TwoLayerNet:
         np.matmul(X.T, dH, out=gW1)
         np.sum(dH, axis=0, out=gb1)
         if self.lam:
-            for W, g, reg in ((self.W1, gW1, self._reg[0]), (self.W2, gW2, self._reg[1])):
-                np.multiply(W, 2.0 * self.lam, out=reg)
-                g += reg
+            axpy(self.W1, gW1, 2.0 * self.lam)
+            axpy(self.W2, gW2, 2.0 * self.lam)
 
     def evaluate(self, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
         return evaluate(self, X, y)

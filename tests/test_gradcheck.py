@@ -24,7 +24,7 @@ def _torch_cost(name: str, params: list[torch.Tensor], X: torch.Tensor, y: torch
                 ) -> torch.Tensor:
     if name == "softmax":
         W, b = params
-        return torch.nn.functional.cross_entropy(X @ W.T + b, y) + LAMBDA * (W**2).sum()
+        return torch.nn.functional.cross_entropy(X @ W + b, y) + LAMBDA * (W**2).sum()
     W1, b1, W2, b2 = params
     scores = torch.relu(X @ W1 + b1) @ W2 + b2
     return torch.nn.functional.cross_entropy(scores, y) + LAMBDA * ((W1**2).sum() + (W2**2).sum())

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from objectives.blas import axpy
 from objectives.optimizers import OPTIMIZERS, make_optimizer
 
 
@@ -53,3 +54,12 @@ def test_sgd_updates_float32_in_place_and_tracks_max_update() -> None:
 def test_unknown_optimizer_names_the_valid_ones() -> None:
     with pytest.raises(ValueError, match="optimizer must be one of sgd, momentum, nesterov"):
         make_optimizer("rmsprop", [np.zeros(2)])
+
+
+def test_axpy_updates_in_place_and_refuses_arrays_it_would_copy() -> None:
+    y, x = np.ones((2, 3), np.float32), np.arange(6, dtype=np.float32).reshape(2, 3)
+    axpy(x, y, -0.5)
+    np.testing.assert_allclose(y, 1 - 0.5 * x)
+    for bad_y in (np.ones((3, 2), np.float32).T, np.ones((2, 3), np.float64)):
+        with pytest.raises(ValueError, match="C-contiguous float32 or float64 arrays"):
+            axpy(x, bad_y, 1.0)

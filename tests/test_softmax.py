@@ -162,11 +162,11 @@ def test_chunked_gradient_on_gathered_rows_matches_one_shot_float64() -> None:
     net = SoftmaxRegression.init(d, k, rng, lam=0.01, dtype=np.float64)
     assert m > CHUNK_MACS // net.W.size  # really chunked
     net.compute_grads_rows(X, y, rows)
-    S = X[rows] @ net.W.T + net.b
+    S = X[rows] @ net.W + net.b
     P = np.exp(S - S.max(axis=1, keepdims=True))
     P /= P.sum(axis=1, keepdims=True)
     P[np.arange(m), y[rows]] -= 1.0
-    np.testing.assert_allclose(net.grads[0], P.T @ X[rows] / m + 0.02 * net.W, rtol=1e-10,
+    np.testing.assert_allclose(net.grads[0], X[rows].T @ P / m + 0.02 * net.W, rtol=1e-10,
                                atol=1e-13)
     np.testing.assert_allclose(net.grads[1], P.sum(axis=0) / m, rtol=1e-10, atol=1e-13)
 

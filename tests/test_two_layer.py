@@ -83,6 +83,17 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
     np.testing.assert_array_equal(again.predict(X), net.predict(X))
 
 
+def test_each_epoch_visits_every_row_once_in_shuffled_batches_of_ascending_rows() -> None:
+    sampler = BatchSampler(Split(np.zeros((23, 2), np.float32), np.arange(23)), 5,
+                           np.random.default_rng(0))
+    epochs = [[r for r in sampler.epoch() if r is not None] for _ in range(2)]
+    for batches in epochs:
+        assert [len(b) for b in batches] == [5, 5, 5, 5, 3]
+        assert sorted(np.concatenate(batches)) == list(range(23))
+        assert all(np.all(np.diff(b) > 0) for b in batches)  # gathered front to back
+    assert not all(np.array_equal(a, b) for a, b in zip(*epochs, strict=True))  # reshuffled
+
+
 def test_flip_mirrors_a_random_half_of_each_batch_with_labels_kept() -> None:
     shape = (2, 3, 4)
     X = np.arange(40 * 24, dtype=np.float32).reshape(40, 24)
