@@ -226,5 +226,6 @@ def test_dry_run_prints_resolved_study(capsys: pytest.CaptureFixture[str]) -> No
     assert "lambda: float [1e-05, 0.1] log" in out
     assert "    set cycles" not in out  # --set cycles=1 wins over the fine stage's set
     assert main(["study", "lambda_search", "--dry-run"]) == 0
-    assert "    set cycles=3" in capsys.readouterr().out  # fine trains as long as the final
-    assert "final: monitor 0.02, set cycles=3" in out
+    out = capsys.readouterr().out
+    assert "    set cycles=12" in out  # fine trains as long as the final
+    assert "final: monitor 0.02, set cycles=12" in out
