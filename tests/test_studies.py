@@ -181,6 +181,17 @@ def test_an_edited_study_gets_fresh_benchmark_studies(bench: ModuleType) -> None
     assert bench.case_spec(case, "default", 0).name == spec.name
 
 
+def test_same_training_drops_stage_sets_so_strategies_train_alike(bench: ModuleType) -> None:
+    case = bench.CASES["lambda_search"]
+    assert case.same_training
+    plain = bench.load_spec("lambda_search")
+    assert any(s.overrides for s in plain.stages)  # the study's fine stage trains longer
+    for strategy in bench.STRATEGIES:
+        spec = bench.case_spec(case, strategy, 0)
+        assert all(spec.stage_fixed(s) == spec.fixed for s in spec.stages)
+        assert spec.fixed["cycles"] == plain.fixed["cycles"]
+
+
 def test_seed_table_marks_censored_runs(bench: ModuleType) -> None:
     rows = [{"case": "c", "strategy": "random", "seed": s, "epochs": e, "reached": ok}
             for s, e, ok in ((0, 40, True), (1, 90, False))]
