@@ -57,10 +57,6 @@ class Momentum(Optimizer):
 class Nesterov(Momentum):
     """Nesterov momentum: v = mu * v + g; update = lr * (g + mu * v)."""
 
-    def __init__(self, params: Sequence[np.ndarray], momentum: float,
-                 track_updates: bool = False) -> None:
-        super().__init__(params, momentum, track_updates)
-
     def _directions(self, grads: Sequence[np.ndarray]) -> Sequence[np.ndarray]:
         for v, g in zip(self.velocity, grads, strict=True):
             v *= self.momentum
