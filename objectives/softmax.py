@@ -54,7 +54,7 @@ PARAMS: dict[str, Param] = {
 
 CHUNK_MACS = 6_000_000
 """Multiply-adds per GEMM (rows x d x K) in one chunk of a batch: 765 rows of MNIST, 195 of
-CIFAR-10. A chunk's gathered rows (2.4 MB) stay in cache for its second GEMM. Measured with
+CIFAR-10. A chunk's gathered rows (2.4 MB) are still in L3 for its second GEMM. Measured with
 OpenBLAS 0.3.31 on a 2-core AMD EPYC (benchmarks/bench_numpy.py): 0.070 s per MNIST epoch at
 batch 5000 against 0.086-0.100 s with 114-row chunks, where per-call overhead dominated."""
 
@@ -79,7 +79,7 @@ class SoftmaxRegression:
     def init(cls, d: int, k: int, rng: np.random.Generator, lam: float = 0.0,
              dtype: type = np.float32) -> SoftmaxRegression:
         """Small random weights (std 0.01), zero biases."""
-        W = 0.01 * rng.standard_normal((k, d)).T  # drawn class by class, as before W was (d, K)
+        W = 0.01 * rng.standard_normal((k, d)).T  # the same draws as when W was stored (K, d)
         return cls(W.astype(dtype, order="C"), np.zeros(k, dtype), lam)
 
     def scores(self, X: np.ndarray) -> np.ndarray:
