@@ -53,8 +53,8 @@ def problem(name: str, seed: int = 0) -> tuple[Net, list[str], np.ndarray, np.nd
         return net, ["W", "b"], X, y
     if name == "two_layer":
         net = TwoLayerNet(
-            rng.standard_normal((d, hidden)) * np.sqrt(2.0 / d), 0.1 * rng.standard_normal(hidden),
-            rng.standard_normal((hidden, k)) * np.sqrt(2.0 / hidden), 0.1 * rng.standard_normal(k),
+            rng.standard_normal((hidden, d)) * np.sqrt(2.0 / d), 0.1 * rng.standard_normal(hidden),
+            rng.standard_normal((k, hidden)) * np.sqrt(2.0 / hidden), 0.1 * rng.standard_normal(k),
             lam=LAMBDA,
         )
         return net, ["W1", "b1", "W2", "b2"], X, y

@@ -78,11 +78,55 @@ def class_count(train: Split, val: Split) -> int:
     return int(max(train.y.max(initial=0), val.y.max(initial=0))) + 1
 
 
-def softmax_rows(S: np.ndarray) -> None:
-    """Row-wise softmax of the score matrix S, in place (max-shifted for stability)."""
-    S -= S.max(axis=1, keepdims=True)
-    np.exp(S, out=S)
-    S /= S.sum(axis=1, keepdims=True)
+EXP_SAFE = 60.0
+"""Scores within +-EXP_SAFE are exponentiated without the max shift: exp stays in float32 range
+(row sums between e^-60 and 10 e^60) and gives the same probabilities up to rounding."""
+
+
+class CrossEntropyGrad:
+    """The gradient of mean cross-entropy with respect to a score matrix, in place, with scratch
+    reused between calls (the hot loop allocates nothing).
+
+    The softmax skips the usual per-row max shift while every score lies within +-EXP_SAFE
+    (checked with two whole-array reductions): NumPy reduces a 10-wide row slowly, and the row
+    max and row sum cost more than the rest of the softmax together (measured 32 + 20 us for a
+    765 x 10 chunk, against 3 us for the row sums as a BLAS matrix-vector product). Larger or
+    NaN scores take the shifted path."""
+
+    def __init__(self) -> None:
+        self._ones_k = self._ones_rows = self._sums = np.empty(0, np.float32)
+        self._offsets = self._flat = np.empty(0, np.int64)
+
+    def _scratch(self, rows: int, classes: int, dtype: np.dtype) -> None:
+        if (rows > self._sums.shape[0] or classes != self._ones_k.shape[0]
+                or dtype != self._sums.dtype):
+            self._ones_k = np.ones(classes, dtype)
+            self._ones_rows = np.ones(rows, dtype)
+            self._sums = np.empty(rows, dtype)
+            self._offsets = np.arange(rows) * classes
+            self._flat = np.empty(rows, np.int64)
+
+    def __call__(self, S: np.ndarray, y: np.ndarray, scale: float) -> None:
+        """S (rows, K), C-contiguous, becomes (softmax(S) - onehot(y)) * scale."""
+        c, k = S.shape
+        self._scratch(c, k, S.dtype)
+        if S.max() < EXP_SAFE and S.min() > -EXP_SAFE:
+            np.exp(S, out=S)
+        else:
+            S -= S.max(axis=1, keepdims=True)
+            np.exp(S, out=S)
+        sums = self._sums[:c]
+        np.matmul(S, self._ones_k, out=sums)
+        np.divide(scale, sums, out=sums)
+        S *= sums[:, None]
+        flat = self._flat[:c]
+        np.add(self._offsets[:c], y, out=flat)
+        S.reshape(-1)[flat] -= scale
+
+    def column_sums(self, A: np.ndarray, out: np.ndarray) -> None:
+        """out = A.sum(axis=0) as a matrix-vector product (NumPy's reduction is slower here);
+        A has at most the rows of the last call."""
+        np.matmul(self._ones_rows[:A.shape[0]], A, out=out)
 
 
 def cross_entropy_from_scores(S: np.ndarray, y: np.ndarray) -> tuple[float, int]:

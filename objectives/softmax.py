@@ -16,6 +16,7 @@ import numpy as np
 from objectives.base import Param, Reporter, RunResult, Split, resolve_config
 from objectives.blas import axpy
 from objectives.numpy_common import (
+    CrossEntropyGrad,
     class_count,
     evaluate,
     flat_views,
@@ -74,6 +75,7 @@ class SoftmaxRegression:
         self.lam = lam
         self._gW_part, self._gb_part = np.empty_like(self.W), np.empty_like(self.b)
         self._buffers: dict[int, tuple[np.ndarray, ...]] = {}
+        self._xent = CrossEntropyGrad()
 
     @classmethod
     def init(cls, d: int, k: int, rng: np.random.Generator, lam: float = 0.0,
@@ -93,12 +95,11 @@ class SoftmaxRegression:
         return loss + self.lam * float(np.sum(self.W.astype(np.float64) ** 2))
 
     def _chunk_buffers(self, c: int, d: int) -> tuple[np.ndarray, ...]:
-        """Scratch for a chunk of c rows: P (c, K), gathered rows and labels, arange(c). Kept per
+        """Scratch for a chunk of c rows: P (c, K), gathered rows and labels. Kept per
         chunk size (full chunk, last chunk of a batch, last batch), so a step allocates nothing."""
         if c not in self._buffers:
             k, dt = self.W.shape[1], self.W.dtype
-            self._buffers[c] = (np.empty((c, k), dt), np.empty((c, d), dt), np.empty(c, np.int64),
-                                np.arange(c))
+            self._buffers[c] = (np.empty((c, k), dt), np.empty((c, d), dt), np.empty(c, np.int64))
         return self._buffers[c]
 
     def compute_grads(self, X: np.ndarray, y: np.ndarray) -> None:
@@ -115,7 +116,7 @@ class SoftmaxRegression:
         gW, gb = self.grads
         for start in range(0, m, chunk):
             stop = min(start + chunk, m)
-            P, xc, yc, rows_c = self._chunk_buffers(stop - start, X.shape[1])
+            P, xc, yc = self._chunk_buffers(stop - start, X.shape[1])
             if rows is None:
                 xc, yc = X[start:stop], y[start:stop]
             else:
@@ -124,18 +125,14 @@ class SoftmaxRegression:
                 np.take(y, part, out=yc, mode="clip")
             np.matmul(xc, self.W, out=P)
             P += self.b
-            P -= P.max(axis=1, keepdims=True)
-            np.exp(P, out=P)
-            P /= P.sum(axis=1, keepdims=True)
-            P[rows_c, yc] -= 1.0
-            P *= 1.0 / m
+            self._xent(P, yc, 1.0 / m)
             if start == 0:
                 np.matmul(xc.T, P, out=gW)
-                np.sum(P, axis=0, out=gb)
+                self._xent.column_sums(P, out=gb)
             else:
                 np.matmul(xc.T, P, out=self._gW_part)
                 gW += self._gW_part
-                np.sum(P, axis=0, out=self._gb_part)
+                self._xent.column_sums(P, out=self._gb_part)
                 gb += self._gb_part
         if self.lam:
             axpy(self.W, gW, 2.0 * self.lam)

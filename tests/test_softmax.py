@@ -10,6 +10,7 @@ import pytest
 
 from objectives.base import METRIC_NAMES, Split, no_report
 from objectives.errors import ConfigError, DivergenceError
+from objectives.numpy_common import EXP_SAFE, CrossEntropyGrad
 from objectives.numpy_common import train as train_loop
 from objectives.optimizers import OPTIMIZERS, make_optimizer
 from objectives.schedules import SCHEDULES
@@ -180,3 +181,31 @@ def test_params_and_grads_are_views_of_the_flat_buffers_the_optimizer_steps() ->
         train_loop(net, make_optimizer("sgd", net.params), train, val, no_report,
                    rng=np.random.default_rng(0), batch_size=10, total_steps=1, report_steps=(),
                    lr_at=lambda step: 0.1)
+
+
+@pytest.mark.parametrize("spread", [5.0, 300.0])
+def test_cross_entropy_gradient_with_small_and_huge_scores(spread: float) -> None:
+    """Scores within +-EXP_SAFE skip the max shift, larger ones take it: both give
+    (softmax - onehot) * scale like float64 with the shift, and nothing overflows."""
+    rng = np.random.default_rng(4)
+    S = (spread * rng.standard_normal((37, 10))).astype(np.float32)
+    S[0] = -spread  # a row far below the others: underflows without a shift
+    y = rng.integers(0, 10, 37)
+    expected = np.exp(S - S.max(axis=1, keepdims=True), dtype=np.float64)
+    expected /= expected.sum(axis=1, keepdims=True)
+    expected[np.arange(37), y] -= 1.0
+    assert (np.abs(S).max() < EXP_SAFE) == (spread < EXP_SAFE / 4)
+    grad = CrossEntropyGrad()
+    grad(S, y, 0.5)
+    np.testing.assert_allclose(S, 0.5 * expected, atol=1e-6)
+    column = np.empty(10, np.float32)
+    grad.column_sums(S, out=column)
+    np.testing.assert_allclose(column, S.sum(axis=0), atol=1e-6)
+
+
+def test_cross_entropy_gradient_keeps_nan() -> None:
+    S = np.ones((4, 3), np.float32)
+    S[2, 1] = np.nan
+    with np.errstate(invalid="ignore"):
+        CrossEntropyGrad()(S, np.zeros(4, np.int64), 1.0)
+    assert np.isnan(S[2]).all() and np.isfinite(S[[0, 1, 3]]).all()
