@@ -74,6 +74,27 @@ def test_study_plots_include_contour_only_with_two_params(tmp_path: Path) -> Non
     assert "contour.png" not in one and "optimization_history.png" in one
 
 
+def test_study_plots_keep_optunas_plot_warnings_off_the_console(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A contour param with one distinct value makes Optuna log a warning; the user must not
+    see it (the plot is still written), and Optuna's own verbosity is restored afterwards."""
+    study = optuna.create_study(direction="maximize")
+    for x in (0.1, 0.5, 0.9):
+        study.enqueue_trial({"x": x, "y": 2})
+        study.optimize(lambda t: t.suggest_float("x", 0, 1) + t.suggest_int("y", 0, 4),
+                       n_trials=1)
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.enable_propagation()
+    try:
+        with caplog.at_level("WARNING", logger="optuna"):
+            written = report.study_plots(study, tmp_path)
+    finally:
+        optuna.logging.disable_propagation()
+    assert tmp_path / "contour.png" in written
+    assert "unique value" not in caplog.text
+    assert optuna.logging.get_verbosity() == verbosity
+
+
 def test_study_plots_of_a_study_without_complete_trials_is_empty(tmp_path: Path) -> None:
     assert report.study_plots(optuna.create_study(), tmp_path) == []
 

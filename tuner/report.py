@@ -233,22 +233,38 @@ def study_plots(study: optuna.Study, out: Path) -> list[Path]:
         plots.append(("contour", lambda: vis.plot_contour(study, params=ranked[:3])))
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, draw in plots:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                axes = draw()
-                fig = np.asarray(axes).flat[0].get_figure()
-                width, height = (9.0, 7.5) if np.asarray(axes).size > 1 else (6.4, 4.8)
-                fig.set_size_inches(max(fig.get_figwidth(), width),
-                                    max(fig.get_figheight(), height))
-                fig.savefig(out / f"{name}.png", dpi=_DPI, bbox_inches="tight")
-            plt.close(fig)
-            written.append(out / f"{name}.png")
-        except Exception as exc:  # noqa: BLE001 - a missing plot must not stop the report
-            log.debug("skipped %s plot: %s", name, exc)
+    # Optuna's plots log warnings of their own (a contour param with one distinct value) on the
+    # console the user is watching: keep them to errors while drawing.
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    try:
+        for name, draw in plots:
+            if _draw(name, draw, out):
+                written.append(out / f"{name}.png")
+    finally:
+        optuna.logging.set_verbosity(verbosity)
     plt.close("all")
     return written
+
+
+def _draw(name: str, draw: Any, out: Path) -> bool:
+    """Draw one Optuna plot into out/NAME.png; False when it cannot be drawn."""
+    import matplotlib.pyplot as plt
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            axes = draw()
+            fig = np.asarray(axes).flat[0].get_figure()
+            width, height = (9.0, 7.5) if np.asarray(axes).size > 1 else (6.4, 4.8)
+            fig.set_size_inches(max(fig.get_figwidth(), width),
+                                max(fig.get_figheight(), height))
+            fig.savefig(out / f"{name}.png", dpi=_DPI, bbox_inches="tight")
+        plt.close(fig)
+        return True
+    except Exception as exc:  # noqa: BLE001 - a missing plot must not stop the report
+        log.debug("skipped %s plot: %s", name, exc)
+        return False
 
 
 def stage_studies(storage: Any, name: str) -> list[str]:
