@@ -108,6 +108,8 @@ class CrossEntropyGrad:
 
     def __call__(self, S: np.ndarray, y: np.ndarray, scale: float) -> None:
         """S (rows, K), C-contiguous, becomes (softmax(S) - onehot(y)) * scale."""
+        if not S.flags.c_contiguous:
+            raise ValueError("CrossEntropyGrad needs a C-contiguous score matrix")
         c, k = S.shape
         self._scratch(c, k, S.dtype)
         if S.max() < EXP_SAFE and S.min() > -EXP_SAFE:

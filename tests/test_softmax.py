@@ -203,6 +203,12 @@ def test_cross_entropy_gradient_with_small_and_huge_scores(spread: float) -> Non
     np.testing.assert_allclose(column, S.sum(axis=0), atol=1e-6)
 
 
+def test_cross_entropy_gradient_refuses_a_strided_score_matrix() -> None:
+    S = np.zeros((4, 6), np.float32)[:, ::2]
+    with pytest.raises(ValueError, match="C-contiguous"):
+        CrossEntropyGrad()(S, np.zeros(4, np.int64), 1.0)
+
+
 def test_cross_entropy_gradient_keeps_nan() -> None:
     S = np.ones((4, 3), np.float32)
     S[2, 1] = np.nan
