@@ -52,7 +52,8 @@ class TwoLayerNet:
 
     With W1 stored (h, d) its gradient is the GEMM dH^T @ X: OpenBLAS ran the pair X @ W1.T,
     dH^T @ X in 795 us against 809 us for X @ W1, X^T @ dH with W1 stored (d, h) (the GEMMs
-    alone, batch 100, 3072 -> 50, one thread), 3-4 % off the bench_numpy.py epoch."""
+    alone, batch 100, 3072 -> 50, one thread); about 3 % off the bench_numpy.py epoch (median of
+    five interleaved runs)."""
 
     def __init__(self, W1: np.ndarray, b1: np.ndarray, W2: np.ndarray, b2: np.ndarray,
                  lam: float = 0.0) -> None:
