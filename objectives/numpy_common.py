@@ -80,7 +80,8 @@ def class_count(train: Split, val: Split) -> int:
 
 EXP_SAFE = 60.0
 """Scores within +-EXP_SAFE are exponentiated without the max shift: exp stays in float32 range
-(row sums between e^-60 and 10 e^60) and gives the same probabilities up to rounding."""
+(row sums between e^-60 and K e^60 for K classes) and gives the same probabilities up to
+rounding."""
 
 
 class CrossEntropyGrad:
