@@ -156,6 +156,14 @@ def cost_to_target(traj: Sequence[tuple[float, float, float]],
     return traj[-1][0], traj[-1][1], False
 
 
+def in_window(trials: Sequence[Finished], target: float) -> tuple[int, int]:
+    """(completed trials whose val accuracy reached `target`, completed trials): how rare the
+    window is among the configs a strategy trained to the end."""
+    done = [t for t, _ in trials if t.state == TrialState.COMPLETE]
+    hits = sum(float(t.user_attrs["metrics"]["val_accuracy"]) >= target for t in done)
+    return hits, len(done)
+
+
 def replay(trials: Sequence[Finished], seed: int) -> list[Finished]:
     """The grid's trials in the random order a GridSampler with `seed` would visit them."""
     order = np.random.default_rng(seed).permutation(len(trials))
@@ -218,8 +226,10 @@ def run_case(case: Case, seeds: Sequence[int], out: Path, data_dir: str | None,
         for (spec, trials, _), traj, seed in zip(rs, curves[strategy], seeds, strict=True):
             epochs, seconds, reached = cost_to_target(traj, target)
             acc = test_accuracy(spec, data, best_config(trials, direction), len(data.train))
+            hits, completed = in_window(trials, target)
             rows.append({"case": case.study, "strategy": strategy, "seed": seed,
                          "epochs": epochs, "seconds": seconds, "reached": reached,
+                         "hits": hits, "completed": completed,
                          "total_epochs": traj[-1][0], "best_val": traj[-1][2],
                          "test_accuracy": acc, "best_known": best_known})
     return rows, curves
@@ -229,7 +239,8 @@ def summary_table(rows: Sequence[Mapping[str, Any]]) -> str:
     """Markdown: per case and strategy, means over seeds and the ratio to the default."""
     lines = ["| case | strategy | seeds reaching target | epochs to target (mean) | "
              "trial seconds to target (mean) | epochs vs default | total epochs | "
-             "best val (mean) | test acc (mean) |", "|---|---|---|---|---|---|---|---|---|"]
+             "best val (mean) | test acc (mean) | completed trials in window |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for case in dict.fromkeys(r["case"] for r in rows):
         mine = [r for r in rows if r["case"] == case]
         present = [s for s in STRATEGIES if any(r["strategy"] == s for r in mine)]
@@ -245,8 +256,17 @@ def summary_table(rows: Sequence[Mapping[str, Any]]) -> str:
                 f"{means[s] / means.get('default', math.nan):.1f}x | "
                 f"{np.mean([r['total_epochs'] for r in rs]):.0f} | "
                 f"{np.mean([r['best_val'] for r in rs]):.4f} | "
-                f"{np.mean([r['test_accuracy'] for r in rs]):.4f} |")
+                f"{np.mean([r['test_accuracy'] for r in rs]):.4f} | "
+                f"{window_share(rs)} |")
     return "\n".join(lines)
+
+
+def window_share(rows: Sequence[Mapping[str, Any]]) -> str:
+    """"hits / completed (percent)" over a strategy's seeds; a replayed grid counts once."""
+    runs = {(r["hits"], r["completed"]) for r in rows} if rows[0]["strategy"] == "grid" else None
+    pairs = list(runs) if runs is not None else [(r["hits"], r["completed"]) for r in rows]
+    hits, completed = sum(h for h, _ in pairs), sum(c for _, c in pairs)
+    return f"{hits} / {completed} ({100 * hits / max(completed, 1):.1f} %)"
 
 
 def seed_table(rows: Sequence[Mapping[str, Any]]) -> str:

@@ -152,10 +152,20 @@ def test_a_tiny_case_runs_every_strategy_through_the_engine(bench: ModuleType,
 def test_summary_table_reports_ratios_to_the_default(bench: ModuleType) -> None:
     rows = [{"case": "c", "strategy": s, "seed": 0, "epochs": e, "seconds": 1.0,
              "reached": True, "total_epochs": e, "best_val": 0.9, "test_accuracy": 0.9,
-             "best_known": 0.9} for s, e in (("default", 10), ("random", 40), ("grid", 200))]
+             "best_known": 0.9, "hits": 1, "completed": 20}
+            for s, e in (("default", 10), ("random", 40), ("grid", 200))]
+    rows.append({**rows[2], "seed": 1})  # the grid replayed for a second seed: counted once
     table = bench.summary_table(rows)
     assert "| random | 1/1 | 40 | 1 | 4.0x |" in table
-    assert "| grid | 1/1 | 200 | 1 | 20.0x |" in table
+    assert "| grid | 2/2 | 200 | 1 | 20.0x |" in table
+    assert table.count("| 1 / 20 (5.0 %) |") == 3
+
+
+def test_in_window_counts_completed_trials_at_the_target(bench: ModuleType) -> None:
+    """Pruned trials do not count; a completed trial counts by its val accuracy."""
+    trials = [_trial(0, 0.80, 10, 1.0), _trial(1, None, 3, 0.5, accuracy=0.95),
+              _trial(2, 0.90, 10, 2.0), _trial(3, 1.2, 10, 1.0, accuracy=0.91)]
+    assert bench.in_window(trials, 0.9) == (2, 3)
 
 
 def test_results_table_bolds_targets_met(results: ModuleType) -> None:
