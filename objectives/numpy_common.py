@@ -23,10 +23,8 @@ EXPLODE_FACTOR = 1e3
 """A loss above EXPLODE_FACTOR x the initial loss counts as divergence."""
 
 CHECK_EVERY = 50
-"""Update steps between cheap divergence checks on the current mini-batch."""
-
-CHECK_ROWS = 256
-"""Rows of the mini-batch scored by those checks (and for the initial reference loss)."""
+"""Update steps between divergence checks of the training loss (the mini-batch's, from the
+forward pass that computed its gradient: no extra scoring)."""
 
 
 class Net(Protocol):
@@ -39,6 +37,10 @@ class Net(Protocol):
     flat_grads: np.ndarray
 
     def compute_grads(self, X: np.ndarray, y: np.ndarray) -> None: ...
+
+    def last_loss(self) -> float:
+        """Mean cross-entropy from the last compute_grads' forward pass (before the update)."""
+        ...
 
     def scores(self, X: np.ndarray) -> np.ndarray: ...
 
@@ -86,7 +88,8 @@ rounding."""
 
 class CrossEntropyGrad:
     """The gradient of mean cross-entropy with respect to a score matrix, in place, with scratch
-    reused between calls (the hot loop allocates nothing).
+    reused between calls (the hot loop allocates nothing); `loss` is the mean cross-entropy of
+    the last call's rows, for the divergence checks.
 
     The softmax skips the usual per-row max shift while every score lies within +-EXP_SAFE
     (checked with two whole-array reductions): NumPy reduces a 10-wide row slowly, and the row
@@ -95,15 +98,17 @@ class CrossEntropyGrad:
     NaN scores take the shifted path."""
 
     def __init__(self) -> None:
-        self._ones_k = self._ones_rows = self._sums = np.empty(0, np.float32)
+        self._ones_k = self._ones_rows = self._sums = self._target = self._inv = np.empty(
+            0, np.float32)
         self._offsets = self._flat = np.empty(0, np.int64)
+        self._rows = 0
 
     def _scratch(self, rows: int, classes: int, dtype: np.dtype) -> None:
         if (rows > self._sums.shape[0] or classes != self._ones_k.shape[0]
                 or dtype != self._sums.dtype):
             self._ones_k = np.ones(classes, dtype)
             self._ones_rows = np.ones(rows, dtype)
-            self._sums = np.empty(rows, dtype)
+            self._sums, self._target, self._inv = (np.empty(rows, dtype) for _ in range(3))
             self._offsets = np.arange(rows) * classes
             self._flat = np.empty(rows, np.int64)
 
@@ -113,18 +118,28 @@ class CrossEntropyGrad:
             raise ValueError("CrossEntropyGrad needs a C-contiguous score matrix")
         c, k = S.shape
         self._scratch(c, k, S.dtype)
-        if S.max() < EXP_SAFE and S.min() > -EXP_SAFE:
-            np.exp(S, out=S)
-        else:
-            S -= S.max(axis=1, keepdims=True)
-            np.exp(S, out=S)
-        sums = self._sums[:c]
-        np.matmul(S, self._ones_k, out=sums)
-        np.divide(scale, sums, out=sums)
-        S *= sums[:, None]
+        self._rows = c
         flat = self._flat[:c]
         np.add(self._offsets[:c], y, out=flat)
+        if not (S.max() < EXP_SAFE and S.min() > -EXP_SAFE):
+            S -= S.max(axis=1, keepdims=True)
+        # The true class's (shifted) score: the loss is log(row sum of exp) minus it.
+        S.reshape(-1).take(flat, out=self._target[:c], mode="clip")
+        np.exp(S, out=S)
+        sums, inv = self._sums[:c], self._inv[:c]
+        np.matmul(S, self._ones_k, out=sums)
+        np.divide(scale, sums, out=inv)
+        S *= inv[:, None]
         S.reshape(-1)[flat] -= scale
+
+    def loss(self) -> float:
+        """Mean cross-entropy of the last call's rows, from its row sums and true-class scores
+        (float64; inf or nan when the scores were)."""
+        c = self._rows
+        if c == 0:
+            return float("nan")
+        logs = np.log(self._sums[:c], dtype=np.float64)
+        return float(logs.sum() - self._target[:c].sum(dtype=np.float64)) / c
 
     def column_sums(self, A: np.ndarray, out: np.ndarray) -> None:
         """out = A.sum(axis=0) as a matrix-vector product (NumPy's reduction is slower here);
@@ -233,12 +248,6 @@ class BatchSampler:
         np.take(self.y, rows, out=yb, mode="clip")
         return xb, yb
 
-    def head(self, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """The batch's first CHECK_ROWS examples (a small copy), for the divergence checks."""
-        if rows is None:
-            return self.X[:CHECK_ROWS], self.y[:CHECK_ROWS]
-        return self.X[rows[:CHECK_ROWS]], self.y[rows[:CHECK_ROWS]]
-
 
 def _check(loss: float, reference: float, step: int, epoch: float, point: int) -> None:
     if not math.isfinite(loss) or loss > EXPLODE_FACTOR * reference:
@@ -286,18 +295,17 @@ def train(
     started = time.perf_counter()
     while not done:
         for rows in sampler.epoch():
-            if step == 0:
-                reference = max(batch_loss(net, *sampler.head(rows)), 1e-3)
             lr = lr_at(step)
             if rows_net is not None:
                 rows_net.compute_grads_rows(sampler.X, sampler.y, rows)
             else:
                 net.compute_grads(*sampler.gather(rows))
+            if step == 0:
+                reference = max(net.last_loss(), 1e-3)
             optimizer.step(flat_grads, lr)
             step += 1
             if step % CHECK_EVERY == 0:
-                loss = batch_loss(net, *sampler.head(rows))
-                _check(loss, reference, step, step / per_epoch, len(history) + 1)
+                _check(net.last_loss(), reference, step, step / per_epoch, len(history) + 1)
             if use_stop_rule:
                 below = below + 1 if optimizer.max_update < stop_threshold else 0
             done = step >= total_steps or below >= stop_patience > 0
@@ -321,9 +329,3 @@ def train(
             if done:
                 break
     return history
-
-
-def batch_loss(net: Net, X: np.ndarray, y: np.ndarray) -> float:
-    """Mean cross-entropy of the current parameters on one batch."""
-    loss, _ = cross_entropy_from_scores(net.scores(X), y)
-    return loss / max(int(y.shape[0]), 1)

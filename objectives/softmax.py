@@ -137,6 +137,11 @@ class SoftmaxRegression:
         if self.lam:
             axpy(self.W, gW, 2.0 * self.lam)
 
+    def last_loss(self) -> float:
+        """Mean cross-entropy (no L2) of the last compute_grads batch's last chunk of rows (the
+        whole batch up to CHUNK_MACS), before its update."""
+        return self._xent.loss()
+
     def evaluate(self, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
         return evaluate(self, X, y)
 

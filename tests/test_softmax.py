@@ -10,7 +10,7 @@ import pytest
 
 from objectives.base import METRIC_NAMES, Split, no_report
 from objectives.errors import ConfigError, DivergenceError
-from objectives.numpy_common import EXP_SAFE, CrossEntropyGrad
+from objectives.numpy_common import EXP_SAFE, CrossEntropyGrad, cross_entropy_from_scores
 from objectives.numpy_common import train as train_loop
 from objectives.optimizers import OPTIMIZERS, make_optimizer
 from objectives.schedules import SCHEDULES
@@ -186,7 +186,8 @@ def test_params_and_grads_are_views_of_the_flat_buffers_the_optimizer_steps() ->
 @pytest.mark.parametrize("spread", [5.0, 300.0])
 def test_cross_entropy_gradient_with_small_and_huge_scores(spread: float) -> None:
     """Scores within +-EXP_SAFE skip the max shift, larger ones take it: both give
-    (softmax - onehot) * scale like float64 with the shift, and nothing overflows."""
+    (softmax - onehot) * scale like float64 with the shift, and the mean cross-entropy of the
+    float64 log-sum-exp, and nothing overflows."""
     rng = np.random.default_rng(4)
     S = (spread * rng.standard_normal((37, 10))).astype(np.float32)
     S[0] = -spread  # a row far below the others: underflows without a shift
@@ -195,9 +196,11 @@ def test_cross_entropy_gradient_with_small_and_huge_scores(spread: float) -> Non
     expected /= expected.sum(axis=1, keepdims=True)
     expected[np.arange(37), y] -= 1.0
     assert (np.abs(S).max() < EXP_SAFE) == (spread < EXP_SAFE / 4)
+    loss_sum, _ = cross_entropy_from_scores(S, y)
     grad = CrossEntropyGrad()
     grad(S, y, 0.5)
     np.testing.assert_allclose(S, 0.5 * expected, atol=1e-6)
+    assert grad.loss() == pytest.approx(loss_sum / 37, rel=1e-5)
     column = np.empty(10, np.float32)
     grad.column_sums(S, out=column)
     np.testing.assert_allclose(column, S.sum(axis=0), atol=1e-6)
@@ -213,5 +216,7 @@ def test_cross_entropy_gradient_keeps_nan() -> None:
     S = np.ones((4, 3), np.float32)
     S[2, 1] = np.nan
     with np.errstate(invalid="ignore"):
-        CrossEntropyGrad()(S, np.zeros(4, np.int64), 1.0)
+        grad = CrossEntropyGrad()
+        grad(S, np.zeros(4, np.int64), 1.0)
+        assert np.isnan(grad.loss())
     assert np.isnan(S[2]).all() and np.isfinite(S[[0, 1, 3]]).all()

@@ -74,6 +74,19 @@ def test_huge_learning_rate_raises_divergence() -> None:
                       ds.image_shape)
 
 
+def test_last_loss_is_the_batch_cross_entropy_before_the_update() -> None:
+    """What the divergence checks read: the loss of the forward pass that gave the gradient."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((40, 12)).astype(np.float32)
+    y = rng.integers(0, 4, 40)
+    net = TwoLayerNet.init(12, 7, 4, rng, lam=0.1)
+    before = net.evaluate(X, y)["loss"]
+    net.compute_grads(X, y)
+    net.flat_params -= 0.5 * net.flat_grads
+    assert net.last_loss() == pytest.approx(before, rel=1e-5)
+    assert net.evaluate(X, y)["loss"] != pytest.approx(before, rel=1e-3)
+
+
 def test_save_and_load_round_trip(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     X = rng.standard_normal((50, 8)).astype(np.float32)
