@@ -55,6 +55,14 @@ class GathersRows(Protocol):
                            ) -> None: ...
 
 
+@runtime_checkable
+class StepsSGD(Protocol):
+    """A Net with a fused plain-SGD step (gradient and update in one call, cheaper than
+    compute_grads and Optimizer.step)."""
+
+    def sgd_step(self, X: np.ndarray, y: np.ndarray, lr: float) -> None: ...
+
+
 def flat_views(arrays: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
     """One contiguous 1-D buffer holding copies of `arrays`, and views of it shaped like them.
 
@@ -287,6 +295,8 @@ def train(
     flat_grads = [net.flat_grads]
     per_epoch = sampler.steps_per_epoch
     use_stop_rule = stop_threshold > 0 and stop_patience > 0
+    sgd_net = (net if isinstance(net, StepsSGD) and type(optimizer) is Optimizer
+               and not use_stop_rule else None)
     optimizer.track_updates = use_stop_rule
     history: list[dict[str, float]] = []
     reference = float("nan")
@@ -296,13 +306,16 @@ def train(
     while not done:
         for rows in sampler.epoch():
             lr = lr_at(step)
-            if rows_net is not None:
-                rows_net.compute_grads_rows(sampler.X, sampler.y, rows)
+            if sgd_net is not None:
+                sgd_net.sgd_step(*sampler.gather(rows), lr)
             else:
-                net.compute_grads(*sampler.gather(rows))
+                if rows_net is not None:
+                    rows_net.compute_grads_rows(sampler.X, sampler.y, rows)
+                else:
+                    net.compute_grads(*sampler.gather(rows))
+                optimizer.step(flat_grads, lr)
             if step == 0:
                 reference = max(net.last_loss(), 1e-3)
-            optimizer.step(flat_grads, lr)
             step += 1
             if step % CHECK_EVERY == 0:
                 _check(net.last_loss(), reference, step, step / per_epoch, len(history) + 1)

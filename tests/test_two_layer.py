@@ -11,7 +11,8 @@ import pytest
 from objectives import data
 from objectives.base import METRIC_NAMES, Split, no_report, resolve_config
 from objectives.errors import ConfigError, DivergenceError
-from objectives.numpy_common import BatchSampler
+from objectives.numpy_common import BatchSampler, train
+from objectives.optimizers import Optimizer
 from objectives.two_layer import TWO_LAYER, TwoLayerNet, schedule
 
 
@@ -85,6 +86,54 @@ def test_last_loss_is_the_batch_cross_entropy_before_the_update() -> None:
     net.flat_params -= 0.5 * net.flat_grads
     assert net.last_loss() == pytest.approx(before, rel=1e-5)
     assert net.evaluate(X, y)["loss"] != pytest.approx(before, rel=1e-3)
+
+
+def test_fused_sgd_step_matches_gradients_and_an_optimizer_step() -> None:
+    """sgd_step (W1's decay kept as a scale) gives the weights of compute_grads + a plain SGD
+    step, also across a step whose 2 lr lambda exceeds 1 (the decay folded in at once)."""
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((30, 9)).astype(np.float32)
+    y = rng.integers(0, 3, 30)
+    fused, plain = (TwoLayerNet.init(9, 6, 3, np.random.default_rng(1), lam=0.05)
+                    for _ in range(2))
+    optimizer = Optimizer([plain.flat_params])
+    for lr in [0.05, 0.1, 0.2, 0.1, 11.0, 0.05, 0.01, 0.02]:
+        fused.sgd_step(X, y, lr)
+        plain.compute_grads(X, y)
+        optimizer.step([plain.flat_grads], lr)
+        assert fused.last_loss() == pytest.approx(plain.last_loss(), rel=1e-4)
+    np.testing.assert_allclose(fused.scores(X), plain.scores(X), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(fused.flat_params, plain.flat_params, rtol=1e-4, atol=1e-6)
+
+
+def test_training_with_plain_sgd_takes_the_fused_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The loop calls sgd_step for a plain Optimizer (any other optimizer type steps through
+    compute_grads), and both paths train to the same numbers up to rounding."""
+    ds = data.load("digits", normalize=TWO_LAYER.normalize)
+    calls: list[float] = []
+    fused_step = TwoLayerNet.sgd_step
+
+    def counted(net: TwoLayerNet, X: np.ndarray, y: np.ndarray, lr: float) -> None:
+        calls.append(lr)
+        fused_step(net, X, y, lr)
+
+    monkeypatch.setattr(TwoLayerNet, "sgd_step", counted)
+
+    class NotPlain(Optimizer):
+        pass
+
+    def run(optimizer_type: type[Optimizer]) -> list[dict[str, float]]:
+        net = TwoLayerNet.init(ds.train.X.shape[1], 20, 10, np.random.default_rng(0), lam=0.01)
+        return train(net, optimizer_type([net.flat_params]), ds.train, ds.val, no_report,
+                     rng=np.random.default_rng(0), batch_size=50, total_steps=120,
+                     report_steps={60}, lr_at=lambda step: 0.05)
+
+    fused = run(Optimizer)
+    assert len(calls) == 120
+    plain = run(NotPlain)
+    assert len(calls) == 120
+    for a, b in zip(fused, plain, strict=True):
+        assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-4)
 
 
 def test_save_and_load_round_trip(tmp_path: Path) -> None:
