@@ -39,7 +39,8 @@ class Net(Protocol):
     def compute_grads(self, X: np.ndarray, y: np.ndarray) -> None: ...
 
     def last_loss(self) -> float:
-        """Mean cross-entropy from the last compute_grads' forward pass (before the update)."""
+        """Mean cross-entropy from the forward pass of the last gradient computation
+        (compute_grads or a fused step), so with the weights before that step's update."""
         ...
 
     def scores(self, X: np.ndarray) -> np.ndarray: ...

@@ -58,8 +58,9 @@ class TwoLayerNet:
     Plain SGD has a fused step, `sgd_step`, that keeps W1's L2 decay (W1 *= 1 - 2 lr lambda
     each step) in a scalar, `_w1_scale`, as scikit-learn's SGD keeps `wscale`: W1 is then
     `_w1_scale` times the stored array, and a step makes one pass over W1's 614 kB (CIFAR-10,
-    50 hidden) instead of two, about 3 % of the epoch. Every other method folds the scale back
-    into the array first (`_fold_scale`), so outside `sgd_step` W1 is the weights."""
+    50 hidden) instead of two (1-2 % of the bench_numpy.py epoch, medians of six interleaved
+    runs). Every other method folds the scale back into the array first (`_fold_scale`), so
+    outside `sgd_step` W1 is the weights."""
 
     def __init__(self, W1: np.ndarray, b1: np.ndarray, W2: np.ndarray, b2: np.ndarray,
                  lam: float = 0.0) -> None:
