@@ -160,7 +160,8 @@ class TwoLayerNet:
             axpy(self.W2, gW2, 2.0 * self.lam)
 
     def last_loss(self) -> float:
-        """Mean cross-entropy (no L2) of the last compute_grads batch, before its update."""
+        """Mean cross-entropy (no L2) of the last compute_grads or sgd_step batch, before its
+        update."""
         return self._xent.loss()
 
     def evaluate(self, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
