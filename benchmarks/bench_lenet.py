@@ -25,8 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from objectives import data  # noqa: E402
 from objectives.base import Split, no_report  # noqa: E402
+from objectives.threads import limited, set_budget  # noqa: E402
 from objectives.torch_models import LeNet  # noqa: E402
-from objectives.torch_train import LENET, set_threads  # noqa: E402
+from objectives.torch_train import LENET  # noqa: E402
 
 LR, MOMENTUM = 0.05, 0.9
 
@@ -99,21 +100,23 @@ def main() -> int:
     parser.add_argument("--train-limit", type=int, default=10000, help="training examples")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=0, help="0 = the objective's default")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="0 = the default rule (objectives/threads.py)")
     args = parser.parse_args()
 
     ds = data.load(args.dataset, data_dir=args.data_dir, normalize="channel", seed=0,
                    train_limit=args.train_limit, val_size=1000)
-    set_threads(args.threads)
-    print(f"{args.dataset}: {len(ds.train)} train examples, batch {args.batch_size}, "
-          f"{torch.get_num_threads()} threads, {args.repeats} interleaved repeats (CPU)")
+    set_budget(args.threads or None)
     walls: dict[str, list[float]] = {name: [] for name in VARIANTS}
     cpus: dict[str, list[float]] = {name: [] for name in VARIANTS}
-    for repeat in range(args.repeats):
-        for name, run in VARIANTS.items():
-            wall, cpu = run(ds.train, ds.image_shape, args.batch_size, repeat)
-            walls[name].append(wall)
-            cpus[name].append(cpu)
+    with limited(0) as threads:
+        print(f"{args.dataset}: {len(ds.train)} train examples, batch {args.batch_size}, "
+              f"{threads} threads, {args.repeats} interleaved repeats (CPU)")
+        for repeat in range(args.repeats):
+            for name, run in VARIANTS.items():
+                wall, cpu = run(ds.train, ds.image_shape, args.batch_size, repeat)
+                walls[name].append(wall)
+                cpus[name].append(cpu)
 
     ours_wall = statistics.median(walls["tuner lenet objective"])
     ours_cpu = statistics.median(cpus["tuner lenet objective"])

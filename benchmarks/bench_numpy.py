@@ -1,10 +1,12 @@
 """Speed of the NumPy models' training epochs, side by side with a plain PyTorch CPU loop of the
 same math and with the epoch's two big GEMMs alone (the floor any implementation pays).
 
-    .venv/bin/python benchmarks/bench_numpy.py [--threads N] [--repeats R]
+    .venv/bin/python benchmarks/bench_numpy.py [--threads N ...] [--repeats R]
 
 Each figure is the best of R epochs, the three runs taking turns (the machine may be shared).
-NumPy's BLAS and torch use the same number of threads (--threads 1 on a busy machine).
+Both sides run with the same thread count, set as objectives/threads.py sets it for training
+(NumPy's BLAS and torch at N, SciPy's bundled BLAS at one). By default the table is printed
+twice: at the default count a user gets (all cores) and at one thread.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from collections.abc import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
-from threadpoolctl import threadpool_info, threadpool_limits
 from torch import nn
 
 from objectives.base import Split, no_report
@@ -26,6 +27,7 @@ from objectives.numpy_common import train
 from objectives.optimizers import Momentum, Optimizer
 from objectives.schedules import cyclical
 from objectives.softmax import CHUNK_MACS, SoftmaxRegression
+from objectives.threads import auto, limited
 from objectives.two_layer import TwoLayerNet
 
 LAMBDA = 1e-4
@@ -140,17 +142,12 @@ def gemm_floor(data: Split, batch: int, hidden: int = 10) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    blas = next((p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"), 1)
-    parser.add_argument("--threads", type=int, default=blas)
+    parser.add_argument("--threads", type=int, nargs="+", default=[auto(), 1],
+                        help="thread counts to run the table at (default: all cores, then 1)")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
     mnist_like = synthetic(55_000, 784, 10)
     cifar_like = synthetic(45_000, 3072, 10)
-    print(f"threads: numpy BLAS {args.threads}, torch {torch.get_num_threads()}; "
-          f"best of {args.repeats} epochs, seconds per epoch")
-    print(f"{'case':<34}{'numpy':>8}{'torch':>8}{'gemms':>8}{'np/torch':>10}{'np/gemms':>10}"
-          f"  targets")
     cases: list[tuple[str, Callable[[], float], Callable[[], float], Callable[[], float], str]] = [
         ("softmax 55000x784 batch 100",
          lambda: numpy_softmax_epoch(mnist_like, 100),
@@ -165,11 +162,16 @@ def main() -> None:
          lambda: torch_two_layer_epoch(cifar_like, 100),
          lambda: gemm_floor(cifar_like, 100, hidden=50), "<=0.6x torch"),
     ]
-    with threadpool_limits(limits=args.threads, user_api="blas"):
-        for name, ours, theirs, floor, target in cases:
-            t_np, t_torch, t_gemm = best_of_interleaved(args.repeats, ours, theirs, floor)
-            print(f"{name:<34}{t_np:8.3f}{t_torch:8.3f}{t_gemm:8.3f}{t_np / t_torch:9.2f}x"
-                  f"{t_np / t_gemm:9.2f}x  {target}")
+    for count in dict.fromkeys(args.threads):
+        with limited(count):
+            print(f"threads: NumPy's BLAS {count}, torch {torch.get_num_threads()}, SciPy's "
+                  f"BLAS 1; best of {args.repeats} epochs, seconds per epoch")
+            print(f"{'case':<34}{'numpy':>8}{'torch':>8}{'gemms':>8}{'np/torch':>10}"
+                  f"{'np/gemms':>10}  targets")
+            for name, ours, theirs, floor, target in cases:
+                t_np, t_torch, t_gemm = best_of_interleaved(args.repeats, ours, theirs, floor)
+                print(f"{name:<34}{t_np:8.3f}{t_torch:8.3f}{t_gemm:8.3f}{t_np / t_torch:9.2f}x"
+                      f"{t_np / t_gemm:9.2f}x  {target}")
 
 
 if __name__ == "__main__":

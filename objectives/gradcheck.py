@@ -53,7 +53,8 @@ def problem(name: str, seed: int = 0) -> tuple[Net, list[str], np.ndarray, np.nd
         return net, ["W", "b"], X, y
     if name == "two_layer":
         net = TwoLayerNet(
-            rng.standard_normal((hidden, d)) * np.sqrt(2.0 / d), 0.1 * rng.standard_normal(hidden),
+            np.ascontiguousarray(rng.standard_normal((hidden, d)).T) * np.sqrt(2.0 / d),
+            0.1 * rng.standard_normal(hidden),
             rng.standard_normal((k, hidden)) * np.sqrt(2.0 / hidden), 0.1 * rng.standard_normal(k),
             lam=LAMBDA,
         )

@@ -28,6 +28,7 @@ from objectives.numpy_common import (
 from objectives.numpy_common import train as train_loop
 from objectives.optimizers import OPTIMIZERS, make_optimizer
 from objectives.schedules import SCHEDULES, learning_rate
+from objectives.threads import THREADS_HELP, limited
 
 PARAMS: dict[str, Param] = {
     "epochs": Param("int", 20, "passes over the training split", low=1),
@@ -50,6 +51,7 @@ PARAMS: dict[str, Param] = {
     "lambda": Param("float", 1e-4, "L2 penalty: cost = CE + lambda * ||W||^2", low=0.0),
     "stop_threshold": Param("float", 0.0, "stop rule: max |update| threshold; 0 = off", low=0.0),
     "stop_patience": Param("int", 0, "stop rule: consecutive small-update steps; 0 = off", low=0),
+    "threads": Param("int", 0, THREADS_HELP, low=0),
 }
 
 
@@ -186,12 +188,13 @@ class SoftmaxObjective:
                                    beta1=cfg["beta1"], beta2=cfg["beta2"])
         lr_at = functools.partial(
             _lr, cfg=cfg, per_epoch=per_epoch, n_s=cfg["n_s"] or 2 * per_epoch)
-        history = train_loop(
-            model, optimizer, train, val, report,
-            rng=rng, batch_size=batch, total_steps=cfg["epochs"] * per_epoch,
-            report_steps={e * per_epoch for e in range(1, cfg["epochs"] + 1)}, lr_at=lr_at,
-            stop_threshold=cfg["stop_threshold"], stop_patience=cfg["stop_patience"],
-        )
+        with limited(cfg["threads"]):
+            history = train_loop(
+                model, optimizer, train, val, report,
+                rng=rng, batch_size=batch, total_steps=cfg["epochs"] * per_epoch,
+                report_steps={e * per_epoch for e in range(1, cfg["epochs"] + 1)}, lr_at=lr_at,
+                stop_threshold=cfg["stop_threshold"], stop_patience=cfg["stop_patience"],
+            )
         return RunResult(model=model, history=history)
 
     def planned_reports(self, config: Mapping[str, Any], n_train: int) -> int:

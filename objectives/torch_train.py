@@ -8,7 +8,6 @@ metrics go to `report` (which may raise to prune the run) and into RunResult.his
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -24,10 +23,10 @@ from objectives import schedules
 from objectives.base import Param, Reporter, RunResult, Split, resolve_config
 from objectives.errors import ConfigError, DataError, DivergenceError
 from objectives.numpy_common import CHECK_EVERY, EXPLODE_FACTOR
+from objectives.threads import THREADS_HELP, limited
 from objectives.torch_models import CifarCNN, ImageShape, LeNet, MLPNet
 
 EVAL_BATCH = 1024
-MAX_DEFAULT_THREADS = 8
 SCHEDULES = ("constant", "step", "multistep", "exponential", "cyclical")
 OPTIMIZERS = ("sgd", "adagrad", "adam")
 
@@ -53,7 +52,7 @@ def _common_params(**defaults: Any) -> dict[str, Param]:
         "cycle_epochs": Param("float", 4.0, "cyclical: epochs per triangle (> 0)", low=0.0),
         "device": Param("str", "auto", "auto (cuda when present), cpu or cuda",
                         choices=("auto", "cpu", "cuda")),
-        "threads": Param("int", 0, "CPU threads; 0 = $OMP_NUM_THREADS or all cores (<= 8)", low=0),
+        "threads": Param("int", 0, THREADS_HELP, low=0),
     }
     for key, value in defaults.items():
         p = params[key]
@@ -132,17 +131,6 @@ def choose_device(name: str) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(name)
-
-
-def set_threads(threads: int) -> None:
-    """Use `threads` CPU threads. 0 means $OMP_NUM_THREADS when set (tuner workers get their
-    share of the cores that way), else all usable cores up to MAX_DEFAULT_THREADS."""
-    if threads == 0:
-        env = os.environ.get("OMP_NUM_THREADS", "").strip()
-        cores = min(len(os.sched_getaffinity(0)), MAX_DEFAULT_THREADS)
-        threads = int(env) if env.isdigit() and int(env) > 0 else cores
-    if torch.get_num_threads() != threads:
-        torch.set_num_threads(threads)
 
 
 def augment(x: Tensor, generator: torch.Generator) -> Tensor:
@@ -302,17 +290,19 @@ class TorchObjective:
         if len(train) == 0:
             raise DataError("The training split is empty; expected at least one example.")
         device = choose_device(cfg["device"])
-        set_threads(cfg["threads"])
+        with limited(cfg["threads"]):
+            return self._train(cfg, train, val, report, seed, image_shape, device)
+
+    def _train(self, cfg: Mapping[str, Any], train: Split, val: Split, report: Reporter,
+               seed: int, image_shape: ImageShape, device: torch.device) -> RunResult:
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)
-
         X, y = (t.to(device) for t in _as_tensors(train, image_shape, "train"))
         X_val, y_val = (t.to(device) for t in _as_tensors(val, image_shape, "val"))
         network = self._network(cfg, image_shape, _num_classes(train, val)).to(device)
         model = TorchModel(network, image_shape, device)
         optimizer = make_optimizer(network, cfg)
         history: list[dict[str, float]] = []
-
         watch = _DivergenceWatch(self.name)
         for epoch in range(1, cfg["epochs"] + 1):
             start = time.perf_counter()

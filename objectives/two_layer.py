@@ -29,6 +29,7 @@ from objectives.numpy_common import (
 from objectives.numpy_common import train as train_loop
 from objectives.optimizers import Optimizer
 from objectives.schedules import cyclical
+from objectives.threads import THREADS_HELP, limited
 
 PARAMS: dict[str, Param] = {
     "hidden": Param("int", 50, "hidden ReLU units", low=1),
@@ -41,19 +42,22 @@ PARAMS: dict[str, Param] = {
                         low=0),
     "points_per_cycle": Param("int", 4, "evaluations per cycle (plus the last step)", low=1),
     "flip": Param("bool", False, "mirror a random half of each mini-batch left to right"),
+    "threads": Param("int", 0, THREADS_HELP, low=0),
 }
 
 
 class TwoLayerNet:
-    """W1 (h, d), b1 (h,), W2 (K, h), b2 (K,): weights (out, in) as in DD2424 and torch's
-    nn.Linear, so hidden = relu(X @ W1.T + b1) and scores = hidden @ W2.T + b2. All four are
-    views of one flat buffer (`flat_params`, what the optimizer steps); gradients go to a
-    preallocated flat buffer laid out the same way.
+    """W1 (d, h), b1 (h,), W2 (K, h), b2 (K,): hidden = relu(X @ W1 + b1) and scores =
+    hidden @ W2.T + b2 (W2 is (out, in) as in DD2424 and torch's nn.Linear; W1 is stored
+    (in, out), see below). All four are views of one flat buffer (`flat_params`, what the
+    optimizer steps); gradients go to a preallocated flat buffer laid out the same way.
 
-    With W1 stored (h, d) its gradient is the GEMM dH^T @ X: OpenBLAS ran the pair X @ W1.T,
-    dH^T @ X in 795 us against 809 us for X @ W1, X^T @ dH with W1 stored (d, h) (the GEMMs
-    alone, batch 100, 3072 -> 50, one thread); about 3 % off the bench_numpy.py epoch (median of
-    five interleaved runs).
+    W1's orientation is the one whose GEMM pair (forward X @ W1, gradient X^T @ dH) OpenBLAS
+    runs fastest on the machine we measure on (batch 100, 3072 -> 50): on the Intel Xeon with
+    AVX-512 (2026-12) the pair took 210-215 ms per 450 steps at two threads against 230 ms with
+    W1 stored (h, d) (X @ W1^T, dH^T @ X), and the bench_numpy.py epoch 0.347 s against 0.375 s
+    (best of seven interleaved runs). The AMD EPYC (AVX2) we measured before ran the (h, d)
+    pair 2 % faster (795 against 809 us, one thread).
 
     Plain SGD has a fused step, `sgd_step`, that keeps W1's L2 decay (W1 *= 1 - 2 lr lambda
     each step) in a scalar, `_w1_scale`, as scikit-learn's SGD keeps `wscale`: W1 is then
@@ -76,15 +80,15 @@ class TwoLayerNet:
     def init(cls, d: int, hidden: int, k: int, rng: np.random.Generator, lam: float = 0.0,
              dtype: type = np.float32) -> TwoLayerNet:
         """He-style init: weights ~ N(0, 2 / fan_in), zero biases."""
-        # Drawn (in, out) and transposed: the same draws as when the weights were stored so.
-        W1 = rng.standard_normal((d, hidden)).T * math.sqrt(2.0 / d)
+        # W2 drawn (in, out) and transposed: the same draws as when it was stored so.
+        W1 = rng.standard_normal((d, hidden)) * math.sqrt(2.0 / d)
         W2 = rng.standard_normal((hidden, k)).T * math.sqrt(2.0 / hidden)
         return cls(W1.astype(dtype), np.zeros(hidden, dtype), W2.astype(dtype),
                    np.zeros(k, dtype), lam)
 
     def _buffers(self, m: int) -> None:
         if m > self._capacity:
-            h, k, dt = self.W1.shape[0], self.W2.shape[0], self.W1.dtype
+            h, k, dt = self.W1.shape[1], self.W2.shape[0], self.W1.dtype
             self._H = np.empty((m, h), dt)
             self._dH = np.empty((m, h), dt)
             self._mask = np.empty((m, h), bool)
@@ -98,7 +102,7 @@ class TwoLayerNet:
 
     def scores(self, X: np.ndarray) -> np.ndarray:
         self._fold_scale()
-        H = X @ self.W1.T
+        H = X @ self.W1
         H += self.b1
         np.maximum(H, 0.0, out=H)
         S: np.ndarray = H @ self.W2.T
@@ -141,7 +145,7 @@ class TwoLayerNet:
         self._buffers(m)
         H, dH, mask, P = self._H[:m], self._dH[:m], self._mask[:m], self._P[:m]
         gW1, gb1, gW2, gb2 = self.grads
-        np.matmul(X, self.W1.T, out=H)
+        np.matmul(X, self.W1, out=H)
         if w1_scale != 1.0:
             H *= w1_scale
         H += self.b1
@@ -154,7 +158,7 @@ class TwoLayerNet:
         np.matmul(P, self.W2, out=dH)
         np.greater(H, 0.0, out=mask)
         dH *= mask
-        np.matmul(dH.T, X, out=gW1)
+        np.matmul(X.T, dH, out=gW1)
         self._xent.column_sums(dH, out=gb1)
         if self.lam:
             axpy(self.W2, gW2, 2.0 * self.lam)
@@ -219,12 +223,13 @@ class TwoLayerObjective:
         n_s, total, points = schedule(cfg, n)
         lr_at = functools.partial(cyclical, eta_min=cfg["eta_min"], eta_max=cfg["eta_max"],
                                   n_s=n_s)
-        history = train_loop(
-            net, Optimizer([net.flat_params]), train, val, report,
-            rng=rng, batch_size=cfg["batch_size"], total_steps=total,
-            report_steps=set(points), lr_at=lr_at,
-            flip=image_shape if cfg["flip"] else None,
-        )
+        with limited(cfg["threads"]):
+            history = train_loop(
+                net, Optimizer([net.flat_params]), train, val, report,
+                rng=rng, batch_size=cfg["batch_size"], total_steps=total,
+                report_steps=set(points), lr_at=lr_at,
+                flip=image_shape if cfg["flip"] else None,
+            )
         return RunResult(model=net, history=history)
 
     def planned_reports(self, config: Mapping[str, Any], n_train: int) -> int:

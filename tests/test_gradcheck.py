@@ -26,7 +26,7 @@ def _torch_cost(name: str, params: list[torch.Tensor], X: torch.Tensor, y: torch
         W, b = params
         return torch.nn.functional.cross_entropy(X @ W + b, y) + LAMBDA * (W**2).sum()
     W1, b1, W2, b2 = params
-    scores = torch.relu(X @ W1.T + b1) @ W2.T + b2
+    scores = torch.relu(X @ W1 + b1) @ W2.T + b2
     return torch.nn.functional.cross_entropy(scores, y) + LAMBDA * ((W1**2).sum() + (W2**2).sum())
 
 

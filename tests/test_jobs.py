@@ -31,12 +31,13 @@ def _args(*argv: str) -> argparse.Namespace:
 
 def test_worker_argv_repeats_study_arguments_but_no_urls() -> None:
     args = _args("toy", "--dataset", "digits", "--set", "lr=0.1", "--set", "epochs=2",
-                 "--trials", "6", "--seed", "3", "--storage", "postgresql://u:pw@h/db",
+                 "--trials", "6", "--seed", "3", "--threads", "1",
+                 "--storage", "postgresql://u:pw@h/db",
                  "--tracking-uri", "http://127.0.0.1:5000", "--no-tracking", "--jobs", "2")
     argv = parallel.worker_argv(args)
     assert argv[:3] == [sys.executable, "-m", "tuner"]
     assert argv[3:] == ["worker", "toy", "--dataset", "digits", "--trials", "6", "--seed", "3",
-                        "--set", "lr=0.1", "--set", "epochs=2", "--no-tracking"]
+                        "--threads", "1", "--set", "lr=0.1", "--set", "epochs=2", "--no-tracking"]
     assert not any("pw" in a or "5000" in a for a in argv)
 
 
@@ -49,9 +50,10 @@ def test_worker_argv_quiet_and_final() -> None:
 
 
 def test_worker_env_splits_cores_and_carries_urls(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(parallel, "cores", lambda: 8)
     env = parallel.worker_env({"PATH": "/bin"}, 2, 4, "sqlite:///x.db", "http://127.0.0.1:1")
     assert all(env[var] == "2" for var in parallel.THREAD_VARS)
+    assert env["TUNER_THREADS"] == "2"
     assert env["TUNER_WORKER_INDEX"] == "2"
     assert env["TUNER_STORAGE"] == "sqlite:///x.db"
     assert env["MLFLOW_TRACKING_URI"] == "http://127.0.0.1:1"

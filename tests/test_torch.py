@@ -6,7 +6,6 @@ real MNIST / CIFAR-10 from ../shared/data.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,6 @@ from objectives.torch_train import (
     load_state_dict,
     lr_at,
     make_optimizer,
-    set_threads,
 )
 
 MNIST_SHAPE = (1, 28, 28)
@@ -226,16 +224,6 @@ def test_bad_data_is_a_data_error() -> None:
     empty = Split(np.zeros((0, 784), np.float32), np.zeros(0, np.int64))
     with pytest.raises(DataError, match="training split is empty"):
         MLP.fit({}, empty, empty, no_report, 0, MNIST_SHAPE)
-
-
-def test_threads_default_follows_omp_num_threads(monkeypatch: pytest.MonkeyPatch) -> None:
-    set_threads(0)
-    assert torch.get_num_threads() == 1
-    monkeypatch.delenv("OMP_NUM_THREADS")
-    set_threads(0)
-    assert torch.get_num_threads() == min(len(os.sched_getaffinity(0)), 8)
-    set_threads(1)
-    assert torch.get_num_threads() == 1
 
 
 def test_lr_schedules() -> None:

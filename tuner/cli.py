@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from objectives.errors import ObjectiveError
+from objectives.threads import set_budget
 from tuner.errors import SpecError, TunerError
 
 log = logging.getLogger("tuner")
@@ -39,6 +40,8 @@ def parse_sets(pairs: Sequence[tuple[str, str]] | None) -> dict[str, str]:
 def _data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="dataset root (default: $TUNER_DATA_DIR, then usual places)")
     p.add_argument("--download", action="store_true", help="download missing data via torchvision")
+    p.add_argument("--threads", type=int, help="CPU threads per training run (default: all cores, "
+                   "or cores / N with --jobs N; a config's own `threads` wins)")
 
 
 def _study_args(p: argparse.ArgumentParser) -> None:
@@ -167,6 +170,15 @@ def _report(args: argparse.Namespace) -> int:
     return report_command(args)
 
 
+def _set_threads(args: argparse.Namespace) -> None:
+    threads = getattr(args, "threads", None)
+    if threads is None:
+        return
+    if threads < 1:
+        raise SpecError(f"--threads must be a positive number of threads. Got {threads} instead.")
+    set_budget(threads)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -176,6 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
     func: Callable[[argparse.Namespace], int] = args.func
     try:
+        _set_threads(args)
         return func(args)
     except (TunerError, ObjectiveError) as exc:
         print(f"error: {exc}", file=sys.stderr)

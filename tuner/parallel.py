@@ -20,6 +20,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from types import FrameType
 
+from objectives.threads import THREADS_ENV, cores
 from tuner.errors import SpecError
 from tuner.storage import mask, open_storage, resolve_url
 from tuner.tracking import make_tracker
@@ -46,6 +47,7 @@ def study_argv(args: argparse.Namespace) -> list[str]:
         ("--data-dir", args.data_dir),
         ("--trials", args.trials),
         ("--seed", args.seed),
+        ("--threads", args.threads),
     ):
         if value is not None:
             argv += [flag, str(value)]
@@ -92,8 +94,8 @@ def worker_env(
     """The environment of worker `index` of `jobs`: its share of the cores as thread limits
     (unless the user set them), its index, and the storage/tracking URIs."""
     env = dict(base)
-    threads = str(max(1, (os.cpu_count() or 1) // jobs))
-    for var in THREAD_VARS:
+    threads = str(max(1, cores() // jobs))
+    for var in (*THREAD_VARS, THREADS_ENV):
         env.setdefault(var, threads)
     env[WORKER_INDEX_ENV] = str(index)
     env["TUNER_STORAGE"] = storage

@@ -1,0 +1,95 @@
+"""How many CPU threads training uses, decided in one place and applied with threadpoolctl.
+
+The rule, per library, from benchmarks/bench_threads.py (docs/performance.md has the table):
+- NumPy's BLAS and torch get the thread budget: `threads` when a config sets it (> 0), else
+  $TUNER_THREADS (`--threads`, or cores / N under `--jobs N`), else $OMP_NUM_THREADS, else every
+  usable core up to MAX_AUTO. Every objective shape we ship was faster with all cores than with
+  one (two-layer CIFAR-10 epoch 1.5x, softmax MNIST 1.2x, torch nets 1.5-1.7x on 2 cores);
+  operations too small to gain are left single-threaded by the libraries themselves.
+- Any *other* BLAS in the process gets one thread. SciPy's wheels bundle their own OpenBLAS,
+  which objectives.blas uses for the level-1 updates (axpy). Two OpenBLAS copies both keeping
+  worker threads spinning after each call fight over the cores when one training step calls
+  both: with both at two threads, the two-layer net's CIFAR-10 steps ran ~10x slower than with
+  one. Its axpy is memory-bound, so one thread costs it nothing that matters.
+
+`limited(threads)` applies this for the duration of one fit (the tuner's final included) and
+restores the previous settings afterwards, so nothing depends on environment variables being set
+before the libraries were loaded.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+from threadpoolctl import ThreadpoolController
+
+THREADS_ENV = "TUNER_THREADS"
+MAX_AUTO = 8
+"""The most threads `auto` takes on a big machine (beyond that these small nets stop gaining)."""
+
+THREADS_HELP = "CPU threads; 0 = auto: --threads, cores / N under --jobs N, else all cores"
+
+_budget: int | None = None
+
+
+def cores() -> int:
+    """CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def set_budget(threads: int | None) -> None:
+    """Make `threads` the default for every later fit in this process (None: back to auto)."""
+    global _budget
+    if threads is not None and threads < 1:
+        raise ValueError(f"The thread budget must be an int in [1, inf). Got {threads} instead.")
+    _budget = threads
+
+
+def _env_count(name: str) -> int | None:
+    raw = os.environ.get(name, "").strip()
+    return int(raw) if raw.isdigit() and int(raw) > 0 else None
+
+
+def auto() -> int:
+    """The thread budget when a config leaves `threads` at 0 (see the module docstring)."""
+    if _budget is not None:
+        return _budget
+    return (_env_count(THREADS_ENV) or _env_count("OMP_NUM_THREADS")
+            or min(cores(), MAX_AUTO))
+
+
+def resolve(threads: int) -> int:
+    """`threads` itself when > 0, else auto()."""
+    return threads if threads > 0 else auto()
+
+
+def _is_scipy_bundled(filepath: str) -> bool:
+    """True for the BLAS that SciPy's wheels ship for themselves (scipy.libs/ or scipy/.libs/)."""
+    folder = Path(filepath).parent
+    return folder.name == "scipy.libs" or (folder.name == ".libs" and folder.parent.name == "scipy")
+
+
+@contextmanager
+def limited(threads: int) -> Iterator[int]:
+    """Run the block with resolve(threads) threads for NumPy's BLAS and torch and one for any
+    SciPy-bundled BLAS; yields the count used."""
+    count = resolve(threads)
+    controller = ThreadpoolController()
+    blas = [lib for lib in controller.lib_controllers if lib.user_api == "blas"]
+    level1 = [lib.filepath for lib in blas if _is_scipy_bundled(lib.filepath)]
+    main = [lib.filepath for lib in blas if not _is_scipy_bundled(lib.filepath)]
+    torch = sys.modules.get("torch")
+    previous = torch.get_num_threads() if torch is not None else None
+    with ExitStack() as stack:
+        if main:
+            stack.enter_context(controller.select(filepath=main).limit(limits=count))
+        if level1:
+            stack.enter_context(controller.select(filepath=level1).limit(limits=1))
+        if torch is not None and previous != count:
+            torch.set_num_threads(count)
+            stack.callback(torch.set_num_threads, previous)
+        yield count
