@@ -20,15 +20,15 @@ from collections.abc import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
+from objectives.numpy_nets.loop import train
 from torch import nn
 
 from objectives.base import Split, no_report
-from objectives.numpy_common import train
-from objectives.optimizers import Momentum, Optimizer
+from objectives.numpy_nets.optimizers import Momentum, Optimizer
+from objectives.numpy_nets.softmax import CHUNK_MACS, SoftmaxRegression
+from objectives.numpy_nets.two_layer import TwoLayerNet
 from objectives.schedules import cyclical
-from objectives.softmax import CHUNK_MACS, SoftmaxRegression
 from objectives.threads import auto, limited
-from objectives.two_layer import TwoLayerNet
 
 LAMBDA = 1e-4
 LR = 0.002

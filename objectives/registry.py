@@ -8,11 +8,11 @@ from objectives.base import Objective
 from objectives.errors import ConfigError
 
 _OBJECTIVES = {
-    "softmax": "objectives.softmax:SOFTMAX",
-    "two_layer": "objectives.two_layer:TWO_LAYER",
-    "mlp": "objectives.torch_train:MLP",
-    "lenet": "objectives.torch_train:LENET",
-    "cifar_cnn": "objectives.torch_train:CIFAR_CNN",
+    "softmax": "objectives.numpy_nets.softmax:SOFTMAX",
+    "two_layer": "objectives.numpy_nets.two_layer:TWO_LAYER",
+    "mlp": "objectives.torch_nets.objective:MLP",
+    "lenet": "objectives.torch_nets.objective:LENET",
+    "cifar_cnn": "objectives.torch_nets.objective:CIFAR_CNN",
 }
 
 

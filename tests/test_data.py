@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from objectives import data
-from objectives.data import DATASETS, load
+from objectives.data import DATASETS, load, sources
 from objectives.errors import ConfigError, DataError
 
 
@@ -209,7 +209,7 @@ def test_cache_is_reused_and_invalidated(mnist_root: Path, monkeypatch: pytest.M
     def boom(path: Path, ndim: int) -> np.ndarray:
         raise AssertionError("parsed again")
 
-    monkeypatch.setattr(data, "read_idx", boom)
+    monkeypatch.setattr(sources, "read_idx", boom)
     second = load("mnist", data_dir=mnist_root, val_size=50)
     np.testing.assert_array_equal(first.train.X, second.train.X)
     labels = mnist_root / "mnist" / "train-labels-idx1-ubyte.gz"

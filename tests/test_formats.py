@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from objectives.data.cifar import read_cifar_batch, read_cifar_meta
+from objectives.data.idx import read_idx
 from objectives.errors import DataError
-from objectives.formats import read_cifar_batch, read_cifar_meta, read_idx
 
 
 def idx_bytes(array: np.ndarray) -> bytes:

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from objectives.errors import ConfigError
-from objectives.gradcheck import LAMBDA, TOLERANCE, check, problem
-from objectives.softmax import SoftmaxRegression
+from objectives.numpy_nets.gradcheck import LAMBDA, TOLERANCE, check, problem
+from objectives.numpy_nets.softmax import SoftmaxRegression
 from tuner.cli import main
 
 

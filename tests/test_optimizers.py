@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from objectives.blas import axpy
-from objectives.optimizers import OPTIMIZERS, make_optimizer
+from objectives.numpy_nets.blas import axpy
+from objectives.numpy_nets.optimizers import OPTIMIZERS, make_optimizer
 
 
 def _torch_optimizer(name: str, params: list[torch.Tensor], lr: float) -> torch.optim.Optimizer:

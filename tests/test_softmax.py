@@ -10,11 +10,11 @@ import pytest
 
 from objectives.base import METRIC_NAMES, Split, no_report
 from objectives.errors import ConfigError, DivergenceError
-from objectives.numpy_common import EXP_SAFE, CrossEntropyGrad, cross_entropy_from_scores
-from objectives.numpy_common import train as train_loop
-from objectives.optimizers import OPTIMIZERS, make_optimizer
+from objectives.numpy_nets.loop import train as train_loop
+from objectives.numpy_nets.optimizers import OPTIMIZERS, make_optimizer
+from objectives.numpy_nets.softmax import CHUNK_MACS, SOFTMAX, SoftmaxRegression
+from objectives.numpy_nets.xent import EXP_SAFE, CrossEntropyGrad, cross_entropy_from_scores
 from objectives.schedules import SCHEDULES
-from objectives.softmax import CHUNK_MACS, SOFTMAX, SoftmaxRegression
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 

@@ -16,16 +16,11 @@ import torch
 
 from objectives.base import Metrics, Split, no_report
 from objectives.errors import ConfigError, DataError, DivergenceError
-from objectives.torch_models import CifarCNN, LeNet, MLPNet
-from objectives.torch_train import (
-    CIFAR_CNN,
-    LENET,
-    MLP,
-    augment,
-    load_state_dict,
-    lr_at,
-    make_optimizer,
-)
+from objectives.torch_nets.config import lr_at, make_optimizer
+from objectives.torch_nets.loop import augment
+from objectives.torch_nets.model import load_state_dict
+from objectives.torch_nets.models import CifarCNN, LeNet, MLPNet
+from objectives.torch_nets.objective import CIFAR_CNN, LENET, MLP
 
 MNIST_SHAPE = (1, 28, 28)
 CIFAR_SHAPE = (3, 32, 32)

@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 
 from objectives import data
-from objectives.base import METRIC_NAMES, Split, no_report, resolve_config
+from objectives.base import METRIC_NAMES, Split, no_report
+from objectives.config import resolve_config
 from objectives.errors import ConfigError, DivergenceError
-from objectives.numpy_common import BatchSampler, train
-from objectives.optimizers import Optimizer
-from objectives.two_layer import TWO_LAYER, TwoLayerNet, schedule
+from objectives.numpy_nets.batches import BatchSampler
+from objectives.numpy_nets.loop import train
+from objectives.numpy_nets.optimizers import Optimizer
+from objectives.numpy_nets.two_layer import TWO_LAYER, TwoLayerNet, schedule
 
 
 def config(**overrides: object) -> dict[str, object]:

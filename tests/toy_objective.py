@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from objectives.base import Param, Reporter, RunResult, Split, resolve_config
+from objectives.base import Param, Reporter, RunResult, Split
+from objectives.config import resolve_config
 from objectives.errors import DivergenceError
 
 

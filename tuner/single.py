@@ -15,8 +15,8 @@ from typing import Any
 from tqdm import tqdm
 
 from objectives import data, registry
-from objectives.base import resolve_config
-from objectives.gradcheck import TOLERANCE, check
+from objectives.config import resolve_config
+from objectives.numpy_nets.gradcheck import TOLERANCE, check
 from tuner.cli import parse_sets
 
 

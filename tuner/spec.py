@@ -59,7 +59,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from objectives.base import METRIC_NAMES, Objective, check_param, resolve_config
+from objectives.base import METRIC_NAMES, Objective
+from objectives.config import check_param, resolve_config
 from objectives.errors import ConfigError
 from tuner.errors import SpecError
 

@@ -13,12 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from objectives.base import Param, Reporter, RunResult, Split, resolve_config
-from objectives.blas import axpy
+from objectives.base import Param, Reporter, RunResult, Split, class_count
+from objectives.config import resolve_config
 from objectives.errors import ConfigError
-from objectives.numpy_common import (
-    CrossEntropyGrad,
-    class_count,
+from objectives.numpy_nets.blas import axpy
+from objectives.numpy_nets.common import (
     evaluate,
     flat_views,
     load_npz,
@@ -26,8 +25,9 @@ from objectives.numpy_common import (
     resolve_batch_size,
     save_npz,
 )
-from objectives.numpy_common import train as train_loop
-from objectives.optimizers import Optimizer
+from objectives.numpy_nets.loop import train as train_loop
+from objectives.numpy_nets.optimizers import Optimizer
+from objectives.numpy_nets.xent import CrossEntropyGrad
 from objectives.schedules import cyclical
 from objectives.threads import THREADS_HELP, limited
 

@@ -13,11 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from objectives.base import Param, Reporter, RunResult, Split, resolve_config
-from objectives.blas import axpy
-from objectives.numpy_common import (
-    CrossEntropyGrad,
-    class_count,
+from objectives.base import Param, Reporter, RunResult, Split, class_count
+from objectives.config import resolve_config
+from objectives.numpy_nets.blas import axpy
+from objectives.numpy_nets.common import (
     evaluate,
     flat_views,
     load_npz,
@@ -25,8 +24,9 @@ from objectives.numpy_common import (
     resolve_batch_size,
     save_npz,
 )
-from objectives.numpy_common import train as train_loop
-from objectives.optimizers import OPTIMIZERS, make_optimizer
+from objectives.numpy_nets.loop import train as train_loop
+from objectives.numpy_nets.optimizers import OPTIMIZERS, make_optimizer
+from objectives.numpy_nets.xent import CrossEntropyGrad
 from objectives.schedules import SCHEDULES, learning_rate
 from objectives.threads import THREADS_HELP, limited
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from objectives.blas import axpy
+from objectives.numpy_nets.blas import axpy
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adagrad")
 

@@ -9,9 +9,9 @@ from collections.abc import Callable
 import numpy as np
 
 from objectives.errors import ConfigError
-from objectives.numpy_common import Net
-from objectives.softmax import SoftmaxRegression
-from objectives.two_layer import TwoLayerNet
+from objectives.numpy_nets.common import Net
+from objectives.numpy_nets.softmax import SoftmaxRegression
+from objectives.numpy_nets.two_layer import TwoLayerNet
 
 TOLERANCE = 1e-6
 CHECKABLE = ("softmax", "two_layer")

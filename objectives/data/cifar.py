@@ -1,4 +1,4 @@
-"""Readers for the standard dataset files: IDX (MNIST, Fashion-MNIST) and CIFAR-10 python batches.
+"""Reader for CIFAR-10 python batches.
 
 Every malformed file becomes a one-line DataError naming the file and what was wrong with it.
 CIFAR-10 batches are pickles, so they go through a restricted unpickler that imports nothing:
@@ -8,9 +8,8 @@ np.frombuffer, so a hostile pickle can neither run code nor feed numpy arbitrary
 
 from __future__ import annotations
 
-import gzip
+import math
 import pickle
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -18,52 +17,7 @@ import numpy as np
 
 from objectives.errors import DataError
 
-IDX_UBYTE = 0x08
-GZIP_MAGIC = b"\x1f\x8b"
 CIFAR_FEATURES = 3 * 32 * 32
-
-
-def _read_bytes(path: Path) -> bytes:
-    """The file's bytes, gunzipped when it starts with the gzip magic."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(2)
-            fh.seek(0)
-            if head != GZIP_MAGIC:
-                return fh.read()
-            with gzip.GzipFile(fileobj=fh) as gz:
-                return gz.read()
-    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        raise DataError(f"{path} is truncated or corrupt gzip data ({exc}).") from None
-    except OSError as exc:
-        raise DataError(f"Cannot read {path}: {exc.strerror or exc}.") from None
-
-
-def read_idx(path: Path, ndim: int) -> np.ndarray:
-    """Read an IDX file of unsigned bytes with `ndim` dimensions (1 = labels, 3 = images)."""
-    data = _read_bytes(path)
-    expected = (IDX_UBYTE << 8) | ndim
-    magic = int.from_bytes(data[:4], "big") if len(data) >= 4 else None
-    if magic != expected:
-        got = "a file shorter than 4 bytes" if magic is None else f"0x{magic:08X}"
-        raise DataError(
-            f"{path} has the wrong magic number: expected 0x{expected:08X} "
-            f"(IDX, unsigned bytes, {ndim} dims), got {got}."
-        )
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise DataError(f"{path} is truncated: the IDX header needs {header} bytes, "
-                        f"found {len(data)}.")
-    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    size = int(np.prod(shape))
-    found = len(data) - header
-    if found < size:
-        raise DataError(f"{path} is truncated: the header promises {size} bytes of data "
-                        f"for shape {shape}, found {found}.")
-    if found > size:
-        raise DataError(f"{path} has {found - size} bytes after the data the header promises "
-                        f"(shape {shape}); the file is not a valid IDX file.")
-    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
 
 
 class _NDArray:
@@ -136,10 +90,10 @@ def _to_array(obj: _Array, path: Path) -> np.ndarray:
         raise DataError(f"{path} holds a numpy array of type {spec!r}; expected uint8 ('u1').")
     if not (isinstance(shape, tuple) and all(isinstance(n, int) and n >= 0 for n in shape)):
         raise DataError(f"{path} holds a numpy array with a malformed shape {shape!r}.")
-    if not isinstance(raw, (bytes, bytearray)) or len(raw) != int(np.prod(shape)):
+    if not isinstance(raw, (bytes, bytearray)) or len(raw) != math.prod(shape):
         size = len(raw) if isinstance(raw, (bytes, bytearray)) else type(raw).__name__
         raise DataError(f"{path} is truncated: an array of shape {shape} needs "
-                        f"{int(np.prod(shape))} bytes, found {size}.")
+                        f"{math.prod(shape)} bytes, found {size}.")
     return np.frombuffer(raw, dtype=np.uint8).reshape(shape, order="F" if fortran else "C")
 
 

@@ -1,0 +1,109 @@
+"""A loaded dataset: normalised train and val splits, and the one door to the test split.
+
+`load(name)` hands out train and val only; the test split is read by `Dataset.final_splits`
+and nowhere else, so a search can never peek at it. Normalisation statistics always come from
+the part that is trained on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from objectives.base import Split
+from objectives.data.catalog import DATASETS, IMAGE_SHAPES, NORMALIZATIONS, Raw
+from objectives.data.normalize import Normalizer
+from objectives.data.sources import source
+from objectives.data.splits import check_labels, split_indices, val_count
+from objectives.errors import ConfigError, DataError
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """A loaded dataset: normalised train and val splits, and the one door to the test split."""
+
+    name: str
+    classes: int
+    class_names: tuple[str, ...]
+    image_shape: tuple[int, int, int]
+    train: Split
+    val: Split
+    normalize: str
+    seed: int
+    _pool: Raw = field(repr=False)
+    _train_idx: np.ndarray = field(repr=False)
+    _val_idx: np.ndarray = field(repr=False)
+    _read_test: Callable[[], Raw] = field(repr=False)
+
+    def final_splits(self, monitor: int) -> tuple[Split, Split, Split]:
+        """(train+val minus `monitor` held-out samples, the monitor split, the test split), all
+        normalised with statistics of the first part. The ONLY place test files are read."""
+        pool_idx = np.concatenate([self._train_idx, self._val_idx])
+        valid = isinstance(monitor, int) and not isinstance(monitor, bool)
+        if not (valid and 0 <= monitor < len(pool_idx)):
+            raise ConfigError(f"The 'monitor' size must be an int in [0, {len(pool_idx) - 1}]. "
+                              f"Got {monitor!r} instead.")
+        order = np.random.default_rng(self.seed).permutation(pool_idx)
+        fit_idx, monitor_idx = order[monitor:], order[:monitor]
+        X_test, y_test = self._read_test()
+        check_labels(y_test, self.classes, f"{self.name} test split")
+        X, y = self._pool
+        norm = Normalizer.fit(X[fit_idx], self.name, self.normalize, self.image_shape)
+        return (
+            Split(norm(X[fit_idx]), y[fit_idx]),
+            Split(norm(X[monitor_idx]), y[monitor_idx]),
+            Split(norm(X_test), y_test.astype(np.int64)),
+        )
+
+
+def load(
+    name: str,
+    *,
+    data_dir: str | Path | None = None,
+    val_size: int | float | None = None,
+    seed: int = 0,
+    normalize: str = "feature",
+    download: bool = False,
+    train_limit: int | None = None,
+) -> Dataset:
+    """Load `name`, carve val from train with `seed`, normalise with train statistics.
+
+    val_size: an int count or a float fraction in (0, 1); default 5,000 (20 % for digits).
+    train_limit: keep only the first N samples of the shuffled train part (quick runs).
+    """
+    if name not in DATASETS:
+        raise DataError(f"Unknown dataset '{name}'; valid datasets: {', '.join(DATASETS)}.")
+    if normalize not in NORMALIZATIONS:
+        raise ConfigError(f"The 'normalize' argument must be one of: "
+                          f"{', '.join(NORMALIZATIONS)}. Got {normalize!r} instead.")
+    if train_limit is not None and (isinstance(train_limit, bool)
+                                    or not isinstance(train_limit, int) or train_limit < 1):
+        raise ConfigError(f"The 'train_limit' argument must be an int in [1, inf) or None. "
+                          f"Got {train_limit!r} instead.")
+    pool, read_test, class_names = source(name, data_dir, download)
+    X, y = pool
+    classes = len(class_names)
+    check_labels(y, classes, f"{name} training data")
+    n_val = val_count(val_size, len(y), name)
+    train_idx, val_idx = split_indices(y, n_val, seed, stratify=name == "digits")
+    if train_limit is not None:
+        train_idx = train_idx[:train_limit]
+    shape = IMAGE_SHAPES[name]
+    norm = Normalizer.fit(X[train_idx], name, normalize, shape)
+    return Dataset(
+        name=name,
+        classes=classes,
+        class_names=class_names,
+        image_shape=shape,
+        train=Split(norm(X[train_idx]), y[train_idx]),
+        val=Split(norm(X[val_idx]), y[val_idx]),
+        normalize=normalize,
+        seed=seed,
+        _pool=pool,
+        _train_idx=train_idx,
+        _val_idx=val_idx,
+        _read_test=read_test,
+    )
