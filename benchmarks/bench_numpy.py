@@ -20,10 +20,10 @@ from collections.abc import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
-from objectives.numpy_nets.loop import train
 from torch import nn
 
 from objectives.base import Split, no_report
+from objectives.numpy_nets.loop import train
 from objectives.numpy_nets.optimizers import Momentum, Optimizer
 from objectives.numpy_nets.softmax import CHUNK_MACS, SoftmaxRegression
 from objectives.numpy_nets.two_layer import TwoLayerNet

@@ -7,7 +7,7 @@ which minimizes val_loss, the lowest val loss); the curves follow that trial's v
     .venv/bin/python benchmarks/bench_search.py [--cases softmax_mnist lambda_search]
         [--seeds 0 1 2] [--data-dir ../shared/data] [--out /tmp/tuner-bench]
 
-Strategies, all run through the engine (tuner.runner.run_stage on an Optuna storage):
+Strategies, all run through the Python API (tuner.run_study on one resumable storage):
   default  the study file as it is: TPE + median pruning, coarse -> fine stages;
   random   random search over the study's first-stage space, no pruning, as many trials;
   grid     the one-knob-at-a-time grid of the course reports as a GridSampler study (the
@@ -34,9 +34,10 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from tuner import storage as storage_mod
-from tuner import tracking
-from tuner.runner import Context, load_dataset, run_stage
+import tuner
+from objectives import data as data_mod
+from objectives.data import Dataset
+from tuner.engine.preflight import monitor_size
 from tuner.spec import ParamSpace, Stage, StudySpec, load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,14 +112,17 @@ def fingerprint(spec: StudySpec) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:8]
 
 
-def run_strategy(spec: StudySpec, storage: Any, data: Any) -> list[Finished]:
+def load_case_data(spec: StudySpec, data_dir: str | None) -> Dataset:
+    """The dataset a case's strategies train on (its training subset and val size)."""
+    return data_mod.load(spec.dataset, data_dir=data_dir, val_size=spec.val_size, seed=spec.seed,
+                         normalize=spec.objective.normalize, train_limit=spec.train_limit)
+
+
+def run_strategy(spec: StudySpec, storage: str, data_dir: str | None) -> list[Finished]:
     """Run every stage of `spec` (resuming if stored) and return its finished trials in order."""
-    args = argparse.Namespace(storage=None, data_dir=None, download=False)
-    ctx = Context(spec=spec, args=args, storage=storage, tracker=tracking.make_tracker(None, True),
-                  worker_index=0, progress=False, _data=data)
+    tuner.run_study(spec, storage=storage, data_dir=data_dir, tracking=False, progress=False)
     trials: list[Finished] = []
     for stage in spec.stages:
-        run_stage(ctx, stage)
         study = optuna.load_study(study_name=spec.study_name(stage.name), storage=storage)
         trials += [(t, spec.stage_fixed(stage)) for t in study.get_trials(deepcopy=False)
                    if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
@@ -183,10 +187,7 @@ def test_accuracy(spec: StudySpec, data: Any, config: Mapping[str, Any], train_s
     """Retrain `config` on train+val limited to `train_size` samples and test once."""
     from objectives.base import Split, no_report
 
-    size = spec.final.monitor
-    if isinstance(size, float):  # a fraction of train+val, as tuner.final reads it
-        size = max(1, round(size * (len(data.train) + len(data.val))))
-    train, monitor, test = data.final_splits(size)
+    train, monitor, test = data.final_splits(monitor_size(spec, data))
     train = Split(train.X[:train_size], train.y[:train_size])
     result = spec.objective.fit({**config, **spec.final.overrides}, train, monitor, no_report,
                                 spec.seed, data.image_shape)
@@ -196,10 +197,10 @@ def test_accuracy(spec: StudySpec, data: Any, config: Mapping[str, Any], train_s
 def run_case(case: Case, seeds: Sequence[int], out: Path, data_dir: str | None,
              strategies: Sequence[str] = STRATEGIES) -> tuple[list[dict[str, Any]], Curves]:
     """Every strategy x seed of one case; rows for the table and trajectories for the plot."""
-    storage = storage_mod.open_storage(f"sqlite:///{out / case.study}.db")
+    storage = f"sqlite:///{out / case.study}.db"
     base = dataclasses.replace(load_spec(case.study), train_limit=case.train_limit,
                                val_size=case.val_size)
-    data = load_dataset(base, argparse.Namespace(data_dir=data_dir, download=False))
+    data = load_case_data(base, data_dir)
     runs: dict[str, list[tuple[StudySpec, list[Finished], float]]] = {s: [] for s in strategies}
     grid_trials: list[Finished] | None = None
     for strategy in strategies:
@@ -208,10 +209,10 @@ def run_case(case: Case, seeds: Sequence[int], out: Path, data_dir: str | None,
             start = time.perf_counter()
             if strategy == "grid":
                 if grid_trials is None:
-                    grid_trials = run_strategy(spec, storage, data)
+                    grid_trials = run_strategy(spec, storage, data_dir)
                 trials = replay(grid_trials, seed)
             else:
-                trials = run_strategy(spec, storage, data)
+                trials = run_strategy(spec, storage, data_dir)
             wall = time.perf_counter() - start
             print(f"{case.study} {strategy} seed {seed}: {len(trials)} trials, {wall:.0f} s",
                   flush=True)

@@ -136,12 +136,13 @@ def batch_size_curves(out: Path, data_dir: str | None, epochs: int,
     split, so each epoch's val_accuracy here is test accuracy (selection was done before)."""
     import optuna
 
+    from objectives import data as data_mod
     from objectives.base import no_report
-    from tuner.runner import load_dataset
     from tuner.spec import load_spec
 
     spec = load_spec("sgd_batch_size")
-    data = load_dataset(spec, argparse.Namespace(data_dir=data_dir, download=False))
+    data = data_mod.load(spec.dataset, data_dir=data_dir, val_size=spec.val_size,
+                         seed=spec.seed, normalize=spec.objective.normalize)
     train, _, test = data.final_splits(spec.final.monitor)
     storage = f"sqlite:///{out / 'sgd_batch_size'}.db"
     curves = []

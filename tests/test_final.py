@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +9,8 @@ import optuna
 import pytest
 
 from objectives import data as data_mod
-from tuner import runner
 from tuner.cli import main
+from tuner.engine import preflight
 
 STUDY = """
 objective = "tests.toy_objective:TOY"
@@ -52,11 +51,11 @@ class Spy:
 def spy(monkeypatch: pytest.MonkeyPatch) -> Spy:
     holder = Spy(data_mod.load("digits"))
 
-    def fake_load(spec: Any, args: argparse.Namespace) -> Spy:
+    def fake_load(spec: Any, options: Any) -> Spy:
         assert spec.dataset == "digits"
         return holder
 
-    monkeypatch.setattr(runner, "load_dataset", fake_load)
+    monkeypatch.setattr(preflight, "load_data", fake_load)
     return holder
 
 

@@ -3,8 +3,8 @@ and N processes on the default SQLite storage."""
 
 from __future__ import annotations
 
-import argparse
 import contextlib
+import logging
 import os
 import signal
 import sqlite3
@@ -18,46 +18,64 @@ from typing import Any
 import optuna
 import pytest
 
-from tuner import parallel
-from tuner.cli import build_parser
+import tuner
+from tuner.cli import main
+from tuner.cli.parser import build_parser
+from tuner.engine import jobs
 from tuner.errors import SpecError, StorageError
+from tuner.options import RunOptions
+from tuner.spec import StudySpec
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _args(*argv: str) -> argparse.Namespace:
-    return build_parser().parse_args(["study", *argv])
+def _spec(tmp_path: Path, **kwargs: Any) -> StudySpec:
+    (tmp_path / "toy.toml").write_text(TOY_STUDY.format(sleep=0.0))
+    return tuner.load_study_spec(tmp_path / "toy.toml", **kwargs)
 
 
-def test_worker_argv_repeats_study_arguments_but_no_urls() -> None:
-    args = _args("toy", "--dataset", "digits", "--set", "lr=0.1", "--set", "epochs=2",
-                 "--trials", "6", "--seed", "3", "--threads", "1",
-                 "--storage", "postgresql://u:pw@h/db",
-                 "--tracking-uri", "http://127.0.0.1:5000", "--no-tracking", "--jobs", "2")
-    argv = parallel.worker_argv(args)
+def test_worker_argv_repeats_study_overrides_but_no_urls(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, dataset="digits", overrides={"lr": 0.1, "milestones": [2, 4]},
+                 trials=6, seed=3)
+    options = RunOptions(storage="postgresql://u:pw@h/db", tracking_uri="http://127.0.0.1:5000",
+                         tracking=False, data_dir="/data")
+    argv = jobs.worker_argv(spec, options, threads=1, quiet=False)
     assert argv[:3] == [sys.executable, "-m", "tuner"]
-    assert argv[3:] == ["worker", "toy", "--dataset", "digits", "--trials", "6", "--seed", "3",
-                        "--threads", "1", "--set", "lr=0.1", "--set", "epochs=2", "--no-tracking"]
+    assert argv[3:] == ["worker", str(tmp_path / "toy.toml"), "--dataset", "digits", "--seed",
+                        "3", "--trials", "6", "--set", "lr=0.1", "--set", "milestones=2,4",
+                        "--data-dir", "/data", "--threads", "1", "--no-tracking"]
     assert not any("pw" in a or "5000" in a for a in argv)
+    # the overrides survive the round trip through a worker's command line
+    worker = build_parser().parse_args(argv[3:])
+    again = tuner.load_study_spec(worker.name, overrides=dict(worker.sets), trials=worker.trials)
+    assert again.fixed == spec.fixed and again.stages == spec.stages
 
 
-def test_worker_argv_quiet_and_final() -> None:
-    args = _args("toy")
-    assert parallel.worker_argv(args, quiet=True)[3:5] == ["-q", "worker"]
-    assert parallel.worker_argv(args, command="final")[3:] == ["final", "toy"]
-    verbose = build_parser().parse_args(["-v", "study", "toy"])
-    assert parallel.worker_argv(verbose, quiet=True)[3] == "-v"
+def test_worker_argv_quiet_unless_shown_verbose_when_debugging(tmp_path: Path) -> None:
+    spec, options = _spec(tmp_path), RunOptions()
+    logger = logging.getLogger("tuner")
+    before = logger.level
+    try:
+        logger.setLevel(logging.INFO)
+        assert jobs.worker_argv(spec, options, None, quiet=True)[3:5] == ["-q", "worker"]
+        assert jobs.worker_argv(spec, options, None, quiet=False)[3] == "worker"
+        hidden = RunOptions(progress=False)
+        assert jobs.worker_argv(spec, hidden, None, quiet=False)[3] == "-q"
+        logger.setLevel(logging.DEBUG)
+        assert jobs.worker_argv(spec, options, None, quiet=True)[3] == "-v"
+    finally:
+        logger.setLevel(before)
 
 
 def test_worker_env_splits_cores_and_carries_urls(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(parallel, "cores", lambda: 8)
-    env = parallel.worker_env({"PATH": "/bin"}, 2, 4, "sqlite:///x.db", "http://127.0.0.1:1")
-    assert all(env[var] == "2" for var in parallel.THREAD_VARS)
+    monkeypatch.setattr(jobs, "cores", lambda: 8)
+    env = jobs.worker_env({"PATH": "/bin"}, 2, 4, "sqlite:///x.db", "http://127.0.0.1:1")
+    assert all(env[var] == "2" for var in jobs.THREAD_VARS)
     assert env["TUNER_THREADS"] == "2"
     assert env["TUNER_WORKER_INDEX"] == "2"
     assert env["TUNER_STORAGE"] == "sqlite:///x.db"
     assert env["MLFLOW_TRACKING_URI"] == "http://127.0.0.1:1"
-    many = parallel.worker_env({"OMP_NUM_THREADS": "3"}, 0, 16, "sqlite:///x.db", None)
+    many = jobs.worker_env({"OMP_NUM_THREADS": "3"}, 0, 16, "sqlite:///x.db", None)
     assert many["OMP_NUM_THREADS"] == "3"  # the user's own setting wins
     assert many["MKL_NUM_THREADS"] == "1"
     assert "MLFLOW_TRACKING_URI" not in many
@@ -67,13 +85,17 @@ def test_worker_env_splits_cores_and_carries_urls(monkeypatch: pytest.MonkeyPatc
     ("codes", "expected"), [([0, 0], 0), ([0, 1], 1), ([130, 1, 0], 130), ([0, -9], 137), ([], 0)]
 )
 def test_worst_exit_code(codes: list[int], expected: int) -> None:
-    assert parallel.worst(codes) == expected
+    assert jobs.worst(codes) == expected
 
 
-def test_jobs_must_be_positive() -> None:
-    with pytest.raises(SpecError, match=r"^--jobs must be a positive number of processes\. "
+def test_jobs_must_be_positive(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _spec(tmp_path)
+    assert main(["study", str(tmp_path / "toy.toml"), "--jobs", "0"]) == 1
+    assert capsys.readouterr().err.endswith(
+        "error: argument --jobs: must be a positive number of processes. Got 0 instead.\n")
+    with pytest.raises(SpecError, match=r"^jobs must be a positive number of processes\. "
                        r"Got 0 instead\.$"):
-        parallel.run_jobs(_args("toy", "--jobs", "0"))
+        tuner.run_study(tmp_path / "toy.toml", jobs=0)
 
 
 class _FakePopen:
@@ -81,9 +103,9 @@ class _FakePopen:
 
     launched: list[_FakePopen] = []
 
-    def __init__(self, argv: list[str], env: dict[str, str], quiet: bool) -> None:
-        self.argv, self.env, self.quiet = argv, env, quiet
-        self.tables_ready = (Path("tuner.db").is_file(), Path("mlruns/mlflow.db").is_file())
+    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+        self.argv, self.env = argv, env
+        self.tables_ready = (Path("tuner.db").is_file(), Path("mlflow.db").is_file())
         _FakePopen.launched.append(self)
 
     def wait(self) -> int:
@@ -96,31 +118,32 @@ class _FakePopen:
 def test_run_jobs_creates_both_stores_before_starting_workers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Workers creating tables at the same moment race, so the parent creates the Optuna and
-    MLflow tables first; worker 1 runs quiet."""
+    """The parent checks everything and creates the Optuna and MLflow stores before any worker
+    starts; worker 1 runs quiet."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(parallel, "spawn", _FakePopen)
+    monkeypatch.setattr(jobs, "spawn", _FakePopen)
     _FakePopen.launched = []
-    assert parallel.run_jobs(_args("toy", "--jobs", "2", "--set", "epochs=2")) == 0
+    spec = _spec(tmp_path, overrides={"epochs": 2})
+    result = tuner.run_study(spec, jobs=2)
     first, second = _FakePopen.launched
     assert first.tables_ready == second.tables_ready == (True, True)
     assert first.env["TUNER_STORAGE"] == "sqlite:///tuner.db"
     assert [first.env["TUNER_WORKER_INDEX"], second.env["TUNER_WORKER_INDEX"]] == ["0", "1"]
-    assert first.argv[3:] == ["worker", "toy", "--set", "epochs=2"]
+    assert first.argv[3:5] == ["worker", str(tmp_path / "toy.toml")]
+    assert first.argv[-2:] == ["--set", "epochs=2"]
     assert second.argv[3:5] == ["-q", "worker"]
-    assert second.quiet and not first.quiet
+    assert set(result.stages) == {"coarse", "fine"}  # read back from the storage
 
 
 def test_a_bad_storage_fails_once_before_any_worker_starts(
-    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     def no_spawn(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("a worker was started")
 
-    monkeypatch.setattr(parallel, "spawn", no_spawn)
-    args = _args("toy", "--jobs", "3", "--storage", "postgresql+nosuchdriver://u:pw7@h/db")
+    monkeypatch.setattr(jobs, "spawn", no_spawn)
     with pytest.raises(StorageError, match=r"^Unknown database driver 'postgresql\+nosuchdriver'"):
-        parallel.run_jobs(args)
+        tuner.run_study(_spec(tmp_path), jobs=3, storage="postgresql+nosuchdriver://u:pw7@h/db")
 
 
 CHILD = (
@@ -141,7 +164,7 @@ def test_ctrl_c_is_forwarded_once_to_every_worker() -> None:
         assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
     threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()
     start = time.monotonic()
-    codes = parallel._wait_all(procs)
+    codes = jobs.wait_all(procs)
     assert codes == [130, 130]
     assert time.monotonic() - start < 10
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
@@ -206,7 +229,7 @@ def test_two_jobs_on_the_default_sqlite_storage_interrupted_and_resumed(tmp_path
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
-    assert "to resume, run the same command again: python -m tuner study toy.toml" in out
+    assert "interrupted; to resume, run: python -m tuner study toy.toml" in out
     trials = optuna.load_study(study_name="toy/coarse", storage="sqlite:///" + str(
         tmp_path / "tuner.db")).trials
     assert not [t for t in trials if t.state.name == "RUNNING"]  # even one just asked for

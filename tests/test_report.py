@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import csv
-from argparse import Namespace
 from pathlib import Path
 
 import numpy as np
 import optuna
 import pytest
 
-from tuner import report
 from tuner.cli import main
 from tuner.errors import StorageError
+from tuner.reporting import charts, plots, report, tables
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -44,20 +43,20 @@ def test_learning_curves_and_lr_schedule_are_pngs(tmp_path: Path) -> None:
     history = [{"epoch": e + 0.5, "train_loss": 1 / (e + 1), "val_loss": 1.1 / (e + 1),
                 "train_accuracy": 0.5, "val_accuracy": 0.4, "lr": 0.1 / (e + 1)}
                for e in range(5)]
-    assert _is_png(report.plot_learning_curves(history, tmp_path / "curves.png"))
-    assert _is_png(report.plot_lr_schedule(history, tmp_path / "sub" / "lr.png", "cosine"))
+    assert _is_png(charts.plot_learning_curves(history, tmp_path / "curves.png"))
+    assert _is_png(charts.plot_lr_schedule(history, tmp_path / "sub" / "lr.png", "cosine"))
 
 
 def test_confusion_matrix_counts_and_png(tmp_path: Path) -> None:
-    counts = report.confusion_matrix(np.array([0, 0, 1, 2, 2]), np.array([0, 1, 1, 2, 0]), 3)
+    counts = tables.confusion_matrix(np.array([0, 0, 1, 2, 2]), np.array([0, 1, 1, 2, 0]), 3)
     assert counts.tolist() == [[1, 1, 0], [0, 1, 0], [1, 0, 1]]
-    png = report.plot_confusion_matrix(counts, tmp_path / "cm.png", ["a", "b", "c"])
+    png = plots.plot_confusion_matrix(counts, tmp_path / "cm.png", ["a", "b", "c"])
     assert _is_png(png)
 
 
 def test_trials_csv_has_one_row_per_trial_and_every_param(tmp_path: Path) -> None:
     study = _study()
-    with report.trials_csv(study, tmp_path / "trials.csv").open() as handle:
+    with tables.trials_csv(study, tmp_path / "trials.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 6
     assert [row["state"] for row in rows[-2:]] == ["PRUNED", "FAIL"]
@@ -66,11 +65,11 @@ def test_trials_csv_has_one_row_per_trial_and_every_param(tmp_path: Path) -> Non
 
 
 def test_study_plots_include_contour_only_with_two_params(tmp_path: Path) -> None:
-    two = {p.name for p in report.study_plots(_study(params=2), tmp_path / "two")}
+    two = {p.name for p in plots.study_plots(_study(params=2), tmp_path / "two")}
     assert two == {"optimization_history.png", "intermediate_values.png", "slice.png",
                    "parallel_coordinate.png", "param_importances.png", "contour.png"}
     assert all(_is_png(tmp_path / "two" / name) for name in two)
-    one = {p.name for p in report.study_plots(_study(params=1), tmp_path / "one")}
+    one = {p.name for p in plots.study_plots(_study(params=1), tmp_path / "one")}
     assert "contour.png" not in one and "optimization_history.png" in one
 
 
@@ -87,7 +86,7 @@ def test_study_plots_keep_optunas_plot_warnings_off_the_console(
     optuna.logging.enable_propagation()
     try:
         with caplog.at_level("WARNING", logger="optuna"):
-            written = report.study_plots(study, tmp_path)
+            written = plots.study_plots(study, tmp_path)
     finally:
         optuna.logging.disable_propagation()
     assert tmp_path / "contour.png" in written
@@ -96,7 +95,7 @@ def test_study_plots_keep_optunas_plot_warnings_off_the_console(
 
 
 def test_study_plots_of_a_study_without_complete_trials_is_empty(tmp_path: Path) -> None:
-    assert report.study_plots(optuna.create_study(), tmp_path) == []
+    assert plots.study_plots(optuna.create_study(), tmp_path) == []
 
 
 def test_report_command_writes_every_stage(tmp_path: Path, storage_url: str) -> None:
@@ -106,7 +105,7 @@ def test_report_command_writes_every_stage(tmp_path: Path, storage_url: str) -> 
     fine.set_user_attr("final", {"test_accuracy": 0.9312, "config": {"x": 1.0}})
     _study(storage=storage_url, name="demo_other")
     out = tmp_path / "report"
-    assert report.report_command(Namespace(name="demo", out=str(out), storage=storage_url)) == 0
+    assert main(["report", "demo", "--out", str(out), "--storage", storage_url]) == 0
     page = (out / "README.md").read_text()
     assert "## demo/coarse" in page and "## demo/fine" in page and "demo_other" not in page
     assert "Direction: maximize. Trials: 4 complete, 1 pruned, 1 fail" in page
@@ -132,9 +131,9 @@ def test_per_trial_charts_draw_both_series_and_survive_gaps(tmp_path: Path) -> N
 
     history = [{"train_loss": 1.0, "val_loss": float("nan"), "lr": 0.1},
                {"train_loss": 0.5, "val_loss": 0.7, "lr": 0.05}]
-    with Image.open(report.plot_learning_curves(history, tmp_path / "curves.png")) as image:
+    with Image.open(charts.plot_learning_curves(history, tmp_path / "curves.png")) as image:
         colors = {rgb for _, rgb in image.convert("RGB").getcolors(maxcolors=1 << 16)}
         assert image.size == (600, 220)  # two panels: loss and accuracy
     assert {(0x1F, 0x77, 0xB4), (0xFF, 0x7F, 0x0E)} <= colors  # train and val lines
-    with Image.open(report.plot_lr_schedule(history[:1], tmp_path / "lr.png")) as image:
+    with Image.open(charts.plot_lr_schedule(history[:1], tmp_path / "lr.png")) as image:
         assert image.size == (300, 220)

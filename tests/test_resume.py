@@ -18,8 +18,9 @@ import pytest
 from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 
-from tuner import runner
 from tuner.cli import main
+from tuner.engine import interrupts, stage
+from tuner.engine import trial as trial_module
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = 4
@@ -158,8 +159,10 @@ def test_ctrl_c_right_after_ask_fails_that_trial_at_once(
 
         monkeypatch.setattr(RDBStorage, "_create_new_trial", create_then_sigint)
     else:
-        target = "_first_beat" if where == "before the first heartbeat" else "suggest"
-        monkeypatch.setattr(runner, target, ctrl_c)
+        if where == "before the first heartbeat":
+            monkeypatch.setattr(stage, "first_beat", ctrl_c)
+        else:
+            monkeypatch.setattr(trial_module, "suggest", ctrl_c)
     path = tmp_path / "kill.toml"
     path.write_text(STUDY)
     assert main(["-q", "study", str(path), "--storage", storage_url, "--no-tracking"]) == 130
@@ -199,12 +202,12 @@ def test_first_ctrl_c_only_marks_the_stop_the_second_raises(capfd: pytest.Captur
                                                             ) -> None:
     """The first Ctrl-C never raises inside arbitrary code (a finalizer would swallow it with a
     printed traceback); it stops at the next report. A second one stops at once."""
-    runner.SIGINT_SEEN.clear()
+    interrupts.SIGINT_SEEN.clear()
     try:
-        runner._on_sigint(signal.SIGINT, None)
-        assert runner.SIGINT_SEEN.is_set()
+        interrupts.on_sigint(signal.SIGINT, None)
+        assert interrupts.SIGINT_SEEN.is_set()
         assert "Ctrl-C again to stop now" in capfd.readouterr().err
         with pytest.raises(KeyboardInterrupt):
-            runner._on_sigint(signal.SIGINT, None)
+            interrupts.on_sigint(signal.SIGINT, None)
     finally:
-        runner.SIGINT_SEEN.clear()
+        interrupts.SIGINT_SEEN.clear()

@@ -17,7 +17,8 @@ from optuna.trial import TrialState
 
 from tuner import tracking
 from tuner.cli import main
-from tuner.runner import _is_surplus, _slots_taken, sampler_seed
+from tuner.engine.slots import is_surplus, slots_taken
+from tuner.engine.stage import sampler_seed
 from tuner.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -172,11 +173,11 @@ def test_surplus_and_slots_follow_trial_numbers() -> None:
     study = optuna.create_study()
     first, second = study.ask(), study.ask()
     third = study.ask()
-    assert not _is_surplus(study, second, 2) and _is_surplus(study, third, 2)
-    assert _slots_taken(study.get_trials(), 3)
+    assert not is_surplus(study, second, 2) and is_surplus(study, third, 2)
+    assert slots_taken(study.get_trials(), 3)
     study.tell(first, state=TrialState.FAIL)
-    assert not _is_surplus(study, third, 2)
-    assert not _slots_taken(study.get_trials(), 3)
+    assert not is_surplus(study, third, 2)
+    assert not slots_taken(study.get_trials(), 3)
 
 
 def test_sampler_seeds_differ_per_worker_and_resume(tmp_path: Path) -> None:

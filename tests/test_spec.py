@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+import tuner
 from tuner.cli import main
 from tuner.errors import SpecError
 from tuner.spec import load_spec
@@ -157,7 +158,7 @@ ERRORS = [
      'momentum = { low = 0.5, high = 0.9, when = { optimizer = ["adam"] } }\n',
      r"space\.momentum\.when\.optimizer: 'adam' is not one of optimizer's choices"),
     (HEAD + STAGE.replace('"random"', '"grid"'),
-     r"stages\.coarse\.sampler: the grid sampler needs `choices` or `step` for param 'x'"),
+     r"stages\.coarse\.sampler: .*the grid sampler needs `choices` or `step` for param 'x'"),
     (HEAD + STAGE + '[[stages]]\nname = "fine"\ntrials = 2\n'
      'refine = { from = "later", params = ["x"] }\n',
      r"stages\.fine\.refine\.from: must name an earlier stage; got 'later'"),
@@ -185,7 +186,7 @@ ERRORS = [
 @pytest.mark.parametrize(("text", "message"), ERRORS)
 def test_every_validation_message(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(SpecError, match=message):
-        load_spec(write(tmp_path, text))
+        tuner.load_study_spec(write(tmp_path, text))
 
 
 def test_override_errors(tmp_path: Path) -> None:
@@ -199,8 +200,8 @@ def test_override_errors(tmp_path: Path) -> None:
 
 
 def test_missing_study_file() -> None:
-    with pytest.raises(SpecError, match=r"No study file studies/nothing\.toml; known studies: "
-                       r".*lambda_search"):
+    with pytest.raises(SpecError, match=r"No study file studies/nothing\.toml and no built-in "
+                       r"study 'nothing'; built-in studies: .*lambda_search"):
         load_spec("nothing")
     with pytest.raises(SpecError, match=r"Study file /no/such\.toml does not exist"):
         load_spec("/no/such.toml")

@@ -15,10 +15,10 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
 from tuner.cli import main
-from tuner.spec import STUDIES_DIR, load_spec
+from tuner.spec import BUILTIN_STUDIES, load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
-STUDIES = sorted(p.stem for p in STUDIES_DIR.glob("*.toml"))
+STUDIES = sorted(p.stem for p in BUILTIN_STUDIES.glob("*.toml"))
 
 
 def _load(name: str) -> ModuleType:
@@ -130,7 +130,7 @@ def test_a_tiny_case_runs_every_strategy_through_the_engine(bench: ModuleType,
     """Two-layer net on 300 digits: default, random and grid all run and give trajectories."""
     case = bench.Case("lambda_search", train_limit=300, val_size=100,
                       grid={"lambda": [1e-4, 1e-2]})
-    storage = bench.storage_mod.open_storage(f"sqlite:///{tmp_path / 'bench.db'}")
+    storage = f"sqlite:///{tmp_path / 'bench.db'}"
     data = None
     for strategy in ("default", "random", "grid"):
         spec = bench.case_spec(case, strategy, 0)
@@ -138,9 +138,8 @@ def test_a_tiny_case_runs_every_strategy_through_the_engine(bench: ModuleType,
             spec, dataset="digits",
             stages=tuple(dataclasses.replace(s, trials=2) for s in spec.stages))
         if data is None:
-            data = bench.load_dataset(spec, bench.argparse.Namespace(data_dir=None,
-                                                                     download=False))
-        trials = bench.run_strategy(spec, storage, data)
+            data = bench.load_case_data(spec, None)
+        trials = bench.run_strategy(spec, storage, None)
         assert len(trials) == 2 * len(spec.stages)
         traj = bench.trajectory(trials, spec.direction)
         assert traj[-1][0] > 0 and 0.0 < traj[-1][2] <= 1.0

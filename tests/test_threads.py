@@ -94,4 +94,5 @@ def test_threads_flag_sets_the_budget_and_is_checked(capsys: pytest.CaptureFixtu
     assert threads.auto() == 3
     assert main(["run", "softmax", "--dataset", "digits", "--threads", "0"]) == 1
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
-        "error: --threads must be a positive number of threads. Got 0 instead.")
+        "tuner run: error: argument --threads: must be a positive number of threads. "
+        "Got 0 instead.")

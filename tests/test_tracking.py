@@ -6,7 +6,6 @@ import logging
 import socket
 import subprocess
 import sys
-from argparse import Namespace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from tuner.tracking import (
     flat_params,
     make_tracker,
     resolve_uri,
-    ui_command,
+    serve_ui,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,7 +102,10 @@ def test_children_metrics_tags_and_artifacts(shared_uri: str) -> None:
         assert run.data.params["objective"] == "softmax"
         assert run.data.params["batch_size"] == "64"
         assert run.data.params["lr"] == "0.1"
-        assert run.info.status == ("FAILED" if state == "FAIL" else "FINISHED")
+        assert run.info.status == {"COMPLETE": "FINISHED", "PRUNED": "KILLED",
+                                   "FAIL": "FAILED"}[state]
+        assert run.info.run_name == ("trial 1 (pruned)" if state == "PRUNED"
+                                     else f"trial {list(ids).index(state)}")
     assert client.get_run(ids["PRUNED"] or "").data.tags["pruned_at"] == "2"
     assert "nan" in client.get_run(ids["FAIL"] or "").data.tags["failure_reason"]
     assert _artifacts(shared_uri, ids["COMPLETE"] or "") == {
@@ -302,7 +304,7 @@ def test_make_tracker_uri_resolution(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     assert isinstance(tracker, MlflowTracker)
     assert tracker.tracking_uri == "http://127.0.0.1:5999"
     db = tmp_path / "m" / "mlflow.db"
-    assert artifact_root(f"sqlite:///{db}") == (tmp_path / "m" / "artifacts").as_uri()
+    assert artifact_root(f"sqlite:///{db}") == (tmp_path / "m" / "mlartifacts").as_uri()
     assert artifact_root("http://127.0.0.1:5000") is None
 
 
@@ -317,9 +319,8 @@ def test_ui_refuses_a_busy_port(tracking_uri: str) -> None:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         port = sock.getsockname()[1]
-        args = Namespace(tracking_uri=tracking_uri, port=port, host="127.0.0.1")
         with pytest.raises(TrackingError, match=f"Port {port} on 127.0.0.1 is in use"):
-            ui_command(args)
+            serve_ui(tracking_uri, host="127.0.0.1", port=port)
 
 
 def test_one_log_batch_per_reporting_point_when_epochs_are_slow(

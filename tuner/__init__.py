@@ -1,3 +1,28 @@
-"""Orchestration: study files, Optuna studies, storage, MLflow tracking and the CLI."""
+"""tuner: hyperparameter studies with Optuna, tracked in MLflow, from a study file or Python.
 
-__version__ = "0.1.0"
+    import tuner
+    result = tuner.run_study("lambda_search", dataset="digits", final=True)
+    print(result.best_params, result.final["test_accuracy"])
+    tuner.train("softmax", dataset="digits", config={"epochs": 3}).history
+"""
+
+from tuner.api import final, join_study, load_study_spec, run_study, train
+from tuner.errors import (
+    ConfigError,
+    DataError,
+    DivergenceError,
+    SpecError,
+    StorageError,
+    TrackingError,
+    TunerError,
+)
+from tuner.results import FinalResult, StageResult, StudyResult, TrainResult
+from tuner.spec import StudySpec
+
+__version__ = "0.2.0"
+
+__all__ = [
+    "ConfigError", "DataError", "DivergenceError", "FinalResult", "SpecError", "StageResult",
+    "StorageError", "StudyResult", "StudySpec", "TrackingError", "TrainResult", "TunerError",
+    "final", "join_study", "load_study_spec", "run_study", "train",
+]

@@ -2,20 +2,26 @@
 
 Seeds: qmc and grid coordinate through the storage (QMC's sample index and the grid's visited
 points live in the study), so every worker uses the study seed. The other samplers draw from
-their own RNG, so the runner passes a different seed per worker and per resume (see
-tuner.runner.sampler_seed) — otherwise two workers, or a resumed run, would propose the same
-params again.
+their own RNG, so the engine passes a different seed per worker and per resume (see
+tuner.engine.stage.sampler_seed) — otherwise two workers, or a resumed run, would propose the
+same params again.
+
+`check_stage` builds both and runs them on a throwaway in-memory study, so that an option Optuna
+only trips over when sampling or pruning (a wrong type, a reduction factor of 1) is one line at
+load time instead of a failure in every trial.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import optuna
 
-from tuner.spec import ParamSpace, Stage
+from tuner.errors import SpecError
+from tuner.space import suggest
+from tuner.spec.model import ParamSpace, Stage
 
 SHARED_SEED_SAMPLERS = ("qmc", "grid")
 
@@ -83,3 +89,42 @@ def build_pruner(stage: Stage) -> optuna.pruners.BasePruner:
         raise ValueError(f"unknown pruner '{stage.pruner}'")
     pruner: optuna.pruners.BasePruner = kinds[stage.pruner](**options)
     return pruner
+
+
+CHECK_TRIALS = 3
+CHECK_STEPS = 3
+
+
+def check_stage(stage: Stage, direction: Literal["minimize", "maximize"], where: str) -> None:
+    """Build the stage's sampler and pruner and run a few trials of made-up values through them
+    in memory; any error is one SpecError naming `where` (the study file)."""
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for part in ("sampler", "pruner"):
+                _exercise(stage, direction, where, part)
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+
+
+def _exercise(stage: Stage, direction: Literal["minimize", "maximize"], where: str,
+              part: str) -> None:
+    try:
+        sampler = build_sampler(stage, stage.space, seed=0)
+        pruner = build_pruner(stage) if part == "pruner" else optuna.pruners.NopPruner()
+        study = optuna.create_study(direction=direction, sampler=sampler, pruner=pruner)
+        for number in range(CHECK_TRIALS):
+            trial = study.ask()
+            suggest(trial, stage.space)
+            for step in range(1, CHECK_STEPS + 1):
+                trial.report(0.1 * step + number, step)
+                trial.should_prune()
+            study.tell(trial, 0.5 + number)
+    except Exception as exc:  # noqa: BLE001 - Optuna raises many types for bad options
+        options = stage.sampler_options if part == "sampler" else stage.pruner_options
+        shown = ", ".join(f"{k}={v!r}" for k, v in options.items()) or "defaults"
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        raise SpecError(f"{where}: stages.{stage.name}.{part}: {getattr(stage, part)} with "
+                        f"{shown} cannot be used ({type(exc).__name__}: {message}).") from None

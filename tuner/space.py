@@ -13,7 +13,7 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-from tuner.spec import ParamSpace
+from tuner.spec.model import ParamSpace
 
 
 def is_active(param: ParamSpace, values: Mapping[str, Any]) -> bool:

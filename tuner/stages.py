@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from tuner.spec import ParamSpace, Refine
+from tuner.spec.model import ParamSpace, Refine
 
 MIN_SPAN_FRACTION = 0.1
 

@@ -1,0 +1,49 @@
+"""`python -m tuner <command>` / `tuner <command>`: arguments -> the Python API -> printed results.
+
+Every expected error (TunerError, ObjectiveError) becomes one line on stderr and exit code 1.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from objectives.errors import ObjectiveError
+from objectives.threads import set_budget
+from tuner.cli.commands import COMMANDS
+from tuner.cli.parser import build_parser
+from tuner.errors import TunerError
+
+NOISY_LOGGERS = ("alembic", "mlflow", "urllib3", "matplotlib", "PIL")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns its exit code (a usage error: one line on stderr, code 1)."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error, already printed
+        return exc.code if isinstance(exc.code, int) else 1
+    level = logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO
+    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
+    logging.getLogger("tuner").setLevel(level)
+    for noisy in NOISY_LOGGERS:
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    try:
+        if getattr(args, "threads", None) is not None:
+            set_budget(args.threads)
+        return COMMANDS[args.command](args)
+    except (TunerError, ObjectiveError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # stdout closed early (e.g. `tuner show NAME | head`): not an error worth a traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+__all__ = ["main"]

@@ -1,0 +1,115 @@
+"""The command line: every command, flag and help text (the only argparse user in tuner)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit code 1 like every other bad input."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(1, f"{self.prog}: error: {message}\n")
+
+
+def key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
+    return key.strip(), value.strip()
+
+
+def positive(what: str) -> Callable[[str], int]:
+    """An argparse type: an int >= 1, else one line naming `what`."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"must be a positive number of {what}. "
+                                             f"Got {text} instead.")
+        return value
+
+    return parse
+
+
+def _data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", help="dataset root (default: $TUNER_DATA_DIR, then usual places)")
+    p.add_argument("--download", action="store_true", help="download missing data via torchvision")
+    p.add_argument("--threads", type=positive("threads"),
+                   help="CPU threads per training run (default: all cores, or cores / N with "
+                   "--jobs N; a config's own `threads` wins)")
+
+
+def _study_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", help="built-in study name, studies/NAME.toml, or a path to a .toml")
+    p.add_argument("--dataset", help="override the study's dataset")
+    _data_args(p)
+    p.add_argument("--set", dest="sets", action="append", type=key_value, metavar="KEY=VALUE",
+                   help="override a fixed param (repeatable)")
+    p.add_argument("--trials", type=int, help="override every stage's trial count")
+    p.add_argument("--seed", type=int, help="override the study seed")
+    p.add_argument("--storage", help="Optuna storage URL (default: $TUNER_STORAGE or "
+                   "sqlite:///tuner.db)")
+    p.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI "
+                   "or sqlite:///mlflow.db, MLflow's own default)")
+    p.add_argument("--no-tracking", action="store_true", help="do not record in MLflow")
+
+
+def _storage_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--storage", help="Optuna storage URL (default: $TUNER_STORAGE or "
+                   "sqlite:///tuner.db)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="tuner", description="Hyperparameter studies with Optuna, tracked in "
+                    "MLflow. Every bad input is one line on stderr and exit code 1.")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    p = sub.add_parser("run", help="train one objective once with a fixed config")
+    p.add_argument("objective")
+    p.add_argument("--dataset", required=True)
+    _data_args(p)
+    p.add_argument("--set", dest="sets", action="append", type=key_value, metavar="KEY=VALUE")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+
+    p = sub.add_parser("gradcheck", help="analytic vs numerical gradients of a NumPy objective")
+    p.add_argument("objective", help="softmax or two_layer")
+    p.add_argument("--seed", type=int, default=0)
+
+    p = sub.add_parser("study", help="run (or resume) a study: every stage, then optionally final")
+    _study_args(p)
+    p.add_argument("--dry-run", action="store_true", help="print the resolved stages and exit")
+    p.add_argument("--final", action="store_true", help="retrain the best config and test it")
+    p.add_argument("--jobs", type=positive("processes"), default=1,
+                   help="worker processes on this machine")
+
+    p = sub.add_parser("worker", help="join a study as one more worker (same as study, no final)")
+    _study_args(p)
+
+    p = sub.add_parser("list", help="studies in the storage with counts and best values")
+    _storage_arg(p)
+
+    p = sub.add_parser("show", help="trials table per stage and best params of one study")
+    p.add_argument("name")
+    _storage_arg(p)
+
+    p = sub.add_parser("final", help="retrain the best config on train+val, evaluate on test once")
+    _study_args(p)
+
+    p = sub.add_parser("ui", help="start the MLflow UI on the tracking store (127.0.0.1)")
+    p.add_argument("--port", type=int, default=5000)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--tracking-uri")
+
+    p = sub.add_parser("report", help="write a study's plots and summary page to a folder")
+    p.add_argument("name")
+    p.add_argument("--out", help="output folder (default: reports/NAME)")
+    _storage_arg(p)
+    return parser

@@ -1,0 +1,64 @@
+"""Everything one process needs to run a study's trials, built once before the first trial."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+from optuna.storages import RDBStorage
+from optuna.trial import FrozenTrial
+
+from objectives.data import Dataset
+from tuner import tracking
+from tuner.options import RunOptions
+from tuner.spec import StudySpec
+from tuner.storage import RetryingRDBStorage, open_storage
+
+log = logging.getLogger("tuner")
+
+WORKER_INDEX_ENV = "TUNER_WORKER_INDEX"
+
+
+@dataclass
+class Context:
+    """The study, how it runs, its storage and tracker, this worker's index and the data."""
+
+    spec: StudySpec
+    options: RunOptions
+    storage: RDBStorage
+    tracker: tracking.Tracker
+    worker_index: int | None
+    data: Dataset
+
+    @property
+    def retry_for(self) -> float:
+        """Seconds a lost database connection is retried (0 for SQLite files)."""
+        return self.storage.retry_for if isinstance(self.storage, RetryingRDBStorage) else 0.0
+
+
+def worker_index(role: str) -> int | None:
+    """$TUNER_WORKER_INDEX (set for --jobs workers); a plain study is worker 0, a bare worker
+    None (it draws fresh sampler seeds)."""
+    raw = os.environ.get(WORKER_INDEX_ENV)
+    if raw is not None and raw.strip().isdigit():
+        return int(raw)
+    return 0 if role == "study" else None
+
+
+def open_context(spec: StudySpec, options: RunOptions, data: Dataset, role: str) -> Context:
+    """Check the tracking store, open the storage (a dead worker's trial, once failed and
+    re-queued, gets its MLflow run closed) and put them together with the data."""
+    tracker = tracking.make_tracker(options.tracking_uri, not options.tracking)
+    tracker.check()
+
+    def on_stale(trial: FrozenTrial) -> None:
+        run_id = trial.user_attrs.get("mlflow_run_id")
+        log.warning("trial %d of a dead worker failed after its heartbeat stopped; retrying it",
+                    trial.number)
+        if run_id:
+            tracker.end_trial_run(run_id, "FAIL", "worker died (heartbeat stale)")
+
+    storage = open_storage(options.storage_url, on_stale=on_stale)
+    return Context(spec=spec, options=options, storage=storage, tracker=tracker,
+                   worker_index=worker_index(role), data=data)

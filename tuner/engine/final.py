@@ -1,0 +1,93 @@
+"""The final: retrain the best configuration and evaluate it on the test split once.
+
+The best trial over all stages is retrained with its stage's `set` and the [final] overrides on
+train+val minus a small monitoring split (Dataset.final_splits, the only place the test files are
+read), then evaluated on the test split. The result is stored in the user attr "final" of the
+best trial's stage study (`tuner list` and `tuner show` display it) and recorded by the tracker
+with the confusion matrix and weights as artifacts.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from objectives.base import Model, Split
+from objectives.data import Dataset
+from tuner.engine.context import Context
+from tuner.engine.preflight import monitor_size
+from tuner.engine.stage import open_stage_study
+from tuner.errors import TunerError
+from tuner.reporting.plots import plot_confusion_matrix
+from tuner.reporting.tables import confusion_matrix
+from tuner.results import FinalResult
+from tuner.spec import Stage
+from tuner.trials import better
+
+log = logging.getLogger("tuner")
+
+
+def best_over_stages(ctx: Context) -> tuple[Stage, optuna.Study, FrozenTrial]:
+    """The best completed trial over every stage of the study, with its stage and stage study."""
+    spec = ctx.spec
+    best: tuple[Stage, optuna.Study, FrozenTrial] | None = None
+    for stage in spec.stages:
+        study = open_stage_study(ctx, stage)
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            if trial.value is not None and better(trial.value, best[2].value if best else None,
+                                                  spec.direction):
+                best = (stage, study, trial)
+    if best is None:
+        raise TunerError(f"Study '{spec.name}' has no completed trial yet; run "
+                         f"`tuner study {spec.name}` first.")
+    return best
+
+
+def run_final(ctx: Context) -> FinalResult:
+    """Retrain, test once, store and record the result; return it."""
+    spec = ctx.spec
+    stage, study, trial = best_over_stages(ctx)
+    config = {**spec.stage_fixed(stage), **trial.params, **spec.final.overrides}
+    log.info("final: retraining trial %d of %s (%s %.4f) with %s", trial.number,
+             study.study_name, spec.metric, trial.value,
+             ", ".join(f"{k}={v}" for k, v in spec.final.overrides.items()) or "no overrides")
+    train, monitor, test = ctx.data.final_splits(monitor_size(spec, ctx.data))
+
+    def report(step: int, metrics: Mapping[str, float]) -> None:
+        log.debug("final step %d: %s", step,
+                  ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+
+    start = time.perf_counter()
+    result = spec.objective.fit(config, train, monitor, report, spec.seed, ctx.data.image_shape)
+    seconds = time.perf_counter() - start
+    scores = result.model.evaluate(test.X, test.y)
+    outcome = FinalResult(
+        metrics={"test_accuracy": float(scores["accuracy"]), "test_loss": float(scores["loss"])},
+        monitor_accuracy=result.val_accuracy, trial=trial.number, stage=study.study_name,
+        search_value=float(trial.value or 0.0), config=config, dataset=spec.dataset,
+        train_size=len(train), test_size=len(test), seconds=round(seconds, 2))
+    with tempfile.TemporaryDirectory(prefix="tuner-final-") as tmp:
+        artifacts = _artifacts(result.model, test, ctx.data, Path(tmp))
+        info: dict[str, Any] = {**outcome.record(), "history": result.history}
+        run_id = ctx.tracker.final_run(spec.name, info, artifacts)
+        ctx.tracker.flush()
+    if run_id:
+        outcome = replace(outcome, mlflow_run_id=run_id)
+    study.set_user_attr("final", outcome.record())
+    return outcome
+
+
+def _artifacts(model: Model, test: Split, data: Dataset, folder: Path) -> list[Path]:
+    """Weights file and confusion-matrix PNG of the final model."""
+    weights = model.save(folder / "weights")
+    matrix = confusion_matrix(test.y, model.predict(test.X), data.classes)
+    png = plot_confusion_matrix(matrix, folder / "confusion_matrix.png", data.class_names)
+    return [Path(weights), png]

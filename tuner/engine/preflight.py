@@ -1,0 +1,53 @@
+"""Everything that can be checked before the first trial is checked here, once, so that a bad
+input is one line and nothing is written to the storage: every stage's sampler and pruner are
+built and exercised, the dataset is loaded (missing, truncated or malicious files, an unknown
+name, a val_size larger than the data) and the final's monitor split is checked against it."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from objectives import data as data_mod
+from objectives.data import Dataset
+from tuner.errors import SpecError, tuner_errors
+from tuner.options import RunOptions
+from tuner.samplers import check_stage
+from tuner.spec import StudySpec
+
+
+def direction(spec: StudySpec) -> Literal["minimize", "maximize"]:
+    return "maximize" if spec.direction == "maximize" else "minimize"
+
+
+def check_stages(spec: StudySpec) -> None:
+    """Each stage's sampler and pruner, built and run on made-up values (see samplers.py)."""
+    for stage in spec.stages:
+        check_stage(stage, direction(spec), str(spec.path))
+
+
+@tuner_errors
+def load_data(spec: StudySpec, options: RunOptions) -> Dataset:
+    """The study's dataset (train and val; the test files are read by the final only)."""
+    return data_mod.load(spec.dataset, data_dir=options.data_dir, val_size=spec.val_size,
+                         seed=spec.seed, normalize=spec.objective.normalize,
+                         download=options.download, train_limit=spec.train_limit)
+
+
+def monitor_size(spec: StudySpec, data: Dataset) -> int:
+    """The final's monitor split as a count, checked against train+val."""
+    pool = len(data.train) + len(data.val)
+    monitor = spec.final.monitor
+    count = max(1, round(monitor * pool)) if isinstance(monitor, float) else monitor
+    if count >= pool:
+        raise SpecError(f"{spec.path}: final.monitor: {monitor} leaves nothing to train the "
+                        f"final on: {spec.dataset} has {pool} training and validation samples. "
+                        "Expected fewer, or a fraction such as 0.02.")
+    return count
+
+
+def preflight(spec: StudySpec, options: RunOptions) -> Dataset:
+    """Run every check; return the loaded dataset."""
+    check_stages(spec)
+    data = load_data(spec, options)
+    monitor_size(spec, data)
+    return data

@@ -1,0 +1,207 @@
+"""One stage: its own Optuna study `NAME/STAGE`, run until its target count (see slots.py) or
+its timeout. A stage that has its trials is skipped on rerun. The stage's space (refined bounds
+included) is stored in its user attrs on first use, so resumed runs and late workers search the
+same space; its metric name is stored too, so optuna-dashboard labels the axis."""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from tuner.engine.context import Context
+from tuner.engine.interrupts import Interrupted, ask, check_interrupted, tell_interrupted
+from tuner.engine.preflight import direction
+from tuner.engine.slots import fail_orphans, first_beat, is_surplus, slots_taken
+from tuner.engine.summary import end_stage_info, summarize
+from tuner.engine.trial import run_trial
+from tuner.errors import TunerError
+from tuner.results import StageResult
+from tuner.samplers import SHARED_SEED_SAMPLERS, build_pruner, build_sampler
+from tuner.spec import ParamSpace, Stage, StudySpec
+from tuner.spec.model import SEED_LIMIT
+from tuner.stages import clip_config, refine_space, top_k
+from tuner.storage import fail_stale, mask
+from tuner.trials import FINISHED
+
+log = logging.getLogger("tuner")
+
+MAX_CONSECUTIVE_FAILURES = 5
+POLL_SECONDS = 1.0
+
+
+def sampler_seed(spec: StudySpec, stage: Stage, index: int | None, existing: int) -> int | None:
+    """qmc/grid: the study seed (they coordinate through storage). Others: the study seed offset
+    by worker index and by the stage's trial count at start (a resumed run or a second worker
+    must not replay the same proposals), wrapped into the seed range; a `worker` without an
+    index draws fresh entropy."""
+    if stage.sampler in SHARED_SEED_SAMPLERS:
+        return spec.seed
+    if index is None:
+        return None
+    return (spec.seed + 100_003 * index + existing) % SEED_LIMIT
+
+
+def open_stage_study(ctx: Context, stage: Stage, seed: int | None = None,
+                     space: Sequence[ParamSpace] | None = None) -> optuna.Study:
+    """The stage's Optuna study (created on first use) with its sampler and pruner."""
+    spec = ctx.spec
+    study = optuna.create_study(
+        storage=ctx.storage, study_name=spec.study_name(stage.name), direction=direction(spec),
+        sampler=build_sampler(stage, stage.space if space is None else space, seed),
+        pruner=build_pruner(stage), load_if_exists=True)
+    if study.metric_names != [spec.metric]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names([spec.metric])
+    return study
+
+
+def stage_space(ctx: Context, study: optuna.Study, stage: Stage) -> tuple[ParamSpace, ...]:
+    """The stage's space as stored in the study; computed (refined) and stored on first use."""
+    stored = study.user_attrs.get("space")
+    if stored is not None:
+        return tuple(ParamSpace.from_dict(d) for d in stored)
+    space = stage.space
+    if stage.refine is not None:
+        source = open_stage_study(ctx, ctx.spec.stage(stage.refine.source))
+        rows = [(float(t.value), t.params) for t in source.get_trials(
+            deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None]
+        if not rows:
+            raise TunerError(f"Stage '{stage.name}' refines from stage '{stage.refine.source}', "
+                             "which has no completed trials.")
+        best = top_k(rows, stage.refine.top_k, ctx.spec.direction)
+        space = refine_space(space, stage.refine, best)
+        study.set_user_attr("refined_from", [dict(params) for _, params in best])
+        for params in [p for _, p in top_k(rows, stage.refine.enqueue, ctx.spec.direction)]:
+            study.enqueue_trial(clip_config(params, space), skip_if_exists=True)
+    study.set_user_attr("space", [p.to_dict() for p in space])
+    stored = study.user_attrs.get("space", [])
+    return tuple(ParamSpace.from_dict(d) for d in stored)
+
+
+def stage_done(study: optuna.Study, stage: Stage) -> bool:
+    if study.user_attrs.get("timed_out"):
+        return True
+    if stage.trials is None:
+        return False
+    return len(study.get_trials(deepcopy=False, states=FINISHED)) >= stage.trials
+
+
+def run_stage(ctx: Context, stage: Stage) -> StageResult:
+    """Run one stage until its target count (or timeout); return its result."""
+    spec = ctx.spec
+    probe = open_stage_study(ctx, stage)
+    if stage_done(probe, stage):
+        log.info("stage %s: already has its trials; skipped", stage.name)
+        result = summarize(probe, stage.name, wall=0.0, ran=0)
+        _close_orphan_parent(ctx, probe, result)
+        return result
+    space = stage_space(ctx, probe, stage)
+    seed = sampler_seed(spec, stage, ctx.worker_index, len(probe.get_trials(deepcopy=False)))
+    study = open_stage_study(ctx, stage, seed, space)
+    parent = _parent_run(ctx, study, stage, space)
+    start = time.monotonic()
+    with _progress(ctx, stage) as bar:
+        ran = _trials(ctx, study, stage, space, parent, start, bar)
+    result = summarize(study, stage.name, wall=time.monotonic() - start, ran=ran)
+    ctx.tracker.end_stage(parent, study, end_stage_info(result))
+    return result
+
+
+def _trials(ctx: Context, study: optuna.Study, stage: Stage, space: Sequence[ParamSpace],
+            parent: str | None, start: float, bar: Any) -> int:
+    """Ask, run and tell trials until the stage has its target (or timeout); how many ran."""
+    deadline = None if stage.timeout is None else start + stage.timeout
+    ran = failures = 0
+    waiting_logged = False
+    while True:
+        check_interrupted()
+        fail_stale(study, ctx.retry_for)
+        fail_orphans(ctx.storage, study)
+        trials = study.get_trials(deepcopy=False)
+        finished = sum(t.state in FINISHED for t in trials)
+        _set_progress(bar, finished)
+        if stage.trials is not None and finished >= stage.trials:
+            return ran
+        if deadline is not None and time.monotonic() >= deadline:
+            study.set_user_attr("timed_out", True)
+            log.info("stage %s: timeout of %g s reached", stage.name, stage.timeout)
+            return ran
+        if stage.trials is not None and slots_taken(trials, stage.trials):
+            if not waiting_logged:
+                log.info("stage %s: the remaining trials are running in other workers; "
+                         "waiting (a dead worker's trial is retried after its heartbeat "
+                         "grace period)", stage.name)
+                waiting_logged = True
+            time.sleep(POLL_SECONDS)
+            continue
+        trial, interrupted = ask(study)
+        try:
+            if interrupted:
+                raise KeyboardInterrupt
+            if stage.trials is not None and is_surplus(study, trial, stage.trials):
+                trial.set_user_attr("reason", "surplus")
+                study.tell(trial, state=TrialState.FAIL)
+                continue
+            first_beat(ctx.storage, trial)
+            state, reason = run_trial(ctx, study, trial, stage, space, parent)
+        except KeyboardInterrupt:  # before run_trial could tell the trial itself
+            tell_interrupted(study, trial)
+            raise Interrupted() from None
+        ran += 1
+        failures = failures + 1 if state == TrialState.FAIL else 0
+        if failures >= MAX_CONSECUTIVE_FAILURES:
+            raise TunerError(f"Stage '{stage.name}': {failures} trials in a row failed; "
+                             f"last error: {reason}. Fix the cause and run again.")
+
+
+def _parent_run(ctx: Context, study: optuna.Study, stage: Stage,
+                space: Sequence[ParamSpace]) -> str | None:
+    """The stage's MLflow parent run, created once and shared through the study's user attrs."""
+    spec = ctx.spec
+    existing = study.user_attrs.get("mlflow_parent_run_id")
+    info = {"objective": spec.objective_ref, "dataset": spec.dataset, "metric": spec.metric,
+            "direction": spec.direction, "seed": spec.seed, "sampler": stage.sampler,
+            "pruner": stage.pruner, "trials": stage.trials, "fixed": spec.stage_fixed(stage),
+            "space": {p.name: p.describe() for p in space},
+            "storage": mask(ctx.options.storage_url)}
+    parent = ctx.tracker.stage_run(spec.name, stage.name, info, run_id=existing)
+    if parent and not existing:
+        study.set_user_attr("mlflow_parent_run_id", parent)
+    return parent
+
+
+def _close_orphan_parent(ctx: Context, study: optuna.Study, result: StageResult) -> None:
+    """A stage run left RUNNING by a process that stopped between the stage's last trial and its
+    end (the rerun skips the stage) is finished now."""
+    parent = study.user_attrs.get("mlflow_parent_run_id")
+    if parent and ctx.tracker.run_is_open(parent):
+        log.info("stage %s: closing its MLflow run, left open by an earlier process",
+                 result.name)
+        ctx.tracker.end_stage(parent, study, end_stage_info(result))
+
+
+@contextmanager
+def _progress(ctx: Context, stage: Stage) -> Iterator[Any]:
+    if not ctx.options.progress:
+        yield None
+        return
+    from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    with logging_redirect_tqdm(), tqdm(total=stage.trials, desc=stage.name, unit="trial",
+                                       leave=False) as bar:
+        yield bar
+
+
+def _set_progress(bar: Any, finished: int) -> None:
+    if bar is not None and bar.n != finished:
+        bar.n = finished
+        bar.refresh()

@@ -1,0 +1,127 @@
+"""One trial: train once with the trial's params, report every step, tell the study how it ended.
+
+Per reporting step: trial.report of the study metric, the tracker's log_epoch, then
+should_prune -> optuna.TrialPruned. A DivergenceError ends the trial PRUNED (its region is bad,
+and samplers learn from pruned trials) with the reason in user attr "reason"; any other
+exception ends it FAIL with its message. Every trial stores user attrs epochs, seconds,
+pruned_at, steps, reason and the last reported metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from objectives.errors import DivergenceError
+from tuner.engine.context import Context
+from tuner.engine.interrupts import Interrupted, check_interrupted
+from tuner.errors import TunerError
+from tuner.space import suggest
+from tuner.spec import ParamSpace, Stage
+from tuner.storage import heartbeat
+from tuner.text import params_text
+from tuner.tracking import TrialTracker
+
+log = logging.getLogger("tuner")
+
+
+@dataclass
+class Outcome:
+    """How a trial ended, and what it did before."""
+
+    state: TrialState = TrialState.FAIL
+    value: float | None = None
+    reason: str | None = None
+    pruned_at: int | None = None
+    last_step: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def run_trial(ctx: Context, study: optuna.Study, trial: optuna.Trial, stage: Stage,
+              space: Sequence[ParamSpace], parent: str | None) -> tuple[TrialState, str | None]:
+    """Train once with the trial's params; tell the study how it ended."""
+    spec = ctx.spec
+    params = suggest(trial, space)
+    config = {**spec.stage_fixed(stage), **params}
+    tracker = ctx.tracker.start_trial(parent, spec.name, stage.name, trial.number, params)
+    if tracker.run_id:
+        trial.set_user_attr("mlflow_run_id", tracker.run_id)
+    out = Outcome()
+
+    def report(step: int, metrics: Mapping[str, float]) -> None:
+        check_interrupted()
+        out.last_step = step
+        out.history.append(dict(metrics))
+        if spec.metric not in metrics:
+            raise TunerError(f"The objective reported no '{spec.metric}' (the study metric); "
+                             f"it reported: {', '.join(metrics)}.")
+        trial.report(float(metrics[spec.metric]), step)
+        tracker.log_epoch(step, metrics)
+        if trial.should_prune():
+            raise optuna.TrialPruned(f"pruned at step {step}")
+
+    start = time.perf_counter()
+    try:
+        with heartbeat(study, trial):
+            start = time.perf_counter()
+            result = spec.objective.fit(config, ctx.data.train, ctx.data.val, report, spec.seed,
+                                        ctx.data.image_shape)
+        _ended(out, result.history[-1] if result.history else None, spec.metric)
+    except optuna.TrialPruned:
+        out.state, out.pruned_at = TrialState.PRUNED, out.last_step
+    except DivergenceError as exc:
+        out.state, out.pruned_at = TrialState.PRUNED, exc.step or out.last_step
+        out.reason = f"diverged: {exc}"
+    except KeyboardInterrupt:
+        out.reason = "interrupted"
+        _tell(ctx, study, trial, tracker, out, config, time.perf_counter() - start)
+        raise Interrupted() from None
+    except Exception as exc:  # noqa: BLE001 - one trial's failure must not stop the study
+        out.reason = f"{type(exc).__name__}: {exc}"
+    _tell(ctx, study, trial, tracker, out, config, time.perf_counter() - start)
+    return out.state, out.reason
+
+
+def _ended(out: Outcome, final: Mapping[str, float] | None, metric: str) -> None:
+    """A fit that returned: COMPLETE with its last metric, or why not."""
+    final = final if final is not None else (out.history[-1] if out.history else None)
+    if final is None or metric not in final:
+        out.reason = f"the objective returned no '{metric}'"
+        return
+    value = float(final[metric])
+    if math.isfinite(value):
+        out.state, out.value = TrialState.COMPLETE, value
+    else:
+        out.state, out.pruned_at = TrialState.PRUNED, out.last_step
+        out.reason = f"diverged: {metric} is {value}"
+
+
+def _tell(ctx: Context, study: optuna.Study, trial: optuna.Trial, tracker: TrialTracker,
+          out: Outcome, config: Mapping[str, Any], seconds: float) -> None:
+    history = out.history
+    epochs = float(history[-1].get("epoch", out.last_step)) if history else 0.0
+    info = {"epochs": epochs, "seconds": round(seconds, 3), "pruned_at": out.pruned_at,
+            "reason": out.reason, "steps": out.last_step}
+    for key, val in info.items():
+        trial.set_user_attr(key, val)
+    if history:  # the last reported metrics, e.g. val_accuracy of a study that minimizes val_loss
+        trial.set_user_attr("metrics", {k: float(v) for k, v in history[-1].items()})
+    if out.state == TrialState.COMPLETE:
+        study.tell(trial, out.value)
+    else:
+        study.tell(trial, state=out.state)
+    tracker.finish(out.state.name, out.value, {**info, "schedule": config.get("schedule")},
+                   history, config)
+    shown = (f"{ctx.spec.metric}={out.value:.4f}" if out.value is not None
+             else (out.reason or ""))
+    if out.state == TrialState.PRUNED and out.pruned_at:
+        shown += f" pruned at step {out.pruned_at}"
+    log.info("trial %d %s: %s  [%s] %.1f epochs, %.1f s", trial.number, out.state.name, shown,
+             params_text(trial.params), epochs, seconds)

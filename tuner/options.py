@@ -1,0 +1,26 @@
+"""How a study runs, as typed options: the API fills them from its arguments, the CLI from its
+flags, and the engine reads nothing else (no argparse, no environment beyond these defaults)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tuner.storage import resolve_url
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """storage: an Optuna storage URL (default $TUNER_STORAGE, then sqlite:///tuner.db);
+    tracking_uri: MLflow (default $MLFLOW_TRACKING_URI, then sqlite:///mlflow.db);
+    data_dir / download: where datasets come from; progress: show progress bars."""
+
+    storage: str | None = None
+    tracking_uri: str | None = None
+    tracking: bool = True
+    data_dir: str | None = None
+    download: bool = False
+    progress: bool = True
+
+    @property
+    def storage_url(self) -> str:
+        return resolve_url(self.storage)

@@ -1,0 +1,31 @@
+"""The only module touching Optuna's private API; each use says why no public one does.
+
+The tuner drives trials by ask/tell (a stage counts its target across workers itself), while
+Optuna beats heartbeats only inside study.optimize. Beating by hand needs the storage behind a
+study and a trial's storage id, which Optuna keeps private (optuna.storages._heartbeat,
+Study._storage, Trial._trial_id).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+from optuna.storages._heartbeat import BaseHeartbeat, is_heartbeat_enabled
+
+
+def beats(storage: Any) -> bool:
+    """True when `storage` records heartbeats (an RDBStorage with an interval)."""
+    return isinstance(storage, BaseHeartbeat) and is_heartbeat_enabled(storage)  # type: ignore[arg-type]
+
+
+def heartbeat_storage(study: optuna.Study) -> Any:
+    """The study's storage when it records heartbeats, else None (Study._storage is the only
+    handle Optuna gives on it)."""
+    storage = study._storage
+    return storage if beats(storage) else None
+
+
+def trial_id(trial: optuna.Trial) -> int:
+    """The storage's id of a trial (record_heartbeat takes ids, study.ask gives Trial objects)."""
+    return int(trial._trial_id)

@@ -1,0 +1,84 @@
+"""The text of `tuner list` (every study in a storage, with counts and best values) and `tuner
+show NAME` (per stage a trials table and the best params, plus the final test result). The
+table shows each trial's last val_accuracy too, useful when the study minimizes val_loss."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from tuner.errors import TunerError
+from tuner.storage import mask
+from tuner.text import fmt, params_text, table
+from tuner.trials import best_trial
+
+COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING)
+
+
+def _counts(trials: Sequence[FrozenTrial]) -> list[str]:
+    return [str(sum(t.state == s for t in trials)) for s in COUNTED]
+
+
+def list_text(storage: Any, url: str) -> str:
+    """One row per Optuna study (stage) in the storage."""
+    names = sorted(optuna.get_all_study_names(storage))
+    if not names:
+        return f"no studies in {mask(url)}"
+    rows = [["study", "complete", "pruned", "failed", "running", "best", "test_accuracy"]]
+    for name in names:
+        study = optuna.load_study(study_name=name, storage=storage)
+        best = best_trial(study)
+        final = study.user_attrs.get("final") or {}
+        rows.append([name, *_counts(study.get_trials(deepcopy=False)),
+                     fmt(best.value if best else None), fmt(final.get("test_accuracy"))])
+    return table(rows)
+
+
+def show_text(storage: Any, url: str, name: str) -> str:
+    """Every stage of study `name`: its space, trials table, best trial and final result."""
+    names = sorted(n for n in optuna.get_all_study_names(storage)
+                   if n == name or n.startswith(name + "/"))
+    if not names:
+        raise TunerError(f"No study '{name}' in storage {mask(url)}; "
+                         "`tuner list` shows the studies there.")
+    return "\n".join(_stage_text(optuna.load_study(study_name=n, storage=storage))
+                     for n in names)
+
+
+def _stage_text(study: optuna.Study) -> str:
+    trials = study.get_trials(deepcopy=False)
+    params = sorted({p for t in trials for p in t.params})
+    lines = [f"{study.study_name} ({study.direction.name.lower()}): {len(trials)} trials"]
+    space = study.user_attrs.get("space")
+    if space:
+        lines.append("  space: " + "; ".join(_space_text(d) for d in space))
+    rows = [["#", "state", "value", *params, "val_accuracy", "epochs", "seconds", "pruned_at",
+             "reason"]]
+    for t in trials:
+        a = t.user_attrs
+        rows.append([str(t.number), t.state.name, fmt(t.value),
+                     *(fmt(t.params.get(p)) for p in params),
+                     fmt((a.get("metrics") or {}).get("val_accuracy")), fmt(a.get("epochs")),
+                     fmt(a.get("seconds")), fmt(a.get("pruned_at")), str(a.get("reason") or "")])
+    if trials:
+        lines.append(table(rows))
+    best = best_trial(study)
+    if best is not None:
+        lines.append(f"  best: trial {best.number} value {fmt(best.value)}: "
+                     f"{params_text(best.params)}")
+    final = study.user_attrs.get("final")
+    if final:
+        lines.append(f"  final: test_accuracy {fmt(final.get('test_accuracy'))}, test_loss "
+                     f"{fmt(final.get('test_loss'))} (trial {final.get('trial')}, "
+                     f"{final.get('train_size')} training samples)")
+    return "\n".join(lines) + "\n"
+
+
+def _space_text(d: dict[str, Any]) -> str:
+    if d.get("kind") == "categorical":
+        return f"{d['name']} in {d['choices']}"
+    log = " log" if d.get("log") else ""
+    return f"{d['name']} [{fmt(d.get('low'))}, {fmt(d.get('high'))}]{log}"

@@ -1,0 +1,119 @@
+"""Figures drawn with matplotlib's Agg backend: the confusion matrix and Optuna's study plots."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import optuna  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+_DPI = 80
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=_DPI)
+    return path
+
+
+def plot_confusion_matrix(
+    matrix: np.ndarray | Sequence[Sequence[int]], path: Path, labels: Sequence[str] | None = None
+) -> Path:
+    """Counts of true (rows) vs predicted (columns) classes, annotated."""
+    counts = np.asarray(matrix)
+    n = counts.shape[0]
+    names = list(labels) if labels is not None else [str(i) for i in range(n)]
+    fig = Figure(figsize=(1.0 + 0.5 * n, 0.8 + 0.5 * n))
+    ax = fig.subplots()
+    image = ax.imshow(counts, cmap="Blues")
+    fig.colorbar(image, ax=ax)
+    ax.set_xticks(range(n), names, rotation=45, ha="right")
+    ax.set_yticks(range(n), names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    threshold = counts.max() / 2 if counts.size else 0
+    for i in range(n):
+        for j in range(n):
+            ax.text(j, i, str(int(counts[i, j])), ha="center", va="center", fontsize=7,
+                    color="white" if counts[i, j] > threshold else "black")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _importances(study: optuna.Study) -> dict[str, float]:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return optuna.importance.get_param_importances(study)
+    except Exception:  # noqa: BLE001 - too few trials or a single distribution value
+        return {}
+
+
+def study_plots(study: optuna.Study, out: Path) -> list[Path]:
+    """Optuna's matplotlib plots as PNGs in `out`; a plot that cannot be drawn (too few complete
+    trials, one param) is skipped. Contour uses the (up to) three most important params."""
+    import matplotlib.pyplot as plt
+    from optuna.visualization import matplotlib as vis
+
+    complete = [t for t in study.get_trials(deepcopy=False)
+                if t.state == optuna.trial.TrialState.COMPLETE]
+    if not complete:
+        return []
+    params = sorted({name for t in complete for name in t.params})
+    ranked = list(_importances(study)) or params
+    plots: list[tuple[str, Any]] = [
+        ("optimization_history", lambda: vis.plot_optimization_history(study)),
+        ("intermediate_values", lambda: vis.plot_intermediate_values(study)),
+    ]
+    if params:
+        plots += [("slice", lambda: vis.plot_slice(study)),
+                  ("parallel_coordinate", lambda: vis.plot_parallel_coordinate(study))]
+    if len(ranked) >= 2 and len(complete) >= 2:
+        plots.append(("param_importances", lambda: vis.plot_param_importances(study)))
+    if len(params) >= 2:
+        plots.append(("contour", lambda: vis.plot_contour(study, params=ranked[:3])))
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    # Optuna's plots log warnings of their own (a contour param with one distinct value) on the
+    # console the user is watching: keep them to errors while drawing.
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    try:
+        for name, draw in plots:
+            if _draw(name, draw, out):
+                written.append(out / f"{name}.png")
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    plt.close("all")
+    return written
+
+
+def _draw(name: str, draw: Any, out: Path) -> bool:
+    """Draw one Optuna plot into out/NAME.png; False when it cannot be drawn."""
+    import matplotlib.pyplot as plt
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            axes = draw()
+            fig = np.asarray(axes).flat[0].get_figure()
+            width, height = (9.0, 7.5) if np.asarray(axes).size > 1 else (6.4, 4.8)
+            fig.set_size_inches(max(fig.get_figwidth(), width),
+                                max(fig.get_figheight(), height))
+            fig.savefig(out / f"{name}.png", dpi=_DPI, bbox_inches="tight")
+        plt.close(fig)
+        return True
+    except Exception as exc:  # noqa: BLE001 - a missing plot must not stop the report
+        log.debug("skipped %s plot: %s", name, exc)
+        return False

@@ -1,0 +1,83 @@
+"""`tuner report NAME`: every stage's plots, trials CSV, best params and final result on one
+Markdown page in a folder."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from tuner.errors import StorageError, TunerError
+from tuner.reporting.plots import study_plots
+from tuner.reporting.tables import trials_csv
+from tuner.text import fmt
+from tuner.trials import best_trial, state_counts
+
+STAGE_SEPARATORS = ("/", ".", ":")
+
+
+def stage_studies(storage: Any, name: str) -> list[str]:
+    """Optuna study names that belong to study `name`: itself, or `name` + separator + stage."""
+    summaries = optuna.get_all_study_summaries(storage, include_best_trial=False)
+    names = [s.study_name for s in summaries]
+    prefixes = tuple(name + sep for sep in STAGE_SEPARATORS)
+    return [n for n in names if n == name or n.startswith(prefixes)]
+
+
+def default_out(name: str) -> Path:
+    """reports/NAME, the folder `tuner report` writes to unless told otherwise."""
+    return Path("reports") / safe_dir(name)
+
+
+def write_report(storage: Any, name: str, out: Path) -> Path:
+    """Plots, trials CSV and best params of every stage of study `name`; returns README.md.
+    A folder that cannot be written is one TunerError line."""
+    found = stage_studies(storage, name)
+    if not found:
+        raise StorageError(f"No study named '{name}' in the storage; `tuner list` shows them.")
+    try:
+        return _write(storage, name, found, out)
+    except OSError as exc:
+        raise TunerError(f"Cannot write the report into {out}: "
+                         f"{exc.strerror or exc} ({exc.filename or out}).") from None
+
+
+def _write(storage: Any, name: str, found: list[str], out: Path) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    lines = [f"# Study report: {name}", "",
+             f"Written {datetime.now().isoformat(timespec='seconds')} by `tuner report`.", ""]
+    for study_name in found:
+        study = optuna.load_study(study_name=study_name, storage=storage)
+        folder = out / safe_dir(study_name)
+        trials_csv(study, folder / "trials.csv")
+        plots = study_plots(study, folder)
+        counts = state_counts(study)
+        best = best_trial(study)
+        lines += [f"## {study_name}", "",
+                  f"Direction: {study.direction.name.lower()}. Trials: "
+                  + ", ".join(f"{n} {state.lower()}" for state, n in counts.items()),
+                  f"([trials.csv]({folder.name}/trials.csv))", ""]
+        if best is not None:
+            lines += [f"Best value **{fmt(best.value, 6)}** (trial {best.number}):", "",
+                      "| param | value |", "|---|---|"]
+            lines += [f"| {k} | {fmt(v, 6)} |" for k, v in best.params.items()]
+            lines.append("")
+        final = study.user_attrs.get("final")
+        if isinstance(final, Mapping):
+            lines += ["Final evaluation (best config retrained, test split used once):", "",
+                      "| result | value |", "|---|---|"]
+            lines += [f"| {k} | {fmt(v, 6)} |" for k, v in final.items()
+                      if not isinstance(v, (Mapping, list))]
+            lines.append("")
+        for plot in plots:
+            lines += [f"![{plot.stem}]({folder.name}/{plot.name})", ""]
+    page = out / "README.md"
+    page.write_text("\n".join(lines))
+    return page
+
+
+def safe_dir(study_name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in study_name)

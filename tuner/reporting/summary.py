@@ -1,0 +1,32 @@
+"""The end-of-study summary and the final's line, as `tuner study` prints them."""
+
+from __future__ import annotations
+
+from tuner.results import FinalResult, StudyResult
+from tuner.text import params_text
+
+
+def study_summary(result: StudyResult) -> str:
+    """One block per stage (counts, wall time, best trial, epochs saved by pruning), then the
+    MLflow warnings if any."""
+    lines = [f"study {result.name}: {result.direction} {result.metric}"]
+    for s in result.stages.values():
+        lines.append(f"  stage {s.name}: {s.complete} complete, {s.pruned} pruned, "
+                     f"{s.failed} failed; wall {s.wall_seconds:.1f} s this run, "
+                     f"{s.trial_seconds:.1f} s in trials")
+        if s.best_value is not None:
+            lines.append(f"    best {result.metric} {s.best_value:.4f} "
+                         f"(trial {s.best_trial}): {params_text(s.best_params or {})}")
+        trained, full = s.epochs_trained, s.epochs_without_pruning
+        saved = f" ({100 * (1 - trained / full):.0f}% saved by pruning)" if full > 0 else ""
+        lines.append(f"    epochs trained {trained:.1f} vs {full:.1f} without pruning{saved}")
+    if result.tracking_warnings:
+        lines.append(f"  MLflow: {result.tracking_warnings} tracking warnings (failed writes, "
+                     "logged above); the trials are unaffected")
+    return "\n".join(lines)
+
+
+def final_line(study: str, final: FinalResult) -> str:
+    return (f"final {study}: test accuracy {final['test_accuracy']:.4f}, test loss "
+            f"{final['test_loss']:.4f} ({final.train_size} training samples, "
+            f"{final.seconds:.1f} s)")

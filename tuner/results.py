@@ -1,0 +1,102 @@
+"""What the API returns: typed results of a study, its stages, the final and one training run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from objectives.base import Model
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """One stage, counted from storage (every worker's trials): how many trials ended how, the
+    best one, and what the stage cost."""
+
+    name: str
+    study_name: str
+    complete: int
+    pruned: int
+    failed: int
+    best_value: float | None
+    best_params: Mapping[str, Any] | None
+    best_trial: int | None
+    epochs_trained: float
+    epochs_without_pruning: float
+    trial_seconds: float
+    wall_seconds: float
+    """Seconds this process spent on the stage (0 when it was already done)."""
+    ran_here: int
+    """Trials this process ran."""
+
+
+@dataclass(frozen=True)
+class FinalResult(Mapping[str, float]):
+    """The final retrain's test metrics, readable as a mapping (result["test_accuracy"]), with
+    where the configuration came from."""
+
+    metrics: Mapping[str, float]
+    monitor_accuracy: float
+    trial: int
+    stage: str
+    search_value: float
+    config: Mapping[str, Any]
+    dataset: str
+    train_size: int
+    test_size: int
+    seconds: float
+    mlflow_run_id: str | None = None
+
+    def __getitem__(self, key: str) -> float:
+        return self.metrics[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.metrics)
+
+    def __len__(self) -> int:
+        return len(self.metrics)
+
+    def record(self) -> dict[str, Any]:
+        """Plain JSON-able form, stored with the study (user attr "final")."""
+        out: dict[str, Any] = {**self.metrics, "monitor_accuracy": self.monitor_accuracy,
+                               "trial": self.trial, "stage": self.stage,
+                               "search_value": self.search_value, "config": dict(self.config),
+                               "dataset": self.dataset, "train_size": self.train_size,
+                               "test_size": self.test_size, "seconds": self.seconds}
+        if self.mlflow_run_id:
+            out["mlflow_run_id"] = self.mlflow_run_id
+        return out
+
+
+@dataclass(frozen=True)
+class StudyResult:
+    """A study after `run_study`: the best trial over all stages (the one the final retrains),
+    every stage's counts, and the final's test metrics (None without a final)."""
+
+    name: str
+    metric: str
+    direction: str
+    best_value: float | None
+    best_params: Mapping[str, Any]
+    best_stage: str | None
+    stages: Mapping[str, StageResult]
+    final: FinalResult | None = None
+    tracking_warnings: int = 0
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """One training run (`tuner.train`): the resolved config, one history row per reporting
+    point, the last row's metrics and the trained model."""
+
+    objective: str
+    dataset: str
+    config: Mapping[str, Any]
+    history: list[dict[str, float]] = field(default_factory=list)
+    model: Model | None = None
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """The last reporting point's metrics (val_accuracy, val_loss, ...)."""
+        return dict(self.history[-1]) if self.history else {}

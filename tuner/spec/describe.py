@@ -1,0 +1,32 @@
+"""A resolved study as text (what `tuner study NAME --dry-run` prints)."""
+
+from __future__ import annotations
+
+from tuner.spec.model import StudySpec
+
+
+def describe(spec: StudySpec) -> str:
+    """Objective, dataset, metric, seed, fixed params, then every stage and the final."""
+    lines = [f"study {spec.name} ({spec.path})",
+             f"  objective {spec.objective_ref}, dataset {spec.dataset}, "
+             f"{spec.direction} {spec.metric}, seed {spec.seed}"]
+    if spec.val_size is not None or spec.train_limit is not None:
+        lines.append(f"  val_size {spec.val_size}, train_limit {spec.train_limit}")
+    lines.append("  fixed: " + ", ".join(f"{k}={v}" for k, v in spec.fixed.items()))
+    for stage in spec.stages:
+        options = "".join(f" {k}={v}" for k, v in stage.sampler_options.items())
+        pruner = "".join(f" {k}={v}" for k, v in stage.pruner_options.items())
+        budget = f"{stage.trials} trials" if stage.trials is not None else "no trial target"
+        budget += f", timeout {stage.timeout:g} s" if stage.timeout is not None else ""
+        lines.append(f"  stage {stage.name} ({spec.study_name(stage.name)}): {budget}, "
+                     f"sampler {stage.sampler}{options}, pruner {stage.pruner}{pruner}")
+        if stage.refine is not None:
+            r = stage.refine
+            lines.append(f"    refine {', '.join(r.params) or '(nothing)'} from {r.source} "
+                         f"top {r.top_k}, margin {r.margin:g}, enqueue {r.enqueue}")
+        if stage.overrides:
+            lines.append("    set " + ", ".join(f"{k}={v}" for k, v in stage.overrides.items()))
+        lines.extend(f"    {p.describe()}" for p in stage.space)
+    final = ", ".join(f"{k}={v}" for k, v in spec.final.overrides.items()) or "none"
+    lines.append(f"  final: monitor {spec.final.monitor}, set {final}")
+    return "\n".join(lines)

@@ -1,0 +1,169 @@
+"""Read a study file, validate every key once, apply the overrides, return a StudySpec.
+
+Every problem is one SpecError line naming the file and the dotted key; the format is in
+docs/study-files.md. The API's load_study_spec adds the checks that need Optuna (samplers and
+pruners built and exercised) and the engine's preflight those that need the data.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from objectives.base import METRIC_NAMES, Objective
+from objectives.config import check_param, resolve_config
+from objectives.errors import ConfigError
+from tuner.errors import SpecError
+from tuner.spec.checker import Checker
+from tuner.spec.files import find_study_file
+from tuner.spec.model import DEFAULT_MONITOR, SEED_LIMIT, Final, Stage, StudySpec
+from tuner.spec.objectives import resolve_objective
+from tuner.spec.stages import parse_stage
+
+TOP_KEYS = {"name", "objective", "dataset", "metric", "direction", "seed", "val_size",
+            "train_limit", "fixed", "stages", "final"}
+FINAL_KEYS = {"monitor", "set"}
+
+
+def check_seed(seed: Any, where: str) -> int:
+    """`seed` when it is an int in [0, 2**32), else SpecError naming `where`."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < SEED_LIMIT:
+        raise SpecError(f"{where} must be an int in [0, {SEED_LIMIT - 1}]. Got {seed!r} instead.")
+    return seed
+
+
+def load_spec(
+    name: str | Path,
+    *,
+    dataset: str | None = None,
+    sets: Mapping[str, Any] | None = None,
+    trials: int | None = None,
+    seed: int | None = None,
+) -> StudySpec:
+    """Read, validate and resolve a study file, applying the overrides."""
+    path = find_study_file(name)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{path}: malformed TOML: {exc}.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"{path}: cannot read: {exc}.") from None
+    return parse_spec(raw, path, dataset=dataset, sets=sets, trials=trials, seed=seed)
+
+
+def parse_spec(
+    raw: Mapping[str, Any],
+    path: Path,
+    *,
+    dataset: str | None = None,
+    sets: Mapping[str, Any] | None = None,
+    trials: int | None = None,
+    seed: int | None = None,
+) -> StudySpec:
+    """Validate a parsed study file and apply the overrides."""
+    c = Checker(path)
+    c.unknown(raw, TOP_KEYS, "")
+    ref = c.get(raw, "objective", (str,), "", required=True)
+    objective = resolve_objective(ref, f"{path}: objective")
+    study_name = c.get(raw, "name", (str,), "", default=path.stem)
+    if not study_name or "/" in study_name:
+        raise c.fail("name", f"must be a non-empty name without '/'. Got {study_name!r} instead.")
+    metric, direction = _metric(c, raw, ref)
+    if seed is not None:
+        study_seed = check_seed(seed, "--seed")
+    else:
+        study_seed = check_seed(c.get(raw, "seed", (int,), "", default=0), f"{path}: seed")
+    val_size = c.get(raw, "val_size", (int, float), "")
+    if val_size is not None and (val_size <= 0 or isinstance(val_size, float) and val_size >= 1):
+        raise c.fail("val_size", f"must be a count >= 1 or a fraction in (0, 1). Got {val_size!r}.")
+    train_limit = c.get(raw, "train_limit", (int,), "")
+    if train_limit is not None and train_limit < 1:
+        raise c.fail("train_limit", f"must be >= 1. Got {train_limit} instead.")
+    overrides = _checked_sets(objective, sets or {})
+    fixed_raw = _checked_table(c, objective, c.get(raw, "fixed", (dict,), "", default={}), "fixed")
+    if trials is not None and trials < 1:
+        raise SpecError(f"--trials must be >= 1. Got {trials} instead.")
+    return StudySpec(
+        name=study_name, path=path, objective_ref=ref, objective=objective,
+        dataset=dataset or c.get(raw, "dataset", (str,), "", required=True), metric=metric,
+        direction=direction, seed=study_seed, val_size=val_size, train_limit=train_limit,
+        fixed=resolve_config(objective.name, objective.params, {**fixed_raw, **overrides}),
+        stages=_stages(c, raw, objective, overrides, trials), final=_final(c, raw, objective),
+        sets=overrides, trials_override=trials,
+    )
+
+
+def _metric(c: Checker, raw: Mapping[str, Any], ref: str) -> tuple[str, str]:
+    metric = c.get(raw, "metric", (str,), "", default="val_accuracy")
+    if ":" not in ref and metric not in METRIC_NAMES:
+        raise c.fail("metric", f"must be one of: {', '.join(METRIC_NAMES)}. "
+                     f"Got {metric!r} instead.")
+    direction = c.get(raw, "direction", (str,), "",
+                      default="maximize" if metric.endswith("accuracy") else "minimize")
+    if direction not in ("maximize", "minimize"):
+        raise c.fail("direction", f"must be 'maximize' or 'minimize'. Got {direction!r} instead.")
+    return metric, direction
+
+
+def _checked_table(c: Checker, objective: Objective, table: Mapping[str, Any], where: str
+                   ) -> dict[str, Any]:
+    """A table of fixed params, each value checked (and converted) for the objective."""
+    out = {}
+    for key, value in table.items():
+        try:
+            out[key] = check_param(objective.name, objective.params, key, value)
+        except ConfigError as exc:
+            raise c.fail(f"{where}.{key}", str(exc)) from None
+    return out
+
+
+def _checked_sets(objective: Objective, sets: Mapping[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in sets.items():
+        try:
+            out[key] = check_param(objective.name, objective.params, key, value)
+        except ConfigError as exc:
+            raise SpecError(f"--set {key}={value}: {exc}") from None
+    return out
+
+
+def _stages(c: Checker, raw: Mapping[str, Any], objective: Objective,
+            overrides: Mapping[str, Any], trials: int | None) -> tuple[Stage, ...]:
+    """Every [[stages]] table; --set pins a param (it leaves every space and refine list)
+    and --trials replaces every stage's trial count."""
+    stages_raw = c.get(raw, "stages", (list,), "", required=True)
+    if not stages_raw:
+        raise c.fail("stages", "at least one [[stages]] table is required.")
+    stages: list[Stage] = []
+    for i, stage_raw in enumerate(stages_raw):
+        if not isinstance(stage_raw, dict):
+            raise c.fail(f"stages[{i}]", "must be a table ([[stages]]).")
+        stage = parse_stage(c, stage_raw, i, objective, stages)
+        if trials is not None:
+            stage = replace(stage, trials=trials)
+        stage = replace(stage, space=tuple(p for p in stage.space if p.name not in overrides),
+                        overrides={k: v for k, v in stage.overrides.items()
+                                   if k not in overrides})
+        if stage.refine is not None:
+            refine = replace(stage.refine,
+                             params=tuple(p for p in stage.refine.params if p not in overrides))
+            if stage.trials is not None:
+                refine = replace(refine, enqueue=min(refine.enqueue, stage.trials))
+            stage = replace(stage, refine=refine)
+        stages.append(stage)
+    return tuple(stages)
+
+
+def _final(c: Checker, raw: Mapping[str, Any], objective: Objective) -> Final:
+    final_raw = c.get(raw, "final", (dict,), "", default={})
+    c.unknown(final_raw, FINAL_KEYS, "final.")
+    monitor = c.get(final_raw, "monitor", (int, float), "final.", default=DEFAULT_MONITOR)
+    if monitor <= 0 or isinstance(monitor, float) and monitor >= 1:
+        raise c.fail("final.monitor", f"must be a count >= 1 or a fraction in (0, 1). "
+                     f"Got {monitor} instead.")
+    final_set = _checked_table(c, objective, c.get(final_raw, "set", (dict,), "final.",
+                                                   default={}), "final.set")
+    return Final(monitor=monitor, overrides=final_set)

@@ -1,0 +1,128 @@
+"""A validated study as frozen dataclasses: the study, its stages, their search spaces, the final.
+
+The file format is documented in docs/study-files.md; tuner/spec/load.py turns a file into these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from objectives.base import Objective
+
+SAMPLERS = ("tpe", "random", "grid", "qmc", "cmaes", "gp")
+PRUNERS = ("median", "hyperband", "successive_halving", "percentile", "threshold", "none")
+PARAM_TYPES = ("float", "int", "categorical")
+SEED_LIMIT = 2**32
+"""Seeds are in [0, SEED_LIMIT): NumPy's and Optuna's samplers' range."""
+
+
+@dataclass(frozen=True)
+class ParamSpace:
+    """How one param is sampled. kind: float, int or categorical; `when` lists (param, values)
+    conditions that must all hold for the param to be sampled."""
+
+    name: str
+    kind: str
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    choices: tuple[Any, ...] | None = None
+    when: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able form, stored in the stage study's user attrs."""
+        return {"name": self.name, "kind": self.kind, "low": self.low, "high": self.high,
+                "log": self.log, "step": self.step,
+                "choices": None if self.choices is None else list(self.choices),
+                "when": [[k, list(v)] for k, v in self.when]}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ParamSpace:
+        return cls(name=d["name"], kind=d["kind"], low=d["low"], high=d["high"], log=d["log"],
+                   step=d["step"],
+                   choices=None if d["choices"] is None else tuple(d["choices"]),
+                   when=tuple((k, tuple(v)) for k, v in d["when"]))
+
+    def describe(self) -> str:
+        if self.kind == "categorical":
+            text = f"{self.name}: categorical {list(self.choices or ())}"
+        else:
+            text = f"{self.name}: {self.kind} [{self.low:g}, {self.high:g}]"
+            text += " log" if self.log else ""
+            text += f" step {self.step:g}" if self.step is not None else ""
+        for key, values in self.when:
+            text += f" when {key} in {list(values)}"
+        return text
+
+
+@dataclass(frozen=True)
+class Refine:
+    """Narrow `params` from the top_k completed trials of stage `source`; enqueue its best N."""
+
+    source: str
+    params: tuple[str, ...]
+    top_k: int = 3
+    margin: float = 0.5
+    enqueue: int = 0
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    sampler: str
+    sampler_options: Mapping[str, Any]
+    pruner: str
+    pruner_options: Mapping[str, Any]
+    trials: int | None
+    timeout: float | None
+    space: tuple[ParamSpace, ...]
+    refine: Refine | None = None
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    """Fixed params for this stage's trials only (its `set` table), e.g. longer training."""
+
+
+DEFAULT_MONITOR = 0.02
+"""The share of train+val the final holds out to monitor its training (1,000 of CIFAR-10's
+50,000 images, 29 of digits' 1,437), unless [final] monitor says otherwise."""
+
+
+@dataclass(frozen=True)
+class Final:
+    monitor: int | float = DEFAULT_MONITOR
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """A validated study. `fixed` is the full resolved config (defaults + [fixed] + --set);
+    `sets` and `trials_override` are the overrides it was loaded with (workers repeat them)."""
+
+    name: str
+    path: Path
+    objective_ref: str
+    objective: Objective
+    dataset: str
+    metric: str
+    direction: str
+    seed: int
+    val_size: int | float | None
+    train_limit: int | None
+    fixed: Mapping[str, Any]
+    stages: tuple[Stage, ...]
+    final: Final
+    sets: Mapping[str, Any] = field(default_factory=dict)
+    trials_override: int | None = None
+
+    def stage(self, name: str) -> Stage:
+        return next(s for s in self.stages if s.name == name)
+
+    def study_name(self, stage: str) -> str:
+        return f"{self.name}/{stage}"
+
+    def stage_fixed(self, stage: Stage) -> dict[str, Any]:
+        """The fixed params of `stage`'s trials: [fixed] and --set, then the stage's `set`."""
+        return {**self.fixed, **stage.overrides}

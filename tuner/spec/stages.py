@@ -1,0 +1,115 @@
+"""One [[stages]] table: sampler and pruner with their options, budget, space, refine, set."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from objectives.base import Objective
+from objectives.config import check_param
+from objectives.errors import ConfigError
+from tuner.spec.checker import Checker
+from tuner.spec.model import PRUNERS, SAMPLERS, ParamSpace, Refine, Stage
+from tuner.spec.params import parse_param
+
+STAGE_KEYS = {"name", "sampler", "pruner", "trials", "timeout", "space", "refine", "set"}
+REFINE_KEYS = {"from", "params", "top_k", "margin", "enqueue"}
+
+
+def parse_kind_table(c: Checker, value: Any, key: str, names: Sequence[str]
+                     ) -> tuple[str, dict[str, Any]]:
+    """`"tpe"` or `{ type = "tpe", option = ... }` -> ("tpe", {option: ...}); option values
+    that are floats must be finite."""
+    if isinstance(value, str):
+        kind, options = value, {}
+    elif isinstance(value, dict):
+        options = dict(value)
+        kind = options.pop("type", None)
+        if not isinstance(kind, str):
+            raise c.fail(f"{key}.type", f"missing or not a string; expected one of: "
+                         f"{', '.join(names)}.")
+    else:
+        raise c.fail(key, f"must be a string or a table. Got {value!r} instead.")
+    if kind not in names:
+        raise c.fail(key, f"unknown {key.rsplit('.', 1)[-1]} '{kind}'; expected one of: "
+                     f"{', '.join(names)}.")
+    for option, option_value in options.items():
+        if isinstance(option_value, float) and not math.isfinite(option_value):
+            raise c.fail(f"{key}.{option}", f"must be finite. Got {option_value!r} instead.")
+    return kind, options
+
+
+def _parse_refine(c: Checker, raw: Mapping[str, Any], where: str, earlier: Sequence[Stage]
+                  ) -> tuple[Refine, dict[str, ParamSpace]]:
+    """The refine table and the source stage's space, which this stage's space starts from."""
+    refine_raw = c.get(raw, "refine", (dict,), where)
+    rw = f"{where}refine."
+    c.unknown(refine_raw, REFINE_KEYS, rw)
+    source = c.get(refine_raw, "from", (str,), rw, required=True)
+    source_stage = next((s for s in earlier if s.name == source), None)
+    if source_stage is None:
+        raise c.fail(f"{rw}from", f"must name an earlier stage; got '{source}'.")
+    refine_params = c.get(refine_raw, "params", (list,), rw, required=True)
+    top_k = c.get(refine_raw, "top_k", (int,), rw, default=3)
+    margin = c.get(refine_raw, "margin", (int, float), rw, default=0.5)
+    enqueue = c.get(refine_raw, "enqueue", (int,), rw, default=0)
+    for key, value, least in (("top_k", top_k, 1), ("margin", margin, 0), ("enqueue", enqueue, 0)):
+        if value < least:
+            raise c.fail(f"{rw}{key}", f"must be >= {least}. Got {value} instead.")
+    refine = Refine(source=source, params=tuple(refine_params), top_k=top_k,
+                    margin=float(margin), enqueue=enqueue)
+    return refine, {p.name: p for p in source_stage.space}
+
+
+def _parse_set(c: Checker, raw: Mapping[str, Any], where: str, objective: Objective,
+               space: Mapping[str, ParamSpace]) -> dict[str, Any]:
+    stage_set = dict(c.get(raw, "set", (dict,), where, default={}))
+    for key, value in stage_set.items():
+        if key in space:
+            raise c.fail(f"{where}set.{key}", "is searched in this stage's space; set it in "
+                         "[fixed] or remove it from the space.")
+        try:
+            stage_set[key] = check_param(objective.name, objective.params, key, value)
+        except ConfigError as exc:
+            raise c.fail(f"{where}set.{key}", str(exc)) from None
+    return stage_set
+
+
+def parse_stage(c: Checker, raw: Mapping[str, Any], index: int, objective: Objective,
+                earlier: Sequence[Stage]) -> Stage:
+    """Stage number `index` (0-based) of the file, given the stages before it."""
+    name = c.get(raw, "name", (str,), f"stages[{index}].", required=True)
+    where = f"stages.{name}."
+    if not name or "/" in name:
+        raise c.fail(f"stages[{index}].name",
+                     f"must be a non-empty name without '/'. Got {name!r} instead.")
+    if any(s.name == name for s in earlier):
+        raise c.fail(f"{where}name", "duplicate stage name.")
+    c.unknown(raw, STAGE_KEYS, where)
+    sampler, sampler_options = parse_kind_table(c, raw.get("sampler", "tpe"), f"{where}sampler",
+                                                SAMPLERS)
+    pruner, pruner_options = parse_kind_table(c, raw.get("pruner", "none"), f"{where}pruner",
+                                              PRUNERS)
+    trials = c.get(raw, "trials", (int,), where)
+    timeout = c.get(raw, "timeout", (int, float), where)
+    if trials is not None and trials < 1:
+        raise c.fail(f"{where}trials", f"must be >= 1. Got {trials} instead.")
+    if timeout is not None and timeout <= 0:
+        raise c.fail(f"{where}timeout", f"must be > 0 seconds. Got {timeout} instead.")
+    if trials is None and timeout is None:
+        raise c.fail(f"{where}trials", "a stage needs trials, timeout or both.")
+    refine, space = _parse_refine(c, raw, where, earlier) if "refine" in raw else (None, {})
+    for pname, praw in c.get(raw, "space", (dict,), where, default={}).items():
+        space[pname] = parse_param(c, pname, praw, f"{where}space.{pname}", objective, space)
+    if not space:
+        raise c.fail(f"{where}space", "a stage needs at least one param to search.")
+    stage_set = _parse_set(c, raw, where, objective, space)
+    for pname in refine.params if refine is not None else ():
+        if not isinstance(pname, str) or pname not in space:
+            raise c.fail(f"{where}refine.params", f"'{pname}' is not a param of this "
+                         f"stage's space; expected some of: {', '.join(space)}.")
+    return Stage(name=name, sampler=sampler, sampler_options=sampler_options, pruner=pruner,
+                 pruner_options=pruner_options, trials=trials,
+                 timeout=None if timeout is None else float(timeout),
+                 space=tuple(space.values()), refine=refine, overrides=stage_set)

@@ -1,0 +1,62 @@
+"""`tuner ui`: the MLflow UI on the tracking store, bound to 127.0.0.1 unless told otherwise."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+from typing import Any
+
+from tuner.errors import TrackingError
+from tuner.storage import mask
+from tuner.tracking.values import ARTIFACTS_DIR, local_store, resolve_uri
+
+log = logging.getLogger(__name__)
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def serve_ui(tracking_uri: str | None = None, host: str = "127.0.0.1", port: int = 5000) -> int:
+    """Serve the MLflow UI for the store until Ctrl+C (or SIGTERM); returns the exit code."""
+    uri = resolve_uri(tracking_uri)
+    if uri.startswith(("http://", "https://")):
+        print(f"The tracking server already serves the UI: open {mask(uri)}")
+        return 0
+    if not 0 < port < 65536:
+        raise TrackingError(f"--port must be in [1, 65535]. Got {port} instead.")
+    if not _port_free(host, port):
+        raise TrackingError(f"Port {port} on {host} is in use; pick another with --port.")
+    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
+           "--host", host, "--port", str(port), "--workers", "1"]
+    db = local_store(uri)
+    if db is not None:
+        db.parent.mkdir(parents=True, exist_ok=True)
+        cmd += ["--artifacts-destination", str(db.resolve().parent / ARTIFACTS_DIR)]
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("Serving the MLflow UI on %s: anyone who can reach it sees every run.",
+                    host)
+    print(f"MLflow UI for {mask(uri)} at http://{host}:{port}  (Ctrl+C to stop)",
+          flush=True)
+    server = subprocess.Popen(cmd, env={"MLFLOW_DISABLE_TELEMETRY": "true", **os.environ})
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return server.wait()
+    except KeyboardInterrupt:
+        server.terminate()
+        server.wait(timeout=10)
+        return 0
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    """SIGTERM stops the UI like Ctrl+C, so the MLflow server is not left running."""
+    raise KeyboardInterrupt

@@ -1,0 +1,88 @@
+"""Where MLflow data goes by default, and how tuner values become MLflow keys, params and tags."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from tuner.storage import mask, sqlite_file
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+"""MLflow's own default store, so `mlflow ui` and `mlflow runs list` in the study folder read
+it with no flags."""
+ARTIFACTS_DIR = "mlartifacts"
+"""Artifacts of a SQLite store go in this folder beside the database (MLflow's own default)."""
+RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
+"""MLflow run status per trial state: pruned trials show as stopped early, not as green."""
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+"""The experiment tag MLflow 3's UI reads to open an experiment on its runs table (without it,
+an experiment with no traces opens on the GenAI overview)."""
+MAX_PARAM_CHARS = 500
+MAX_TAG_CHARS = 5000
+
+
+def resolve_uri(tracking_uri: str | None) -> str:
+    """tracking_uri, else $MLFLOW_TRACKING_URI, else MLflow's default sqlite:///mlflow.db."""
+    return tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def artifact_root(uri: str) -> str | None:
+    """Where artifacts of new experiments go: mlartifacts/ beside a SQLite database; None lets
+    a tracking server (or another database) decide."""
+    db = sqlite_file(uri)
+    return None if db is None else (db.resolve().parent / ARTIFACTS_DIR).as_uri()
+
+
+def optuna_study_name(study: str, stage: str) -> str:
+    """The Optuna study of one stage, as the engine names it."""
+    return f"{study}/{stage}"
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def clean_key(key: str) -> str:
+    """MLflow keys allow letters, digits, _ - . / and spaces; anything else becomes _."""
+    return re.sub(r"[^\w\-./ ]", "_", str(key))
+
+
+def param_value(value: Any) -> str:
+    text = json.dumps(value) if isinstance(value, (list, tuple, dict)) else str(value)
+    return text[:MAX_PARAM_CHARS]
+
+
+def flat_params(info: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Scalars and lists of `info` as MLflow params; a nested mapping's keys get its key as a
+    prefix (fixed.epochs). None values are left out."""
+    out: dict[str, str] = {}
+    for key, value in info.items():
+        if isinstance(value, Mapping):
+            out.update(flat_params(value, f"{prefix}{key}."))
+        elif value is not None:
+            out[clean_key(prefix + str(key))] = param_value(value)
+    return out
+
+
+def scalars(info: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in info.items() if not isinstance(v, Mapping)}
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def first_line(exc: BaseException, limit: int) -> str:
+    """The first line of an error message, shortened, with any URL password masked."""
+    lines = str(exc).strip().splitlines() or [type(exc).__name__]
+    return mask(lines[0])[:limit]
+
+
+def local_store(uri: str) -> Path | None:
+    """The database file of a SQLite tracking URI, else None."""
+    return sqlite_file(uri)
