@@ -45,3 +45,9 @@ stop_postgres() {
   bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
   _pg_as_owner "$bin/pg_ctl -D $dir/data -m fast stop" >/dev/null
 }
+
+restart_postgres() {
+  # Stop the throwaway server, wait `$1` seconds (default 1), start it again (tests use this to
+  # check that workers ride out a database restart).
+  stop_postgres && sleep "${1:-1}" && start_postgres
+}

@@ -198,23 +198,16 @@ x = {{ low = -5.0, high = 5.0 }}
 
 
 def _workers(
-    n: int, study_file: Path, pg_url: str, tracking_uri: str
-) -> list[subprocess.Popen[bytes]]:
+    n: int, study_file: Path, pg_url: str, tracking_uri: str, tracking: bool = True
+) -> list[subprocess.Popen[str]]:
     """n `tuner worker` processes on one study (storage URL in the environment, as --jobs does),
     heartbeat every second, so a dead worker's trial is failed after 2 s."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TUNER_STORAGE": pg_url,
            "TUNER_HEARTBEAT_SECONDS": "1", "OMP_NUM_THREADS": "1"}
-    argv = [sys.executable, "-m", "tuner", "-q", "worker", str(study_file),
-            "--tracking-uri", tracking_uri]
-    return [subprocess.Popen(argv, cwd=study_file.parent, env=env, stdout=subprocess.DEVNULL)
-            for _ in range(n)]
-
-
-def _create_tracking_tables(tracking_uri: str) -> None:
-    """Create the MLflow tables once (workers started at the same instant would race)."""
-    from tuner.tracking import make_tracker
-
-    make_tracker(tracking_uri).check()
+    argv = [sys.executable, "-m", "tuner", "-q", "worker", str(study_file)]
+    argv += ["--tracking-uri", tracking_uri] if tracking else ["--no-tracking"]
+    return [subprocess.Popen(argv, cwd=study_file.parent, env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True) for _ in range(n)]
 
 
 def test_three_tuner_workers_one_killed_mid_trial(pg_url: str, tmp_path: Path) -> None:
@@ -227,7 +220,6 @@ def test_three_tuner_workers_one_killed_mid_trial(pg_url: str, tmp_path: Path) -
     study_file.write_text(TOY_STUDY.format(trials=8))
     tracking_uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
     (tmp_path / "mlruns").mkdir()
-    _create_tracking_tables(tracking_uri)
     procs = _workers(3, study_file, pg_url, tracking_uri)
     study = _wait_for_study(pg_url, "toy/only")
     _kill_mid_trial(procs[0], lambda: _running_trial_of_worker(study, tracking_uri, procs[0].pid),
@@ -360,3 +352,33 @@ def _assert_no_password(runs: list[Any], url: str) -> None:
     for run in runs:
         values = [*run.data.params.values(), *run.data.tags.values()]
         assert not [v for v in values if password in v], run.info.run_name
+
+
+PG_DIR = Path(os.environ.get("TUNER_PG_DIR", "/tmp/tuner-pg"))
+
+
+def test_a_database_restart_pauses_the_workers_instead_of_stopping_them(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """The PostgreSQL server is stopped for a second and started again while two workers run
+    trials: they retry the lost connection (TUNER_STORAGE_RETRY_SECONDS) and the stage still ends
+    at exactly its target."""
+    if not (PG_DIR / "data" / "PG_VERSION").is_file():
+        pytest.skip("the test server is not the one .ci/postgres.sh starts")
+    study_file = tmp_path / "toy.toml"
+    study_file.write_text(TOY_STUDY.format(trials=14))  # ~10 s of trials after the first
+    procs = _workers(2, study_file, pg_url, "unused", tracking=False)
+    study = _wait_for_study(pg_url, "toy/only")
+    deadline = time.monotonic() + 120
+    while not study.get_trials(deepcopy=False, states=(State.COMPLETE,)):
+        assert time.monotonic() < deadline and all(p.poll() is None for p in procs)
+        time.sleep(0.2)
+    restart = subprocess.run(["bash", "-c", "source .ci/postgres.sh && restart_postgres 1"],
+                             cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert restart.returncode == 0, restart.stderr
+    errors = [proc.communicate(timeout=300)[1] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], errors
+    assert any("storage connection lost" in e for e in errors), errors  # it was hit, and rode it
+    trials = optuna.load_study(study_name="toy/only", storage=pg_url).trials
+    assert sum(t.state == State.COMPLETE for t in trials) == 14
+    assert not [t for t in trials if t.state in (State.RUNNING, State.WAITING)]

@@ -223,3 +223,23 @@ def test_optuna_cli_and_dashboard_read_our_storage(tmp_path: Path, storage_url: 
     assert status[0].startswith("200")
     names = {s["study_name"] for s in json.loads(body)["study_summaries"]}
     assert names == {"toy/coarse", "toy/fine"}
+
+
+def test_rerun_closes_a_stage_run_left_running(tmp_path: Path, storage_url: str,
+                                               tracking_uri: str) -> None:
+    """A process that stopped between a stage's last trial and the stage's end left its MLflow
+    parent run RUNNING; the rerun skips the finished stage and closes that run."""
+    from mlflow import MlflowClient
+
+    path = study_file(tmp_path)
+    argv = ["-q", "study", path, "--storage", storage_url, "--tracking-uri", tracking_uri,
+            "--trials", "2"]
+    assert main(argv) == 0
+    parent = optuna.load_study(study_name="toy/coarse",
+                               storage=storage_url).user_attrs["mlflow_parent_run_id"]
+    client = MlflowClient(tracking_uri)
+    assert client.get_run(parent).info.status == "FINISHED"
+    client.update_run(parent, status="RUNNING")  # as if the stage's end never came
+    assert main(argv) == 0
+    run = client.get_run(parent)
+    assert run.info.status == "FINISHED" and run.data.metrics["n_complete"] >= 1

@@ -29,3 +29,11 @@ def heartbeat_storage(study: optuna.Study) -> Any:
 def trial_id(trial: optuna.Trial) -> int:
     """The storage's id of a trial (record_heartbeat takes ids, study.ask gives Trial objects)."""
     return int(trial._trial_id)
+
+
+CACHED_CALLS = ("_create_new_trial", "_set_trial_param", "_get_best_trial_id", "_get_trials",
+                "_get_stale_trial_ids")
+"""RDBStorage methods that Optuna's caching layer (_CachedStorage, which wraps the RDBStorage of
+every study) and fail_stale_trials call directly instead of the public ones (optuna 5.1);
+tuner.storage.retry retries them like the public calls, or a database restart that kills one
+of their queries would stop the worker."""

@@ -13,7 +13,7 @@ from objectives.data import Dataset
 from tuner import tracking
 from tuner.options import RunOptions
 from tuner.spec import StudySpec
-from tuner.storage import RetryingRDBStorage, open_storage
+from tuner.storage import open_storage
 
 log = logging.getLogger("tuner")
 
@@ -30,11 +30,6 @@ class Context:
     tracker: tracking.Tracker
     worker_index: int | None
     data: Dataset
-
-    @property
-    def retry_for(self) -> float:
-        """Seconds a lost database connection is retried (0 for SQLite files)."""
-        return self.storage.retry_for if isinstance(self.storage, RetryingRDBStorage) else 0.0
 
 
 def worker_index(role: str) -> int | None:

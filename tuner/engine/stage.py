@@ -123,7 +123,7 @@ def _trials(ctx: Context, study: optuna.Study, stage: Stage, space: Sequence[Par
     waiting_logged = False
     while True:
         check_interrupted()
-        fail_stale(study, ctx.retry_for)
+        fail_stale(study)
         fail_orphans(ctx.storage, study)
         trials = study.get_trials(deepcopy=False)
         finished = sum(t.state in FINISHED for t in trials)

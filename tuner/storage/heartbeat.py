@@ -19,7 +19,6 @@ from optuna.trial import FrozenTrial
 
 from tuner.errors import StorageError
 from tuner.optuna_private import heartbeat_storage, trial_id
-from tuner.storage.retry import retrying
 
 log = logging.getLogger("tuner")
 
@@ -62,13 +61,12 @@ class RetryStale:
             self._on_stale(trial)
 
 
-def fail_stale(study: optuna.Study, retry_for: float = 0.0) -> None:
+def fail_stale(study: optuna.Study) -> None:
     """Fail (and re-queue) trials whose worker stopped beating; call before each study.ask()
-    when driving trials by ask/tell (study.optimize does it by itself). A lost connection is
-    retried for `retry_for` seconds."""
+    when driving trials by ask/tell (study.optimize does it by itself)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        retrying(lambda: optuna.storages.fail_stale_trials(study), retry_for, "a stale check")
+        optuna.storages.fail_stale_trials(study)
 
 
 @contextmanager

@@ -107,5 +107,5 @@ def _rdb_storage(url: str, parsed: URL, interval: int, on_stale: StaleHook | Non
         sqlalchemy.event.listen(storage.engine, "connect", normal_sync)
         storage.engine.dispose()  # pooled connections made before the listener reconnect
     else:
-        storage.retry_for = retry_seconds()  # type: ignore[attr-defined]
+        storage.retry_connections(retry_seconds())  # type: ignore[attr-defined]
     return storage

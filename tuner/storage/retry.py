@@ -17,6 +17,7 @@ import sqlalchemy
 from optuna.storages import RDBStorage
 
 from tuner.errors import StorageError
+from tuner.optuna_private import CACHED_CALLS
 
 log = logging.getLogger("tuner")
 
@@ -25,7 +26,9 @@ DEFAULT_RETRY_SECONDS = 60.0
 PAUSE_SECONDS = (0.5, 1.0, 2.0, 4.0)
 T = TypeVar("T")
 
-DISCONNECTS = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)
+DISCONNECTS = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
+               sqlalchemy.exc.PendingRollbackError)
+"""A lost or refused connection, or a session left holding a transaction on one."""
 
 
 def retry_seconds() -> float:
@@ -42,22 +45,28 @@ def retry_seconds() -> float:
     return seconds
 
 
-def is_disconnect(exc: BaseException) -> bool:
-    """True for a lost or refused database connection (as SQLAlchemy, or as Optuna's wrapper)."""
+def is_disconnect(exc: BaseException, raw: bool = False) -> bool:
+    """True for a lost or refused database connection (as SQLAlchemy, or as Optuna's wrapper);
+    with `raw`, any error of the database driver itself while connecting."""
+    if raw:
+        return type(exc).__module__.split(".")[0] in ("psycopg", "psycopg2", "pymysql",
+                                                      "MySQLdb")
     if isinstance(exc, optuna.exceptions.StorageInternalError):
         exc = exc.__cause__ or exc
     return isinstance(exc, DISCONNECTS)
 
 
-def retrying(call: Callable[[], T], seconds: float, what: str) -> T:
-    """call(), retried on lost connections until `seconds` have passed."""
+def retrying(call: Callable[[], T], seconds: float, what: str,
+             reset: Callable[[], None] | None = None, raw: bool = False) -> T:
+    """call(), retried on lost connections until `seconds` have passed; `reset()` runs before
+    each retry (to drop a session that still holds the dead connection's transaction)."""
     deadline = time.monotonic() + seconds
     attempt = 0
     while True:
         try:
             return call()
         except Exception as exc:
-            if not is_disconnect(exc) or time.monotonic() >= deadline:
+            if not is_disconnect(exc, raw) or time.monotonic() >= deadline:
                 raise
             pause = PAUSE_SECONDS[min(attempt, len(PAUSE_SECONDS) - 1)]
             if attempt == 0:
@@ -65,12 +74,15 @@ def retrying(call: Callable[[], T], seconds: float, what: str) -> T:
                             what, seconds)
             attempt += 1
             time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+            if reset is not None:
+                reset()
 
 
 def _retried(method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
     def wrapper(self: RetryingRDBStorage, *args: Any, **kwargs: Any) -> Any:
-        return retrying(lambda: method(self, *args, **kwargs), self.retry_for, method.__name__)
+        return retrying(lambda: method(self, *args, **kwargs), self.retry_for, method.__name__,
+                        reset=self.remove_session)
 
     return wrapper
 
@@ -87,10 +99,23 @@ RETRIED_METHODS = (
 
 
 class RetryingRDBStorage(RDBStorage):
-    """An RDBStorage whose public calls retry lost connections for `retry_for` seconds."""
+    """An RDBStorage that waits out a database restart: new connections are retried for
+    `retry_for` seconds (so every query, Optuna's internal ones included, waits for the server
+    to come back), and a public call whose connection dies under it is run again."""
 
     retry_for: float = DEFAULT_RETRY_SECONDS
 
+    def retry_connections(self, seconds: float) -> None:
+        """Retry refused connections for `seconds` (a SQLAlchemy do_connect hook)."""
+        self.retry_for = seconds
 
-for _name in RETRIED_METHODS:
+        def connect(dialect: Any, record: Any, cargs: Any, cparams: Any) -> Any:
+            return retrying(lambda: dialect.connect(*cargs, **cparams), self.retry_for,
+                            "a reconnect", raw=True)
+
+        sqlalchemy.event.listen(self.engine, "do_connect", connect)
+        self.engine.dispose()  # pooled connections made before the hook reconnect through it
+
+
+for _name in (*RETRIED_METHODS, *CACHED_CALLS):
     setattr(RetryingRDBStorage, _name, _retried(getattr(RDBStorage, _name)))
