@@ -1,4 +1,9 @@
-"""`tuner ui`: the MLflow UI on the tracking store, bound to 127.0.0.1 unless told otherwise."""
+"""`tuner ui`: the MLflow UI on the tracking store, bound to 127.0.0.1 unless told otherwise.
+
+MLflow 3.17's UI opens an experiment on its GenAI pages (traces, "Detect Issues") unless the
+browser chose "Model training" in its sidebar or the link carries ?workflowType=machine_learning:
+the links printed for each study carry it, so they open on the runs table.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +31,22 @@ def _port_free(host: str, port: int) -> bool:
     return True
 
 
+WORKFLOW = "workflowType=machine_learning"
+
+
+def study_links(uri: str, base: str) -> list[tuple[str, str]]:
+    """(study, link to its runs table) for every study experiment in the store."""
+    from tuner.tracking.store import MlflowStore
+
+    try:
+        experiments = MlflowStore(uri).client.search_experiments(
+            filter_string="tags.`tuner.study` != ''", max_results=100)
+    except Exception:  # noqa: BLE001 - links are a convenience; the UI starts regardless
+        return []
+    return [(e.name, f"{base}/#/experiments/{e.experiment_id}?{WORKFLOW}")
+            for e in sorted(experiments, key=lambda e: e.name)]
+
+
 def serve_ui(tracking_uri: str | None = None, host: str = "127.0.0.1", port: int = 5000) -> int:
     """Serve the MLflow UI for the store until Ctrl+C (or SIGTERM); returns the exit code."""
     uri = resolve_uri(tracking_uri)
@@ -45,8 +66,11 @@ def serve_ui(tracking_uri: str | None = None, host: str = "127.0.0.1", port: int
     if host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("Serving the MLflow UI on %s: anyone who can reach it sees every run.",
                     host)
-    print(f"MLflow UI for {mask(uri)} at http://{host}:{port}  (Ctrl+C to stop)",
-          flush=True)
+    base = f"http://{host}:{port}"
+    print(f"MLflow UI for {mask(uri)} at {base}  (Ctrl+C to stop)")
+    for name, link in study_links(uri, base):
+        print(f"  {name}: {link}")
+    sys.stdout.flush()
     server = subprocess.Popen(cmd, env={"MLFLOW_DISABLE_TELEMETRY": "true", **os.environ})
     signal.signal(signal.SIGTERM, _interrupt)
     try:
