@@ -42,14 +42,17 @@ x = {{ low = -10.0, high = 10.0 }}
 """
 
 
-def start(tmp_path: Path, storage_url: str) -> subprocess.Popen[str]:
+def start(tmp_path: Path, storage_url: str, hold: Path | None = None) -> subprocess.Popen[str]:
+    """`tuner study` on the toy study; with `hold`, every trial waits after its first report
+    until that file exists (so a trial is certainly running when the test acts)."""
     path = tmp_path / "kill.toml"
     path.write_text(STUDY)
     env = {**os.environ, "TUNER_HEARTBEAT_SECONDS": "1"}
+    extra = ["--set", f"hold={hold}"] if hold is not None else []
     return subprocess.Popen(
         [sys.executable, "-m", "tuner", "-q", "study", str(path), "--storage", storage_url,
-         "--no-tracking"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True)
+         "--no-tracking", *extra], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
 
 
 def trials(storage_url: str) -> list[FrozenTrial]:
@@ -76,9 +79,9 @@ def complete(ts: list[FrozenTrial]) -> int:
     return sum(t.state == TrialState.COMPLETE for t in ts)
 
 
-def mid_trial(ts: list[FrozenTrial]) -> bool:
-    return complete(ts) >= 1 and any(t.state == TrialState.RUNNING and t.intermediate_values
-                                     for t in ts)
+def held_mid_trial(ts: list[FrozenTrial]) -> bool:
+    """A trial is running, held after its first report (see start)."""
+    return any(t.state == TrialState.RUNNING and t.intermediate_values for t in ts)
 
 
 def rerun_to_the_end(tmp_path: Path, storage_url: str) -> list[FrozenTrial]:
@@ -94,11 +97,14 @@ def rerun_to_the_end(tmp_path: Path, storage_url: str) -> list[FrozenTrial]:
 
 
 def test_sigkill_mid_trial_then_restart(tmp_path: Path, storage_url: str) -> None:
-    proc = start(tmp_path, storage_url)
-    wait_for(storage_url, proc, mid_trial)
+    """The trial is held after its first report, so the kill lands mid-trial for certain."""
+    hold = tmp_path / "go"
+    proc = start(tmp_path, storage_url, hold)
+    wait_for(storage_url, proc, held_mid_trial)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    killed = next(t for t in trials(storage_url) if t.state == TrialState.RUNNING)
+    (killed,) = [t for t in trials(storage_url) if t.state == TrialState.RUNNING]
+    hold.touch()
     ts = rerun_to_the_end(tmp_path, storage_url)
     assert ts[killed.number].state == TrialState.FAIL
     retries = [t for t in ts if t.system_attrs.get("failed_trial") == killed.number]
@@ -123,9 +129,11 @@ def test_sigkill_between_trials_then_restart(tmp_path: Path, storage_url: str) -
 def test_sigint_fails_the_running_trial_and_prints_how_to_resume(
     tmp_path: Path, storage_url: str
 ) -> None:
-    proc = start(tmp_path, storage_url)
-    wait_for(storage_url, proc, mid_trial)
+    hold = tmp_path / "go"
+    proc = start(tmp_path, storage_url, hold)
+    wait_for(storage_url, proc, held_mid_trial)
     proc.send_signal(signal.SIGINT)
+    hold.touch()  # the held trial goes on to its next report, where the Ctrl-C stops it
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "interrupted; to resume, run: python -m tuner study" in out

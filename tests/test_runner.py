@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -243,3 +244,25 @@ def test_rerun_closes_a_stage_run_left_running(tmp_path: Path, storage_url: str,
     assert main(argv) == 0
     run = client.get_run(parent)
     assert run.info.status == "FINISHED" and run.data.metrics["n_complete"] >= 1
+
+
+def test_stock_tools_read_a_study_with_no_flags(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Default stores in the study folder: `mlflow runs list` finds the runs with no flags (the
+    store is MLflow's own default, sqlite:///mlflow.db) and optuna-dashboard gets the metric
+    name for its axis instead of "Objective 0"."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["-q", "study", study_file(tmp_path), "--trials", "2"]) == 0
+    assert optuna.load_study(study_name="toy/coarse",
+                             storage="sqlite:///tuner.db").metric_names == ["val_accuracy"]
+    from mlflow import MlflowClient
+
+    experiment = MlflowClient("sqlite:///mlflow.db").get_experiment_by_name("toy")
+    assert experiment is not None
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    listed = subprocess.run([str(Path(sys.executable).parent / "mlflow"), "runs", "list",
+                             "--experiment-id", experiment.experiment_id], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert listed.returncode == 0, listed.stderr
+    assert "trial 0" in listed.stdout and "coarse" in listed.stdout

@@ -1,8 +1,10 @@
 """A tiny objective for plumbing tests: a quadratic "training" that reports a few steps.
 
 val_accuracy peaks at x = 2, y = 3 and grows with the step, so pruners have curves to compare.
-`sleep` slows each step (kill tests land mid-trial), `fail_above` / `diverge_above` make trials
-with x above the threshold raise, to exercise failure handling. No data is used beyond its length.
+`sleep` slows each step, `hold` (a file path) stops every trial after its first report until
+that file exists (kill and interrupt tests then land mid-trial for certain, whatever the load),
+`fail_above` / `diverge_above` make trials with x above the threshold raise, to exercise failure
+handling. No data is used beyond its length.
 Use it in a study file as objective = "tests.toy_objective:TOY".
 """
 
@@ -54,6 +56,7 @@ class Toy:
         "fail_above": Param("float", 1e9),
         "diverge_above": Param("float", 1e9),
         "milestones": Param("ints", [2, 3]),
+        "hold": Param("str", ""),
     }
 
     def fit(self, config: Mapping[str, Any], train: Split, val: Split, report: Reporter,
@@ -73,6 +76,8 @@ class Toy:
                        "seconds": cfg["sleep"]}
             history.append(metrics)
             report(step, metrics)
+            while cfg["hold"] and not Path(cfg["hold"]).exists():
+                time.sleep(0.02)
         labels = train.y if len(train) else np.zeros(1, dtype=np.int64)
         return RunResult(model=ToyModel(int(np.bincount(labels).argmax()), score), history=history)
 
