@@ -33,4 +33,4 @@ lint: $(STAMP)
 	$(PY) -m mypy tuner objectives
 
 clean:
-	rm -rf $(VENV) mlruns tuner.db
+	rm -rf $(VENV) mlruns mlartifacts mlflow.db tuner.db reports

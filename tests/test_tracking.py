@@ -296,10 +296,13 @@ def test_check_unreachable_server_is_one_clear_line_without_password() -> None:
 
 def test_make_tracker_uri_resolution(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert type(make_tracker(None, disabled=True)) is Tracker
-    assert resolve_uri(None) == DEFAULT_TRACKING_URI
+    monkeypatch.chdir(tmp_path)
+    assert DEFAULT_TRACKING_URI == "sqlite:///mlflow.db"  # MLflow's own default
+    assert resolve_uri(None) == f"sqlite:///{tmp_path / 'mlflow.db'}"  # made absolute
+    assert resolve_uri("sqlite:///sub/x.db?mode=ro") == f"sqlite:///{tmp_path / 'sub/x.db'}?mode=ro"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5999")
     assert resolve_uri(None) == "http://127.0.0.1:5999"
-    assert resolve_uri("sqlite:///x.db") == "sqlite:///x.db"
+    assert resolve_uri("sqlite:////abs/x.db") == "sqlite:////abs/x.db"
     tracker = make_tracker(None)
     assert isinstance(tracker, MlflowTracker)
     assert tracker.tracking_uri == "http://127.0.0.1:5999"

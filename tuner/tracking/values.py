@@ -27,8 +27,16 @@ MAX_TAG_CHARS = 5000
 
 
 def resolve_uri(tracking_uri: str | None) -> str:
-    """tracking_uri, else $MLFLOW_TRACKING_URI, else MLflow's default sqlite:///mlflow.db."""
-    return tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    """tracking_uri, else $MLFLOW_TRACKING_URI, else MLflow's default sqlite:///mlflow.db; a
+    relative SQLite path made absolute against the current folder. (MLflow caches one store per
+    URI in a process: a relative one would keep writing to the folder of its first use after
+    a notebook or a test changes folder.)"""
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    db = sqlite_file(uri)
+    if db is None or db.is_absolute():
+        return uri
+    query = uri.partition("?")[2]
+    return f"sqlite:///{db.resolve()}" + (f"?{query}" if query else "")
 
 
 def artifact_root(uri: str) -> str | None:
