@@ -42,7 +42,8 @@ class Param:
     """One training parameter: its type, default and allowed values.
 
     kind is one of "float", "int", "str", "bool", "ints" (a list of ints, e.g. milestones),
-    "floats" (a list of floats, e.g. betas).
+    "floats" (a list of floats, e.g. betas), or "any" (a scalar, None or a list of scalars: the
+    params of the user's own estimators and functions whose defaults say nothing of a type).
     """
 
     kind: str
@@ -84,7 +85,9 @@ class RunResult:
 
     @property
     def val_accuracy(self) -> float:
-        return float(self.history[-1]["val_accuracy"]) if self.history else float("nan")
+        """The last val_accuracy reported (NaN without one, e.g. for regression)."""
+        return float(self.history[-1].get("val_accuracy", "nan")) if self.history else \
+            float("nan")
 
 
 class Objective(Protocol):

@@ -108,7 +108,7 @@ CASES: list[tuple[str, Callable[[Path], list[str]], str]] = [
                                           str(malicious_cifar(t))],
      r"error: Refusing to unpickle posix\.system"),
     ("val_size above the data", lambda t: [study(t, top="val_size = 100000")],
-     r"error: The 'val_size' must leave at least one sample on each side: digits has 1437"),
+     r"error: The 'val_size' must leave at least one sample on each side: digits has 1437 "),
     ("hyperband dividing by zero", lambda t: [study(
         t, pruner='{ type = "hyperband", reduction_factor = 1 }')],
      r"error: .*bad\.toml: stages\.coarse\.pruner: hyperband with reduction_factor=1 cannot "

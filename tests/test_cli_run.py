@@ -18,7 +18,8 @@ def test_json_output_is_one_document(capsys: pytest.CaptureFixture[str]) -> None
     out = capsys.readouterr().out
     assert code == 0
     doc = json.loads(out)
-    assert set(doc) == {"objective", "dataset", "config", "history", "val_accuracy"}
+    assert set(doc) == {"objective", "dataset", "config", "history", "val_accuracy", "metrics"}
+    assert doc["metrics"] == doc["history"][-1]
     assert (doc["objective"], doc["dataset"]) == ("softmax", "digits")
     assert doc["config"]["epochs"] == 3 and doc["config"]["lr"] == 0.01
     assert doc["config"]["optimizer"] == "momentum"

@@ -99,7 +99,7 @@ def test_val_size_fraction_and_train_limit(mnist_root: Path) -> None:
 
 @pytest.mark.parametrize("val_size, message", [
     (0, r"val_size=0 gives 0"),
-    (300, r"mnist has 300 training samples, val_size=300 gives 300"),
+    (300, r"mnist has 300 samples to split, val_size=300 gives 300"),
     (1.5, r"The 'val_size' fraction must be in \(0, 1\). Got 1.5 instead."),
     ("10", r"must be an int count or a float in \(0, 1\). Got '10' instead."),
     (True, r"Got True instead."),

@@ -39,7 +39,7 @@ class Spy:
         self.real = real
         self.final_calls = 0
         self.train, self.val = real.train, real.val
-        self.image_shape, self.classes = real.image_shape, real.classes
+        self.image_shape, self.classes, self.task = real.image_shape, real.classes, real.task
         self.class_names = real.class_names
 
     def final_splits(self, monitor: int) -> Any:

@@ -42,7 +42,7 @@ def test_list_and_show(tmp_path: Path, storage_url: str,
     assert main(["list", "--storage", storage_url]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].split() == ["study", "complete", "pruned", "failed", "running", "best",
-                              "test_accuracy"]
+                              "final", "test"]
     row = out[1].split()
     assert row[0] == "ins/coarse" and row[1] == "3" and row[5] == f"{best.value:.4g}"
 

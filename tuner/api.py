@@ -20,6 +20,7 @@ from typing import Any
 from tqdm import tqdm
 
 from objectives import data as data_mod
+from objectives.adapters.function import FunctionObjective
 from objectives.base import Objective
 from objectives.config import resolve_config
 from objectives.threads import set_budget
@@ -202,21 +203,31 @@ def train(
     config: Mapping[str, Any] | None = None,
     seed: int = 0,
     val_size: int | float | None = None,
+    target: str | None = None,
+    task: str | None = None,
     report: Reporter | None = None,
     progress: bool = False,
     threads: int | None = None,
     download: bool = False,
 ) -> TrainResult:
     """Train one objective once with `config` (defaults for every key it leaves out) and return
-    its history (one row per reporting point: epoch, train/val loss and accuracy, lr, seconds)
-    and model. `report(step, metrics)`, when given, is called at every reporting point;
-    `progress` shows a progress bar on stderr."""
+    its history (one row per reporting point: epoch, train/val metrics, seconds) and model.
+
+    objective: a built-in name, "module:attr" (an estimator, a training function or an
+    Objective; the current folder is searched first) or an objective object; dataset: a
+    built-in name, a .csv / .npz path or "module:function" (target: a CSV's target column).
+    `report(step, metrics)`, when given, is called at every reporting point; `progress` shows
+    a progress bar on stderr."""
     _threads(threads)
     check_seed(seed, "seed")
-    obj = resolve_objective(objective) if isinstance(objective, str) else objective
+    here = Path.cwd()
+    obj = resolve_objective(objective, folder=here) if isinstance(objective, str) else objective
+    if isinstance(obj, FunctionObjective):
+        obj = obj.declaring(dict(config or {}))
     resolved = resolve_config(obj.name, obj.params, dict(config or {}))
-    data = data_mod.load(dataset, data_dir=data_dir, seed=seed, normalize=obj.normalize,
-                         download=download, val_size=val_size)
+    data = data_mod.load_dataset(dataset, folder=here, data_dir=data_dir, seed=seed,
+                                 normalize=obj.normalize, download=download, val_size=val_size,
+                                 target=target, task=task)
     planned = getattr(obj, "planned_reports", None)
     total = planned(resolved, len(data.train)) if planned is not None else None
     with tqdm(total=total, unit="eval", file=sys.stderr, disable=not progress, leave=False,

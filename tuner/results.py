@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,11 +60,12 @@ class FinalResult(Mapping[str, float]):
 
     def record(self) -> dict[str, Any]:
         """Plain JSON-able form, stored with the study (user attr "final")."""
-        out: dict[str, Any] = {**self.metrics, "monitor_accuracy": self.monitor_accuracy,
-                               "trial": self.trial, "stage": self.stage,
+        out: dict[str, Any] = {**self.metrics, "trial": self.trial, "stage": self.stage,
                                "search_value": self.search_value, "config": dict(self.config),
                                "dataset": self.dataset, "train_size": self.train_size,
                                "test_size": self.test_size, "seconds": self.seconds}
+        if math.isfinite(self.monitor_accuracy):
+            out["monitor_accuracy"] = self.monitor_accuracy
         if self.mlflow_run_id:
             out["mlflow_run_id"] = self.mlflow_run_id
         return out

@@ -1,8 +1,8 @@
-"""A loaded dataset: normalised train and val splits, and the one door to the test split.
+"""A loaded dataset: scaled train and val splits, and the one door to the test split.
 
-`load(name)` hands out train and val only; the test split is read by `Dataset.final_splits`
-and nowhere else, so a search can never peek at it. Normalisation statistics always come from
-the part that is trained on.
+`load(name)` (the built-in image datasets) and `tables.load_table` (the user's own files) hand
+out train and val only; the test split is read by `Dataset.final_splits` and nowhere else, so a
+search can never peek at it. Scaling statistics always come from the part that is trained on.
 """
 
 from __future__ import annotations
@@ -20,23 +20,33 @@ from objectives.data.sources import source
 from objectives.data.splits import check_labels, split_indices, val_count
 from objectives.errors import ConfigError, DataError
 
+Scaler = Callable[[np.ndarray], Callable[[np.ndarray], np.ndarray]]
+"""Fitted on the rows trained on, returns the transform applied to every split (float32)."""
+
+CLASSIFICATION, REGRESSION = "classification", "regression"
+TASKS = (CLASSIFICATION, REGRESSION)
+
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """A loaded dataset: normalised train and val splits, and the one door to the test split."""
+    """A loaded dataset: scaled train and val splits, and the one door to the test split.
+    Classification labels are int64 class indices (0..classes-1, named by class_names);
+    regression targets float64 (classes 0)."""
 
     name: str
+    task: str
     classes: int
     class_names: tuple[str, ...]
     image_shape: tuple[int, int, int]
     train: Split
     val: Split
-    normalize: str
     seed: int
     _pool: Raw = field(repr=False)
     _train_idx: np.ndarray = field(repr=False)
     _val_idx: np.ndarray = field(repr=False)
     _read_test: Callable[[], Raw] = field(repr=False)
+    _scaler: Scaler = field(repr=False)
+    feature_names: tuple[str, ...] = ()
 
     def final_splits(self, monitor: int) -> tuple[Split, Split, Split]:
         """(train+val minus `monitor` held-out samples, the monitor split, the test split), all
@@ -49,14 +59,26 @@ class Dataset:
         order = np.random.default_rng(self.seed).permutation(pool_idx)
         fit_idx, monitor_idx = order[monitor:], order[:monitor]
         X_test, y_test = self._read_test()
-        check_labels(y_test, self.classes, f"{self.name} test split")
+        if self.task == CLASSIFICATION:
+            check_labels(y_test, self.classes, f"{self.name} test split")
         X, y = self._pool
-        norm = Normalizer.fit(X[fit_idx], self.name, self.normalize, self.image_shape)
+        scale = self._scaler(X[fit_idx])
         return (
-            Split(norm(X[fit_idx]), y[fit_idx]),
-            Split(norm(X[monitor_idx]), y[monitor_idx]),
-            Split(norm(X_test), y_test.astype(np.int64)),
+            Split(scale(X[fit_idx]), y[fit_idx]),
+            Split(scale(X[monitor_idx]), y[monitor_idx]),
+            Split(scale(X_test), y_test.astype(y.dtype)),
         )
+
+
+def check_options(normalize: str, train_limit: int | None) -> None:
+    """ConfigError for a normalisation or train_limit no dataset can take."""
+    if normalize not in NORMALIZATIONS:
+        raise ConfigError(f"The 'normalize' argument must be one of: "
+                          f"{', '.join(NORMALIZATIONS)}. Got {normalize!r} instead.")
+    if train_limit is not None and (isinstance(train_limit, bool)
+                                    or not isinstance(train_limit, int) or train_limit < 1):
+        raise ConfigError(f"The 'train_limit' argument must be an int in [1, inf) or None. "
+                          f"Got {train_limit!r} instead.")
 
 
 def load(
@@ -76,13 +98,7 @@ def load(
     """
     if name not in DATASETS:
         raise DataError(f"Unknown dataset '{name}'; valid datasets: {', '.join(DATASETS)}.")
-    if normalize not in NORMALIZATIONS:
-        raise ConfigError(f"The 'normalize' argument must be one of: "
-                          f"{', '.join(NORMALIZATIONS)}. Got {normalize!r} instead.")
-    if train_limit is not None and (isinstance(train_limit, bool)
-                                    or not isinstance(train_limit, int) or train_limit < 1):
-        raise ConfigError(f"The 'train_limit' argument must be an int in [1, inf) or None. "
-                          f"Got {train_limit!r} instead.")
+    check_options(normalize, train_limit)
     pool, read_test, class_names = source(name, data_dir, download)
     X, y = pool
     classes = len(class_names)
@@ -92,18 +108,23 @@ def load(
     if train_limit is not None:
         train_idx = train_idx[:train_limit]
     shape = IMAGE_SHAPES[name]
-    norm = Normalizer.fit(X[train_idx], name, normalize, shape)
+
+    def scaler(fit_rows: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        return Normalizer.fit(fit_rows, name, normalize, shape)
+
+    norm = scaler(X[train_idx])
     return Dataset(
         name=name,
+        task=CLASSIFICATION,
         classes=classes,
         class_names=class_names,
         image_shape=shape,
         train=Split(norm(X[train_idx]), y[train_idx]),
         val=Split(norm(X[val_idx]), y[val_idx]),
-        normalize=normalize,
         seed=seed,
         _pool=pool,
         _train_idx=train_idx,
         _val_idx=val_idx,
         _read_test=read_test,
+        _scaler=scaler,
     )

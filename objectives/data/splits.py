@@ -8,23 +8,25 @@ from objectives.data.catalog import DEFAULT_VAL_SIZE, DIGITS_VAL_FRACTION
 from objectives.errors import ConfigError, DataError
 
 
-def val_count(val_size: int | float | None, n: int, name: str) -> int:
-    """The number of validation samples, checked against the `n` available."""
+def val_count(val_size: int | float | None, n: int, name: str, key: str = "val_size") -> int:
+    """The number of samples a split of `val_size` (a count or a fraction; None: the dataset's
+    default validation size) takes from the `n` available, checked; `key` names the setting in
+    messages."""
     if val_size is None:
         val_size = DIGITS_VAL_FRACTION if name == "digits" else DEFAULT_VAL_SIZE
     if isinstance(val_size, bool) or not isinstance(val_size, (int, float)):
-        raise ConfigError(f"The 'val_size' argument must be an int count or a float in (0, 1). "
+        raise ConfigError(f"The '{key}' argument must be an int count or a float in (0, 1). "
                           f"Got {val_size!r} instead.")
     if isinstance(val_size, float):
         if not 0.0 < val_size < 1.0:
-            raise ConfigError(f"The 'val_size' fraction must be in (0, 1). "
+            raise ConfigError(f"The '{key}' fraction must be in (0, 1). "
                               f"Got {val_size!r} instead.")
         count = int(round(val_size * n))
     else:
         count = val_size
     if not 1 <= count < n:
-        raise ConfigError(f"The 'val_size' must leave at least one sample on each side: "
-                          f"{name} has {n} training samples, val_size={val_size!r} gives {count}.")
+        raise ConfigError(f"The '{key}' must leave at least one sample on each side: "
+                          f"{name} has {n} samples to split, {key}={val_size!r} gives {count}.")
     return count
 
 

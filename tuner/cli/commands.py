@@ -59,8 +59,14 @@ def resume_hint(args: argparse.Namespace) -> str:
     return shlex.join(argv)
 
 
+BUILT_IN_KEYS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr",
+                 "seconds")
+
+
 def metrics_line(step: int, metrics: Mapping[str, float]) -> str:
     """One human-readable line for one reporting point."""
+    if not all(key in metrics for key in BUILT_IN_KEYS):  # the user's own objectives
+        return f"[{step:3d}] " + "  ".join(f"{k} {v:.4g}" for k, v in metrics.items())
     return (
         f"[{step:3d}] epoch {metrics['epoch']:6.2f}  train_loss {metrics['train_loss']:.4f}  "
         f"train_accuracy {metrics['train_accuracy']:.4f}  val_loss {metrics['val_loss']:.4f}  "
@@ -81,15 +87,20 @@ def run(args: argparse.Namespace) -> int:
     result = tuner.train(args.objective, dataset=args.dataset, data_dir=args.data_dir,
                          config=_sets(args), seed=args.seed, report=report, progress=not quiet,
                          download=args.download)
-    val_accuracy = result.metrics.get("val_accuracy", float("nan"))
+    last = result.metrics
     if args.json:
-        print(json.dumps({"objective": result.objective, "dataset": args.dataset,
-                          "config": dict(result.config), "history": result.history,
-                          "val_accuracy": val_accuracy}))
-    else:
-        print(f"{result.objective} on {args.dataset}: val_accuracy {val_accuracy:.4f} "
-              f"after {result.metrics.get('epoch', 0.0):.2f} epochs, "
-              f"{sum(h['seconds'] for h in result.history):.1f}s training")
+        document = {"objective": result.objective, "dataset": args.dataset,
+                    "config": dict(result.config), "history": result.history, "metrics": last}
+        if "val_accuracy" in last:
+            document["val_accuracy"] = last["val_accuracy"]
+        print(json.dumps(document, default=str))
+        return 0
+    built_in = all(key in last for key in BUILT_IN_KEYS)
+    shown = ", ".join(f"{k} {v:.4f}" for k, v in last.items()
+                      if k == "val_accuracy" or not built_in and k.startswith("val_"))
+    print(f"{result.objective} on {args.dataset}: {shown} after "
+          f"{last.get('epoch', 0.0):.2f} epochs, "
+          f"{sum(h.get('seconds', 0.0) for h in result.history):.1f}s training")
     return 0
 
 

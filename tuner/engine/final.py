@@ -20,8 +20,11 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from objectives.adapters.estimator import EstimatorModel
+from objectives.adapters.function import PICKLE_NOTE, FunctionModel
 from objectives.base import Model, Split
 from objectives.data import Dataset
+from objectives.data.dataset import CLASSIFICATION
 from tuner.engine.context import Context
 from tuner.engine.preflight import monitor_size
 from tuner.engine.stage import open_stage_study
@@ -70,14 +73,15 @@ def run_final(ctx: Context) -> FinalResult:
     seconds = time.perf_counter() - start
     scores = result.model.evaluate(test.X, test.y)
     outcome = FinalResult(
-        metrics={"test_accuracy": float(scores["accuracy"]), "test_loss": float(scores["loss"])},
+        metrics={f"test_{name}": float(value) for name, value in sorted(scores.items())},
         monitor_accuracy=result.val_accuracy, trial=trial.number, stage=study.study_name,
         search_value=float(trial.value or 0.0), config=config, dataset=spec.dataset,
         train_size=len(train), test_size=len(test), seconds=round(seconds, 2))
     with tempfile.TemporaryDirectory(prefix="tuner-final-") as tmp:
         artifacts = _artifacts(result.model, test, ctx.data, Path(tmp))
         info: dict[str, Any] = {**outcome.record(), "history": result.history}
-        run_id = ctx.tracker.final_run(spec.name, info, artifacts)
+        run_id = ctx.tracker.final_run(spec.name, info, artifacts,
+                                       sklearn_model=getattr(result.model, "estimator", None))
         ctx.tracker.flush()
     if run_id:
         outcome = replace(outcome, mlflow_run_id=run_id)
@@ -86,8 +90,15 @@ def run_final(ctx: Context) -> FinalResult:
 
 
 def _artifacts(model: Model, test: Split, data: Dataset, folder: Path) -> list[Path]:
-    """Weights file and confusion-matrix PNG of the final model."""
-    weights = model.save(folder / "weights")
-    matrix = confusion_matrix(test.y, model.predict(test.X), data.classes)
-    png = plot_confusion_matrix(matrix, folder / "confusion_matrix.png", data.class_names)
-    return [Path(weights), png]
+    """The saved model (weights, or a pickle of the user's own model with a note on what
+    loading it means) and, for classification, the confusion-matrix PNG."""
+    user_model = isinstance(model, (EstimatorModel, FunctionModel))
+    files = [Path(model.save(folder / ("model" if user_model else "weights")))]
+    if isinstance(model, FunctionModel):
+        files.append(folder / "model_README.txt")
+        files[-1].write_text(PICKLE_NOTE + "\n")
+    if data.task == CLASSIFICATION:
+        matrix = confusion_matrix(test.y, model.predict(test.X), data.classes)
+        files.append(plot_confusion_matrix(matrix, folder / "confusion_matrix.png",
+                                           data.class_names))
+    return files

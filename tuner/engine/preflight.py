@@ -1,14 +1,18 @@
 """Everything that can be checked before the first trial is checked here, once, so that a bad
 input is one line and nothing is written to the storage: every stage's sampler and pruner are
 built and exercised, the dataset is loaded (missing, truncated or malicious files, an unknown
-name, a val_size larger than the data) and the final's monitor split is checked against it."""
+name, a val_size larger than the data, a CSV's missing or non-numeric columns), the metric is
+checked against the data's task and the final's monitor split against its size."""
 
 from __future__ import annotations
 
 from typing import Literal
 
 from objectives import data as data_mod
+from objectives.adapters.estimator import EstimatorObjective
+from objectives.adapters.function import FunctionObjective
 from objectives.data import Dataset
+from objectives.metrics import FAMILIES, base_name
 from tuner.errors import SpecError, tuner_errors
 from tuner.options import RunOptions
 from tuner.samplers import check_stage
@@ -28,9 +32,31 @@ def check_stages(spec: StudySpec) -> None:
 @tuner_errors
 def load_data(spec: StudySpec, options: RunOptions) -> Dataset:
     """The study's dataset (train and val; the test files are read by the final only)."""
-    return data_mod.load(spec.dataset, data_dir=options.data_dir, val_size=spec.val_size,
-                         seed=spec.seed, normalize=spec.objective.normalize,
-                         download=options.download, train_limit=spec.train_limit)
+    return data_mod.load_dataset(
+        spec.dataset, folder=spec.folder, data_dir=options.data_dir, val_size=spec.val_size,
+        seed=spec.seed, normalize=spec.objective.normalize, download=options.download,
+        train_limit=spec.train_limit, target=spec.target, task=spec.task,
+        test_size=spec.test_size)
+
+
+def check_metric(spec: StudySpec, data: Dataset) -> None:
+    """The study metric must be one the dataset's task gives (val_rmse is no classification
+    metric; val_roc_auc needs two classes); the built-in nets only classify."""
+    objective = spec.objective
+    base = base_name(spec.metric)
+    family = FAMILIES[data.task]
+    known = {m for metrics in FAMILIES.values() for m in metrics}
+    user_model = isinstance(objective, (EstimatorObjective, FunctionObjective))
+    if user_model and base in known and base not in family:
+        raise SpecError(f"{spec.path}: metric: {spec.metric} is not a {data.task} metric; "
+                        f"{spec.dataset} is a {data.task} dataset, which gives: "
+                        f"{', '.join('val_' + m for m in family)}.")
+    if user_model and base == "roc_auc" and data.classes != 2:
+        raise SpecError(f"{spec.path}: metric: val_roc_auc needs two classes; {spec.dataset} "
+                        f"has {data.classes}. Use val_f1 or val_loss.")
+    if not user_model and data.task != "classification":
+        raise SpecError(f"{spec.path}: objective: {spec.objective_ref} trains classifiers; "
+                        f"{spec.dataset} has a {data.task} target.")
 
 
 def monitor_size(spec: StudySpec, data: Dataset) -> int:
@@ -49,5 +75,6 @@ def preflight(spec: StudySpec, options: RunOptions) -> Dataset:
     """Run every check; return the loaded dataset."""
     check_stages(spec)
     data = load_data(spec, options)
+    check_metric(spec, data)
     monitor_size(spec, data)
     return data

@@ -22,7 +22,6 @@ from optuna.trial import TrialState
 from objectives.errors import DivergenceError
 from tuner.engine.context import Context
 from tuner.engine.interrupts import Interrupted, check_interrupted
-from tuner.errors import TunerError
 from tuner.space import suggest
 from tuner.spec import ParamSpace, Stage
 from tuner.storage import heartbeat
@@ -42,6 +41,17 @@ class Outcome:
     pruned_at: int | None = None
     last_step: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
+    final: dict[str, float] | None = None
+    """The returned run's last row: the reported metrics, plus any computed at its end."""
+
+
+def _log_final(out: Outcome, tracker: TrialTracker) -> None:
+    """Metrics the run computed after its last report (the user's own models: scores from
+    the returned model) go to the tracker at that last step."""
+    reported = out.history[-1] if out.history else {}
+    extra = {k: v for k, v in (out.final or {}).items() if k not in reported}
+    if extra:
+        tracker.log_epoch(max(out.last_step, 1), extra)
 
 
 def run_trial(ctx: Context, study: optuna.Study, trial: optuna.Trial, stage: Stage,
@@ -59,13 +69,11 @@ def run_trial(ctx: Context, study: optuna.Study, trial: optuna.Trial, stage: Sta
         check_interrupted()
         out.last_step = step
         out.history.append(dict(metrics))
-        if spec.metric not in metrics:
-            raise TunerError(f"The objective reported no '{spec.metric}' (the study metric); "
-                             f"it reported: {', '.join(metrics)}.")
-        trial.report(float(metrics[spec.metric]), step)
         tracker.log_epoch(step, metrics)
-        if trial.should_prune():
-            raise optuna.TrialPruned(f"pruned at step {step}")
+        if spec.metric in metrics:  # a user's function may report other metrics per epoch
+            trial.report(float(metrics[spec.metric]), step)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned at step {step}")
 
     start = time.perf_counter()
     try:
@@ -74,6 +82,7 @@ def run_trial(ctx: Context, study: optuna.Study, trial: optuna.Trial, stage: Sta
             result = spec.objective.fit(config, ctx.data.train, ctx.data.val, report, spec.seed,
                                         ctx.data.image_shape)
         _ended(out, result.history[-1] if result.history else None, spec.metric)
+        _log_final(out, tracker)
     except optuna.TrialPruned:
         out.state, out.pruned_at = TrialState.PRUNED, out.last_step
     except DivergenceError as exc:
@@ -92,6 +101,7 @@ def run_trial(ctx: Context, study: optuna.Study, trial: optuna.Trial, stage: Sta
 def _ended(out: Outcome, final: Mapping[str, float] | None, metric: str) -> None:
     """A fit that returned: COMPLETE with its last metric, or why not."""
     final = final if final is not None else (out.history[-1] if out.history else None)
+    out.final = dict(final) if final is not None else None
     if final is None or metric not in final:
         out.reason = f"the objective returned no '{metric}'"
         return
@@ -111,8 +121,9 @@ def _tell(ctx: Context, study: optuna.Study, trial: optuna.Trial, tracker: Trial
             "reason": out.reason, "steps": out.last_step}
     for key, val in info.items():
         trial.set_user_attr(key, val)
-    if history:  # the last reported metrics, e.g. val_accuracy of a study that minimizes val_loss
-        trial.set_user_attr("metrics", {k: float(v) for k, v in history[-1].items()})
+    last = out.final or (history[-1] if history else None)
+    if last:  # the last metrics, e.g. val_accuracy of a study that minimizes val_loss
+        trial.set_user_attr("metrics", {k: float(v) for k, v in last.items()})
     if out.state == TrialState.COMPLETE:
         study.tell(trial, out.value)
     else:

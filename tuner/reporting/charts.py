@@ -89,10 +89,18 @@ def _line_charts(history: Sequence[Mapping[str, float]], path: Path,
     return path
 
 
+CURVES = ("loss", "accuracy", "rmse", "r2", "f1", "mae")
+"""The metrics a learning-curve panel can show, in order of preference."""
+
+
 def plot_learning_curves(history: Sequence[Mapping[str, float]], path: Path) -> Path:
-    """Loss and accuracy, train vs val, against epoch: one PNG with two panels."""
-    return _line_charts(history, path, [("loss", ("train_loss", "val_loss")),
-                                        ("accuracy", ("train_accuracy", "val_accuracy"))])
+    """Train vs val against epoch, one panel per metric: loss and accuracy for classifiers,
+    rmse and r2 for regression (the first two of CURVES the history holds)."""
+    present = [m for m in CURVES if any(f"val_{m}" in row or f"train_{m}" in row
+                                         for row in history)]
+    shown = (present + [m for m in ("loss", "accuracy") if m not in present])[:2]
+    panels = [(m, (f"train_{m}", f"val_{m}")) for m in shown]
+    return _line_charts(history, path, panels)
 
 
 def plot_lr_schedule(history: Sequence[Mapping[str, float]], path: Path, title: str = "") -> Path:

@@ -27,14 +27,24 @@ def list_text(storage: Any, url: str) -> str:
     names = sorted(optuna.get_all_study_names(storage))
     if not names:
         return f"no studies in {mask(url)}"
-    rows = [["study", "complete", "pruned", "failed", "running", "best", "test_accuracy"]]
+    rows = [["study", "complete", "pruned", "failed", "running", "best", "final test"]]
     for name in names:
         study = optuna.load_study(study_name=name, storage=storage)
         best = best_trial(study)
-        final = study.user_attrs.get("final") or {}
         rows.append([name, *_counts(study.get_trials(deepcopy=False)),
-                     fmt(best.value if best else None), fmt(final.get("test_accuracy"))])
+                     fmt(best.value if best else None), _final_test(study)])
     return table(rows)
+
+
+def _final_test(study: optuna.Study) -> str:
+    """The final's test value of the stage's own metric (val_rmse -> test_rmse), else its
+    first test metric; "-" without a final."""
+    final = study.user_attrs.get("final") or {}
+    tests = [k for k in final if k.startswith("test_") and k != "test_size"]
+    metric = (study.metric_names or ["val_accuracy"])[0]
+    own = "test_" + metric.partition("_")[2]
+    key = own if own in tests else (tests[0] if tests else None)
+    return "-" if key is None else f"{key} {fmt(final[key])}"
 
 
 def show_text(storage: Any, url: str, name: str) -> str:
@@ -71,8 +81,9 @@ def _stage_text(study: optuna.Study) -> str:
                      f"{params_text(best.params)}")
     final = study.user_attrs.get("final")
     if final:
-        lines.append(f"  final: test_accuracy {fmt(final.get('test_accuracy'))}, test_loss "
-                     f"{fmt(final.get('test_loss'))} (trial {final.get('trial')}, "
+        tests = ", ".join(f"{k} {fmt(v)}" for k, v in final.items() if k.startswith("test_")
+                          and k != "test_size")
+        lines.append(f"  final: {tests} (trial {final.get('trial')}, "
                      f"{final.get('train_size')} training samples)")
     return "\n".join(lines) + "\n"
 

@@ -13,9 +13,19 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from objectives.adapters.estimator import EstimatorObjective
+from objectives.adapters.function import FunctionObjective
+from objectives.adapters.imports import is_ref
 from objectives.base import METRIC_NAMES, Objective
 from objectives.config import check_param, resolve_config
 from objectives.errors import ConfigError
+from objectives.metrics import (
+    CLASSIFICATION_METRICS,
+    NEEDS_PROBA,
+    REGRESSION_METRICS,
+    base_name,
+    direction_of,
+)
 from tuner.errors import SpecError
 from tuner.spec.checker import Checker
 from tuner.spec.files import find_study_file
@@ -24,7 +34,7 @@ from tuner.spec.objectives import resolve_objective
 from tuner.spec.stages import parse_stage
 
 TOP_KEYS = {"name", "objective", "dataset", "metric", "direction", "seed", "val_size",
-            "train_limit", "fixed", "stages", "final"}
+            "train_limit", "fixed", "stages", "final", "target", "task", "test_size"}
 FINAL_KEYS = {"monitor", "set"}
 
 
@@ -67,11 +77,13 @@ def parse_spec(
     c = Checker(path)
     c.unknown(raw, TOP_KEYS, "")
     ref = c.get(raw, "objective", (str,), "", required=True)
-    objective = resolve_objective(ref, f"{path}: objective")
+    objective = resolve_objective(ref, f"{path}: objective", folder=path.parent)
+    if isinstance(objective, FunctionObjective):
+        objective = objective.declaring(declared_params(raw, sets or {}))
     study_name = c.get(raw, "name", (str,), "", default=path.stem)
     if not study_name or "/" in study_name:
         raise c.fail("name", f"must be a non-empty name without '/'. Got {study_name!r} instead.")
-    metric, direction = _metric(c, raw, ref)
+    metric, direction = _metric(c, raw, ref, objective)
     if seed is not None:
         study_seed = check_seed(seed, "--seed")
     else:
@@ -92,20 +104,59 @@ def parse_spec(
         direction=direction, seed=study_seed, val_size=val_size, train_limit=train_limit,
         fixed=resolve_config(objective.name, objective.params, {**fixed_raw, **overrides}),
         stages=_stages(c, raw, objective, overrides, trials), final=_final(c, raw, objective),
-        sets=overrides, trials_override=trials,
+        sets=overrides, trials_override=trials, **_data_keys(c, raw),
     )
 
 
-def _metric(c: Checker, raw: Mapping[str, Any], ref: str) -> tuple[str, str]:
+def declared_params(raw: Mapping[str, Any], sets: Mapping[str, Any]) -> dict[str, Any]:
+    """Every param a study declares for a training function, with its [fixed] value (None when
+    only a space, a `set` table or --set names it)."""
+    declared: dict[str, Any] = {}
+    stages: list[Any] = raw["stages"] if isinstance(raw.get("stages"), list) else []
+    tables = [t.get(key) for t in stages if isinstance(t, dict) for key in ("space", "set")]
+    final = raw.get("final")
+    tables += [final.get("set") if isinstance(final, dict) else None, sets]
+    for table in tables:
+        if isinstance(table, Mapping):
+            declared.update(dict.fromkeys(table))
+    fixed = raw.get("fixed")
+    declared.update(fixed if isinstance(fixed, dict) else {})
+    return declared
+
+
+def _metric(c: Checker, raw: Mapping[str, Any], ref: str, objective: Objective
+            ) -> tuple[str, str]:
+    """The study metric, checked against what the objective can give, and its direction."""
     metric = c.get(raw, "metric", (str,), "", default="val_accuracy")
-    if ":" not in ref and metric not in METRIC_NAMES:
+    if isinstance(objective, EstimatorObjective):
+        base = base_name(metric)
+        known = CLASSIFICATION_METRICS + REGRESSION_METRICS
+        if base not in known or not metric.startswith(("val_", "train_")):
+            raise c.fail("metric", f"must be val_ (or train_) and one of: {', '.join(known)}. "
+                         f"Got {metric!r} instead.")
+        if base in NEEDS_PROBA and not objective.has_proba:
+            raise c.fail("metric", f"{metric} needs predict_proba, which {objective.name} "
+                         "does not have; use val_accuracy or val_f1.")
+    elif not is_ref(ref) and metric not in METRIC_NAMES:
         raise c.fail("metric", f"must be one of: {', '.join(METRIC_NAMES)}. "
                      f"Got {metric!r} instead.")
-    direction = c.get(raw, "direction", (str,), "",
-                      default="maximize" if metric.endswith("accuracy") else "minimize")
+    direction = c.get(raw, "direction", (str,), "", default=direction_of(metric))
     if direction not in ("maximize", "minimize"):
         raise c.fail("direction", f"must be 'maximize' or 'minimize'. Got {direction!r} instead.")
     return metric, direction
+
+
+def _data_keys(c: Checker, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """target, task and test_size: how to read and split the user's own data."""
+    task = c.get(raw, "task", (str,), "")
+    if task is not None and task not in ("classification", "regression"):
+        raise c.fail("task", f"must be 'classification' or 'regression'. Got {task!r} instead.")
+    test_size = c.get(raw, "test_size", (int, float), "")
+    if test_size is not None and (test_size <= 0 or isinstance(test_size, float)
+                                  and test_size >= 1):
+        raise c.fail("test_size", f"must be a count >= 1 or a fraction in (0, 1). "
+                     f"Got {test_size!r}.")
+    return {"target": c.get(raw, "target", (str,), ""), "task": task, "test_size": test_size}
 
 
 def _checked_table(c: Checker, objective: Objective, table: Mapping[str, Any], where: str

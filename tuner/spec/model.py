@@ -99,7 +99,8 @@ class Final:
 @dataclass(frozen=True)
 class StudySpec:
     """A validated study. `fixed` is the full resolved config (defaults + [fixed] + --set);
-    `sets` and `trials_override` are the overrides it was loaded with (workers repeat them)."""
+    `sets` and `trials_override` are the overrides it was loaded with (workers repeat them);
+    target, task and test_size describe the user's own data."""
 
     name: str
     path: Path
@@ -116,6 +117,17 @@ class StudySpec:
     final: Final
     sets: Mapping[str, Any] = field(default_factory=dict)
     trials_override: int | None = None
+    target: str | None = None
+    """The target column of a CSV dataset (default: its last column)."""
+    task: str | None = None
+    """classification or regression (default: inferred from the target)."""
+    test_size: int | float | None = None
+    """The test split carved from a dataset without one (default 20 %)."""
+
+    @property
+    def folder(self) -> Path:
+        """The study file's folder, where its own modules and data files are looked for first."""
+        return self.path.parent
 
     def stage(self, name: str) -> Stage:
         return next(s for s in self.stages if s.name == name)

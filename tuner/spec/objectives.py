@@ -1,34 +1,83 @@
-"""The `objective` of a study: a built-in name, or "package.module:ATTR" for your own."""
+"""The `objective` of a study: a built-in name, or "module:attr" for the user's own code, looked
+for in the study file's folder first, then in the installed packages. `attr` may be
+
+- a scikit-learn-style estimator class or instance (fit and predict): its get_params() are the
+  params (objectives.adapters.estimator);
+- a plain training function fn(config, train, val, report) -> model: its params are what the
+  study declares (objectives.adapters.function);
+- an Objective (objectives.base.Objective: name, params, normalize, fit), checked member by
+  member.
+"""
 
 from __future__ import annotations
 
-import importlib
+import inspect
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
 from objectives import registry
+from objectives.adapters.estimator import EstimatorObjective
+from objectives.adapters.function import FunctionObjective
+from objectives.adapters.imports import import_attr, is_ref
 from objectives.base import Objective
+from objectives.data.catalog import NORMALIZATIONS
 from objectives.errors import ConfigError
 from tuner.errors import SpecError
 
+MEMBERS = {
+    "name": "a str naming it",
+    "params": "a mapping of param name -> objectives.base.Param",
+    "normalize": f"one of {', '.join(NORMALIZATIONS)}",
+    "fit": "fit(config, train, val, report, seed, image_shape) -> RunResult",
+}
 
-def resolve_objective(ref: str, where: str | None = None) -> Objective:
+
+def resolve_objective(ref: str, where: str | None = None, folder: Path | None = None
+                      ) -> Objective:
     """The objective `ref` names; SpecError (prefixed with `where`, e.g. the study file) when it
-    cannot be used."""
+    cannot be used. `folder`: where the user's modules are looked for first."""
     prefix = f"{where}: " if where else ""
-    if ":" in ref:
-        module_name, _, attr = ref.partition(":")
+    if not is_ref(ref):
         try:
-            module = importlib.import_module(module_name)
+            return registry.get(ref)
+        except ConfigError as exc:
+            raise SpecError(f"{prefix}{exc}") from None
         except ImportError as exc:
-            raise SpecError(f"{prefix}cannot import module '{module_name}': {exc}.") from None
-        if not hasattr(module, attr):
-            raise SpecError(f"{prefix}module '{module_name}' has no attribute '{attr}'.")
-        obj: Objective = getattr(module, attr)
-        if not hasattr(obj, "params") or not hasattr(obj, "fit"):
-            raise SpecError(f"{prefix}'{ref}' is not an objective (needs params and fit).")
-        return obj
+            raise SpecError(f"{prefix}objective '{ref}' cannot be imported: {exc}.") from None
     try:
-        return registry.get(ref)
+        target = import_attr(ref, folder)
+        return _wrap(target, ref)
     except ConfigError as exc:
-        raise SpecError(f"{prefix}{exc}") from None
-    except ImportError as exc:
-        raise SpecError(f"{prefix}objective '{ref}' cannot be imported: {exc}.") from None
+        raise SpecError(f"{prefix}{exc}.") from None
+
+
+def _is_estimator(target: Any) -> bool:
+    members = ("fit", "predict")
+    if inspect.isclass(target):
+        return all(callable(getattr(target, m, None)) for m in members)
+    return all(callable(getattr(target, m, None)) for m in (*members, "get_params"))
+
+
+def _wrap(target: Any, ref: str) -> Objective:
+    if _is_estimator(target):
+        return EstimatorObjective(target, ref)
+    if inspect.isfunction(target) or (callable(target) and not hasattr(target, "fit")):
+        return FunctionObjective(target, ref)
+    missing = [f"{m} ({what})" for m, what in MEMBERS.items() if not _has(target, m)]
+    if missing:
+        raise ConfigError(f"'{ref}' is neither an estimator (fit and predict), a training "
+                          f"function, nor an objective: it lacks {'; '.join(missing)}")
+    obj: Objective = target
+    return obj
+
+
+def _has(target: Any, member: str) -> bool:
+    value = getattr(target, member, None)
+    if member == "fit":
+        return callable(value)
+    if member == "params":
+        return isinstance(value, Mapping)
+    if member == "normalize":
+        return value in NORMALIZATIONS
+    return isinstance(value, str)

@@ -26,6 +26,8 @@ def parse_param(c: Checker, name: str, raw: Any, where: str, objective: Objectiv
         raise c.fail(where, f"must be a table like {{ low = 0.1, high = 1.0 }}. Got {raw!r}.")
     c.unknown(raw, PARAM_KEYS, f"{where}.")
     param_kind = objective.params[name].kind
+    if param_kind == "any":  # the user's own params: the space says what they are
+        param_kind = _kind_of(raw)
     if "choices" not in raw and param_kind not in ("int", "float"):
         raise c.fail(where, f"a {param_kind} param can only be searched over choices = [...].")
     kind = c.get(raw, "type", (str,), f"{where}.",
@@ -40,6 +42,16 @@ def parse_param(c: Checker, name: str, raw: Any, where: str, objective: Objectiv
         raise c.fail(f"{where}.type", f"a {param_kind} param cannot be searched as {kind}; "
                      f"use type = \"{param_kind}\" or choices = [...].")
     return _numeric(c, name, raw, where, objective, kind, when)
+
+
+def _kind_of(raw: Mapping[str, Any]) -> str:
+    """The kind of a param of no declared type: its `type`, else int when low and high are
+    both ints, else float."""
+    if isinstance(raw.get("type"), str):
+        return str(raw["type"])
+    bounds = [raw.get("low"), raw.get("high")]
+    return "int" if all(isinstance(b, int) and not isinstance(b, bool) for b in bounds) \
+        else "float"
 
 
 def _checked(c: Checker, objective: Objective, name: str, where: str, value: Any) -> Any:

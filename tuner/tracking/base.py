@@ -83,9 +83,11 @@ class Tracker:
         """Give a run left open by a dead worker a terminal status (when its trial is retried)."""
 
     def final_run(
-        self, study: str, info: Mapping[str, Any], artifacts: Sequence[Path]
+        self, study: str, info: Mapping[str, Any], artifacts: Sequence[Path],
+        sklearn_model: Any = None,
     ) -> str | None:
-        """Record the final evaluation: test metrics, config, confusion-matrix PNG and weights."""
+        """Record the final evaluation: test metrics, config, confusion-matrix PNG and weights;
+        a scikit-learn estimator also as an MLflow Model (artifact "model")."""
         return None
 
     def flush(self) -> None:

@@ -178,7 +178,8 @@ class MlflowTracker(MlflowStore, Tracker):
         self._safe("end a stale trial run", end)
 
     def final_run(
-        self, study: str, info: Mapping[str, Any], artifacts: Sequence[Path]
+        self, study: str, info: Mapping[str, Any], artifacts: Sequence[Path],
+        sklearn_model: Any = None,
     ) -> str | None:
         self.flush()
 
@@ -209,7 +210,19 @@ class MlflowTracker(MlflowStore, Tracker):
                 with tempfile.TemporaryDirectory(prefix="tuner-final-") as tmp:
                     png = plot_learning_curves(history, Path(tmp) / "learning_curves.png")
                     self.client.log_artifact(run_id, str(png))
+            if sklearn_model is not None:
+                self._sklearn_model(run_id, sklearn_model)
             self.client.set_terminated(run_id, "FINISHED")
             return run_id
 
         return self._safe("record the final run", record)
+
+    def _sklearn_model(self, run_id: str, model: Any) -> None:
+        """The fitted estimator in MLflow's sklearn flavour under the run's "model" artifact
+        (mlflow.pyfunc.load_model("runs:/RUN/model") loads it)."""
+        import mlflow.sklearn
+
+        with tempfile.TemporaryDirectory(prefix="tuner-model-") as tmp:
+            path = Path(tmp) / "model"
+            mlflow.sklearn.save_model(model, str(path))
+            self.client.log_artifacts(run_id, str(path), artifact_path="model")

@@ -1,0 +1,131 @@
+"""A scikit-learn-style estimator as an objective: anything with fit(X, y) and predict(X)
+(optionally predict_proba and partial_fit), given as a class (built with its defaults) or an
+instance (a Pipeline, cloned for every run).
+
+Its params are its get_params(): each one's kind comes from its default (a None default takes
+any scalar). An estimator with partial_fit trains for `epochs` passes over the shuffled training
+split and reports after each one, so pruners can stop it; any other is fitted once and reports
+once. Either way the reported metrics are computed from the model (objectives.metrics).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from objectives.base import Param, Reporter, RunResult, Split, class_count
+from objectives.config import resolve_config
+from objectives.errors import ConfigError
+from objectives.metrics import prefixed, scores, task_of
+
+DEFAULT_EPOCHS = 10
+KINDS = {bool: "bool", int: "int", float: "float", str: "str"}
+
+
+def param_table(estimator: Any) -> dict[str, Param]:
+    """One Param per constructor param whose default is a scalar or None (nested estimators,
+    arrays and callables are left as the template has them)."""
+    table = {}
+    for name, default in estimator.get_params(deep=True).items():
+        if default is None:
+            table[name] = Param("any", None, "a constructor parameter (default None)")
+        elif type(default) in KINDS:
+            table[name] = Param(KINDS[type(default)], default, "a constructor parameter")
+    return table
+
+
+class EstimatorModel:
+    """A fitted estimator as the tuner's Model: scores from objectives.metrics, pickled saves."""
+
+    def __init__(self, estimator: Any, classes: int) -> None:
+        self.estimator = estimator
+        self.classes = classes
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(self.estimator.predict(X))
+
+    def evaluate(self, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
+        return scores(self.estimator, X, y, self.classes)
+
+    def save(self, path: Path) -> Path:
+        """A pickle (joblib) of the fitted estimator at `path`.pkl."""
+        import joblib
+
+        target = Path(path).with_suffix(".pkl")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        joblib.dump(self.estimator, target)
+        return target
+
+
+class EstimatorObjective:
+    """The objective of one estimator class or instance, named by its "module:attr" ref."""
+
+    normalize = "none"
+
+    def __init__(self, template: Any, name: str) -> None:
+        self.name = name
+        self.template = template
+        example = self._new()
+        table = param_table(example)
+        self.incremental = hasattr(example, "partial_fit")
+        self.has_proba = hasattr(example, "predict_proba")
+        if self.incremental and "epochs" not in table:
+            table["epochs"] = Param("int", DEFAULT_EPOCHS,
+                                    "passes over the training split (partial_fit)", low=1)
+        self.params: Mapping[str, Param] = table
+
+    def _new(self) -> Any:
+        if isinstance(self.template, type):
+            try:
+                return self.template()
+            except Exception as exc:  # noqa: BLE001 - the user's constructor
+                raise ConfigError(f"{self.name}() cannot be built with its defaults "
+                                  f"({type(exc).__name__}: {exc}).") from None
+        from sklearn.base import clone
+
+        return clone(self.template)
+
+    def build(self, config: Mapping[str, Any], seed: int) -> Any:
+        """A fresh estimator with `config` set (random_state from the seed unless given)."""
+        estimator = self._new()
+        own = estimator.get_params(deep=True)
+        values = {k: v for k, v in config.items() if k in own}  # not our own `epochs`
+        if "random_state" in self.params and values.get("random_state") is None:
+            values["random_state"] = seed
+        try:
+            estimator.set_params(**values)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{self.name}: {exc}") from None
+        return estimator
+
+    def fit(self, config: Mapping[str, Any], train: Split, val: Split, report: Reporter,
+            seed: int, image_shape: tuple[int, int, int]) -> RunResult:
+        cfg = resolve_config(self.name, self.params, config)
+        estimator = self.build(cfg, seed)
+        classes = class_count(train, val) if task_of(train.y) == "classification" else 0
+        model = EstimatorModel(estimator, classes)
+        history: list[dict[str, float]] = []
+
+        def point(epoch: int, seconds: float) -> None:
+            history.append({"epoch": float(epoch), **prefixed(model.evaluate(train.X, train.y),
+                                                              "train"),
+                            **prefixed(model.evaluate(val.X, val.y), "val"), "seconds": seconds})
+            report(epoch, history[-1])
+
+        if not self.incremental or "epochs" in estimator.get_params():
+            start = time.perf_counter()
+            estimator.fit(train.X, train.y)
+            point(1, time.perf_counter() - start)
+            return RunResult(model=model, history=history)
+        rng = np.random.default_rng(seed)
+        extra = {"classes": np.arange(classes)} if classes else {}
+        for epoch in range(1, cfg["epochs"] + 1):
+            start = time.perf_counter()
+            order = rng.permutation(len(train))
+            estimator.partial_fit(train.X[order], train.y[order], **extra)
+            point(epoch, time.perf_counter() - start)
+        return RunResult(model=model, history=history)

@@ -1,0 +1,91 @@
+"""A plain training function as an objective: fn(config, train, val, report) -> model, where
+`train` and `val` are the splits (.X, .y), `report(step, metrics)` may be called (per epoch, for
+pruning and curves) and the model has predict(X), optionally predict_proba(X).
+
+Its params are whatever the study declares ([fixed], the spaces, `set` tables, --set), with any
+value kind. When it returns, the tuner's metrics are computed from the model on both splits and
+added to its last reported row (or reported once at step 1 when it reported nothing).
+"""
+
+from __future__ import annotations
+
+import pickle
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from objectives.base import Param, Reporter, RunResult, Split, class_count
+from objectives.errors import ConfigError
+from objectives.metrics import prefixed, scores, task_of
+
+TrainingFunction = Callable[[dict[str, Any], Split, Split, Reporter], Any]
+
+PICKLE_NOTE = ("model.pkl is a pickle of the model your training function returned; loading "
+               "it imports your code and runs pickle: load it only where you trust both.")
+
+
+class FunctionModel:
+    """The returned model as the tuner's Model: scores from objectives.metrics, pickled saves."""
+
+    def __init__(self, model: Any, classes: int) -> None:
+        self.model = model
+        self.classes = classes
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(self.model.predict(X))
+
+    def evaluate(self, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
+        return scores(self.model, X, y, self.classes)
+
+    def save(self, path: Path) -> Path:
+        """A pickle of the model at `path`.pkl (see PICKLE_NOTE)."""
+        target = Path(path).with_suffix(".pkl")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("wb") as handle:
+            pickle.dump(self.model, handle)
+        return target
+
+
+class FunctionObjective:
+    """The objective of one training function, named by its "module:attr" ref."""
+
+    normalize = "none"
+
+    def __init__(self, fn: TrainingFunction, name: str,
+                 params: Mapping[str, Param] | None = None) -> None:
+        self.fn = fn
+        self.name = name
+        self.params: Mapping[str, Param] = dict(params or {})
+
+    def declaring(self, defaults: Mapping[str, Any]) -> FunctionObjective:
+        """The same function with params `defaults` (name -> default value), kind "any"."""
+        table = {k: Param("any", v, "declared by the study") for k, v in defaults.items()}
+        return FunctionObjective(self.fn, self.name, table)
+
+    def fit(self, config: Mapping[str, Any], train: Split, val: Split, report: Reporter,
+            seed: int, image_shape: tuple[int, int, int]) -> RunResult:
+        history: list[dict[str, float]] = []
+
+        def forward(step: int, metrics: Mapping[str, float]) -> None:
+            history.append({k: float(v) for k, v in metrics.items()})
+            report(step, metrics)
+
+        start = time.perf_counter()
+        returned = self.fn(dict(config), train, val, forward)
+        seconds = time.perf_counter() - start
+        if not hasattr(returned, "predict"):
+            raise ConfigError(f"{self.name} returned {type(returned).__name__}; expected a "
+                              "model with predict(X).")
+        classes = class_count(train, val) if task_of(train.y) == "classification" else 0
+        model = FunctionModel(returned, classes)
+        computed = {**prefixed(model.evaluate(train.X, train.y), "train"),
+                    **prefixed(model.evaluate(val.X, val.y), "val")}
+        if history:
+            history[-1] = {**history[-1], **computed}
+        else:
+            history.append({"epoch": 1.0, **computed, "seconds": seconds})
+            report(1, history[-1])
+        return RunResult(model=model, history=history)

@@ -1,0 +1,39 @@
+"""The user's own code, named "module:attr": imported from a given folder first (the study
+file's own, so my_project/model.py beside my_project/study.toml works with no install), then
+from the installed packages."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from typing import Any
+
+from objectives.errors import ConfigError
+
+
+def is_ref(text: str) -> bool:
+    """True for "module:attr" (a Windows drive letter or a URL is not one)."""
+    module, sep, attr = text.partition(":")
+    return bool(sep and module and attr and "/" not in text and "\\" not in text)
+
+
+def import_attr(ref: str, folder: Path | None = None) -> Any:
+    """The object `attr` of `module` for ref "module:attr"; ConfigError (one line) when the
+    module cannot be imported or has no such attribute."""
+    module_name, _, attr = ref.partition(":")
+    if folder is not None:
+        root = str(Path(folder).resolve())
+        top = module_name.split(".")[0]
+        local = Path(root, f"{top}.py").is_file() or Path(root, top, "__init__.py").is_file()
+        if local and root not in sys.path:
+            sys.path.insert(0, root)
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # noqa: BLE001 - the user's module may raise anything on import
+        raise ConfigError(f"cannot import module '{module_name}' ({type(exc).__name__}: "
+                          f"{' '.join(str(exc).split())})") from None
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise ConfigError(f"module '{module_name}' has no attribute '{attr}'") from None
