@@ -21,7 +21,7 @@ run: $(STAMP)
 	$(PY) -m tuner study lambda_search --dataset digits --final
 
 test: $(STAMP)
-	$(PY) -m ruff check tuner objectives tests benchmarks
+	$(PY) -m ruff check tuner objectives tests benchmarks examples
 	$(PY) -m mypy tuner objectives
 	$(PY) -m pytest -m "not slow" -q
 
@@ -29,7 +29,7 @@ test-slow: $(STAMP)
 	$(PY) -m pytest -m slow -q
 
 lint: $(STAMP)
-	$(PY) -m ruff check tuner objectives tests benchmarks
+	$(PY) -m ruff check tuner objectives tests benchmarks examples
 	$(PY) -m mypy tuner objectives
 
 clean:

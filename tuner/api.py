@@ -27,7 +27,7 @@ from objectives.threads import set_budget
 from tuner.engine.context import Context, open_context
 from tuner.engine.final import run_final
 from tuner.engine.jobs import run_jobs
-from tuner.engine.preflight import check_stages, preflight
+from tuner.engine.preflight import check_stages, check_task, preflight
 from tuner.engine.stage import open_stage_study
 from tuner.engine.study import optuna_warnings_only, run_stages
 from tuner.engine.summary import summarize
@@ -228,6 +228,7 @@ def train(
     data = data_mod.load_dataset(dataset, folder=here, data_dir=data_dir, seed=seed,
                                  normalize=obj.normalize, download=download, val_size=val_size,
                                  target=target, task=task)
+    check_task(obj, obj.name, data)
     planned = getattr(obj, "planned_reports", None)
     total = planned(resolved, len(data.train)) if planned is not None else None
     with tqdm(total=total, unit="eval", file=sys.stderr, disable=not progress, leave=False,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -108,10 +109,7 @@ def load(
     if train_limit is not None:
         train_idx = train_idx[:train_limit]
     shape = IMAGE_SHAPES[name]
-
-    def scaler(fit_rows: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-        return Normalizer.fit(fit_rows, name, normalize, shape)
-
+    scaler = partial(Normalizer.fit, name=name, how=normalize, image_shape=shape)
     norm = scaler(X[train_idx])
     return Dataset(
         name=name,

@@ -1,4 +1,6 @@
-"""Normalisation with statistics of the part that is trained on: x -> (x / max - mean) / std."""
+"""Scaling with statistics of the part that is trained on: the built-in images as
+x -> (x / max - mean) / std (Normalizer), the user's tables by plain standardisation
+(Standardizer, or none)."""
 
 from __future__ import annotations
 
@@ -54,3 +56,32 @@ def _sums(X: np.ndarray, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
         block *= block
         s2 += block.sum(axis=0, dtype=np.uint32)
     return s1, s2
+
+
+@dataclass(frozen=True)
+class Standardize:
+    """x -> (x - mean) / std as float32 (picklable, like every part of a Dataset)."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray((X - self.mean) / self.std, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class Standardizer:
+    """Fits a Standardize on the rows trained on: "none" keeps the numbers as they are,
+    "feature" standardises each column, "channel" all columns with one mean and deviation.
+    Statistics in float64."""
+
+    how: str
+
+    def __call__(self, rows: np.ndarray) -> Standardize:
+        if self.how == "none" or not len(rows):
+            mean, std = np.zeros(rows.shape[1]), np.ones(rows.shape[1])
+        elif self.how == "feature":
+            mean, std = rows.mean(axis=0), rows.std(axis=0)
+        else:
+            mean, std = np.full(rows.shape[1], rows.mean()), np.full(rows.shape[1], rows.std())
+        return Standardize(mean, np.where(std < 1e-12, 1.0, std))

@@ -11,17 +11,19 @@ scaling is the objective's business: user objectives get the numbers as they are
 
 from __future__ import annotations
 
-import csv
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from objectives.adapters.imports import import_attr, is_ref
+from objectives.adapters.imports import is_ref
 from objectives.base import Split
 from objectives.data.dataset import CLASSIFICATION, REGRESSION, TASKS, Dataset, check_options
+from objectives.data.files import Parts, call_loader, read_csv, read_npz
+from objectives.data.normalize import Standardizer
 from objectives.data.splits import split_indices, val_count
 from objectives.errors import ConfigError, DataError
 
@@ -33,86 +35,6 @@ SUFFIXES = (".csv", ".npz")
 def is_table(ref: str) -> bool:
     """True for a reference to user data: a .csv / .npz path or "module:function"."""
     return ref.lower().endswith(SUFFIXES) or is_ref(ref)
-
-
-class Parts:
-    """Raw arrays as read: features, targets, an optional test part, feature names."""
-
-    def __init__(self, X: Any, y: Any, X_test: Any = None, y_test: Any = None,
-                 names: Sequence[str] = ()) -> None:
-        self.X, self.y, self.X_test, self.y_test = X, y, X_test, y_test
-        self.names = tuple(names)
-
-
-def read_csv(path: Path, target: str | None) -> Parts:
-    """Features as float64 and the target column's raw text."""
-    try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            rows = list(csv.reader(handle))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"Cannot read {path}: {exc}.") from None
-    if len(rows) < 2:
-        raise DataError(f"{path} has no data rows; expected a header row and one row per sample.")
-    header, body = [h.strip() for h in rows[0]], rows[1:]
-    name = target if target is not None else header[-1]
-    if name not in header:
-        raise DataError(f"{path} has no column '{name}' (the target); its columns: "
-                        f"{', '.join(header)}.")
-    for number, row in enumerate(body, start=2):
-        if len(row) != len(header):
-            raise DataError(f"{path}: line {number} has {len(row)} fields; the header has "
-                            f"{len(header)}.")
-    column = header.index(name)
-    features = [i for i in range(len(header)) if i != column]
-    X = np.empty((len(body), len(features)), np.float64)
-    for j, i in enumerate(features):
-        for number, row in enumerate(body, start=2):
-            try:
-                X[number - 2, j] = float(row[i])
-            except ValueError:
-                raise DataError(f"{path}: column '{header[i]}' is not numeric (line {number}: "
-                                f"{row[i]!r}); feature columns must hold numbers.") from None
-    return Parts(X, [row[column].strip() for row in body], names=[header[i] for i in features])
-
-
-def read_npz(path: Path) -> Parts:
-    """X and y, or X_train, y_train, X_test, y_test (no pickled objects)."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except (OSError, ValueError, EOFError) as exc:
-        raise DataError(f"{path} is not a readable .npz of plain arrays "
-                        f"({type(exc).__name__}: {exc}).") from None
-    return _parts(arrays, str(path))
-
-
-def _parts(arrays: Mapping[str, Any], where: str) -> Parts:
-    if {"X", "y"} <= set(arrays):
-        return Parts(arrays["X"], arrays["y"])
-    if {"X_train", "y_train", "X_test", "y_test"} <= set(arrays):
-        return Parts(arrays["X_train"], arrays["y_train"], arrays["X_test"], arrays["y_test"])
-    raise DataError(f"{where} holds {', '.join(sorted(arrays)) or 'nothing'}; expected X and y, "
-                    "or X_train, y_train, X_test and y_test.")
-
-
-def call_loader(ref: str, folder: Path | None) -> Parts:
-    """The arrays a "module:function" returns: (X, y), (X_train, y_train, X_test, y_test), or
-    a mapping with those keys."""
-    try:
-        loader = import_attr(ref, folder)
-    except ConfigError as exc:
-        raise DataError(f"Dataset '{ref}': {exc}.") from None
-    try:
-        out = loader()
-    except Exception as exc:  # noqa: BLE001 - the user's loader may raise anything
-        raise DataError(f"Dataset '{ref}' raised {type(exc).__name__}: "
-                        f"{' '.join(str(exc).split())}") from None
-    if isinstance(out, Mapping):
-        return _parts(out, f"Dataset '{ref}'")
-    if isinstance(out, (tuple, list)) and len(out) in (2, 4):
-        return Parts(*out)
-    raise DataError(f"Dataset '{ref}' returned {type(out).__name__}; expected (X, y), "
-                    "(X_train, y_train, X_test, y_test) or a mapping with those keys.")
 
 
 def _features(X: Any, where: str) -> np.ndarray:
@@ -188,21 +110,8 @@ def _classes(values: Any, where: str) -> list[Any]:
     return sorted(distinct, key=None if numeric else str)
 
 
-def _scaler(how: str) -> Callable[[np.ndarray], Callable[[np.ndarray], np.ndarray]]:
-    """"none": the numbers as they are; "feature" per-column standardisation; "channel" one
-    mean and deviation over all columns. Statistics in float64, results float32."""
-
-    def fit(rows: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-        if how == "none" or not len(rows):
-            mean, std = np.zeros(rows.shape[1]), np.ones(rows.shape[1])
-        elif how == "feature":
-            mean, std = rows.mean(axis=0), rows.std(axis=0)
-        else:
-            mean, std = np.full(rows.shape[1], rows.mean()), np.full(rows.shape[1], rows.std())
-        std = np.where(std < 1e-12, 1.0, std)
-        return lambda X: np.ascontiguousarray((X - mean) / std, dtype=np.float32)
-
-    return fit
+def _given(parts: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    return parts
 
 
 def load_table(
@@ -239,14 +148,14 @@ def load_table(
         pool[1], task, n_val))
     if train_limit is not None:
         train_idx = train_idx[:train_limit]
-    scaler = _scaler(normalize)
+    scaler = Standardizer(normalize)
     scale = scaler(pool[0][train_idx])
     return Dataset(
         name=ref, task=task, classes=len(classes), class_names=tuple(str(c) for c in classes),
         image_shape=(1, 1, X.shape[1]),
         train=Split(scale(pool[0][train_idx]), pool[1][train_idx]),
         val=Split(scale(pool[0][val_idx]), pool[1][val_idx]), seed=seed, _pool=pool,
-        _train_idx=train_idx, _val_idx=val_idx, _read_test=lambda: test,
+        _train_idx=train_idx, _val_idx=val_idx, _read_test=partial(_given, test),
         _scaler=scaler, feature_names=parts.names)
 
 

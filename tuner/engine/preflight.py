@@ -11,6 +11,8 @@ from typing import Literal
 from objectives import data as data_mod
 from objectives.adapters.estimator import EstimatorObjective
 from objectives.adapters.function import FunctionObjective
+from objectives.adapters.imports import is_ref
+from objectives.base import Objective
 from objectives.data import Dataset
 from objectives.metrics import FAMILIES, base_name
 from tuner.errors import SpecError, tuner_errors
@@ -54,9 +56,15 @@ def check_metric(spec: StudySpec, data: Dataset) -> None:
     if user_model and base == "roc_auc" and data.classes != 2:
         raise SpecError(f"{spec.path}: metric: val_roc_auc needs two classes; {spec.dataset} "
                         f"has {data.classes}. Use val_f1 or val_loss.")
-    if not user_model and data.task != "classification":
-        raise SpecError(f"{spec.path}: objective: {spec.objective_ref} trains classifiers; "
-                        f"{spec.dataset} has a {data.task} target.")
+    check_task(objective, spec.objective_ref, data, f"{spec.path}: objective: ")
+
+
+def check_task(objective: Objective, ref: str, data: Dataset, where: str = "") -> None:
+    """The built-in nets are classifiers: a regression target is one line, not a crash."""
+    user_model = isinstance(objective, (EstimatorObjective, FunctionObjective))
+    if not user_model and data.task != "classification" and not is_ref(ref):
+        raise SpecError(f"{where}{ref} trains classifiers; {data.name} has a {data.task} "
+                        "target.")
 
 
 def monitor_size(spec: StudySpec, data: Dataset) -> int:
