@@ -77,12 +77,12 @@ def _threads(threads: int | None) -> None:
     set_budget(threads)
 
 
-def _result(ctx: Context, ran: list[StageResult] | None,
-            final: FinalResult | None) -> StudyResult:
-    """The study's result: each stage as this process ran it (or as stored), and the best trial
-    over all stages (the one the final retrains)."""
+def _result(ctx: Context, ran: list[StageResult] | None, final: FinalResult | None,
+            workers: int = 1) -> StudyResult:
+    """The study's result: each stage as this process ran it (or as its worker processes left
+    it in storage), and the best trial over all stages (the one the final retrains)."""
     spec = ctx.spec
-    stages = ran or [summarize(open_stage_study(ctx, s), s.name, wall=0.0, ran=0)
+    stages = ran or [summarize(open_stage_study(ctx, s), s.name, wall=None, ran=0)
                      for s in spec.stages]
     best: StageResult | None = None
     for stage in stages:
@@ -94,7 +94,7 @@ def _result(ctx: Context, ran: list[StageResult] | None,
         best_value=best.best_value if best else None,
         best_params=dict(best.best_params or {}) if best else {},
         best_stage=best.name if best else None, stages={s.name: s for s in stages},
-        final=final, tracking_warnings=ctx.tracker.warnings)
+        final=final, tracking_warnings=ctx.tracker.warnings, workers=workers)
 
 
 @tuner_errors
@@ -137,7 +137,7 @@ def run_study(
             ran = None
         else:
             ran = run_stages(ctx)
-        return _result(ctx, ran, run_final(ctx) if final else None)
+        return _result(ctx, ran, run_final(ctx) if final else None, workers=jobs)
 
 
 @tuner_errors

@@ -26,8 +26,9 @@ class StageResult:
     epochs_trained: float
     epochs_without_pruning: float
     trial_seconds: float
-    wall_seconds: float
-    """Seconds this process spent on the stage (0 when it was already done)."""
+    wall_seconds: float | None
+    """Seconds this process spent on the stage (0 when it was already done; None when worker
+    processes ran it, see StudyResult.wall_seconds)."""
     ran_here: int
     """Trials this process ran."""
 
@@ -85,6 +86,8 @@ class StudyResult:
     stages: Mapping[str, StageResult]
     final: FinalResult | None = None
     tracking_warnings: int = 0
+    workers: int = 1
+    """Worker processes that ran the stages (jobs)."""
 
 
 @dataclass(frozen=True)

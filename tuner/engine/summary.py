@@ -12,7 +12,7 @@ from tuner.results import StageResult
 from tuner.trials import best_trial, state_counts
 
 
-def summarize(study: optuna.Study, stage: str, *, wall: float, ran: int) -> StageResult:
+def summarize(study: optuna.Study, stage: str, *, wall: float | None, ran: int) -> StageResult:
     """Counts, best trial and cost of stage `stage`. "Epochs without pruning" charges every
     pruned trial the longest complete trial's epochs."""
     trials = study.get_trials(deepcopy=False)

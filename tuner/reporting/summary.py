@@ -11,9 +11,10 @@ def study_summary(result: StudyResult) -> str:
     MLflow warnings if any."""
     lines = [f"study {result.name}: {result.direction} {result.metric}"]
     for s in result.stages.values():
+        wall = (f"wall {s.wall_seconds:.1f} s this run" if s.wall_seconds is not None
+                else f"run by {result.workers} worker processes")
         lines.append(f"  stage {s.name}: {s.complete} complete, {s.pruned} pruned, "
-                     f"{s.failed} failed; wall {s.wall_seconds:.1f} s this run, "
-                     f"{s.trial_seconds:.1f} s in trials")
+                     f"{s.failed} failed; {wall}, {s.trial_seconds:.1f} s in trials")
         if s.best_value is not None:
             lines.append(f"    best {result.metric} {s.best_value:.4f} "
                          f"(trial {s.best_trial}): {params_text(s.best_params or {})}")
