@@ -90,6 +90,8 @@ def test_partial_fit_classifier_is_pruned_mid_training(tmp_path: Path) -> None:
     assert len(client.get_metric_history(run_id, "val_f1")) == 15  # a point per epoch
     show = tuner(folder, "show", "sgd_digits").stdout
     assert "PRUNED" in show and "final: test_accuracy" in show
+    run = final_run(folder, "sgd_digits")
+    assert {"test_accuracy", "test_f1", "test_loss"} <= set(run.data.metrics)
 
 
 def test_plain_training_function_from_the_study_folder(tmp_path: Path) -> None:

@@ -1,10 +1,11 @@
 """One trial: train once with the trial's params, report every step, tell the study how it ended.
 
-Per reporting step: trial.report of the study metric, the tracker's log_epoch, then
-should_prune -> optuna.TrialPruned. A DivergenceError ends the trial PRUNED (its region is bad,
-and samplers learn from pruned trials) with the reason in user attr "reason"; any other
-exception ends it FAIL with its message. Every trial stores user attrs epochs, seconds,
-pruned_at, steps, reason and the last reported metrics.
+Per reporting step: the tracker's log_epoch, then, when the row holds the study metric (a
+user's function may report others), trial.report and should_prune -> optuna.TrialPruned. A
+DivergenceError ends the trial PRUNED (its region is bad, and samplers learn from pruned
+trials) with the reason in user attr "reason"; any other exception ends it FAIL with its
+message. Every trial stores user attrs epochs, seconds, pruned_at, steps, reason and its last
+metrics (the reported ones, plus those computed from a user's model at its end).
 """
 
 from __future__ import annotations
@@ -43,15 +44,6 @@ class Outcome:
     history: list[dict[str, float]] = field(default_factory=list)
     final: dict[str, float] | None = None
     """The returned run's last row: the reported metrics, plus any computed at its end."""
-
-
-def _log_final(out: Outcome, tracker: TrialTracker) -> None:
-    """Metrics the run computed after its last report (the user's own models: scores from
-    the returned model) go to the tracker at that last step."""
-    reported = out.history[-1] if out.history else {}
-    extra = {k: v for k, v in (out.final or {}).items() if k not in reported}
-    if extra:
-        tracker.log_epoch(max(out.last_step, 1), extra)
 
 
 def run_trial(ctx: Context, study: optuna.Study, trial: optuna.Trial, stage: Stage,
@@ -111,6 +103,15 @@ def _ended(out: Outcome, final: Mapping[str, float] | None, metric: str) -> None
     else:
         out.state, out.pruned_at = TrialState.PRUNED, out.last_step
         out.reason = f"diverged: {metric} is {value}"
+
+
+def _log_final(out: Outcome, tracker: TrialTracker) -> None:
+    """Metrics the run computed after its last report (the user's own models: scores from
+    the returned model) go to the tracker at that last step."""
+    reported = out.history[-1] if out.history else {}
+    extra = {k: v for k, v in (out.final or {}).items() if k not in reported}
+    if extra:
+        tracker.log_epoch(max(out.last_step, 1), extra)
 
 
 def _tell(ctx: Context, study: optuna.Study, trial: optuna.Trial, tracker: TrialTracker,
