@@ -147,3 +147,12 @@ def test_wheel_holds_the_studies_and_an_installed_copy_finds_them(tmp_path: Path
     module, study, stages = done.stdout.split()
     assert Path(module).is_relative_to(site) and Path(study).is_relative_to(site)
     assert Path(study).name == "lambda_search.toml" and int(stages) == 2
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in (ROOT / "benchmarks").glob("*.py")))
+def test_every_benchmark_still_imports(script: str) -> None:
+    """`--help` imports everything a benchmark uses: a module moved away breaks this test, not
+    the next person who runs the benchmark."""
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--help"],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
