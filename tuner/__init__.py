@@ -4,6 +4,7 @@
     result = tuner.run_study("lambda_search", dataset="digits", final=True)
     print(result.best_params, result.final["test_accuracy"])
     tuner.train("softmax", dataset="digits", config={"epochs": 3}).history
+    tuner.predict("lambda_search", "rows.csv", output="predictions.csv").summary()
 """
 
 from tuner.api import final, join_study, load_study_spec, run_study, train
@@ -16,6 +17,7 @@ from tuner.errors import (
     TrackingError,
     TunerError,
 )
+from tuner.prediction import Predictions, predict
 from tuner.results import FinalResult, StageResult, StudyResult, TrainResult
 from tuner.spec import StudySpec
 
@@ -24,5 +26,5 @@ __version__ = "0.2.0"
 __all__ = [
     "ConfigError", "DataError", "DivergenceError", "FinalResult", "SpecError", "StageResult",
     "StorageError", "StudyResult", "StudySpec", "TrackingError", "TrainResult", "TunerError",
-    "final", "join_study", "load_study_spec", "run_study", "train",
+    "Predictions", "final", "join_study", "load_study_spec", "predict", "run_study", "train",
 ]

@@ -114,6 +114,7 @@ def run_study(
     progress: bool = True,
     threads: int | None = None,
     download: bool = False,
+    register: bool = True,
 ) -> StudyResult:
     """Run (or resume) every stage of a study, then the final retrain if `final`.
 
@@ -122,14 +123,16 @@ def run_study(
     tracking_uri: MLflow (default $MLFLOW_TRACKING_URI, then sqlite:///mlflow.db);
     overrides: fixed params, like --set; trials: every stage's trial count; jobs: worker
     processes on this machine; threads: CPU threads per training run (default: all cores,
-    cores // jobs with jobs > 1).
+    cores // jobs with jobs > 1); register: register the final's model under the study's name
+    in the MLflow Model Registry.
     """
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise SpecError(f"jobs must be a positive number of processes. Got {jobs!r} instead.")
     _threads(threads)
     spec = _spec(study, dataset, overrides, trials, seed)
     options = RunOptions(storage=storage, tracking_uri=tracking_uri, tracking=tracking,
-                         data_dir=data_dir, download=download, progress=progress)
+                         data_dir=data_dir, download=download, progress=progress,
+                         register=register)
     with optuna_warnings_only():
         ctx = open_context(spec, options, preflight(spec, options), role="study")
         if jobs > 1:
@@ -180,13 +183,16 @@ def final(
     overrides: Mapping[str, Any] | None = None,
     threads: int | None = None,
     download: bool = False,
+    register: bool = True,
 ) -> FinalResult:
     """Retrain the best configuration of a study (over all its stages) on train+val and
-    evaluate it on the test split, once; the result is stored with the study and in MLflow."""
+    evaluate it on the test split, once; the result is stored with the study and in MLflow,
+    its model logged as an MLflow Model and registered (unless register=False)."""
     _threads(threads)
     spec = _spec(study, dataset, overrides, None, seed)
     options = RunOptions(storage=storage, tracking_uri=tracking_uri, tracking=tracking,
-                         data_dir=data_dir, download=download, progress=False)
+                         data_dir=data_dir, download=download, progress=False,
+                         register=register)
     with optuna_warnings_only():
         return run_final(open_context(spec, options, preflight(spec, options), role="final"))
 

@@ -12,7 +12,8 @@ from tuner.storage import resolve_url
 class RunOptions:
     """storage: an Optuna storage URL (default $TUNER_STORAGE, then sqlite:///tuner.db);
     tracking_uri: MLflow (default $MLFLOW_TRACKING_URI, then sqlite:///mlflow.db);
-    data_dir / download: where datasets come from; progress: show progress bars."""
+    data_dir / download: where datasets come from; progress: show progress bars;
+    register: register the final's model in the MLflow Model Registry."""
 
     storage: str | None = None
     tracking_uri: str | None = None
@@ -20,6 +21,7 @@ class RunOptions:
     data_dir: str | None = None
     download: bool = False
     progress: bool = True
+    register: bool = True
 
     @property
     def storage_url(self) -> str:

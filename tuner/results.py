@@ -49,6 +49,7 @@ class FinalResult(Mapping[str, float]):
     test_size: int
     seconds: float
     mlflow_run_id: str | None = None
+    model_uri: str | None = None  # models:/STUDY/VERSION (or runs:/RUN/model unregistered)
 
     def __getitem__(self, key: str) -> float:
         return self.metrics[key]
@@ -69,6 +70,8 @@ class FinalResult(Mapping[str, float]):
             out["monitor_accuracy"] = self.monitor_accuracy
         if self.mlflow_run_id:
             out["mlflow_run_id"] = self.mlflow_run_id
+        if self.model_uri:
+            out["model_uri"] = self.model_uri
         return out
 
 

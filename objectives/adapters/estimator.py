@@ -51,6 +51,14 @@ class EstimatorModel:
     def evaluate(self, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
         return scores(self.estimator, X, y, self.classes)
 
+    def on_raw_rows(self, scale: Any) -> Any:
+        """A scikit-learn Pipeline: `scale` (the data layer's scaling, a picklable callable)
+        then the fitted estimator, so raw rows give what predict gives on scaled ones."""
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import FunctionTransformer
+
+        return make_pipeline(FunctionTransformer(scale), self.estimator)
+
     def save(self, path: Path) -> Path:
         """A pickle (joblib) of the fitted estimator at `path`.pkl."""
         import joblib

@@ -40,6 +40,11 @@ class FunctionModel:
     def evaluate(self, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
         return scores(self.model, X, y, self.classes)
 
+    def __getattr__(self, name: str) -> Any:
+        if name == "predict_proba" and hasattr(self.__dict__.get("model"), "predict_proba"):
+            return self.model.predict_proba
+        raise AttributeError(name)
+
     def save(self, path: Path) -> Path:
         """A pickle of the model at `path`.pkl (see PICKLE_NOTE)."""
         target = Path(path).with_suffix(".pkl")

@@ -52,13 +52,7 @@ class Dataset:
     def final_splits(self, monitor: int) -> tuple[Split, Split, Split]:
         """(train+val minus `monitor` held-out samples, the monitor split, the test split), all
         normalised with statistics of the first part. The ONLY place test files are read."""
-        pool_idx = np.concatenate([self._train_idx, self._val_idx])
-        valid = isinstance(monitor, int) and not isinstance(monitor, bool)
-        if not (valid and 0 <= monitor < len(pool_idx)):
-            raise ConfigError(f"The 'monitor' size must be an int in [0, {len(pool_idx) - 1}]. "
-                              f"Got {monitor!r} instead.")
-        order = np.random.default_rng(self.seed).permutation(pool_idx)
-        fit_idx, monitor_idx = order[monitor:], order[:monitor]
+        fit_idx, monitor_idx = self._final_parts(monitor)
         X_test, y_test = self._read_test()
         if self.task == CLASSIFICATION:
             check_labels(y_test, self.classes, f"{self.name} test split")
@@ -69,6 +63,25 @@ class Dataset:
             Split(scale(X[monitor_idx]), y[monitor_idx]),
             Split(scale(X_test), y_test.astype(y.dtype)),
         )
+
+    def final_scale(self, monitor: int) -> Callable[[np.ndarray], np.ndarray]:
+        """The scaling final_splits applies (fitted on the same rows): raw rows -> model inputs.
+        A Normalizer or Standardize, so it can be stored with the model."""
+        fit_idx, _ = self._final_parts(monitor)
+        return self._scaler(self._pool[0][fit_idx])
+
+    def raw_rows(self, n: int) -> np.ndarray:
+        """The first `n` training rows as the dataset files hold them (input examples)."""
+        return self._pool[0][self._train_idx[:n]]
+
+    def _final_parts(self, monitor: int) -> tuple[np.ndarray, np.ndarray]:
+        pool_idx = np.concatenate([self._train_idx, self._val_idx])
+        valid = isinstance(monitor, int) and not isinstance(monitor, bool)
+        if not (valid and 0 <= monitor < len(pool_idx)):
+            raise ConfigError(f"The 'monitor' size must be an int in [0, {len(pool_idx) - 1}]. "
+                              f"Got {monitor!r} instead.")
+        order = np.random.default_rng(self.seed).permutation(pool_idx)
+        return order[monitor:], order[:monitor]
 
 
 def check_options(normalize: str, train_limit: int | None) -> None:

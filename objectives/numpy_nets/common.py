@@ -89,6 +89,17 @@ def predict(net: Net, X: np.ndarray, chunk: int = 8192) -> np.ndarray:
     return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
 
 
+def predict_proba(net: Net, X: np.ndarray, chunk: int = 8192) -> np.ndarray:
+    """Softmax class probabilities (n, classes), float64."""
+    parts = []
+    for start in range(0, X.shape[0], chunk):
+        scores = net.scores(X[start:start + chunk]).astype(np.float64)
+        scores -= scores.max(axis=1, keepdims=True)
+        np.exp(scores, out=scores)
+        parts.append(scores / scores.sum(axis=1, keepdims=True))
+    return np.concatenate(parts) if parts else np.zeros((0, 0))
+
+
 def save_npz(path: Path, **arrays: np.ndarray) -> Path:
     """Write arrays to `path` with the .npz suffix; return the file written."""
     target = Path(path).with_suffix(".npz")

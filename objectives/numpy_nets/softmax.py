@@ -21,6 +21,7 @@ from objectives.numpy_nets.common import (
     flat_views,
     load_npz,
     predict,
+    predict_proba,
     resolve_batch_size,
     save_npz,
 )
@@ -149,6 +150,9 @@ class SoftmaxRegression:
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return predict(self, X)
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return predict_proba(self, X)
 
     def save(self, path: Path) -> Path:
         return save_npz(path, W=self.W, b=self.b)

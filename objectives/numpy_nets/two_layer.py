@@ -22,6 +22,7 @@ from objectives.numpy_nets.common import (
     flat_views,
     load_npz,
     predict,
+    predict_proba,
     resolve_batch_size,
     save_npz,
 )
@@ -173,6 +174,9 @@ class TwoLayerNet:
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return predict(self, X)
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return predict_proba(self, X)
 
     def save(self, path: Path) -> Path:
         self._fold_scale()

@@ -61,6 +61,10 @@ class TorchModel:
         Xt, _ = as_tensors(Split(X, np.zeros(len(X), np.int64)), self.image_shape, "input")
         return self._logits(Xt).argmax(1).cpu().numpy().astype(np.int64)
 
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        Xt, _ = as_tensors(Split(X, np.zeros(len(X), np.int64)), self.image_shape, "input")
+        return F.softmax(self._logits(Xt).double(), dim=1).cpu().numpy()
+
     def save(self, path: Path) -> Path:
         """Write the state_dict (CPU tensors) to `path`.pt."""
         path = Path(path)
@@ -68,6 +72,25 @@ class TorchModel:
         file.parent.mkdir(parents=True, exist_ok=True)
         torch.save({k: v.cpu() for k, v in self.module.state_dict().items()}, file)
         return file
+
+
+class RawInputNetwork(nn.Module):
+    """A trained network behind its data scaling: raw pixel rows (n, C*H*W) or images
+    (n, C, H, W), any numeric dtype, in; logits out. What MLflow's pytorch flavour stores."""
+
+    def __init__(self, network: nn.Module, image_shape: ImageShape, factor: np.ndarray,
+                 offset: np.ndarray) -> None:
+        super().__init__()
+        self.network = network
+        self.image_shape = image_shape
+        self.register_buffer("factor", torch.from_numpy(np.asarray(factor, np.float32)))
+        self.register_buffer("offset", torch.from_numpy(np.asarray(offset, np.float32)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        factor, offset = self.get_buffer("factor"), self.get_buffer("offset")
+        x = x.reshape(x.shape[0], -1).to(torch.float32) * factor - offset
+        out: Tensor = self.network(x.view(x.shape[0], *self.image_shape))
+        return out
 
 
 def load_state_dict(path: Path) -> dict[str, Tensor]:

@@ -122,7 +122,8 @@ def study(args: argparse.Namespace) -> int:
     kwargs = {**_study_kwargs(args), "dataset": None, "seed": None, "overrides": None}
     try:
         result = tuner.run_study(spec, final=args.final, jobs=args.jobs,
-                                 progress=not args.quiet, **kwargs)
+                                 progress=not args.quiet, register=not args.no_register,
+                                 **kwargs)
     except KeyboardInterrupt:
         print(f"interrupted; to resume, run: {resume_hint(args)}")
         return INTERRUPTED
@@ -147,7 +148,14 @@ def final(args: argparse.Namespace) -> int:
     spec = tuner.load_study_spec(args.name, dataset=args.dataset, overrides=_sets(args),
                                  trials=args.trials, seed=args.seed)
     kwargs = {**_study_kwargs(args), "dataset": None, "seed": None, "overrides": None}
-    print(final_line(spec.name, tuner.final(spec, **kwargs)))
+    print(final_line(spec.name, tuner.final(spec, register=not args.no_register, **kwargs)))
+    return 0
+
+
+def predict(args: argparse.Namespace) -> int:
+    result = tuner.predict(args.name, args.input, output=args.output, model_uri=args.model_uri,
+                           tracking_uri=args.tracking_uri)
+    print(result.summary())
     return 0
 
 
@@ -176,4 +184,5 @@ def report(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"run": run, "gradcheck": gradcheck, "study": study, "worker": worker,
-            "final": final, "list": list_studies, "show": show, "ui": ui, "report": report}
+            "final": final, "predict": predict, "list": list_studies, "show": show, "ui": ui,
+            "report": report}

@@ -64,6 +64,11 @@ def _storage_arg(p: argparse.ArgumentParser) -> None:
                    "sqlite:///tuner.db)")
 
 
+def _register_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-register", action="store_true", help="log the final's model in its "
+                   "MLflow run but do not register it under the study's name")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="tuner", description="Hyperparameter studies with Optuna, tracked in "
                     "MLflow. Every bad input is one line on stderr and exit code 1.")
@@ -87,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     _study_args(p)
     p.add_argument("--dry-run", action="store_true", help="print the resolved stages and exit")
     p.add_argument("--final", action="store_true", help="retrain the best config and test it")
+    _register_arg(p)
     p.add_argument("--jobs", type=positive("processes"), default=1,
                    help="worker processes on this machine")
 
@@ -102,6 +108,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("final", help="retrain the best config on train+val, evaluate on test once")
     _study_args(p)
+    _register_arg(p)
+
+    p = sub.add_parser("predict", help="predict with a study's tuned model (latest registered "
+                       "version) on a .csv / .npy / .npz file or a folder of images")
+    p.add_argument("name", help="the study (its registered model's name)")
+    p.add_argument("--input", required=True, help="raw rows (.csv, .npy, .npz) or a folder of "
+                   "PNG / JPEG images")
+    p.add_argument("--output", default="predictions.csv",
+                   help="CSV to write: index, source, class, p_<class> (default: %(default)s)")
+    p.add_argument("--model-uri", help="any MLflow model URI (default: models:/NAME/latest)")
+    p.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI "
+                   "or sqlite:///mlflow.db)")
 
     p = sub.add_parser("ui", help="start the MLflow UI on the tracking store (127.0.0.1)")
     p.add_argument("--port", type=int, default=5000)

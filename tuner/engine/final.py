@@ -4,7 +4,8 @@ The best trial over all stages is retrained with its stage's `set` and the [fina
 train+val minus a small monitoring split (Dataset.final_splits, the only place the test files are
 read), then evaluated on the test split. The result is stored in the user attr "final" of the
 best trial's stage study (`tuner list` and `tuner show` display it) and recorded by the tracker
-with the confusion matrix and weights as artifacts.
+with the confusion matrix and weights as artifacts, and the model as an MLflow Model that takes
+raw rows, registered under the study's name (tuner/engine/export.py).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from objectives.base import Model, Split
 from objectives.data import Dataset
 from objectives.data.dataset import CLASSIFICATION
 from tuner.engine.context import Context
+from tuner.engine.export import model_to_log
 from tuner.engine.preflight import monitor_size
 from tuner.engine.stage import open_stage_study
 from tuner.errors import TunerError
@@ -62,7 +64,8 @@ def run_final(ctx: Context) -> FinalResult:
     log.info("final: retraining trial %d of %s (%s %.4f) with %s", trial.number,
              study.study_name, spec.metric, trial.value,
              ", ".join(f"{k}={v}" for k, v in spec.final.overrides.items()) or "no overrides")
-    train, monitor, test = ctx.data.final_splits(monitor_size(spec, ctx.data))
+    monitor_rows = monitor_size(spec, ctx.data)
+    train, monitor, test = ctx.data.final_splits(monitor_rows)
 
     def report(step: int, metrics: Mapping[str, float]) -> None:
         log.debug("final step %d: %s", step,
@@ -80,11 +83,16 @@ def run_final(ctx: Context) -> FinalResult:
     with tempfile.TemporaryDirectory(prefix="tuner-final-") as tmp:
         artifacts = _artifacts(result.model, test, ctx.data, Path(tmp))
         info: dict[str, Any] = {**outcome.record(), "history": result.history}
-        run_id = ctx.tracker.final_run(spec.name, info, artifacts,
-                                       sklearn_model=getattr(result.model, "estimator", None))
+        run_id = ctx.tracker.final_run(spec.name, info, artifacts)
+        logged = None
+        if run_id:
+            tuned = model_to_log(spec, ctx.data, result.model, monitor_rows, outcome, Path(tmp),
+                                 register=ctx.options.register)
+            logged = ctx.tracker.log_model(run_id, spec.name, tuned)
         ctx.tracker.flush()
     if run_id:
-        outcome = replace(outcome, mlflow_run_id=run_id)
+        outcome = replace(outcome, mlflow_run_id=run_id,
+                          model_uri=logged.uri if logged else None)
     study.set_user_attr("final", outcome.record())
     return outcome
 

@@ -35,5 +35,6 @@ def final_line(study: str, final: FinalResult) -> str:
                  f"{final['test_loss']:.4f}")
     else:
         shown = ", ".join(f"{k} {v:.4g}" for k, v in final.items())
+    model = f"; model {final.model_uri}" if final.model_uri else ""
     return (f"final {study}: {shown} ({final.train_size} training samples, "
-            f"{final.seconds:.1f} s)")
+            f"{final.seconds:.1f} s{model})")

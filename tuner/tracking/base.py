@@ -8,6 +8,7 @@ Call order, per process:
     trial.finish(state, value, info, history, config) # state in COMPLETE / PRUNED / FAIL
     tracker.end_stage(parent, optuna_study, summary)  # plots, CSV, counts, cost summary
     tracker.final_run(study, info, artifacts)         # final evaluation run
+    tracker.log_model(run_id, study, model)            # the tuned model, registered
 tuner/tracking/mlflow_tracker.py records all of it in MLflow.
 """
 
@@ -16,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from tuner.tracking.model_log import LoggedModel, ModelToLog
 
 
 class TrialTracker:
@@ -83,11 +86,15 @@ class Tracker:
         """Give a run left open by a dead worker a terminal status (when its trial is retried)."""
 
     def final_run(
-        self, study: str, info: Mapping[str, Any], artifacts: Sequence[Path],
-        sklearn_model: Any = None,
+        self, study: str, info: Mapping[str, Any], artifacts: Sequence[Path]
     ) -> str | None:
         """Record the final evaluation: test metrics, config, confusion-matrix PNG and weights;
-        a scikit-learn estimator also as an MLflow Model (artifact "model")."""
+        return its run id."""
+        return None
+
+    def log_model(self, run_id: str, study: str, model: ModelToLog) -> LoggedModel | None:
+        """Log the final's model in run `run_id` as an MLflow Model (artifact "model") and
+        register it under the study's name unless model.register is False."""
         return None
 
     def flush(self) -> None:

@@ -29,6 +29,7 @@ from tuner.reporting.charts import plot_learning_curves
 from tuner.reporting.plots import study_plots
 from tuner.reporting.tables import trials_csv
 from tuner.tracking.base import Tracker, TrialTracker
+from tuner.tracking.model_log import LoggedModel, ModelToLog, log_tuned_model
 from tuner.tracking.store import MlflowStore
 from tuner.tracking.trial_run import MlflowTrialTracker
 from tuner.tracking.values import (
@@ -179,7 +180,6 @@ class MlflowTracker(MlflowStore, Tracker):
 
     def final_run(
         self, study: str, info: Mapping[str, Any], artifacts: Sequence[Path],
-        sklearn_model: Any = None,
     ) -> str | None:
         self.flush()
 
@@ -210,19 +210,12 @@ class MlflowTracker(MlflowStore, Tracker):
                 with tempfile.TemporaryDirectory(prefix="tuner-final-") as tmp:
                     png = plot_learning_curves(history, Path(tmp) / "learning_curves.png")
                     self.client.log_artifact(run_id, str(png))
-            if sklearn_model is not None:
-                self._sklearn_model(run_id, sklearn_model)
             self.client.set_terminated(run_id, "FINISHED")
             return run_id
 
         return self._safe("record the final run", record)
 
-    def _sklearn_model(self, run_id: str, model: Any) -> None:
-        """The fitted estimator in MLflow's sklearn flavour under the run's "model" artifact
-        (mlflow.pyfunc.load_model("runs:/RUN/model") loads it)."""
-        import mlflow.sklearn
-
-        with tempfile.TemporaryDirectory(prefix="tuner-model-") as tmp:
-            path = Path(tmp) / "model"
-            mlflow.sklearn.save_model(model, str(path))
-            self.client.log_artifacts(run_id, str(path), artifact_path="model")
+    def log_model(self, run_id: str, study: str, model: ModelToLog) -> LoggedModel | None:
+        self.flush()
+        return self._safe("log the tuned model",
+                          lambda: log_tuned_model(self.tracking_uri, run_id, study, model))

@@ -1,0 +1,231 @@
+"""The final's model as an MLflow Model: registered under the study's name with tags, loadable with
+mlflow.pyfunc on RAW rows giving exactly the tuner's own class ids, servable over HTTP, and
+`tuner predict` on files and image folders."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+from sklearn.datasets import load_digits
+
+import tuner
+from objectives.data import load
+from objectives.data.sources import _digits_part
+from objectives.numpy_nets.two_layer import TwoLayerNet
+from tuner.engine.preflight import monitor_size
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _pyfunc(tracking: str, uri: str) -> Any:
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking)
+    try:
+        return mlflow.pyfunc.load_model(uri)
+    finally:
+        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def digits_final(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """lambda_search on digits with --final, in a folder of its own (storage and MLflow)."""
+    folder = tmp_path_factory.mktemp("digits_final")
+    tracking = f"sqlite:///{folder / 'mlflow.db'}"
+    old = os.getcwd()
+    os.chdir(folder)  # MLflow's artifacts go to ./mlartifacts
+    try:
+        result = tuner.run_study("lambda_search", dataset="digits", final=True, progress=False,
+                                 storage=f"sqlite:///{folder / 'tuner.db'}",
+                                 tracking_uri=tracking)
+    finally:
+        os.chdir(old)
+    yield {"folder": folder, "tracking": tracking, "result": result}
+
+
+def _own_predictions(run: dict[str, Any], X: np.ndarray) -> np.ndarray:
+    """What the tuner's own evaluation gives on raw rows X: the final's weights from its MLflow
+    run behind the final's scaling."""
+    from mlflow import MlflowClient
+
+    spec = tuner.load_study_spec("lambda_search", dataset="digits")
+    data = load("digits", seed=spec.seed, val_size=spec.val_size)
+    scale = data.final_scale(monitor_size(spec, data))
+    client = MlflowClient(run["tracking"])
+    weights = client.download_artifacts(run["result"].final.mlflow_run_id, "weights.npz",
+                                        str(run["folder"] / "dl"))
+    return TwoLayerNet.load(Path(weights)).predict(scale(X))
+
+
+def test_registered_model_gives_the_tuners_own_predictions_on_raw_rows(
+        digits_final: dict[str, Any]) -> None:
+    final = digits_final["result"].final
+    assert final.model_uri == "models:/lambda_search/1"
+    model = _pyfunc(digits_final["tracking"], "models:/lambda_search/latest")
+    X = load_digits().data  # float64 pixel values 0..16, as scikit-learn gives them
+    ids = model.predict(X)
+    assert ids.dtype == np.int64
+    np.testing.assert_array_equal(ids, _own_predictions(digits_final, X))
+    X_test, y_test = _digits_part("test")
+    assert np.mean(model.predict(X_test.astype(np.float64)) == y_test) == final["test_accuracy"]
+    table = model.predict(X[:4], params={"probabilities": True})
+    assert list(table.columns) == ["class"] + [f"p_{i}" for i in range(10)]
+    np.testing.assert_array_equal(table["class"], ids[:4])
+    np.testing.assert_allclose(table.iloc[:, 1:].sum(axis=1), 1.0)
+    spec = model.metadata.get_input_schema().inputs[0]
+    assert spec.shape == (-1, 64) and spec.type == np.dtype("float64")
+
+
+def test_registered_version_has_tags_and_description(digits_final: dict[str, Any]) -> None:
+    from mlflow import MlflowClient
+
+    final = digits_final["result"].final
+    version = MlflowClient(digits_final["tracking"]).get_model_version("lambda_search", "1")
+    assert version.run_id == final.mlflow_run_id
+    tags = version.tags
+    assert tags["study"] == "lambda_search" and tags["stage"] == final.stage
+    assert tags["trial"] == str(final.trial) and json.loads(tags["config"]) == final.config
+    assert float(tags["test_accuracy"]) == pytest.approx(final["test_accuracy"])
+    assert f"trial {final.trial} of {final.stage}" in version.description
+
+
+def test_bad_rows_are_refused_by_the_signature(digits_final: dict[str, Any]) -> None:
+    from mlflow.exceptions import MlflowException
+
+    model = _pyfunc(digits_final["tracking"], "models:/lambda_search/latest")
+    with pytest.raises(MlflowException, match="Shape of input"):
+        model.predict(np.zeros((2, 63)))
+
+
+def test_no_register_logs_the_model_in_the_run_only(tmp_path: Path, storage_url: str,
+                                                    tracking_uri: str,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlflow import MlflowClient
+
+    monkeypatch.chdir(tmp_path)
+    tuner.run_study("lambda_search", dataset="digits", trials=2, progress=False,
+                    storage=storage_url, tracking_uri=tracking_uri)
+    final = tuner.final("lambda_search", dataset="digits", storage=storage_url,
+                        tracking_uri=tracking_uri, register=False)
+    assert final.model_uri == f"runs:/{final.mlflow_run_id}/model"
+    assert MlflowClient(tracking_uri).search_registered_models() == []
+    model = _pyfunc(tracking_uri, final.model_uri)
+    assert model.predict(load_digits().data[:3]).shape == (3,)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_mlflow_models_serve_answers_invocations(digits_final: dict[str, Any]) -> None:
+    port = _free_port()
+    env = {**os.environ, "MLFLOW_TRACKING_URI": digits_final["tracking"],  # as with the venv
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}  # active
+    mlflow_cli = Path(sys.executable).with_name("mlflow")
+    server = subprocess.Popen(
+        [str(mlflow_cli), "models", "serve", "-m", "models:/lambda_search/1", "--env-manager",
+         "local", "-h", "127.0.0.1", "-p", str(port)], cwd=digits_final["folder"], env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while True:  # wait until it answers /ping (or dies)
+            assert server.poll() is None, server.stderr.read().decode()[-2000:]  # type: ignore
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "mlflow models serve did not start in 120 s"
+            time.sleep(0.5)
+        X = load_digits().data[:40]
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations", data=json.dumps({"inputs": X.tolist()})
+            .encode(), headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            answer = json.loads(response.read())
+        np.testing.assert_array_equal(answer["predictions"], _own_predictions(digits_final, X))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _cli(*args: str, cwd: Path, tracking: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tuner", *args, "--tracking-uri", tracking],
+                          cwd=cwd, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def test_tuner_predict_on_csv_and_png_folder(digits_final: dict[str, Any], tmp_path: Path
+                                             ) -> None:
+    import pandas as pd
+
+    X = load_digits().data[:30]
+    csv_file = tmp_path / "rows.csv"
+    pd.DataFrame(X, columns=[f"pixel_{i}" for i in range(64)]).to_csv(csv_file, index=False)
+    done = _cli("predict", "lambda_search", "--input", str(csv_file), "--output",
+                str(tmp_path / "out.csv"), cwd=tmp_path, tracking=digits_final["tracking"])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("predicted 30 rows with models:/lambda_search/latest")
+    table = pd.read_csv(tmp_path / "out.csv")
+    assert list(table.columns[:3]) == ["index", "source", "class"]
+    np.testing.assert_array_equal(table["class"], _own_predictions(digits_final, X))
+
+    images = tmp_path / "images"
+    images.mkdir()
+    for i in range(5):  # 8-bit PNGs, twice the size: resized to 8x8 and scaled to 0..16
+        pixels = (X[i].reshape(8, 8) * 255 / 16).round().astype(np.uint8)
+        Image.fromarray(pixels).resize((16, 16), Image.Resampling.NEAREST).save(
+            images / f"digit_{i}.png")
+    done = _cli("predict", "lambda_search", "--input", str(images), "--output",
+                str(tmp_path / "images.csv"), cwd=tmp_path, tracking=digits_final["tracking"])
+    assert done.returncode == 0, done.stderr
+    table = pd.read_csv(tmp_path / "images.csv")
+    assert list(table["source"]) == [f"digit_{i}.png" for i in range(5)]
+    expected = _own_predictions(digits_final, np.stack([
+        np.asarray(Image.open(images / f"digit_{i}.png").resize((8, 8),
+                   Image.Resampling.BILINEAR), dtype=np.float64).reshape(-1) * 16 / 255
+        for i in range(5)]))
+    np.testing.assert_array_equal(table["class"], expected)
+
+
+@pytest.mark.parametrize("content, message", [
+    ("1,2,3\n4,5,6\n", "data row 2: 3 values; the model takes 64 per row."),
+    ("," * 63 + "x\n", "data row 2, column 1: '' is not a number."),
+])
+def test_tuner_predict_bad_csv_is_one_line(digits_final: dict[str, Any], tmp_path: Path,
+                                           content: str, message: str) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join(["0," * 63 + "0", content]))
+    done = _cli("predict", "lambda_search", "--input", str(bad), cwd=tmp_path,
+                tracking=digits_final["tracking"])
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+    assert message in done.stderr and not (tmp_path / "predictions.csv").exists()
+
+
+def test_tuner_predict_unreadable_image_and_missing_model(digits_final: dict[str, Any],
+                                                          tmp_path: Path) -> None:
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "broken.png").write_bytes(b"not a png")
+    done = _cli("predict", "lambda_search", "--input", str(tmp_path / "images"), cwd=tmp_path,
+                tracking=digits_final["tracking"])
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+    assert "broken.png cannot be read" in done.stderr
+    done = _cli("predict", "no_such_study", "--input", str(tmp_path / "images"), cwd=tmp_path,
+                tracking=digits_final["tracking"])
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+    assert "models:/no_such_study/latest" in done.stderr
