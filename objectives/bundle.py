@@ -68,6 +68,15 @@ def save_bundle(folder: Path, model: Model, scale: Scale, info: Info) -> Path:
     return folder
 
 
+def can_bundle(model: Model) -> bool:
+    """True for the models save_bundle can store (our networks and the user's functions)."""
+    try:
+        _kind(model)
+    except TypeError:
+        return False
+    return True
+
+
 def _kind(model: Model) -> str:
     if isinstance(model, SoftmaxRegression):
         return "softmax"

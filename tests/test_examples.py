@@ -10,6 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import mlflow
+import mlflow.sklearn
+import numpy as np
 import optuna
 import pytest
 from mlflow import MlflowClient
@@ -68,8 +71,17 @@ def test_ridge_regression_on_a_csv(tmp_path: Path) -> None:
     run = final_run(folder, "ridge_diabetes")
     assert run.data.metrics["test_rmse"] == pytest.approx(float(printed.group(3)), rel=1e-3)
     client = MlflowClient(f"sqlite:///{folder / 'mlflow.db'}")
-    assert "MLmodel" in {Path(f.path).name
-                         for f in client.list_artifacts(run.info.run_id, "model")}
+    version = client.get_model_version("ridge_diabetes", "1")  # registered, sklearn flavour
+    assert version.run_id == run.info.run_id and version.tags["test_rmse"]
+    mlflow.set_tracking_uri(f"sqlite:///{folder / 'mlflow.db'}")
+    try:
+        model = mlflow.sklearn.load_model("models:/ridge_diabetes/latest")
+    finally:
+        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
+    rows = np.loadtxt(folder / "diabetes.csv", delimiter=",", skiprows=1)
+    predicted = model.predict(rows[:, :-1])  # raw columns in: the Pipeline scales them
+    rmse = float(np.sqrt(np.mean((predicted - rows[:, -1]) ** 2)))
+    assert 40 < rmse < 70
     again = tuner(folder, "study", "./study.toml", "--final").stdout  # resumes: no new trial
     assert len(trials(folder, "ridge_diabetes/fine")) == len(fine)
     assert printed.group(0) in again

@@ -5,6 +5,7 @@ description (tuner/tracking/model_log.py logs and registers it)."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import numpy as np
 
 from objectives.adapters.estimator import EstimatorModel
 from objectives.base import Model
-from objectives.bundle import Info, save_bundle
+from objectives.bundle import Info, can_bundle, save_bundle
 from objectives.data import Dataset
 from objectives.data.catalog import DATASETS, MAX_VALUE
 from objectives.data.normalize import Normalizer, Standardize
@@ -22,11 +23,17 @@ from tuner.spec import StudySpec
 from tuner.tracking.model_log import ModelToLog
 
 EXAMPLE_ROWS = 5
+log = logging.getLogger("tuner")
 
 
 def model_to_log(spec: StudySpec, data: Dataset, model: Model, monitor: int,
-                 outcome: FinalResult, folder: Path, register: bool) -> ModelToLog:
-    """The final's model on raw rows, written under `folder` where it needs files."""
+                 outcome: FinalResult, folder: Path, register: bool) -> ModelToLog | None:
+    """The final's model on raw rows, written under `folder` where it needs files; None for a
+    model of a kind the tuner cannot package (its weights are still among the artifacts)."""
+    if not isinstance(model, EstimatorModel) and not can_bundle(model):
+        log.warning("final: a %s cannot be logged as an MLflow Model; its saved weights are in "
+                    "the final run's artifacts", type(model).__name__)
+        return None
     scale = data.final_scale(monitor)
     example = data.raw_rows(EXAMPLE_ROWS)
     tags = {"study": spec.name, "stage": outcome.stage, "trial": str(outcome.trial),

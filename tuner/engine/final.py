@@ -88,7 +88,7 @@ def run_final(ctx: Context) -> FinalResult:
         if run_id:
             tuned = model_to_log(spec, ctx.data, result.model, monitor_rows, outcome, Path(tmp),
                                  register=ctx.options.register)
-            logged = ctx.tracker.log_model(run_id, spec.name, tuned)
+            logged = ctx.tracker.log_model(run_id, spec.name, tuned) if tuned else None
         ctx.tracker.flush()
     if run_id:
         outcome = replace(outcome, mlflow_run_id=run_id,

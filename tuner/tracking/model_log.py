@@ -68,11 +68,15 @@ def log_tuned_model(tracking_uri: str, run_id: str, study: str, model: ModelToLo
             mlflow.start_run(run_id=run_id):
         if model.sklearn is not None:
             import mlflow.sklearn
+            import skops.io
 
             signature = infer_signature(example, model.sklearn.predict(example))
+            # MLflow stores it with skops (no pickle); the types skops does not know are our
+            # scaling and the user's own estimator classes, which this run just trained
+            ours = skops.io.get_untrusted_types(data=skops.io.dumps(model.sklearn))
             info = mlflow.sklearn.log_model(
-                model.sklearn, signature=signature,
-                pip_requirements=_requirements("scikit-learn"), **common)
+                model.sklearn, signature=signature, skops_trusted_types=ours,
+                pip_requirements=_requirements("scikit-learn", "skops"), **common)
         else:
             assert model.bundle is not None
             predicted = load_bundle(model.bundle).predict(example)
@@ -85,6 +89,7 @@ def log_tuned_model(tracking_uri: str, run_id: str, study: str, model: ModelToLo
             import mlflow.pytorch
 
             mlflow.pytorch.log_model(model.torch_network, name="network",
+                                     input_example=example,
                                      pip_requirements=_requirements("torch"))
     if not model.register:
         return LoggedModel(f"runs:/{run_id}/{MODEL_NAME}", None)
