@@ -82,6 +82,10 @@ def test_ridge_regression_on_a_csv(tmp_path: Path) -> None:
     predicted = model.predict(rows[:, :-1])  # raw columns in: the Pipeline scales them
     rmse = float(np.sqrt(np.mean((predicted - rows[:, -1]) ** 2)))
     assert 40 < rmse < 70
+    np.savetxt(folder / "new.csv", rows[:8, :-1], delimiter=",")
+    tuner(folder, "predict", "ridge_diabetes", "--input", "new.csv", "--output", "out.csv")
+    table = np.genfromtxt(folder / "out.csv", delimiter=",", names=True)
+    np.testing.assert_allclose(table["value"], predicted[:8])
     again = tuner(folder, "study", "./study.toml", "--final").stdout  # resumes: no new trial
     assert len(trials(folder, "ridge_diabetes/fine")) == len(fine)
     assert printed.group(0) in again

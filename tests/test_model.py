@@ -95,6 +95,9 @@ def test_registered_version_has_tags_and_description(digits_final: dict[str, Any
     final = digits_final["result"].final
     version = MlflowClient(digits_final["tracking"]).get_model_version("lambda_search", "1")
     assert version.run_id == final.mlflow_run_id
+    show = subprocess.run([sys.executable, "-m", "tuner", "show", "lambda_search"],
+                          cwd=digits_final["folder"], capture_output=True, text=True, timeout=120)
+    assert "; model models:/lambda_search/1)" in show.stdout, show.stderr
     tags = version.tags
     assert tags["study"] == "lambda_search" and tags["stage"] == final.stage
     assert tags["trial"] == str(final.trial) and json.loads(tags["config"]) == final.config

@@ -382,3 +382,32 @@ def test_a_database_restart_pauses_the_workers_instead_of_stopping_them(
     trials = optuna.load_study(study_name="toy/only", storage=pg_url).trials
     assert sum(t.state == State.COMPLETE for t in trials) == 14
     assert not [t for t in trials if t.state in (State.RUNNING, State.WAITING)]
+
+
+@pytest.mark.slow  # starts an MLflow server
+def test_final_registers_its_model_on_a_tracking_server(
+    mlflow_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The final's model logged through the server (artifacts proxied), registered, loadable."""
+    import mlflow
+    import numpy as np
+    from mlflow import MlflowClient
+    from sklearn.datasets import load_digits
+
+    import tuner
+
+    monkeypatch.chdir(tmp_path)
+    result = tuner.run_study("lambda_search", dataset="digits", trials=2, final=True,
+                             progress=False, storage=f"sqlite:///{tmp_path / 'tuner.db'}",
+                             tracking_uri=mlflow_server)
+    assert result.final is not None and result.final.model_uri == "models:/lambda_search/1"
+    assert result.tracking_warnings == 0
+    version = MlflowClient(mlflow_server).get_model_version("lambda_search", "1")
+    assert version.tags["study"] == "lambda_search"
+    mlflow.set_tracking_uri(mlflow_server)
+    try:
+        model = mlflow.pyfunc.load_model("models:/lambda_search/latest")
+    finally:
+        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
+    X, y = load_digits(return_X_y=True)
+    assert np.mean(model.predict(X) == y) > 0.8

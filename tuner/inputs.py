@@ -18,8 +18,8 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 @dataclass(frozen=True)
 class InputShape:
-    """What the model takes: `features` values per row; images (C, H, W) with pixel values up
-    to `pixel_max` (None for table models)."""
+    """What the model takes: `features` values per row (0: not known); images (C, H, W) with
+    pixel values up to `pixel_max` (None for table models)."""
 
     features: int
     image_shape: tuple[int, int, int] | None = None
@@ -41,6 +41,8 @@ def read_rows(path: Path, shape: InputShape) -> tuple[np.ndarray, list[str]]:
     else:
         raise DataError(f"Input {path} has suffix {suffix or '(none)'}; expected .npy, .npz, "
                         f".csv or a folder of images.")
+    if not shape.features:  # a model that does not say its width: MLflow checks what it can
+        return rows, [str(i) for i in range(len(rows))]
     if rows.ndim > 2 and int(np.prod(rows.shape[1:])) == shape.features:
         rows = rows.reshape(len(rows), shape.features)
     if rows.ndim == 1 and rows.size == shape.features:
@@ -77,9 +79,9 @@ def _csv(path: Path, features: int) -> np.ndarray:
         lines = lines[1:]
     if not lines:
         raise DataError(f"Input {path} holds no rows of numbers.")
-    out = np.empty((len(lines), features))
+    out = np.empty((len(lines), features or len(lines[0])))
     for number, row in enumerate(lines, start=1):
-        if len(row) != features:
+        if features and len(row) != features:
             raise DataError(f"Input {path}, data row {number}: {len(row)} values; the model "
                             f"takes {features} per row.")
         for column, cell in enumerate(row, start=1):

@@ -40,15 +40,16 @@ def model_to_log(spec: StudySpec, data: Dataset, model: Model, monitor: int,
             "dataset": outcome.dataset, "objective": spec.objective.name,
             "config": json.dumps(dict(outcome.config), sort_keys=True, default=str),
             **{k: f"{v:.6g}" for k, v in outcome.metrics.items()}}
-    common: dict[str, Any] = {"example": example, "register": register, "tags": tags,
-                              "description": description(spec, outcome)}
-    if isinstance(model, EstimatorModel):
-        return ModelToLog(sklearn=model.on_raw_rows(scale), **common)
     info = Info(objective=spec.objective.name, config=_plain(outcome.config), task=data.task,
                 classes=data.classes, class_names=data.class_names,
                 image_shape=data.image_shape, features=int(data.train.X.shape[1]),
                 pixel_max=MAX_VALUE[data.name] if data.name in DATASETS else None,
                 feature_names=data.feature_names)
+    metadata = {k: v for k, v in _plain(info.__dict__).items() if k != "config"}
+    common: dict[str, Any] = {"example": example, "register": register, "tags": tags,
+                              "description": description(spec, outcome), "metadata": metadata}
+    if isinstance(model, EstimatorModel):
+        return ModelToLog(sklearn=model.on_raw_rows(scale), **common)
     bundle = save_bundle(folder / "bundle", model, scale, info)
     network = _raw_network(model, scale)
     return ModelToLog(bundle=bundle, torch_network=network, **common)

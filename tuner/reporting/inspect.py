@@ -83,8 +83,9 @@ def _stage_text(study: optuna.Study) -> str:
     if final:
         tests = ", ".join(f"{k} {fmt(v)}" for k, v in final.items() if k.startswith("test_")
                           and k != "test_size")
+        model = f"; model {final['model_uri']}" if final.get("model_uri") else ""
         lines.append(f"  final: {tests} (trial {final.get('trial')}, "
-                     f"{final.get('train_size')} training samples)")
+                     f"{final.get('train_size')} training samples{model})")
     return "\n".join(lines) + "\n"
 
 

@@ -1,6 +1,6 @@
 """Loads a tuned model from MLflow (models:/STUDY/latest by default) for `tuner predict`: its
-pyfunc model, what inputs it takes (from its signature, and for our bundles their image shape
-and pixel range) and its class names."""
+pyfunc model and, from the metadata the final logged with it, what inputs it takes (features,
+image shape, pixel range), its task and its class names."""
 
 from __future__ import annotations
 
@@ -23,23 +23,37 @@ class LoadedModel:
     tracking_uri: str
     pyfunc: Any
     shape: InputShape
+    task: str
     class_names: list[str]
 
     def predict(self, rows: np.ndarray) -> pd.DataFrame:
-        """A table: class (the id), then p_<class name> columns where the model has them."""
-        bundle = _predictor(self.pyfunc)
-        if bundle is not None and bundle.info.task == "classification":
-            table = self.pyfunc.predict(rows, params={"probabilities": True})
-            return pd.DataFrame(table)
-        values = np.asarray(self.pyfunc.predict(rows)).reshape(len(rows), -1)[:, 0]
-        out = pd.DataFrame({"class" if bundle is None or bundle.info.classes else "value":
-                            values})
-        proba = _sklearn_proba(self.uri, self.tracking_uri, rows)
+        """Classification: class (the id), label (its name), p_<name> where the model gives
+        probabilities; regression: value."""
+        predicted = np.asarray(self.pyfunc.predict(rows)).reshape(len(rows), -1)[:, 0]
+        if self.task != "classification":
+            return pd.DataFrame({"value": predicted})
+        names = self.class_names or [str(i) for i in range(int(predicted.max(initial=0)) + 1)]
+        table = pd.DataFrame({"class": predicted.astype(np.int64),
+                              "label": [names[int(i)] for i in predicted]})
+        proba = self._proba(rows)
         if proba is not None:
-            names = self.class_names or [str(i) for i in range(proba.shape[1])]
             for i, name in enumerate(names[:proba.shape[1]]):
-                out[f"p_{name}"] = proba[:, i]
-        return out
+                table[f"p_{name}"] = proba[:, i]
+        return table
+
+    def _proba(self, rows: np.ndarray) -> np.ndarray | None:
+        flavors = self.pyfunc.metadata.flavors
+        if "sklearn" in flavors:
+            import mlflow.sklearn
+
+            with fluent_uri(self.tracking_uri):
+                estimator = mlflow.sklearn.load_model(self.uri)
+            return (np.asarray(estimator.predict_proba(rows))
+                    if hasattr(estimator, "predict_proba") else None)
+        table = self.pyfunc.predict(rows, params={"probabilities": True})
+        if not isinstance(table, pd.DataFrame):
+            return None
+        return table[[c for c in table.columns if c.startswith("p_")]].to_numpy()
 
 
 def default_uri(study: str) -> str:
@@ -60,36 +74,14 @@ def load_model(uri: str, tracking_uri: str) -> LoadedModel:
                             f"{first_line(exc, 300)}") from None
     except OSError as exc:
         raise DataError(f"Cannot load model {uri}: {first_line(exc, 300)}") from None
+    meta: dict[str, Any] = model.metadata.metadata or {}
     schema = model.metadata.get_input_schema()
     spec: Any = schema.inputs[0] if schema is not None and schema.inputs else None
-    features = int(spec.shape[-1]) if getattr(spec, "shape", None) else 0
-    bundle = _predictor(model)
-    if bundle is None:
-        return LoadedModel(uri, tracking_uri, model, InputShape(features), [])
-    info = bundle.info
-    c, h, w = (int(s) for s in info.image_shape)
-    shape = InputShape(info.features, (c, h, w) if info.pixel_max else None, info.pixel_max)
-    return LoadedModel(uri, tracking_uri, model, shape, list(info.class_names))
-
-
-def _predictor(model: Any) -> Any:
-    """The objectives.bundle.Predictor inside a TunedModel pyfunc, else None."""
-    try:
-        inner = model.unwrap_python_model()
-    except Exception:  # noqa: BLE001 - a flavour without a python model (sklearn)
-        return None
-    return getattr(inner, "predictor", None)
-
-
-def _sklearn_proba(uri: str, tracking_uri: str, rows: np.ndarray) -> np.ndarray | None:
-    """Class probabilities of a model logged with MLflow's sklearn flavour, where it has them."""
-    import mlflow.sklearn
-
-    try:
-        with fluent_uri(tracking_uri):
-            estimator = mlflow.sklearn.load_model(uri)
-    except Exception:  # noqa: BLE001 - not an sklearn model
-        return None
-    if not hasattr(estimator, "predict_proba"):
-        return None
-    return np.asarray(estimator.predict_proba(rows))
+    features = int(meta.get("features") or (spec.shape[-1] if getattr(spec, "shape", None)
+                                            else 0))
+    image = meta.get("image_shape")
+    pixel_max = meta.get("pixel_max")
+    shape = InputShape(features, (int(image[0]), int(image[1]), int(image[2]))
+                       if image and pixel_max else None, pixel_max)
+    return LoadedModel(uri, tracking_uri, model, shape, str(meta.get("task", "classification")),
+                       [str(n) for n in meta.get("class_names", [])])

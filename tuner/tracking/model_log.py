@@ -41,6 +41,7 @@ class ModelToLog:
     sklearn: Any = None
     torch_network: Any = None
     register: bool = True
+    metadata: Mapping[str, Any] = field(default_factory=dict)  # MLmodel's metadata: inputs
     tags: Mapping[str, str] = field(default_factory=dict)
     description: str = ""
 
@@ -61,7 +62,7 @@ def log_tuned_model(tracking_uri: str, run_id: str, study: str, model: ModelToLo
     example = np.asarray(model.example, dtype=np.float64)
     name = study if model.register else None
     common: dict[str, Any] = {"name": MODEL_NAME, "input_example": example,
-                              "registered_model_name": name,
+                              "registered_model_name": name, "metadata": dict(model.metadata),
                               "code_paths": [str(Path(objectives.__file__).parent)]}
     # MLflow prints "Successfully registered model ..." on stderr; tuner says it in one line
     with fluent_uri(tracking_uri), redirect_stderr(io.StringIO()), \
