@@ -314,16 +314,10 @@ def test_lenet_on_a_small_mnist_subset(shared_data: Path, tmp_path: Path,
 
 
 @pytest.mark.slow
-def test_lenet_on_full_mnist(shared_data: Path, tmp_path: Path,
-                             monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("objective, fixed", [("lenet", "epochs = 2\nbatch_size = 128"),
+                                              ("softmax", "epochs = 3\nbatch_size = 100")])
+def test_full_mnist(shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                    objective: str, fixed: str) -> None:
     monkeypatch.chdir(tmp_path)
-    study = _image_study(tmp_path, "lenet", "epochs = 2\nbatch_size = 128", "")
-    _check_image_final(tmp_path, study, shared_data, "lenet_model")
-
-
-@pytest.mark.slow
-def test_softmax_on_mnist(shared_data: Path, tmp_path: Path,
-                          monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    study = _image_study(tmp_path, "softmax", "epochs = 3\nbatch_size = 100", "")
-    _check_image_final(tmp_path, study, shared_data, "softmax_model")
+    study = _image_study(tmp_path, objective, fixed, "")
+    _check_image_final(tmp_path, study, shared_data, f"{objective}_model")
