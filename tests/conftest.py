@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from postgres_db import ADMIN_URL, SKIP_REASON, fresh_database
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -18,6 +20,16 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "mnist").is_dir():
         pytest.skip("../shared/data is not present")
     return SHARED_DATA
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """The URL of a fresh, empty PostgreSQL database owned by the test role (skipped without
+    $TUNER_TEST_POSTGRES_URL)."""
+    if not ADMIN_URL:
+        pytest.skip(SKIP_REASON)
+    with fresh_database() as url:
+        yield url
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import sys
 import textwrap
 import time
 import urllib.request
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 import optuna
 import pytest
 from optuna.trial import FrozenTrial
+from postgres_db import admin
 from sqlalchemy.engine import make_url
 
 from tuner.errors import StorageError
@@ -28,29 +28,7 @@ from tuner.storage import open_storage
 pytestmark = pytest.mark.postgres
 
 ROOT = Path(__file__).resolve().parents[1]
-ADMIN_URL = os.environ.get("TUNER_TEST_POSTGRES_URL")
 State = optuna.trial.TrialState
-
-
-def _admin(sql: str) -> None:
-    import psycopg
-
-    assert ADMIN_URL is not None
-    url = make_url(ADMIN_URL)
-    with psycopg.connect(host=url.host, port=url.port, user=url.username, password=url.password,
-                         dbname=url.database, autocommit=True) as conn:
-        conn.execute(sql)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """The URL of a fresh, empty database owned by the test role."""
-    if not ADMIN_URL:
-        pytest.skip("TUNER_TEST_POSTGRES_URL is not set (source .ci/postgres.sh && start_postgres)")
-    name = f"tuner_test_{uuid.uuid4().hex[:12]}"
-    _admin(f'CREATE DATABASE "{name}"')
-    yield make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_open_storage_creates_the_schema(pg_url: str) -> None:
@@ -282,7 +260,7 @@ def _free_port() -> int:
 @pytest.fixture
 def mlflow_server(pg_url: str, tmp_path: Path) -> Iterator[str]:
     """`mlflow server` on 127.0.0.1 with its runs in PostgreSQL and artifacts in a folder."""
-    _admin(f'CREATE DATABASE "{make_url(pg_url).database}_mlflow"')
+    admin(f'CREATE DATABASE "{make_url(pg_url).database}_mlflow"')
     backend = make_url(pg_url).set(database=f"{make_url(pg_url).database}_mlflow")
     port = _free_port()
     server = subprocess.Popen(
@@ -298,7 +276,7 @@ def mlflow_server(pg_url: str, tmp_path: Path) -> Iterator[str]:
     finally:
         os.killpg(server.pid, signal.SIGKILL)  # a throwaway server: no graceful shutdown needed
         server.wait(timeout=30)
-        _admin(f'DROP DATABASE IF EXISTS "{backend.database}" WITH (FORCE)')
+        admin(f'DROP DATABASE IF EXISTS "{backend.database}" WITH (FORCE)')
 
 
 def _wait_healthy(url: str, server: subprocess.Popen[bytes], timeout: float = 120) -> None:

@@ -24,6 +24,7 @@ from objectives.adapters.function import FunctionObjective
 from objectives.base import Objective
 from objectives.config import resolve_config
 from objectives.threads import set_budget
+from tuner.engine.cluster import cluster_address, run_cluster
 from tuner.engine.context import Context, open_context
 from tuner.engine.final import run_final
 from tuner.engine.jobs import run_jobs
@@ -78,7 +79,7 @@ def _threads(threads: int | None) -> None:
 
 
 def _result(ctx: Context, ran: list[StageResult] | None, final: FinalResult | None,
-            workers: int = 1) -> StudyResult:
+            workers: int = 1, worker_kind: str = "worker processes") -> StudyResult:
     """The study's result: each stage as this process ran it (or as its worker processes left
     it in storage), and the best trial over all stages (the one the final retrains)."""
     spec = ctx.spec
@@ -94,7 +95,8 @@ def _result(ctx: Context, ran: list[StageResult] | None, final: FinalResult | No
         best_value=best.best_value if best else None,
         best_params=dict(best.best_params or {}) if best else {},
         best_stage=best.name if best else None, stages={s.name: s for s in stages},
-        final=final, tracking_warnings=ctx.tracker.warnings, workers=workers)
+        final=final, tracking_warnings=ctx.tracker.warnings, workers=workers,
+        worker_kind=worker_kind)
 
 
 @tuner_errors
@@ -110,11 +112,12 @@ def run_study(
     seed: int | None = None,
     overrides: Mapping[str, Any] | None = None,
     final: bool = False,
-    jobs: int = 1,
+    jobs: int | None = None,
     progress: bool = True,
     threads: int | None = None,
     download: bool = False,
     register: bool = True,
+    cluster: str | None = None,
 ) -> StudyResult:
     """Run (or resume) every stage of a study, then the final retrain if `final`.
 
@@ -122,12 +125,14 @@ def run_study(
     storage: Optuna storage URL (default $TUNER_STORAGE, then sqlite:///tuner.db);
     tracking_uri: MLflow (default $MLFLOW_TRACKING_URI, then sqlite:///mlflow.db);
     overrides: fixed params, like --set; trials: every stage's trial count; jobs: worker
-    processes on this machine; threads: CPU threads per training run (default: all cores,
-    cores // jobs with jobs > 1); register: register the final's model under the study's name
-    in the MLflow Model Registry.
+    processes on this machine (default 1), or tuner workers on the Dask cluster at `cluster`
+    ("tcp://host:8786", default $TUNER_CLUSTER; jobs default: one per Dask worker thread);
+    threads: CPU threads per training run (default: all cores, cores // jobs with jobs > 1);
+    register: register the final's model under the study's name in the MLflow Model Registry.
     """
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
         raise SpecError(f"jobs must be a positive number of processes. Got {jobs!r} instead.")
+    address = cluster_address(cluster)
     _threads(threads)
     spec = _spec(study, dataset, overrides, trials, seed)
     options = RunOptions(storage=storage, tracking_uri=tracking_uri, tracking=tracking,
@@ -135,12 +140,16 @@ def run_study(
                          register=register)
     with optuna_warnings_only():
         ctx = open_context(spec, options, preflight(spec, options), role="study")
-        if jobs > 1:
+        if address is not None:
+            tasks = run_cluster(spec, options, address, jobs, ctx.storage)
+            return _result(ctx, None, run_final(ctx) if final else None, workers=tasks,
+                           worker_kind="tuner workers on the Dask cluster")
+        if jobs is not None and jobs > 1:
             run_jobs(spec, options, jobs, threads)
             ran = None
         else:
             ran = run_stages(ctx)
-        return _result(ctx, ran, run_final(ctx) if final else None, workers=jobs)
+        return _result(ctx, ran, run_final(ctx) if final else None, workers=jobs or 1)
 
 
 @tuner_errors

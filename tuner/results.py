@@ -90,6 +90,7 @@ class StudyResult:
     final: FinalResult | None = None
     tracking_warnings: int = 0
     workers: int = 1
+    worker_kind: str = "worker processes"  # or "tuner workers on the Dask cluster"
     """Worker processes that ran the stages (jobs)."""
 
 

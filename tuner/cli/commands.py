@@ -48,8 +48,10 @@ def resume_hint(args: argparse.Namespace) -> str:
         argv += ["--set", f"{key}={value}"]
     argv += ["--download"] if args.download else []
     argv += ["--no-tracking"] if args.no_tracking else []
-    if getattr(args, "jobs", 1) != 1:
+    if getattr(args, "jobs", None) is not None:
         argv += ["--jobs", str(args.jobs)]
+    if getattr(args, "cluster", None):
+        argv += ["--cluster", args.cluster]
     if args.storage:
         argv += ["--storage", mask(args.storage)]
     if args.tracking_uri:
@@ -123,7 +125,7 @@ def study(args: argparse.Namespace) -> int:
     try:
         result = tuner.run_study(spec, final=args.final, jobs=args.jobs,
                                  progress=not args.quiet, register=not args.no_register,
-                                 **kwargs)
+                                 cluster=args.cluster, **kwargs)
     except KeyboardInterrupt:
         print(f"interrupted; to resume, run: {resume_hint(args)}")
         return INTERRUPTED

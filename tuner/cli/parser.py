@@ -93,8 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print the resolved stages and exit")
     p.add_argument("--final", action="store_true", help="retrain the best config and test it")
     _register_arg(p)
-    p.add_argument("--jobs", type=positive("processes"), default=1,
-                   help="worker processes on this machine")
+    p.add_argument("--jobs", type=positive("processes"),
+                   help="worker processes on this machine (default 1), or tuner workers on the "
+                   "Dask cluster with --cluster (default: one per Dask worker thread)")
+    p.add_argument("--cluster", metavar="ADDRESS", help="run the trials on the Dask cluster "
+                   "whose scheduler is at ADDRESS (tcp://host:8786; default $TUNER_CLUSTER); "
+                   "needs a storage every Dask worker can reach (PostgreSQL)")
 
     p = sub.add_parser("worker", help="join a study as one more worker (same as study, no final)")
     _study_args(p)

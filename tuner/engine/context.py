@@ -41,9 +41,11 @@ def worker_index(role: str) -> int | None:
     return 0 if role == "study" else None
 
 
-def open_context(spec: StudySpec, options: RunOptions, data: Dataset, role: str) -> Context:
+def open_context(spec: StudySpec, options: RunOptions, data: Dataset, role: str,
+                 index: int | None = None) -> Context:
     """Check the tracking store, open the storage (a dead worker's trial, once failed and
-    re-queued, gets its MLflow run closed) and put them together with the data."""
+    re-queued, gets its MLflow run closed) and put them together with the data. `index`: the
+    worker's index when its caller knows it (Dask tasks), else from the environment."""
     tracker = tracking.make_tracker(options.tracking_uri, not options.tracking)
     tracker.check()
 
@@ -56,4 +58,4 @@ def open_context(spec: StudySpec, options: RunOptions, data: Dataset, role: str)
 
     storage = open_storage(options.storage_url, on_stale=on_stale)
     return Context(spec=spec, options=options, storage=storage, tracker=tracker,
-                   worker_index=worker_index(role), data=data)
+                   worker_index=worker_index(role) if index is None else index, data=data)

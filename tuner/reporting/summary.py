@@ -12,7 +12,7 @@ def study_summary(result: StudyResult) -> str:
     lines = [f"study {result.name}: {result.direction} {result.metric}"]
     for s in result.stages.values():
         wall = (f"wall {s.wall_seconds:.1f} s this run" if s.wall_seconds is not None
-                else f"run by {result.workers} worker processes")
+                else f"run by {result.workers} {result.worker_kind}")
         lines.append(f"  stage {s.name}: {s.complete} complete, {s.pruned} pruned, "
                      f"{s.failed} failed; {wall}, {s.trial_seconds:.1f} s in trials")
         if s.best_value is not None:

@@ -1,0 +1,197 @@
+"""`tuner study --cluster`: a real `dask scheduler` and `dask worker` processes on 127.0.0.1 run the
+study's trials; a Dask worker killed mid-trial and a lost scheduler end as the docs say."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import optuna
+import pytest
+from mlflow import MlflowClient
+from optuna.trial import TrialState
+
+from tuner.engine.cluster import thread_shares
+
+BIN = Path(sys.executable).parent
+STAGES = ("lambda_search/coarse", "lambda_search/fine")
+TARGET = 16  # trials per stage in lambda_search
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class DaskCluster:
+    """`dask scheduler` and `dask worker --nthreads 1` processes (no nanny: a killed worker
+    stays dead), each in its own process group."""
+
+    def __init__(self, folder: Path, port: int, workers: int) -> None:
+        self.address = f"tcp://127.0.0.1:{port}"
+        env = {**os.environ, "TUNER_HEARTBEAT_SECONDS": "1"}
+        common = {"cwd": folder, "env": env, "stdout": subprocess.DEVNULL,
+                  "stderr": subprocess.DEVNULL, "process_group": 0}
+        self.scheduler = subprocess.Popen(
+            [str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
+             "--no-dashboard"], **common)  # type: ignore[call-overload]
+        self._wait_listening(port)
+        self.workers = [subprocess.Popen(
+            [str(BIN / "dask"), "worker", self.address, "--nthreads", "1", "--no-nanny",
+             "--no-dashboard", "--host", "127.0.0.1"], **common)  # type: ignore[call-overload]
+            for _ in range(workers)]
+        self._wait_workers(workers)
+
+    def _wait_listening(self, port: int) -> None:
+        deadline = time.monotonic() + 60
+        while True:
+            assert self.scheduler.poll() is None, "dask scheduler exited"
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    return
+            assert time.monotonic() < deadline, "dask scheduler did not listen in 60 s"
+            time.sleep(0.2)
+
+    def _wait_workers(self, n: int) -> None:
+        from distributed import Client
+
+        with Client(self.address, timeout="30s") as client:
+            client.wait_for_workers(n, timeout=60)
+
+    def stop(self) -> None:
+        for proc in [*self.workers, self.scheduler]:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+
+
+@pytest.fixture
+def make_cluster(tmp_path: Path) -> Iterator[list[DaskCluster]]:
+    started: list[DaskCluster] = []
+    yield started
+    for cluster in started:
+        cluster.stop()
+
+
+def _study(folder: Path, address: str, storage: str, tracking: str) -> subprocess.Popen[str]:
+    """`tuner study lambda_search` on digits through the cluster; cycles=30 makes each trial
+    long enough (a second or more) to be caught running."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "tuner", "-q", "study", "lambda_search", "--dataset", "digits",
+         "--set", "cycles=30", "--cluster", address, "--storage", storage, "--tracking-uri",
+         tracking], cwd=folder, env={**os.environ, "TUNER_HEARTBEAT_SECONDS": "1"},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _trials(storage: str, name: str) -> list[optuna.trial.FrozenTrial]:
+    try:
+        return optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
+    except KeyError:
+        return []
+
+
+def _kill_mid_trial(cluster: DaskCluster, storage: str, tracking: str) -> tuple[str, int]:
+    """SIGKILL the Dask worker that runs a trial, frozen (SIGSTOP) while it is RUNNING so the
+    kill lands mid-trial for certain; (stage study, trial number) of the killed trial."""
+    pids = {proc.pid for proc in cluster.workers}
+    client = MlflowClient(tracking)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        for name in STAGES:
+            for trial in _trials(storage, name):
+                run_id = trial.user_attrs.get("mlflow_run_id")
+                if trial.state != TrialState.RUNNING or not run_id:
+                    continue
+                pid = int(client.get_run(run_id).data.tags["worker"].rsplit(":", 1)[1])
+                if pid not in pids:
+                    continue
+                os.kill(pid, signal.SIGSTOP)
+                now = next(t for t in _trials(storage, name) if t.number == trial.number)
+                if now.state == TrialState.RUNNING:
+                    os.kill(pid, signal.SIGKILL)
+                    return name, trial.number
+                os.kill(pid, signal.SIGCONT)
+        time.sleep(0.1)
+    pytest.fail("no trial was seen running in a Dask worker within 120 s")
+
+
+@pytest.mark.postgres
+def test_a_dask_worker_killed_mid_trial(pg_url: str, tmp_path: Path,
+                                        make_cluster: list[DaskCluster]) -> None:
+    cluster = DaskCluster(tmp_path, _free_port(), workers=2)
+    make_cluster.append(cluster)
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    study = _study(tmp_path, cluster.address, pg_url, tracking)
+    stage, number = _kill_mid_trial(cluster, pg_url, tracking)
+    out, err = study.communicate(timeout=600)
+    assert study.returncode == 0, err[-3000:]
+    assert "run by 2 tuner workers on the Dask cluster" in out and "Traceback" not in err
+    client = MlflowClient(tracking)
+    experiment = client.get_experiment_by_name("lambda_search")
+    assert experiment is not None
+    runs = client.search_runs([experiment.experiment_id], "tags.`tuner.role` = 'trial'")
+    for name in STAGES:
+        trials = _trials(pg_url, name)
+        finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+        assert len(finished) == TARGET  # exactly the target, the killed trial retried
+        assert not [t for t in trials if t.state == TrialState.RUNNING]
+        ended = [r for r in runs if r.data.tags["optuna.study_name"] == name
+                 and r.data.tags["state"] in ("COMPLETE", "PRUNED")]
+        assert sorted(int(r.data.tags["trial_number"]) for r in ended) == sorted(
+            t.number for t in finished)  # one MLflow child run per finished trial
+    killed = next(t for t in _trials(pg_url, stage) if t.number == number)
+    assert killed.state == TrialState.FAIL
+    run = client.get_run(killed.user_attrs["mlflow_run_id"])
+    assert run.data.tags["failure_reason"] == "worker died (heartbeat stale)"
+
+
+def test_a_lost_scheduler_is_one_line_and_the_same_command_resumes(
+        tmp_path: Path, make_cluster: list[DaskCluster]) -> None:
+    port = _free_port()
+    cluster = DaskCluster(tmp_path, port, workers=2)
+    make_cluster.append(cluster)
+    storage = f"sqlite:///{tmp_path / 'tuner.db'}"
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    study = _study(tmp_path, cluster.address, storage, tracking)
+    deadline = time.monotonic() + 120
+    while not any(t.state.is_finished() for t in _trials(storage, STAGES[0])):
+        assert time.monotonic() < deadline and study.poll() is None
+        time.sleep(0.2)
+    os.killpg(cluster.scheduler.pid, signal.SIGKILL)
+    out, err = study.communicate(timeout=300)
+    assert study.returncode == 1
+    assert err.count("\n") == 1 and err.startswith("error: Lost the Dask scheduler at "), err
+    cluster.stop()
+
+    again = DaskCluster(tmp_path, port, workers=2)  # the same address, the same command
+    make_cluster.append(again)
+    study = _study(tmp_path, again.address, storage, tracking)
+    out, err = study.communicate(timeout=600)
+    assert study.returncode == 0, err[-3000:]
+    for name in STAGES:
+        trials = _trials(storage, name)
+        assert sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials) == TARGET
+        assert not [t for t in trials if t.state == TrialState.RUNNING]
+
+
+def test_unreachable_scheduler_is_one_line(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "tuner", "study", "lambda_search", "--dataset", "digits",
+         "--cluster", f"tcp://127.0.0.1:{_free_port()}"], cwd=tmp_path, capture_output=True,
+        text=True, timeout=120)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+    assert "cannot be reached" in done.stderr and "dask scheduler" in done.stderr
+
+
+def test_thread_shares_divide_each_hosts_cores_among_its_worker_threads() -> None:
+    workers = {"tcp://10.0.0.1:1": {"nthreads": 1}, "tcp://10.0.0.1:2": {"nthreads": 1},
+               "tcp://10.0.0.2:1": {"nthreads": 4}, "tcp://10.0.0.3:1": {"nthreads": 8}}
+    cores = {"10.0.0.1": 16, "10.0.0.2": 16, "10.0.0.3": 4}
+    assert thread_shares(workers, cores) == {"10.0.0.1": 8, "10.0.0.2": 4, "10.0.0.3": 1}

@@ -1,0 +1,213 @@
+"""A study on an existing Dask cluster (`--cluster tcp://scheduler:8786 --jobs N`): N tuner
+workers run as Dask tasks on the cluster's workers, each doing what `tuner worker` does on the
+shared storage (a PostgreSQL URL every Dask worker can reach; MLflow on a tracking server).
+
+Dask places the tasks and reruns a task whose Dask worker died (up to RETRIES times); the
+tuner's own heartbeat fails that worker's running trial after its grace period and re-queues it,
+so a stage still ends at exactly its target. Each task's BLAS / torch thread budget is its share
+of its host's cores: the host's cores divided by the Dask worker threads on that host, so one
+trial per worker thread slot never oversubscribes (a study whose `device` is CUDA asks for a
+`GPU` worker resource per task). This process only submits, shows progress over all workers
+from the storage, and reports errors as one line; the final, if asked, runs here afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+import optuna
+
+from objectives.threads import set_budget
+from tuner.engine.context import open_context
+from tuner.engine.preflight import preflight
+from tuner.engine.study import optuna_warnings_only, run_stages
+from tuner.errors import TunerError
+from tuner.options import RunOptions
+from tuner.spec import StudySpec
+from tuner.storage import mask
+from tuner.storage.sqlite import sqlite_file
+from tuner.tracking import resolve_uri
+from tuner.trials import FINISHED
+
+log = logging.getLogger("tuner")
+
+CLUSTER_ENV = "TUNER_CLUSTER"
+RETRIES = 3
+POLL_SECONDS = 2.0
+CONNECT_TIMEOUT = "15s"
+
+
+def task_args(spec: StudySpec, options: RunOptions) -> dict[str, Any]:
+    """What a task needs to open the same study: plain values, so any worker can load it (the
+    study file, its data and the user's modules must exist at the same paths there)."""
+    return {"study": str(spec.path), "dataset": spec.dataset, "seed": spec.seed,
+            "trials": spec.trials_override, "overrides": dict(spec.sets),
+            "options": RunOptions(storage=absolute(options.storage_url),
+                                  tracking_uri=resolve_uri(options.tracking_uri)
+                                  if options.tracking else None,
+                                  tracking=options.tracking, data_dir=options.data_dir,
+                                  download=options.download, progress=False)}
+
+
+def absolute(url: str) -> str:
+    """A relative SQLite path made absolute (a Dask worker on this machine has its own folder)."""
+    db = sqlite_file(url)
+    return url if db is None or db.is_absolute() else f"sqlite:///{db.resolve()}"
+
+
+def cluster_worker(index: int, args: Mapping[str, Any], threads_per_slot: Mapping[str, int]
+                   ) -> dict[str, int]:
+    """One tuner worker inside a Dask task (runs on a Dask worker); returns trials it ran."""
+    from distributed import get_worker
+
+    from tuner.api import load_study_spec
+
+    host = _host(get_worker().address)
+    set_budget(threads_per_slot.get(host, 1))
+    spec = load_study_spec(args["study"], dataset=args["dataset"], overrides=args["overrides"],
+                           trials=args["trials"], seed=args["seed"])
+    options: RunOptions = args["options"]
+    with optuna_warnings_only():
+        ctx = open_context(spec, options, preflight(spec, options), role="worker", index=index)
+        results = run_stages(ctx)
+    return {r.name: r.ran_here for r in results}
+
+
+def thread_shares(workers: Mapping[str, Mapping[str, Any]], host_cores: Mapping[str, int]
+                  ) -> dict[str, int]:
+    """Threads per task on each host: its cores over the Dask worker threads there (>= 1)."""
+    slots: Counter[str] = Counter()
+    for address, info in workers.items():
+        slots[_host(address)] += int(info.get("nthreads", 1))
+    return {host: max(1, host_cores.get(host, n) // n) for host, n in slots.items()}
+
+
+def _host(address: str) -> str:
+    """tcp://10.0.0.5:40123 -> 10.0.0.5"""
+    return address.split("://")[-1].rsplit(":", 1)[0]
+
+
+def _cores() -> int:
+    from objectives.threads import cores
+
+    return cores()
+
+
+def run_cluster(spec: StudySpec, options: RunOptions, address: str, jobs: int | None,
+                storage: Any) -> int:
+    """Run `jobs` tuner workers as Dask tasks (default: one per Dask worker thread) until every
+    stage has its trials; `storage` (the study's, opened here) shows the progress. Returns
+    how many tuner workers ran."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise TunerError("--cluster needs Dask: pip install 'dask[distributed]' (or "
+                         "pip install 'tuner[dask]').") from None
+    if not log.isEnabledFor(logging.DEBUG):  # a lost scheduler: our one line, not Dask's logs
+        for name in ["distributed", *logging.root.manager.loggerDict]:
+            if name.startswith("distributed"):
+                logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+    try:
+        client = Client(address, timeout=CONNECT_TIMEOUT)
+    except (OSError, TimeoutError) as exc:
+        raise TunerError(f"The Dask scheduler at {address} cannot be reached ({exc}); start it "
+                         f"(`dask scheduler`) or check the address.") from None
+    with client:
+        workers = client.scheduler_info(n_workers=-1).get("workers", {})
+        if not workers:
+            raise TunerError(f"The Dask cluster at {address} has no workers; start some "
+                             f"(`dask worker {address}`).")
+        shares = thread_shares(workers, {_host(a): n for a, n in client.run(_cores).items()})
+        jobs = jobs or sum(int(w.get("nthreads", 1)) for w in workers.values())
+        log.info("running %d tuner workers on the Dask cluster at %s (%d Dask workers; "
+                 "threads per trial: %s) on %s", jobs, address, len(workers),
+                 ", ".join(f"{h} {n}" for h, n in shares.items()), mask(options.storage_url))
+        args = task_args(spec, options)
+        gpu = str(spec.fixed.get("device", "")).startswith("cuda")
+        tag = uuid.uuid4().hex[:8]
+        futures = [client.submit(cluster_worker, index, args, shares, pure=False,
+                                 key=f"tuner-{spec.name}-{index}-{tag}", retries=RETRIES,
+                                 resources={"GPU": 1} if gpu else None)
+                   for index in range(jobs)]
+        _follow(client, futures, spec, options, address, storage)
+    return len(futures)
+
+
+def _follow(client: Any, futures: list[Any], spec: StudySpec, options: RunOptions,
+            address: str, storage: Any) -> None:
+    """Wait for every task, showing finished trials over all stages; one line on failure."""
+    from concurrent.futures import CancelledError
+
+    from distributed import wait
+    from distributed.client import FuturesCancelledError
+
+    bar = _bar(spec, options)
+    try:
+        while True:
+            try:
+                done = wait(futures, timeout=POLL_SECONDS, return_when="ALL_COMPLETED")
+            except TimeoutError:
+                done = None
+            except (OSError, CancelledError, FuturesCancelledError) as exc:
+                raise _lost(address, exc) from None
+            if bar is not None:
+                bar.n = _finished(spec, storage, bar.n)
+                bar.refresh()
+            if done is not None:
+                break
+            if client.status in ("closed", "closing"):
+                raise _lost(address, ConnectionError("connection closed"))
+        errors = [f for f in futures if f.status != "finished"]
+        if errors:
+            error = errors[0].exception()
+            if isinstance(error, TunerError):
+                raise TunerError(str(error))
+            raise TunerError(f"{len(errors)} of {len(futures)} tuner workers on the cluster "
+                             f"failed ({type(error).__name__}: {str(error).splitlines()[0]}). "
+                             "Finished trials are saved: fix the cause and run the same "
+                             "command again.")
+    finally:
+        if bar is not None:
+            bar.close()
+    log.info("all %d tuner workers on the cluster finished", len(futures))
+
+
+def _lost(address: str, exc: BaseException) -> TunerError:
+    return TunerError(f"Lost the Dask scheduler at {address} ({type(exc).__name__}); finished "
+                      "trials are saved: start the cluster again and run the same command.")
+
+
+def _bar(spec: StudySpec, options: RunOptions) -> Any:
+    if not options.progress:
+        return None
+    from tqdm import tqdm
+
+    total = sum(stage.trials or 0 for stage in spec.stages) or None
+    return tqdm(total=total, desc=f"{spec.name} (cluster)", unit="trial", leave=False)
+
+
+def _finished(spec: StudySpec, storage: Any, before: int) -> int:
+    """Finished trials over every stage, read from the storage (`before` when it cannot be
+    read: the workers report storage errors themselves)."""
+    total = 0
+    try:
+        for stage in spec.stages:
+            try:
+                study = optuna.load_study(study_name=spec.study_name(stage.name),
+                                          storage=storage)
+            except KeyError:
+                continue
+            total += sum(t.state in FINISHED for t in study.get_trials(deepcopy=False))
+    except Exception:  # noqa: BLE001 - progress only
+        return before
+    return total
+
+
+def cluster_address(cluster: str | None) -> str | None:
+    """--cluster, else $TUNER_CLUSTER, else None (this machine)."""
+    return cluster or os.environ.get(CLUSTER_ENV) or None
