@@ -97,9 +97,15 @@ def _trials(storage: str, name: str) -> list[optuna.trial.FrozenTrial]:
         return []
 
 
-def _kill_mid_trial(cluster: DaskCluster, storage: str, tracking: str) -> tuple[str, int]:
-    """SIGKILL the Dask worker that runs a trial, frozen (SIGSTOP) while it is RUNNING so the
-    kill lands mid-trial for certain; (stage study, trial number) of the killed trial."""
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def _kill_mid_trial(cluster: DaskCluster, storage: str, tracking: str
+                    ) -> tuple[str, int, int]:
+    """SIGKILL the Dask worker whose task's `tuner worker` process runs a trial, that process
+    frozen (SIGSTOP) while the trial is RUNNING so the kill lands mid-trial for certain;
+    (stage study, trial number, pid of the trial's process)."""
     pids = {proc.pid for proc in cluster.workers}
     client = MlflowClient(tracking)
     deadline = time.monotonic() + 120
@@ -110,13 +116,15 @@ def _kill_mid_trial(cluster: DaskCluster, storage: str, tracking: str) -> tuple[
                 if trial.state != TrialState.RUNNING or not run_id:
                     continue
                 pid = int(client.get_run(run_id).data.tags["worker"].rsplit(":", 1)[1])
-                if pid not in pids:
+                try:
+                    dask_worker = _parent(pid)
+                    os.kill(pid, signal.SIGSTOP)
+                except (OSError, IndexError):  # the process just ended
                     continue
-                os.kill(pid, signal.SIGSTOP)
                 now = next(t for t in _trials(storage, name) if t.number == trial.number)
-                if now.state == TrialState.RUNNING:
-                    os.kill(pid, signal.SIGKILL)
-                    return name, trial.number
+                if now.state == TrialState.RUNNING and dask_worker in pids:
+                    os.kill(dask_worker, signal.SIGKILL)
+                    return name, trial.number, pid
                 os.kill(pid, signal.SIGCONT)
         time.sleep(0.1)
     pytest.fail("no trial was seen running in a Dask worker within 120 s")
@@ -129,7 +137,15 @@ def test_a_dask_worker_killed_mid_trial(pg_url: str, tmp_path: Path,
     make_cluster.append(cluster)
     tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
     study = _study(tmp_path, cluster.address, pg_url, tracking)
-    stage, number = _kill_mid_trial(cluster, pg_url, tracking)
+    stage, number, trial_pid = _kill_mid_trial(cluster, pg_url, tracking)
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{trial_pid}").exists():  # the trial's process dies with its Dask worker
+        status = Path(f"/proc/{trial_pid}/status").read_text() if Path(
+            f"/proc/{trial_pid}/status").exists() else ""
+        if "zombie" in status:
+            break
+        assert time.monotonic() < deadline, "the tuner worker outlived its Dask worker"
+        time.sleep(0.2)
     out, err = study.communicate(timeout=600)
     assert study.returncode == 0, err[-3000:]
     assert "run by 2 tuner workers on the Dask cluster" in out and "Traceback" not in err

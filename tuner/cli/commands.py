@@ -13,6 +13,7 @@ from typing import Any
 
 import tuner
 from objectives.numpy_nets.gradcheck import TOLERANCE, check
+from tuner.engine.cluster import bind_to_parent
 from tuner.reporting.inspect import list_text, show_text
 from tuner.reporting.report import default_out, write_report
 from tuner.reporting.summary import final_line, study_summary
@@ -136,6 +137,7 @@ def study(args: argparse.Namespace) -> int:
 
 
 def worker(args: argparse.Namespace) -> int:
+    bind_to_parent()  # started by a Dask task (tuner study --cluster): die with its worker
     try:
         result = tuner.join_study(args.name, trials=args.trials, progress=not args.quiet,
                                   **_study_kwargs(args))
