@@ -211,3 +211,32 @@ def test_thread_shares_divide_each_hosts_cores_among_its_worker_threads() -> Non
                "tcp://10.0.0.2:1": {"nthreads": 4}, "tcp://10.0.0.3:1": {"nthreads": 8}}
     cores = {"10.0.0.1": 16, "10.0.0.2": 16, "10.0.0.3": 4}
     assert thread_shares(workers, cores) == {"10.0.0.1": 8, "10.0.0.2": 4, "10.0.0.3": 1}
+
+
+def test_ctrl_c_stops_every_worker_on_the_cluster_cleanly(
+        tmp_path: Path, make_cluster: list[DaskCluster]) -> None:
+    cluster = DaskCluster(tmp_path, _free_port(), workers=2)
+    make_cluster.append(cluster)
+    storage = f"sqlite:///{tmp_path / 'tuner.db'}"
+    study = _study(tmp_path, cluster.address, storage, f"sqlite:///{tmp_path / 'mlflow.db'}")
+    deadline = time.monotonic() + 120
+    while sum(t.state == TrialState.RUNNING for t in _trials(storage, STAGES[0])) < 2:
+        assert time.monotonic() < deadline and study.poll() is None
+        time.sleep(0.1)
+    study.send_signal(signal.SIGINT)
+    out, err = study.communicate(timeout=300)
+    assert study.returncode == 130, err[-3000:]
+    assert "to resume, run: python -m tuner study lambda_search" in out
+    assert "--cluster" in out and "Traceback" not in err
+    trials = [t for name in STAGES for t in _trials(storage, name)]
+    assert not [t for t in trials if t.state == TrialState.RUNNING]  # none left for heartbeats
+    assert [t for t in trials if t.user_attrs.get("reason") == "interrupted"]
+
+
+def test_a_cuda_study_asks_each_task_for_a_gpu() -> None:
+    import tuner
+    from tuner.engine.cluster import task_resources
+
+    assert task_resources(tuner.load_study_spec("lenet_optimizers")) is None
+    cuda = tuner.load_study_spec("lenet_optimizers", overrides={"device": "cuda"})
+    assert task_resources(cuda) == {"GPU": 1}

@@ -1,14 +1,17 @@
-"""A study on an existing Dask cluster (`--cluster tcp://scheduler:8786 --jobs N`): N tuner
-workers run as Dask tasks on the cluster's workers, each doing what `tuner worker` does on the
-shared storage (a PostgreSQL URL every Dask worker can reach; MLflow on a tracking server).
+"""A study on an existing Dask cluster (`--cluster tcp://scheduler:8786 [--jobs N]`): N Dask tasks
+(default: one per Dask worker thread), each running one `tuner worker` process on the Dask
+worker that got it, on the shared storage (a PostgreSQL URL every Dask worker can reach; MLflow
+on a tracking server). The same command, arguments and retries as `--jobs N` on one machine
+(jobs.py), placed by Dask instead of started here.
 
-Dask places the tasks and reruns a task whose Dask worker died (up to RETRIES times); the
-tuner's own heartbeat fails that worker's running trial after its grace period and re-queues it,
-so a stage still ends at exactly its target. Each task's BLAS / torch thread budget is its share
-of its host's cores: the host's cores divided by the Dask worker threads on that host, so one
-trial per worker thread slot never oversubscribes (a study whose `device` is CUDA asks for a
-`GPU` worker resource per task). This process only submits, shows progress over all workers
-from the storage, and reports errors as one line; the final, if asked, runs here afterwards.
+Dask reschedules the task of a Dask worker that died (its `tuner worker` dies with it); the
+tuner's heartbeat fails that worker's running trial after its grace period and re-queues it, so
+a stage still ends at exactly its target. Each task's BLAS / torch threads are its host's cores
+divided by the Dask worker threads on that host (jobs.thread_share, the --jobs rule), so one
+trial per worker thread slot never oversubscribes; a study whose `device` is CUDA asks for a
+`GPU` worker resource per task. This process submits, shows progress over all workers from the
+storage, turns a lost scheduler or a failed worker into one line and Ctrl-C into a clean stop
+of every worker; the final, if asked, runs here afterwards.
 """
 
 from __future__ import annotations
@@ -26,9 +29,8 @@ from typing import Any
 
 import optuna
 
-from objectives.threads import THREADS_ENV
 from tuner.engine.context import WORKER_INDEX_ENV
-from tuner.engine.jobs import INTERRUPTED, THREAD_VARS, study_argv
+from tuner.engine.jobs import INTERRUPTED, study_argv, thread_env, thread_share
 from tuner.errors import TunerError
 from tuner.options import RunOptions
 from tuner.spec import StudySpec
@@ -74,9 +76,9 @@ def cluster_worker(index: int, argv: list[str], env: Mapping[str, str],
     trials on batch-1 SGD when we ran them in the thread) and no state left between tasks."""
     from distributed import Event, get_worker
 
-    threads = str(shares.get(_host(get_worker().address), 1))
+    threads = shares.get(_host(get_worker().address), 1)
     child_env = {**os.environ, **env, WORKER_INDEX_ENV: str(index), PARENT_ENV: str(os.getpid()),
-                 **{var: threads for var in (*THREAD_VARS, THREADS_ENV)}}
+                 **thread_env(threads)}
     event = Event(stop)
     with tempfile.TemporaryFile() as errors:
         proc = subprocess.Popen([sys.executable, "-m", "tuner", "-q", "worker", *argv],
@@ -116,7 +118,7 @@ def thread_shares(workers: Mapping[str, Mapping[str, Any]], host_cores: Mapping[
     slots: Counter[str] = Counter()
     for address, info in workers.items():
         slots[_host(address)] += int(info.get("nthreads", 1))
-    return {host: max(1, host_cores.get(host, n) // n) for host, n in slots.items()}
+    return {host: thread_share(host_cores.get(host, n), n) for host, n in slots.items()}
 
 
 def _host(address: str) -> str:

@@ -71,15 +71,25 @@ def worker_argv(spec: StudySpec, options: RunOptions, threads: int | None, quiet
     return [*argv, "worker", *study_argv(spec, options, threads)]
 
 
+def thread_share(cores: int, slots: int) -> int:
+    """Threads for each of `slots` workers on a machine with `cores`: the one rule for
+    --jobs and for --cluster (per host), so workers never oversubscribe the cores."""
+    return max(1, cores // max(1, slots))
+
+
+def thread_env(threads: int) -> dict[str, str]:
+    """The variables that limit a worker process's BLAS / OpenMP / torch threads."""
+    return {var: str(threads) for var in (*THREAD_VARS, THREADS_ENV)}
+
+
 def worker_env(
     base: Mapping[str, str], index: int, jobs: int, storage: str, tracking_uri: str | None
 ) -> dict[str, str]:
     """The environment of worker `index` of `jobs`: its share of the cores as thread limits
     (unless the user set them), its index, and the storage/tracking URIs."""
     env = dict(base)
-    threads = str(max(1, cores() // jobs))
-    for var in (*THREAD_VARS, THREADS_ENV):
-        env.setdefault(var, threads)
+    for var, value in thread_env(thread_share(cores(), jobs)).items():
+        env.setdefault(var, value)
     env[WORKER_INDEX_ENV] = str(index)
     env["TUNER_STORAGE"] = storage
     if tracking_uri:
