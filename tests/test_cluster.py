@@ -213,8 +213,9 @@ def test_thread_shares_divide_each_hosts_cores_among_its_worker_threads() -> Non
     assert thread_shares(workers, cores) == {"10.0.0.1": 8, "10.0.0.2": 4, "10.0.0.3": 1}
 
 
-def test_ctrl_c_stops_every_worker_on_the_cluster_cleanly(
-        tmp_path: Path, make_cluster: list[DaskCluster]) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_stops_every_worker_on_the_cluster_cleanly(
+        tmp_path: Path, make_cluster: list[DaskCluster], signum: int) -> None:
     cluster = DaskCluster(tmp_path, _free_port(), workers=2)
     make_cluster.append(cluster)
     storage = f"sqlite:///{tmp_path / 'tuner.db'}"
@@ -223,7 +224,7 @@ def test_ctrl_c_stops_every_worker_on_the_cluster_cleanly(
     while sum(t.state == TrialState.RUNNING for t in _trials(storage, STAGES[0])) < 2:
         assert time.monotonic() < deadline and study.poll() is None
         time.sleep(0.1)
-    study.send_signal(signal.SIGINT)
+    study.send_signal(signum)
     out, err = study.communicate(timeout=300)
     assert study.returncode == 130, err[-3000:]
     assert "to resume, run: python -m tuner study lambda_search" in out

@@ -126,13 +126,14 @@ def test_sigkill_between_trials_then_restart(tmp_path: Path, storage_url: str) -
             assert ts[t.number].state == TrialState.COMPLETE and ts[t.number].value == t.value
 
 
-def test_sigint_fails_the_running_trial_and_prints_how_to_resume(
-    tmp_path: Path, storage_url: str
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_sigint_or_sigterm_fails_the_running_trial_and_prints_how_to_resume(
+    tmp_path: Path, storage_url: str, signum: int
 ) -> None:
     hold = tmp_path / "go"
     proc = start(tmp_path, storage_url, hold)
     wait_for(storage_url, proc, held_mid_trial)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     hold.touch()  # the held trial goes on to its next report, where the Ctrl-C stops it
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err

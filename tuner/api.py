@@ -141,7 +141,7 @@ def run_study(
     with optuna_warnings_only():
         ctx = open_context(spec, options, preflight(spec, options), role="study")
         if address is not None:
-            tasks = run_cluster(spec, options, address, jobs, ctx.storage)
+            tasks = run_cluster(spec, options, address, jobs, ctx.storage, threads)
             return _result(ctx, None, run_final(ctx) if final else None, workers=tasks,
                            worker_kind="tuner workers on the Dask cluster")
         if jobs is not None and jobs > 1:

@@ -13,7 +13,7 @@ from typing import Any
 
 import tuner
 from objectives.numpy_nets.gradcheck import TOLERANCE, check
-from tuner.engine.cluster import bind_to_parent
+from tuner.engine.cluster_task import bind_to_parent
 from tuner.reporting.inspect import list_text, show_text
 from tuner.reporting.report import default_out, write_report
 from tuner.reporting.summary import final_line, study_summary

@@ -19,97 +19,29 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import subprocess
-import sys
-import tempfile
+import threading
 import uuid
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import optuna
 
-from tuner.engine.context import WORKER_INDEX_ENV
-from tuner.engine.jobs import INTERRUPTED, study_argv, thread_env, thread_share
+from tuner.engine.cluster_task import cluster_worker, host_of, task_args
+from tuner.engine.jobs import INTERRUPTED, thread_share
 from tuner.errors import TunerError
 from tuner.options import RunOptions
 from tuner.spec import StudySpec
 from tuner.storage import mask
-from tuner.storage.sqlite import sqlite_file
-from tuner.tracking import resolve_uri
 from tuner.trials import FINISHED
 
 log = logging.getLogger("tuner")
 
 CLUSTER_ENV = "TUNER_CLUSTER"
-PARENT_ENV = "TUNER_DASK_WORKER_PID"
 POLL_SECONDS = 2.0
 STOP_SECONDS = 120
 CONNECT_TIMEOUT = "15s"
-
-
-def task_args(spec: StudySpec, options: RunOptions) -> tuple[list[str], dict[str, str]]:
-    """`tuner worker` arguments and environment for a task: the study file with every override
-    (the file, its data and the user's modules must exist at the same paths on the workers);
-    the storage and tracking URIs through the environment, never on a command line."""
-    local = RunOptions(storage=options.storage_url, tracking_uri=options.tracking_uri,
-                       tracking=options.tracking, download=options.download,
-                       data_dir=os.path.abspath(options.data_dir) if options.data_dir else None)
-    env = {"TUNER_STORAGE": absolute(options.storage_url)}
-    if options.tracking:
-        env["MLFLOW_TRACKING_URI"] = resolve_uri(options.tracking_uri)
-    return study_argv(spec, local, None), env
-
-
-def absolute(url: str) -> str:
-    """A relative SQLite path made absolute (a Dask worker on this machine has its own folder)."""
-    db = sqlite_file(url)
-    return url if db is None or db.is_absolute() else f"sqlite:///{db.resolve()}"
-
-
-def cluster_worker(index: int, argv: list[str], env: Mapping[str, str],
-                   shares: Mapping[str, int], stop: str) -> int:
-    """One `tuner worker` process started by a Dask task (on a Dask worker) with its host's
-    thread share; it dies with the Dask worker (PARENT_ENV), and stops cleanly (SIGINT: its
-    trial told FAIL "interrupted") when the client sets the Dask Event `stop`. A process of its
-    own, not the task's thread: no GIL shared with the Dask worker's event loop (28 % slower
-    trials on batch-1 SGD when we ran them in the thread) and no state left between tasks."""
-    from distributed import Event, get_worker
-
-    threads = shares.get(_host(get_worker().address), 1)
-    child_env = {**os.environ, **env, WORKER_INDEX_ENV: str(index), PARENT_ENV: str(os.getpid()),
-                 **thread_env(threads)}
-    event = Event(stop)
-    with tempfile.TemporaryFile() as errors:
-        proc = subprocess.Popen([sys.executable, "-m", "tuner", "-q", "worker", *argv],
-                                env=child_env, stdout=subprocess.DEVNULL, stderr=errors)
-        while True:
-            try:
-                code = proc.wait(timeout=POLL_SECONDS)
-                break
-            except subprocess.TimeoutExpired:
-                if event.is_set():
-                    proc.send_signal(signal.SIGINT)
-        errors.seek(0)
-        lines = errors.read().decode(errors="replace").strip().splitlines()
-    if code not in (0, INTERRUPTED):
-        last = lines[-1] if lines else f"exit code {code}"
-        raise TunerError(last.removeprefix("error: "))
-    return code
-
-
-def bind_to_parent() -> None:
-    """In a `tuner worker` started by a Dask task: die with the Dask worker (Linux's
-    PR_SET_PDEATHSIG), so a killed Dask worker leaves no training behind."""
-    parent = os.environ.get(PARENT_ENV, "")
-    if not parent.isdigit() or not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() != int(parent):  # it died before the call
-        os._exit(1)
 
 
 def thread_shares(workers: Mapping[str, Mapping[str, Any]], host_cores: Mapping[str, int]
@@ -117,13 +49,8 @@ def thread_shares(workers: Mapping[str, Mapping[str, Any]], host_cores: Mapping[
     """Threads per task on each host: its cores over the Dask worker threads there (>= 1)."""
     slots: Counter[str] = Counter()
     for address, info in workers.items():
-        slots[_host(address)] += int(info.get("nthreads", 1))
+        slots[host_of(address)] += int(info.get("nthreads", 1))
     return {host: thread_share(host_cores.get(host, n), n) for host, n in slots.items()}
-
-
-def _host(address: str) -> str:
-    """tcp://10.0.0.5:40123 -> 10.0.0.5"""
-    return address.split("://")[-1].rsplit(":", 1)[0]
 
 
 def _cores() -> int:
@@ -133,10 +60,10 @@ def _cores() -> int:
 
 
 def run_cluster(spec: StudySpec, options: RunOptions, address: str, jobs: int | None,
-                storage: Any) -> int:
+                storage: Any, threads: int | None = None) -> int:
     """Run `jobs` tuner workers as Dask tasks (default: one per Dask worker thread) until every
-    stage has its trials; `storage` (the study's, opened here) shows the progress. Returns
-    how many tuner workers ran."""
+    stage has its trials; `storage` (the study's, opened here) shows the progress; `threads`
+    (--threads) replaces every host's share. Returns how many tuner workers ran."""
     try:
         from distributed import Client
     except ImportError:
@@ -156,7 +83,9 @@ def run_cluster(spec: StudySpec, options: RunOptions, address: str, jobs: int | 
         if not workers:
             raise TunerError(f"The Dask cluster at {address} has no workers; start some "
                              f"(`dask worker {address}`).")
-        shares = thread_shares(workers, {_host(a): n for a, n in client.run(_cores).items()})
+        shares = thread_shares(workers, {host_of(a): n for a, n in client.run(_cores).items()})
+        if threads is not None:
+            shares = dict.fromkeys(shares, threads)
         jobs = jobs or sum(int(w.get("nthreads", 1)) for w in workers.values())
         log.info("running %d tuner workers on the Dask cluster at %s (%d Dask workers; "
                  "threads per trial: %s) on %s", jobs, address, len(workers),
@@ -169,13 +98,31 @@ def run_cluster(spec: StudySpec, options: RunOptions, address: str, jobs: int | 
                                  resources=task_resources(spec))
                    for index in range(jobs)]
         try:
-            _follow(client, futures, spec, options, address, storage)
+            with _sigterm_as_ctrl_c():
+                _follow(client, futures, spec, options, address, storage)
         except KeyboardInterrupt:
             _stop(client, futures, stop)
             raise
         if any(f.result() == INTERRUPTED for f in futures):
             raise KeyboardInterrupt
     return len(futures)
+
+
+@contextmanager
+def _sigterm_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM to this process stops the workers on the cluster as Ctrl-C does."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def task_resources(spec: StudySpec) -> dict[str, float] | None:

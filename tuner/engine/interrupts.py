@@ -1,5 +1,6 @@
-"""Ctrl-C during a study: the first stops at the running trial's next report (that trial is told
-FAIL "interrupted"), a second stops at once. The flag, not an exception raised from the signal
+"""Ctrl-C (or SIGTERM, what systemd, Kubernetes and batch schedulers send) during a study: the
+first stops at the running trial's next report (that trial is told FAIL "interrupted"), a second
+stops at once. The flag, not an exception raised from the signal
 handler, carries the first one: raising there could land inside a finalizer or a library's
 weakref callback, where Python prints "Exception ignored ... Traceback" and carries on."""
 
@@ -30,21 +31,25 @@ def on_sigint(signum: int, frame: Any) -> None:
     if SIGINT_SEEN.is_set():
         raise KeyboardInterrupt  # a second Ctrl-C: stop now, wherever we are
     SIGINT_SEEN.set()
-    os.write(2, b"stopping at the running trial's next report (Ctrl-C again to stop now)\n")
+    what = b"SIGTERM: " if signum == signal.SIGTERM else b""
+    os.write(2, what + b"stopping at the running trial's next report (Ctrl-C again to stop "
+             b"now)\n")
 
 
 @contextmanager
 def interruptible() -> Iterator[None]:
-    """Install on_sigint for the duration (main thread only; elsewhere signals can't be set)."""
+    """Install on_sigint for SIGINT and SIGTERM for the duration (main thread only; elsewhere
+    signals can't be set)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     SIGINT_SEEN.clear()
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    previous = {sig: signal.signal(sig, on_sigint) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def check_interrupted() -> None:
