@@ -34,11 +34,25 @@ class BatchSampler:
         """True when batches are the split's rows as they are (no augmentation)."""
         self._xbuf: np.ndarray | None = None
         self._ybuf: np.ndarray | None = None
+        self.order: np.ndarray | None = None
+        """This epoch's row order (None for full batch), and the next batch's start in it."""
+        self.next_start = 0
 
-    def epoch(self) -> Iterator[np.ndarray | None]:
+    def epoch(self, order: np.ndarray | None = None, start: int = 0
+              ) -> Iterator[np.ndarray | None]:
+        """This epoch's batches; `order` and `start` (from a checkpoint) continue one that was
+        under way instead of drawing a new order."""
         if self.full:
             yield None
             return
+        if order is None:
+            order = self._draw()
+        self.order = order
+        for first in range(start, self.n, self.batch_size):
+            self.next_start = first + self.batch_size
+            yield order[first:first + self.batch_size]
+
+    def _draw(self) -> np.ndarray:
         order = self.rng.permutation(self.n)
         # Each batch's rows in ascending order: the same batch (a gradient does not depend on
         # the order of its rows), but the gather then walks memory forwards, which measured
@@ -46,8 +60,7 @@ class BatchSampler:
         whole = self.n - self.n % self.batch_size
         order[:whole].reshape(-1, self.batch_size).sort(axis=1)
         order[whole:].sort()
-        for start in range(0, self.n, self.batch_size):
-            yield order[start:start + self.batch_size]
+        return order
 
     def gather(self, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """Features and labels of `rows` (the reused buffers are only valid until the next call)."""

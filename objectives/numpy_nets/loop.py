@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection
+from typing import Any
 
 import numpy as np
 
 from objectives.base import Reporter, Split
+from objectives.checkpoint import Checkpoint
 from objectives.divergence import CHECK_EVERY, DivergenceWatch
 from objectives.numpy_nets.batches import BatchSampler
 from objectives.numpy_nets.common import GathersRows, Net, StepsSGD, evaluate
@@ -69,11 +71,14 @@ def train(
     stop_threshold: float = 0.0,
     stop_patience: int = 0,
     flip: tuple[int, int, int] | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> list[dict[str, float]]:
     """Run `total_steps` updates; evaluate and call `report` after each step in `report_steps`,
     at the last step, and when the stop rule fires. Returns the history of reported metrics.
     `flip`: the image shape (C, H, W) of the rows, to mirror a random half of every mini-batch.
     Plain SGD (the base Optimizer) without the stop rule takes the net's fused step if it has one.
+    `checkpoint`: continue from its state if it has one, and save one after every reporting point
+    but the last; the run then ends bit for bit as it would have without the stop.
 
     Overflow warnings are silenced: divergence is detected and raised as DivergenceError."""
     if len(optimizer.params) != 1 or optimizer.params[0] is not net.flat_params:
@@ -87,10 +92,14 @@ def train(
     watch = DivergenceWatch()
     history: list[dict[str, float]] = []
     step, below, lr = 0, 0, lr_at(0)
-    done = total_steps <= 0
+    order, start = None, 0
+    saved = checkpoint.load_arrays() if checkpoint is not None else None
+    if saved is not None:
+        step, below, history, order, start = _restore(saved, net, optimizer, rng, watch)
+    done = total_steps <= 0 or step >= total_steps
     started = time.perf_counter()
     while not done:
-        for rows in sampler.epoch():
+        for rows in sampler.epoch(order, start):
             lr = lr_at(step)
             update(rows, lr)
             if step == 0:
@@ -107,7 +116,36 @@ def train(
                                    len(history) + 1)
                 history.append({**metrics, "lr": lr, "seconds": seconds})
                 report(len(history), history[-1])
+                if checkpoint is not None and not done:
+                    _save(checkpoint, net, optimizer, sampler, rng, watch, history, step, below)
                 started = time.perf_counter()
             if done:
                 break
+        order, start = None, 0
     return history
+
+
+def _save(checkpoint: Checkpoint, net: Net, optimizer: Optimizer, sampler: BatchSampler,
+          rng: np.random.Generator, watch: DivergenceWatch, history: list[dict[str, float]],
+          step: int, below: int) -> None:
+    """Everything the loop needs to go on from here (weights as they are after a reporting
+    point: a two-layer net's W1 scale is folded in by its evaluation)."""
+    arrays, scalars = optimizer.state()
+    arrays = {**arrays, "params": net.flat_params}
+    if sampler.order is not None:
+        arrays["order"] = sampler.order
+    checkpoint.save_arrays(arrays, {
+        "step": step, "below": below, "history": history, "next_start": sampler.next_start,
+        "rng": rng.bit_generator.state, "watch": watch.reference, "optimizer": scalars})
+
+
+def _restore(saved: tuple[dict[str, np.ndarray], dict[str, Any]], net: Net,
+             optimizer: Optimizer, rng: np.random.Generator, watch: DivergenceWatch
+             ) -> tuple[int, int, list[dict[str, float]], np.ndarray | None, int]:
+    arrays, meta = saved
+    net.flat_params[...] = arrays["params"]
+    optimizer.load_state(arrays, meta["optimizer"])
+    rng.bit_generator.state = meta["rng"]
+    watch.reference = meta["watch"]
+    return (meta["step"], meta["below"], meta["history"], arrays.get("order"),
+            meta["next_start"])

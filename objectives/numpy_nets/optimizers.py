@@ -30,6 +30,23 @@ class Optimizer:
         """Arrays whose lr multiple is subtracted from each parameter (may overwrite grads)."""
         return grads
 
+    def state(self) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+        """Everything a later step depends on: (state arrays by name, scalars) for a checkpoint."""
+        arrays = {f"{name}_{i}": a for name in self._state_arrays
+                  for i, a in enumerate(getattr(self, name))}
+        return arrays, {"max_update": self.max_update, "t": float(getattr(self, "t", 0))}
+
+    def load_state(self, arrays: dict[str, np.ndarray], scalars: dict[str, float]) -> None:
+        """Put back what state() gave (in place: the arrays keep their identity)."""
+        for name in self._state_arrays:
+            for i, a in enumerate(getattr(self, name)):
+                a[...] = arrays[f"{name}_{i}"]
+        self.max_update = scalars["max_update"]
+        if hasattr(self, "t"):
+            self.t = int(scalars["t"])
+
+    _state_arrays: tuple[str, ...] = ()
+
     def step(self, grads: Sequence[np.ndarray], lr: float) -> None:
         directions = self._directions(grads)
         for p, d in zip(self.params, directions, strict=True):
@@ -40,6 +57,8 @@ class Optimizer:
 
 class Momentum(Optimizer):
     """Heavy ball: v = mu * v + g; update = lr * v."""
+
+    _state_arrays = ("velocity",)
 
     def __init__(self, params: Sequence[np.ndarray], momentum: float,
                  track_updates: bool = False) -> None:
@@ -67,6 +86,8 @@ class Nesterov(Momentum):
 
 class Adam(Optimizer):
     """Adam (Kingma & Ba) with bias correction and eps added to the corrected sqrt(v)."""
+
+    _state_arrays = ("m", "v")
 
     def __init__(self, params: Sequence[np.ndarray], beta1: float, beta2: float,
                  eps: float = 1e-8, track_updates: bool = False) -> None:
@@ -99,6 +120,8 @@ class Adam(Optimizer):
 
 class Adagrad(Optimizer):
     """Adagrad: G += g^2; update = lr * g / (sqrt(G) + eps)."""
+
+    _state_arrays = ("sum_sq",)
 
     def __init__(self, params: Sequence[np.ndarray], eps: float = 1e-10,
                  track_updates: bool = False) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from objectives.base import Param, Reporter, RunResult, Split, class_count
+from objectives.checkpoint import Checkpoint
 from objectives.config import resolve_config
 from objectives.numpy_nets.blas import axpy
 from objectives.numpy_nets.common import (
@@ -171,6 +172,7 @@ class SoftmaxObjective:
     # One mean/std per channel, not per pixel: per-pixel std turns MNIST's almost-always-black
     # border pixels into huge outliers, which cost a linear model ~0.4 points of val accuracy.
     normalize = "channel"
+    resumable = True
 
     def fit(
         self,
@@ -180,7 +182,10 @@ class SoftmaxObjective:
         report: Reporter,
         seed: int,
         image_shape: tuple[int, int, int],
+        checkpoint: Checkpoint | None = None,
     ) -> RunResult:
+        """Train once with `config`; with `checkpoint`, continue from its state if it has one
+        and save one after every reporting point (objectives.checkpoint)."""
         cfg = resolve_config(self.name, self.params, config)
         rng = np.random.default_rng(seed)
         n, d = train.X.shape
@@ -198,6 +203,7 @@ class SoftmaxObjective:
                 rng=rng, batch_size=batch, total_steps=cfg["epochs"] * per_epoch,
                 report_steps={e * per_epoch for e in range(1, cfg["epochs"] + 1)}, lr_at=lr_at,
                 stop_threshold=cfg["stop_threshold"], stop_patience=cfg["stop_patience"],
+                checkpoint=checkpoint,
             )
         return RunResult(model=model, history=history)
 

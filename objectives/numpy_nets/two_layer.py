@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from objectives.base import Param, Reporter, RunResult, Split, class_count
+from objectives.checkpoint import Checkpoint
 from objectives.config import resolve_config
 from objectives.errors import ConfigError
 from objectives.numpy_nets.blas import axpy
@@ -206,6 +207,7 @@ class TwoLayerObjective:
     name = "two_layer"
     params = PARAMS
     normalize = "feature"
+    resumable = True
 
     def fit(
         self,
@@ -215,7 +217,10 @@ class TwoLayerObjective:
         report: Reporter,
         seed: int,
         image_shape: tuple[int, int, int],
+        checkpoint: Checkpoint | None = None,
     ) -> RunResult:
+        """Train once with `config`; with `checkpoint`, continue from its state if it has one
+        and save one after every reporting point (objectives.checkpoint)."""
         cfg = resolve_config(self.name, self.params, config)
         rng = np.random.default_rng(seed)
         n, d = train.X.shape
@@ -232,7 +237,7 @@ class TwoLayerObjective:
                 net, Optimizer([net.flat_params]), train, val, report,
                 rng=rng, batch_size=cfg["batch_size"], total_steps=total,
                 report_steps=set(points), lr_at=lr_at,
-                flip=image_shape if cfg["flip"] else None,
+                flip=image_shape if cfg["flip"] else None, checkpoint=checkpoint,
             )
         return RunResult(model=net, history=history)
 

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from objectives.base import Param, Reporter, RunResult, Split, class_count
+from objectives.checkpoint import Checkpoint
 from objectives.config import resolve_config
 from objectives.divergence import DivergenceWatch
 from objectives.errors import ConfigError, DataError
@@ -21,6 +22,7 @@ from objectives.torch_nets.config import check_config, choose_device, common_par
 from objectives.torch_nets.loop import train_epoch
 from objectives.torch_nets.model import TorchModel, as_tensors, load_state_dict
 from objectives.torch_nets.models import CifarCNN, ImageShape, LeNet, MLPNet
+from objectives.torch_nets.resume import restore, state
 
 Builder = Callable[[Mapping[str, Any], ImageShape, int], nn.Module]
 
@@ -34,6 +36,7 @@ class TorchObjective:
     build: Builder
     min_side: int
     normalize: str = "channel"
+    resumable: bool = True
 
     def _network(self, config: Mapping[str, Any], image_shape: ImageShape,
                  classes: int) -> nn.Module:
@@ -44,18 +47,22 @@ class TorchObjective:
         return self.build(config, image_shape, classes)
 
     def fit(self, config: Mapping[str, Any], train: Split, val: Split, report: Reporter,
-            seed: int, image_shape: tuple[int, int, int]) -> RunResult:
-        """Train once with `config`; report and record metrics after every epoch."""
+            seed: int, image_shape: tuple[int, int, int],
+            checkpoint: Checkpoint | None = None) -> RunResult:
+        """Train once with `config`; report and record metrics after every epoch. With
+        `checkpoint`, continue from its state if it has one and save one after every epoch
+        but the last (objectives.checkpoint)."""
         cfg = resolve_config(self.name, self.params, config)
         check_config(cfg)
         if len(train) == 0:
             raise DataError("The training split is empty; expected at least one example.")
         device = choose_device(cfg["device"])
         with limited(cfg["threads"]):
-            return self._train(cfg, train, val, report, seed, image_shape, device)
+            return self._train(cfg, train, val, report, seed, image_shape, device, checkpoint)
 
     def _train(self, cfg: Mapping[str, Any], train: Split, val: Split, report: Reporter,
-               seed: int, image_shape: ImageShape, device: torch.device) -> RunResult:
+               seed: int, image_shape: ImageShape, device: torch.device,
+               checkpoint: Checkpoint | None) -> RunResult:
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)
         X, y = (t.to(device) for t in as_tensors(train, image_shape, "train"))
@@ -65,7 +72,10 @@ class TorchObjective:
         optimizer = make_optimizer(network, cfg)
         history: list[dict[str, float]] = []
         watch = DivergenceWatch()
-        for epoch in range(1, cfg["epochs"] + 1):
+        saved = checkpoint.load_torch() if checkpoint is not None else None
+        if saved is not None:
+            history = restore(saved, network, optimizer, generator, watch)
+        for epoch in range(len(history) + 1, cfg["epochs"] + 1):
             start = time.perf_counter()
             train_loss, train_accuracy, lr = train_epoch(
                 network, optimizer, X, y, cfg, epoch, generator, watch)
@@ -76,6 +86,8 @@ class TorchObjective:
                        "val_accuracy": val_metrics["accuracy"], "lr": lr, "seconds": seconds}
             history.append(metrics)
             report(epoch, metrics)
+            if checkpoint is not None and epoch < cfg["epochs"]:
+                checkpoint.save_torch(state(network, optimizer, generator, watch, history))
         return RunResult(model=model, history=history)
 
     def load(self, path: Path, config: Mapping[str, Any], image_shape: ImageShape,

@@ -1,0 +1,79 @@
+"""A fit's state in a folder, so a killed run continues exactly where it stopped.
+
+An objective that supports it (its `resumable` is True) takes `fit(..., checkpoint=...)`: it
+calls `load_*` once at the start and, when that gives a state, continues from it; after each
+reporting point it calls `save_*` with everything needed to go on bit for bit (weights,
+optimizer state, every random state, the data order, the history). NumPy states are one .npz
+of arrays plus JSON for the small values; torch states one torch.save file of tensors and plain
+values, read back with weights_only=True. Nothing is ever unpickled.
+
+Each save replaces the previous file atomically (written aside, then renamed): a kill while
+writing leaves the previous checkpoint, which still loads. The tuner copies the file to its
+artifact store after each save (tuner/...); tests use the folder as it is.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ARRAYS = "state.npz"
+TORCH = "state.pt"
+META_KEY = "__meta__"
+
+
+class Checkpoint:
+    """The checkpoint files of one run, in `folder`."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self.saves = 0
+
+    def load_arrays(self) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
+        """(arrays, meta) of the last save_arrays, or None."""
+        path = self.folder / ARRAYS
+        if not path.is_file():
+            return None
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files if k != META_KEY}
+            meta = json.loads(str(data[META_KEY]))
+        return arrays, meta
+
+    def save_arrays(self, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> None:
+        def write(path: Path) -> None:
+            with path.open("wb") as handle:
+                np.savez(handle, allow_pickle=False, **arrays,
+                         **{META_KEY: np.array(json.dumps(meta))})
+
+        self._replace(ARRAYS, write)
+
+    def load_torch(self) -> dict[str, Any] | None:
+        """The dict of the last save_torch (tensors and plain values), or None."""
+        import torch
+
+        path = self.folder / TORCH
+        if not path.is_file():
+            return None
+        state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
+        return state
+
+    def save_torch(self, state: Mapping[str, Any]) -> None:
+        import torch
+
+        self._replace(TORCH, lambda path: torch.save(dict(state), path))
+
+    def _replace(self, name: str, write: Any) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self.folder / f".{name}.{os.getpid()}.tmp"
+        write(tmp)
+        os.replace(tmp, self.folder / name)
+        self.saves += 1
+
+    def files(self) -> list[Path]:
+        """The saved state files (none before the first save)."""
+        return [p for p in (self.folder / ARRAYS, self.folder / TORCH) if p.is_file()]

@@ -1,0 +1,106 @@
+"""Objectives that continue from a checkpoint end bit for bit as an uninterrupted run, training
+only what was left (objectives.checkpoint)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from objectives import registry
+from objectives.base import Split
+from objectives.checkpoint import Checkpoint
+
+SHAPE = (1, 8, 8)
+
+
+class Killed(Exception):
+    """Stands for a kill right after a reporting point's checkpoint was written."""
+
+
+def _splits(seed: int = 0) -> tuple[Split, Split]:
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X = ((X - 8.0) / 8.0).astype(np.float32)
+    return Split(X[:1200], y[:1200].astype(np.int64)), Split(X[1200:], y[1200:].astype(np.int64))
+
+
+CASES: dict[str, Mapping[str, Any]] = {
+    "softmax adam, step decay": {"optimizer": "adam", "epochs": 6, "batch_size": 50,
+                                 "lr": 0.01, "schedule": "step", "decay_every": 2},
+    "softmax momentum": {"optimizer": "momentum", "epochs": 5, "batch_size": 32, "lr": 0.05},
+    "two_layer cyclical, flip, mid-epoch reports": {"hidden": 20, "cycles": 2, "n_s": 60,
+                                                    "points_per_cycle": 5, "flip": True},
+    "lenet sgd+momentum": {"epochs": 4, "batch_size": 64, "lr": 0.05, "optimizer": "sgd",
+                           "momentum": 0.9, "milestones": [3]},
+    "cifar_cnn dropout + augmentation": {"epochs": 3, "batch_size": 100, "lr": 0.02,
+                                          "dropout": 0.3, "augment": True},
+}
+OBJECTIVES = {"softmax adam, step decay": "softmax", "softmax momentum": "softmax",
+              "two_layer cyclical, flip, mid-epoch reports": "two_layer",
+              "lenet sgd+momentum": "lenet", "cifar_cnn dropout + augmentation": "cifar_cnn"}
+
+
+def _weights(model: Any) -> list[np.ndarray]:
+    if hasattr(model, "module"):
+        return [v.detach().cpu().numpy() for v in model.module.state_dict().values()]
+    return [np.array(model.flat_params)]
+
+
+def _curve(history: list[dict[str, float]]) -> list[dict[str, float]]:
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in history]
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_killed_after_report_k_resumes_bit_for_bit(case: str, tmp_path: Path) -> None:
+    objective: Any = registry.get(OBJECTIVES[case])
+    config = {**CASES[case], "threads": 1}
+    train, val = _splits()
+    shape = SHAPE
+    if OBJECTIVES[case] == "cifar_cnn":  # three identical channels: CIFAR-shaped digits
+        shape = (3, 8, 8)
+        train, val = (Split(np.ascontiguousarray(np.tile(s.X, 3)), s.y) for s in (train, val))
+    if OBJECTIVES[case] == "lenet":  # LeNet needs 12x12 or more: digits at twice the size
+        shape = (1, 16, 16)
+        train, val = (Split(np.ascontiguousarray(
+            s.X.reshape(-1, 8, 8).repeat(2, axis=1).repeat(2, axis=2).reshape(-1, 256)), s.y)
+            for s in (train, val))
+    full = objective.fit(config, train, val, lambda step, metrics: None, 3, shape)
+    total = len(full.history)
+    k = total // 2
+    assert k >= 1
+
+    def kill_after_k(step: int, metrics: Mapping[str, float]) -> None:
+        if step == k + 1:  # the k-th point's checkpoint is on disk: stop here
+            raise Killed
+
+    checkpoint = Checkpoint(tmp_path / "ckpt")
+    with pytest.raises(Killed):
+        objective.fit(config, train, val, kill_after_k, 3, shape, checkpoint=checkpoint)
+    assert checkpoint.saves == k
+    resumed_steps: list[int] = []
+    again = objective.fit(config, train, val, lambda step, metrics: resumed_steps.append(step),
+                          3, shape, checkpoint=Checkpoint(tmp_path / "ckpt"))
+    assert resumed_steps == list(range(k + 1, total + 1))  # only the rest was trained
+    assert _curve(again.history) == _curve(full.history)
+    for a, b in zip(_weights(again.model), _weights(full.model), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_kill_while_writing_leaves_the_previous_checkpoint(tmp_path: Path) -> None:
+    checkpoint = Checkpoint(tmp_path)
+    checkpoint.save_arrays({"w": np.arange(3.0)}, {"step": 1})
+
+    def crash(path: Path) -> None:
+        path.write_bytes(b"half a file")
+        raise Killed
+
+    with pytest.raises(Killed):
+        checkpoint._replace("state.npz", crash)
+    loaded = Checkpoint(tmp_path).load_arrays()
+    assert loaded is not None and loaded[1] == {"step": 1}
+    np.testing.assert_array_equal(loaded[0]["w"], np.arange(3.0))
