@@ -80,13 +80,14 @@ def make_cluster(tmp_path: Path) -> Iterator[list[DaskCluster]]:
         cluster.stop()
 
 
-def _study(folder: Path, address: str, storage: str, tracking: str) -> subprocess.Popen[str]:
-    """`tuner study lambda_search` on digits through the cluster; cycles=30 makes each trial
-    long enough (a second or more) to be caught running."""
+def _study(folder: Path, address: str, storage: str, tracking: str,
+           *extra: str) -> subprocess.Popen[str]:
+    """`tuner study lambda_search` on digits through the cluster ($TUNER_CLUSTER = `address`);
+    cycles=30 makes each trial long enough (a second or more) to be caught running."""
     return subprocess.Popen(
         [sys.executable, "-m", "tuner", "-q", "study", "lambda_search", "--dataset", "digits",
-         "--set", "cycles=30", "--cluster", address, "--storage", storage, "--tracking-uri",
-         tracking], cwd=folder, env={**os.environ, "TUNER_HEARTBEAT_SECONDS": "1"},
+         "--set", "cycles=30", "--storage", storage, "--tracking-uri", tracking, *extra],
+        cwd=folder, env={**os.environ, "TUNER_HEARTBEAT_SECONDS": "1", "TUNER_CLUSTER": address},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -175,7 +176,7 @@ def test_a_lost_scheduler_is_one_line_and_the_same_command_resumes(
     make_cluster.append(cluster)
     storage = f"sqlite:///{tmp_path / 'tuner.db'}"
     tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    study = _study(tmp_path, cluster.address, storage, tracking)
+    study = _study(tmp_path, cluster.address, storage, tracking, "--final")
     deadline = time.monotonic() + 120
     while not any(t.state.is_finished() for t in _trials(storage, STAGES[0])):
         assert time.monotonic() < deadline and study.poll() is None
@@ -188,9 +189,11 @@ def test_a_lost_scheduler_is_one_line_and_the_same_command_resumes(
 
     again = DaskCluster(tmp_path, port, workers=2)  # the same address, the same command
     make_cluster.append(again)
-    study = _study(tmp_path, again.address, storage, tracking)
+    study = _study(tmp_path, again.address, storage, tracking, "--final")
     out, err = study.communicate(timeout=600)
     assert study.returncode == 0, err[-3000:]
+    assert "run by 2 tuner workers on the Dask cluster" in out  # then the final, here:
+    assert "final lambda_search: test accuracy" in out and "models:/lambda_search/1" in out
     for name in STAGES:
         trials = _trials(storage, name)
         assert sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials) == TARGET
@@ -228,7 +231,7 @@ def test_ctrl_c_or_sigterm_stops_every_worker_on_the_cluster_cleanly(
     out, err = study.communicate(timeout=300)
     assert study.returncode == 130, err[-3000:]
     assert "to resume, run: python -m tuner study lambda_search" in out
-    assert "--cluster" in out and "Traceback" not in err
+    assert "Traceback" not in err
     trials = [t for name in STAGES for t in _trials(storage, name)]
     assert not [t for t in trials if t.state == TrialState.RUNNING]  # none left for heartbeats
     assert [t for t in trials if t.user_attrs.get("reason") == "interrupted"]
