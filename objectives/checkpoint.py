@@ -15,7 +15,9 @@ artifact store after each save (tuner/...); tests use the folder as it is.
 from __future__ import annotations
 
 import json
+import math
 import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -30,9 +32,17 @@ META_KEY = "__meta__"
 class Checkpoint:
     """The checkpoint files of one run, in `folder`."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, min_interval: float = 0.0) -> None:
         self.folder = Path(folder)
+        self.min_interval = min_interval
+        """Seconds between saves: a reporting point sooner after the last save is skipped."""
         self.saves = 0
+        self._last = time.monotonic() if min_interval > 0 else -math.inf
+        """The first save comes min_interval seconds into the run (short runs save none)."""
+
+    def due(self) -> bool:
+        """Whether a reporting point now should save (objectives ask before building a state)."""
+        return time.monotonic() - self._last >= self.min_interval
 
     def load_arrays(self) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
         """(arrays, meta) of the last save_arrays, or None."""
@@ -73,6 +83,7 @@ class Checkpoint:
         write(tmp)
         os.replace(tmp, self.folder / name)
         self.saves += 1
+        self._last = time.monotonic()
 
     def files(self) -> list[Path]:
         """The saved state files (none before the first save)."""

@@ -118,6 +118,8 @@ def run_study(
     download: bool = False,
     register: bool = True,
     cluster: str | None = None,
+    checkpoints: bool = True,
+    checkpoint_dir: str | None = None,
 ) -> StudyResult:
     """Run (or resume) every stage of a study, then the final retrain if `final`.
 
@@ -137,7 +139,8 @@ def run_study(
     spec = _spec(study, dataset, overrides, trials, seed)
     options = RunOptions(storage=storage, tracking_uri=tracking_uri, tracking=tracking,
                          data_dir=data_dir, download=download, progress=progress,
-                         register=register)
+                         register=register, checkpoints=checkpoints,
+                         checkpoint_dir=checkpoint_dir)
     with optuna_warnings_only():
         ctx = open_context(spec, options, preflight(spec, options), role="study")
         if address is not None:
@@ -167,13 +170,16 @@ def join_study(
     progress: bool = True,
     threads: int | None = None,
     download: bool = False,
+    checkpoints: bool = True,
+    checkpoint_dir: str | None = None,
 ) -> StudyResult:
     """One more worker on a study in a shared storage (what `tuner worker` runs): it works on
     every stage until each has its trials, with sampler seeds of its own; no final."""
     _threads(threads)
     spec = _spec(study, dataset, overrides, trials, seed)
     options = RunOptions(storage=storage, tracking_uri=tracking_uri, tracking=tracking,
-                         data_dir=data_dir, download=download, progress=progress)
+                         data_dir=data_dir, download=download, progress=progress,
+                         checkpoints=checkpoints, checkpoint_dir=checkpoint_dir)
     with optuna_warnings_only():
         ctx = open_context(spec, options, preflight(spec, options), role="worker")
         return _result(ctx, run_stages(ctx), None)

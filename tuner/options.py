@@ -13,7 +13,8 @@ class RunOptions:
     """storage: an Optuna storage URL (default $TUNER_STORAGE, then sqlite:///tuner.db);
     tracking_uri: MLflow (default $MLFLOW_TRACKING_URI, then sqlite:///mlflow.db);
     data_dir / download: where datasets come from; progress: show progress bars;
-    register: register the final's model in the MLflow Model Registry."""
+    register: register the final's model in the MLflow Model Registry; checkpoints /
+    checkpoint_dir: trial checkpoints of resumable objectives, and where (engine/checkpoints)."""
 
     storage: str | None = None
     tracking_uri: str | None = None
@@ -22,6 +23,8 @@ class RunOptions:
     download: bool = False
     progress: bool = True
     register: bool = True
+    checkpoints: bool = True
+    checkpoint_dir: str | None = None
 
     @property
     def storage_url(self) -> str:

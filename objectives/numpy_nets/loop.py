@@ -116,7 +116,7 @@ def train(
                                    len(history) + 1)
                 history.append({**metrics, "lr": lr, "seconds": seconds})
                 report(len(history), history[-1])
-                if checkpoint is not None and not done:
+                if checkpoint is not None and not done and checkpoint.due():
                     _save(checkpoint, net, optimizer, sampler, rng, watch, history, step, below)
                 started = time.perf_counter()
             if done:

@@ -86,7 +86,7 @@ class TorchObjective:
                        "val_accuracy": val_metrics["accuracy"], "lr": lr, "seconds": seconds}
             history.append(metrics)
             report(epoch, metrics)
-            if checkpoint is not None and epoch < cfg["epochs"]:
+            if checkpoint is not None and epoch < cfg["epochs"] and checkpoint.due():
                 checkpoint.save_torch(state(network, optimizer, generator, watch, history))
         return RunResult(model=model, history=history)
 

@@ -37,6 +37,10 @@ def _study_kwargs(args: argparse.Namespace) -> dict[str, Any]:
             "download": args.download}
 
 
+def _checkpoint_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    return {"checkpoints": not args.no_checkpoints, "checkpoint_dir": args.checkpoint_dir}
+
+
 def resume_hint(args: argparse.Namespace) -> str:
     """The command line (URLs masked) that continues this run."""
     argv = ["python", "-m", "tuner", args.command, args.name]
@@ -49,6 +53,9 @@ def resume_hint(args: argparse.Namespace) -> str:
         argv += ["--set", f"{key}={value}"]
     argv += ["--download"] if args.download else []
     argv += ["--no-tracking"] if args.no_tracking else []
+    argv += ["--no-checkpoints"] if getattr(args, "no_checkpoints", False) else []
+    if getattr(args, "checkpoint_dir", None):
+        argv += ["--checkpoint-dir", args.checkpoint_dir]
     if getattr(args, "jobs", None) is not None:
         argv += ["--jobs", str(args.jobs)]
     if getattr(args, "cluster", None):
@@ -126,7 +133,7 @@ def study(args: argparse.Namespace) -> int:
     try:
         result = tuner.run_study(spec, final=args.final, jobs=args.jobs,
                                  progress=not args.quiet, register=not args.no_register,
-                                 cluster=args.cluster, **kwargs)
+                                 cluster=args.cluster, **_checkpoint_kwargs(args), **kwargs)
     except KeyboardInterrupt:
         print(f"interrupted; to resume, run: {resume_hint(args)}")
         return INTERRUPTED
@@ -140,7 +147,7 @@ def worker(args: argparse.Namespace) -> int:
     bind_to_parent()  # started by a Dask task (tuner study --cluster): die with its worker
     try:
         result = tuner.join_study(args.name, trials=args.trials, progress=not args.quiet,
-                                  **_study_kwargs(args))
+                                  **_checkpoint_kwargs(args), **_study_kwargs(args))
     except KeyboardInterrupt:
         print(f"interrupted; to resume, run: {resume_hint(args)}")
         return INTERRUPTED

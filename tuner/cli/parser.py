@@ -59,6 +59,13 @@ def _study_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-tracking", action="store_true", help="do not record in MLflow")
 
 
+def _checkpoint_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint-dir", help="where trial checkpoints go (default: "
+                   "$TUNER_CHECKPOINT_DIR, then checkpoints/ beside a SQLite storage)")
+    p.add_argument("--no-checkpoints", action="store_true",
+                   help="do not checkpoint trials (a stopped trial then restarts from scratch)")
+
+
 def _storage_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--storage", help="Optuna storage URL (default: $TUNER_STORAGE or "
                    "sqlite:///tuner.db)")
@@ -90,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("study", help="run (or resume) a study: every stage, then optionally final")
     _study_args(p)
+    _checkpoint_args(p)
     p.add_argument("--dry-run", action="store_true", help="print the resolved stages and exit")
     p.add_argument("--final", action="store_true", help="retrain the best config and test it")
     _register_arg(p)
@@ -102,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("worker", help="join a study as one more worker (same as study, no final)")
     _study_args(p)
+    _checkpoint_args(p)
 
     p = sub.add_parser("list", help="studies in the storage with counts and best values")
     _storage_arg(p)

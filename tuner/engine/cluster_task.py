@@ -29,7 +29,8 @@ def task_args(spec: StudySpec, options: RunOptions) -> tuple[list[str], dict[str
     the storage and tracking URIs through the environment, never on a command line."""
     local = RunOptions(storage=options.storage_url, tracking_uri=options.tracking_uri,
                        tracking=options.tracking, download=options.download,
-                       data_dir=os.path.abspath(options.data_dir) if options.data_dir else None)
+                       data_dir=os.path.abspath(options.data_dir) if options.data_dir else None,
+                       checkpoints=options.checkpoints, checkpoint_dir=options.checkpoint_dir)
     env = {"TUNER_STORAGE": absolute(options.storage_url)}
     if options.tracking:
         env["MLFLOW_TRACKING_URI"] = resolve_uri(options.tracking_uri)

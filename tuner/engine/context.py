@@ -6,11 +6,13 @@ import logging
 import os
 from dataclasses import dataclass
 
+from optuna.artifacts import FileSystemArtifactStore
 from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial
 
 from objectives.data import Dataset
 from tuner import tracking
+from tuner.engine.checkpoints import checkpoint_folder, checkpoint_store
 from tuner.options import RunOptions
 from tuner.spec import StudySpec
 from tuner.storage import open_storage
@@ -30,6 +32,8 @@ class Context:
     tracker: tracking.Tracker
     worker_index: int | None
     data: Dataset
+    checkpoints: FileSystemArtifactStore | None = None
+    """Trial checkpoints (engine/checkpoints.py); None when off or the objective can't."""
 
 
 def worker_index(role: str) -> int | None:
@@ -57,5 +61,9 @@ def open_context(spec: StudySpec, options: RunOptions, data: Dataset, role: str,
             tracker.end_trial_run(run_id, "FAIL", "worker died (heartbeat stale)")
 
     storage = open_storage(options.storage_url, on_stale=on_stale)
+    store = None
+    if options.checkpoints and getattr(spec.objective, "resumable", False):
+        store = checkpoint_store(checkpoint_folder(options.storage_url, options.checkpoint_dir))
     return Context(spec=spec, options=options, storage=storage, tracker=tracker,
-                   worker_index=worker_index(role) if index is None else index, data=data)
+                   worker_index=worker_index(role) if index is None else index, data=data,
+                   checkpoints=store)

@@ -56,6 +56,10 @@ def study_argv(spec: StudySpec, options: RunOptions, threads: int | None) -> lis
         argv.append("--download")
     if not options.tracking:
         argv.append("--no-tracking")
+    if not options.checkpoints:
+        argv.append("--no-checkpoints")
+    if options.checkpoint_dir:
+        argv += ["--checkpoint-dir", os.path.abspath(options.checkpoint_dir)]
     return argv
 
 

@@ -12,17 +12,21 @@ from __future__ import annotations
 
 import logging
 import math
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 
 from objectives.errors import DivergenceError
+from tuner.engine.checkpoints import TrialCheckpoint
 from tuner.engine.context import Context
 from tuner.engine.interrupts import Interrupted, check_interrupted
+from tuner.optuna_private import trial_id
 from tuner.space import suggest
 from tuner.spec import ParamSpace, Stage
 from tuner.storage import heartbeat
@@ -56,6 +60,37 @@ def run_trial(ctx: Context, study: optuna.Study, trial: optuna.Trial, stage: Sta
     if tracker.run_id:
         trial.set_user_attr("mlflow_run_id", tracker.run_id)
     out = Outcome()
+    with tempfile.TemporaryDirectory(prefix="tuner-checkpoint-") as tmp:
+        checkpoint = _checkpoint(ctx, trial, tracker, out, Path(tmp))
+        state, reason = _run(ctx, study, trial, config, tracker, out, checkpoint)
+    return state, reason
+
+
+def _checkpoint(ctx: Context, trial: optuna.Trial, tracker: TrialTracker, out: Outcome,
+                folder: Path) -> TrialCheckpoint | None:
+    """The trial's checkpoint (engine/checkpoints.py) when the study keeps them; a restored one
+    puts the steps before it back into the history, MLflow and (where missing) Optuna."""
+    if ctx.checkpoints is None:
+        return None
+    metric = ctx.spec.metric
+
+    def on_restore(history: list[dict[str, float]]) -> None:
+        known = ctx.storage.get_trial(trial_id(trial)).intermediate_values
+        for step, row in enumerate(history, start=1):
+            tracker.log_epoch(step, row)
+            if metric in row and step not in known:
+                trial.report(float(row[metric]), step)
+        out.history.extend(dict(row) for row in history)
+        out.last_step = len(history)
+
+    return TrialCheckpoint(folder, ctx.checkpoints, trial, on_restore)
+
+
+def _run(ctx: Context, study: optuna.Study, trial: optuna.Trial, config: Mapping[str, Any],
+         tracker: TrialTracker, out: Outcome, checkpoint: TrialCheckpoint | None
+         ) -> tuple[TrialState, str | None]:
+    spec = ctx.spec
+    extra = {"checkpoint": checkpoint} if checkpoint is not None else {}
 
     def report(step: int, metrics: Mapping[str, float]) -> None:
         check_interrupted()
@@ -72,7 +107,7 @@ def run_trial(ctx: Context, study: optuna.Study, trial: optuna.Trial, stage: Sta
         with heartbeat(study, trial):
             start = time.perf_counter()
             result = spec.objective.fit(config, ctx.data.train, ctx.data.val, report, spec.seed,
-                                        ctx.data.image_shape)
+                                        ctx.data.image_shape, **extra)
         _ended(out, result.history[-1] if result.history else None, spec.metric)
         _log_final(out, tracker)
     except optuna.TrialPruned:
@@ -82,11 +117,15 @@ def run_trial(ctx: Context, study: optuna.Study, trial: optuna.Trial, stage: Sta
         out.reason = f"diverged: {exc}"
     except KeyboardInterrupt:
         out.reason = "interrupted"
-        _tell(ctx, study, trial, tracker, out, config, time.perf_counter() - start)
+        _tell(ctx, study, trial, tracker, out, config, time.perf_counter() - start, checkpoint)
+        if checkpoint is not None:
+            checkpoint.resume_later(study)
         raise Interrupted() from None
     except Exception as exc:  # noqa: BLE001 - one trial's failure must not stop the study
         out.reason = f"{type(exc).__name__}: {exc}"
-    _tell(ctx, study, trial, tracker, out, config, time.perf_counter() - start)
+    _tell(ctx, study, trial, tracker, out, config, time.perf_counter() - start, checkpoint)
+    if checkpoint is not None:
+        checkpoint.discard()
     return out.state, out.reason
 
 
@@ -115,11 +154,19 @@ def _log_final(out: Outcome, tracker: TrialTracker) -> None:
 
 
 def _tell(ctx: Context, study: optuna.Study, trial: optuna.Trial, tracker: TrialTracker,
-          out: Outcome, config: Mapping[str, Any], seconds: float) -> None:
+          out: Outcome, config: Mapping[str, Any], seconds: float,
+          checkpoint: TrialCheckpoint | None = None) -> None:
+    """Store how the trial ended; `epochs` and `seconds` count only the work done here (a
+    trial continued from a checkpoint also records resumed_from_trial, resumed_at_step)."""
     history = out.history
     epochs = float(history[-1].get("epoch", out.last_step)) if history else 0.0
-    info = {"epochs": epochs, "seconds": round(seconds, 3), "pruned_at": out.pruned_at,
-            "reason": out.reason, "steps": out.last_step}
+    info: dict[str, Any] = {"epochs": epochs, "seconds": round(seconds, 3),
+                            "pruned_at": out.pruned_at, "reason": out.reason,
+                            "steps": out.last_step}
+    if checkpoint is not None and checkpoint.resumed_at and checkpoint.origin is not None:
+        info["epochs"] = round(epochs - checkpoint.resumed_epoch, 6)
+        info["resumed_from_trial"] = checkpoint.origin.get("trial")
+        info["resumed_at_step"] = checkpoint.resumed_at
     for key, val in info.items():
         trial.set_user_attr(key, val)
     last = out.final or (history[-1] if history else None)

@@ -1,0 +1,148 @@
+"""A trial killed mid-way continues from its checkpoint when the same command runs again, and
+ends exactly as it would have without the kill (engine/checkpoints.py)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import FrozenTrial, TrialState
+
+ROOT = Path(__file__).resolve().parents[1]
+
+STUDY = """
+name = "resume"
+objective = "{objective}"
+dataset = "digits"
+metric = "val_accuracy"
+seed = 0
+
+[fixed]
+{fixed}
+
+[[stages]]
+name = "only"
+sampler = "random"
+trials = 1
+[stages.space]
+{space}
+"""
+
+CASES = {
+    "softmax": ("epochs = 40\nbatch_size = 1\noptimizer = \"momentum\"",
+                "lr = { choices = [0.01] }"),
+    "two_layer": ("hidden = 30\ncycles = 4\nn_s = 200\nbatch_size = 10\npoints_per_cycle = 6",
+                  "lambda = { choices = [0.001] }"),
+    "mlp": ("epochs = 30\nbatch_size = 8\nwidths = [64, 32, 16]",
+            "lr = { choices = [0.02] }"),
+}
+ENV = {"TUNER_CHECKPOINT_EVERY": "0", "TUNER_HEARTBEAT_SECONDS": "1"}
+
+
+def _command(folder: Path) -> list[str]:
+    return [sys.executable, "-m", "tuner", "-q", "study", str(folder / "study.toml"),
+            "--no-tracking"]
+
+
+def _trials(folder: Path) -> list[FrozenTrial]:
+    try:
+        return optuna.load_study(study_name="resume/only",
+                                 storage=f"sqlite:///{folder / 'tuner.db'}").trials
+    except KeyError:
+        return []
+
+
+def _folder(tmp_path: Path, name: str, objective: str) -> Path:
+    folder = tmp_path / name
+    folder.mkdir()
+    fixed, space = CASES[objective]
+    (folder / "study.toml").write_text(STUDY.format(objective=objective, fixed=fixed,
+                                                    space=space))
+    return folder
+
+
+def _no_time(metrics: dict[str, float]) -> dict[str, float]:
+    return {k: v for k, v in metrics.items() if k != "seconds"}
+
+
+def _kill_after(proc: subprocess.Popen[str], folder: Path, k: int) -> int:
+    """SIGKILL the study once its trial reported more than k steps (so its checkpoint at step
+    >= k is stored), frozen first so the kill lands mid-trial for certain; the steps it had."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        trials = _trials(folder)
+        if trials and len(trials[0].intermediate_values) > k:
+            proc.send_signal(signal.SIGSTOP)
+            (trial,) = _trials(folder)
+            if trial.state == TrialState.RUNNING:
+                proc.kill()
+                proc.wait()
+                return len(trial.intermediate_values)
+            pytest.fail("the trial ended before it could be killed; make it longer")
+        assert proc.poll() is None, proc.communicate()[1]
+        time.sleep(0.02)
+    pytest.fail("the trial never reported")
+
+
+@pytest.mark.parametrize("objective", list(CASES))
+def test_killed_trial_continues_from_its_checkpoint_bit_for_bit(tmp_path: Path,
+                                                                 objective: str) -> None:
+    env = {**os.environ, **ENV}
+    plain = _folder(tmp_path, "plain", objective)
+    subprocess.run(_command(plain), cwd=plain, env=env, check=True, timeout=300,
+                   capture_output=True)
+    (reference,) = _trials(plain)
+    total = len(reference.intermediate_values)
+
+    killed = _folder(tmp_path, "killed", objective)
+    proc = subprocess.Popen(_command(killed), cwd=killed, env=env, text=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    seen = _kill_after(proc, killed, 2)
+    assert 2 < seen < total
+    assert list((killed / "checkpoints").rglob("*")), "no checkpoint was stored"
+    done = subprocess.run(_command(killed), cwd=killed, env=env, timeout=300,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    first, retry = _trials(killed)
+    assert first.state == TrialState.FAIL and retry.state == TrialState.COMPLETE
+    assert retry.value == reference.value  # bit for bit
+    assert _no_time(retry.user_attrs["metrics"]) == _no_time(reference.user_attrs["metrics"])
+    assert retry.intermediate_values == reference.intermediate_values
+    assert retry.user_attrs["resumed_from_trial"] == 0
+    at = retry.user_attrs["resumed_at_step"]
+    assert 2 <= at < total and retry.user_attrs["steps"] == total
+    assert retry.user_attrs["epochs"] < reference.user_attrs["epochs"]  # only the rest
+    assert not [p for p in (killed / "checkpoints").rglob("*") if p.is_file()]  # cleaned up
+
+
+def test_sigterm_queues_the_trial_to_continue_from_its_checkpoint(tmp_path: Path) -> None:
+    env = {**os.environ, **ENV}
+    plain = _folder(tmp_path, "plain", "softmax")
+    subprocess.run(_command(plain), cwd=plain, env=env, check=True, timeout=300,
+                   capture_output=True)
+    (reference,) = _trials(plain)
+    folder = _folder(tmp_path, "stopped", "softmax")
+    proc = subprocess.Popen(_command(folder), cwd=folder, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not (_trials(folder) and len(_trials(folder)[0].intermediate_values) > 2):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "to resume, run:" in out, err
+    stopped, queued = _trials(folder)
+    assert stopped.state == TrialState.FAIL and stopped.user_attrs["reason"] == "interrupted"
+    assert queued.state == TrialState.WAITING and "checkpoint" in queued.user_attrs
+    done = subprocess.run(_command(folder), cwd=folder, env=env, timeout=300,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    resumed = _trials(folder)[1]
+    assert resumed.state == TrialState.COMPLETE and resumed.value == reference.value
+    assert resumed.user_attrs["resumed_from_trial"] == 0

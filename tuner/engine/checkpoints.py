@@ -1,0 +1,143 @@
+"""Trial checkpoints in an Optuna artifact store, so a trial that stops (its worker killed, Ctrl-C,
+SIGTERM) is continued, not restarted, by whichever worker runs it again.
+
+A resumable objective (objectives.checkpoint) saves its state after reporting points, at most
+every CHECKPOINT_EVERY seconds ($TUNER_CHECKPOINT_EVERY); each save goes to the study's artifact
+store (a FileSystemArtifactStore: `checkpoints/` beside a SQLite storage, or --checkpoint-dir /
+$TUNER_CHECKPOINT_DIR), replacing the trial's previous one, and the trial's user attr
+"checkpoint" names it. A trial re-queued for a dead worker copies its user attrs (Optuna's
+RetryHeartbeatStaleTrialCallback, with its intermediate values); an interrupted one is queued
+again here with that attr. The trial that runs it downloads the checkpoint, the objective
+continues from it, and the steps before it are reported again to MLflow (the whole curve) and,
+where missing, to Optuna. A trial that ends for good deletes its checkpoint and the one it
+resumed from.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.artifacts import FileSystemArtifactStore, download_artifact, upload_artifact
+
+from objectives.checkpoint import Checkpoint
+from tuner.storage.sqlite import sqlite_file
+
+log = logging.getLogger("tuner")
+
+CHECKPOINT_DIR_ENV = "TUNER_CHECKPOINT_DIR"
+CHECKPOINT_EVERY_ENV = "TUNER_CHECKPOINT_EVERY"
+DEFAULT_EVERY = 30.0
+ATTR = "checkpoint"
+
+
+def checkpoint_folder(storage_url: str, folder: str | None) -> Path:
+    """Where checkpoints go: `folder`, else $TUNER_CHECKPOINT_DIR, else checkpoints/ beside a
+    SQLite storage file (or in the current folder)."""
+    chosen = folder or os.environ.get(CHECKPOINT_DIR_ENV)
+    if chosen:
+        return Path(chosen).resolve()
+    db = sqlite_file(storage_url)
+    return (db.resolve().parent if db is not None else Path.cwd()) / "checkpoints"
+
+
+def checkpoint_store(folder: Path) -> FileSystemArtifactStore:
+    folder.mkdir(parents=True, exist_ok=True)
+    return FileSystemArtifactStore(str(folder))
+
+
+def every_seconds() -> float:
+    raw = os.environ.get(CHECKPOINT_EVERY_ENV, "").strip()
+    try:
+        return max(0.0, float(raw)) if raw else DEFAULT_EVERY
+    except ValueError:
+        return DEFAULT_EVERY
+
+
+class TrialCheckpoint(Checkpoint):
+    """objectives.checkpoint.Checkpoint in a local folder, each save also uploaded to `store`
+    as the trial's one checkpoint. `on_restore(history)` runs when the objective loads one."""
+
+    def __init__(self, folder: Path, store: FileSystemArtifactStore, trial: optuna.Trial,
+                 on_restore: Callable[[list[dict[str, float]]], None]) -> None:
+        super().__init__(folder, every_seconds())
+        self.store = store
+        self.trial = trial
+        self.on_restore = on_restore
+        self.origin: Mapping[str, Any] | None = trial.user_attrs.get(ATTR)
+        self.current: dict[str, Any] | None = None
+        self.resumed_at = 0
+        self.resumed_epoch = 0.0
+        if self.origin is not None:
+            self._download(self.origin)
+
+    def _download(self, origin: Mapping[str, Any]) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            download_artifact(artifact_store=self.store, artifact_id=str(origin["id"]),
+                              file_path=str(self.folder / str(origin["file"])))
+        except Exception as exc:  # noqa: BLE001 - a lost checkpoint: train from the start
+            log.warning("trial %d: checkpoint of trial %s cannot be read (%s); training from "
+                        "the start", self.trial.number, origin.get("trial"), exc)
+            self.origin = None
+
+    def load_arrays(self) -> Any:
+        loaded = super().load_arrays()
+        if loaded is not None:
+            self._restored(loaded[1]["history"])
+        return loaded
+
+    def load_torch(self) -> Any:
+        loaded = super().load_torch()
+        if loaded is not None:
+            self._restored(loaded["history"])
+        return loaded
+
+    def _restored(self, history: list[dict[str, float]]) -> None:
+        self.resumed_at = len(history)
+        self.resumed_epoch = float(history[-1].get("epoch", len(history))) if history else 0.0
+        log.info("trial %d: continuing trial %s from its checkpoint at step %d",
+                 self.trial.number, self.origin.get("trial") if self.origin else "?",
+                 self.resumed_at)
+        self.on_restore(history)
+
+    def _replace(self, name: str, write: Any) -> None:
+        super()._replace(name, write)
+        artifact = upload_artifact(artifact_store=self.store, study_or_trial=self.trial,
+                                   file_path=str(self.folder / name))
+        previous = self.current
+        self.current = {"id": artifact, "file": name, "trial": self.trial.number}
+        self.trial.set_user_attr(ATTR, self.current)  # named before the old one goes: a kill
+        if previous is not None:                      # in between leaves one that loads
+            self._remove(str(previous["id"]))
+
+    def _remove(self, artifact_id: str) -> None:
+        try:
+            self.store.remove(artifact_id)
+        except Exception:  # noqa: BLE001 - already gone
+            pass
+
+    def discard(self) -> None:
+        """The trial ended for good: its checkpoint and the one it resumed from go."""
+        for ref in (self.current, self.origin):
+            if ref is not None:
+                self._remove(str(ref["id"]))
+
+    def resume_later(self, study: optuna.Study) -> None:
+        """An interrupted trial: queue its params again with its latest checkpoint."""
+        latest = self.current or self.origin
+        if latest is None:
+            return
+        study.enqueue_trial(dict(self.trial.params), user_attrs={ATTR: dict(latest)})
+        log.info("trial %d: queued to continue from its checkpoint", self.trial.number)
+
+
+def disk_usage(folder: Path) -> int:
+    """Bytes the checkpoints in `folder` take."""
+    if not folder.is_dir():
+        return 0
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
