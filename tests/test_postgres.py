@@ -389,3 +389,65 @@ def test_final_registers_its_model_on_a_tracking_server(
         mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
     X, y = load_digits(return_X_y=True)
     assert np.mean(model.predict(X) == y) > 0.8
+
+
+RESUMABLE_STUDY = """
+name = "ckpt"
+objective = "softmax"
+dataset = "digits"
+metric = "val_accuracy"
+seed = 0
+
+[fixed]
+epochs = 40
+batch_size = 1
+optimizer = "momentum"
+
+[[stages]]
+name = "only"
+sampler = "random"
+trials = 4
+[stages.space]
+lr = { choices = [0.005, 0.01, 0.02] }
+"""
+
+
+def test_a_killed_workers_trial_continues_from_its_checkpoint_on_the_other(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """Two `tuner worker` processes, both frozen mid-trial past their second report (so both
+    trials have checkpoints); one is SIGKILLed. The other fails its trial after the heartbeat
+    grace period and continues it from its checkpoint; the stage ends at exactly 4."""
+    study_file = tmp_path / "ckpt.toml"
+    study_file.write_text(RESUMABLE_STUDY)
+    os.environ["TUNER_CHECKPOINT_EVERY"] = "0"  # the workers inherit it
+    try:
+        procs = _workers(2, study_file, pg_url, "", tracking=False)
+    finally:
+        del os.environ["TUNER_CHECKPOINT_EVERY"]
+    study = _wait_for_study(pg_url, "ckpt/only")
+    deadline = time.monotonic() + 120
+    while True:
+        running = [t for t in study.get_trials(states=(State.RUNNING,))
+                   if len(t.intermediate_values) > 2]
+        if len(running) == 2:
+            for proc in procs:
+                proc.send_signal(signal.SIGSTOP)
+            if len([t for t in study.get_trials(states=(State.RUNNING,))
+                    if len(t.intermediate_values) > 2]) == 2:
+                break
+            for proc in procs:
+                proc.send_signal(signal.SIGCONT)
+        assert time.monotonic() < deadline, "never saw both workers mid-trial"
+        time.sleep(0.02)
+    procs[0].kill()
+    procs[1].send_signal(signal.SIGCONT)
+    assert procs[1].wait(timeout=300) == 0, procs[1].communicate()[1]
+    procs[0].wait()
+    trials = study.get_trials()
+    assert sum(t.state == State.COMPLETE for t in trials) == 4
+    assert not [t for t in trials if t.state == State.RUNNING]
+    (dead,) = [t for t in trials if t.state == State.FAIL]
+    (resumed,) = [t for t in trials if t.user_attrs.get("resumed_from_trial") == dead.number]
+    assert resumed.state == State.COMPLETE and resumed.user_attrs["resumed_at_step"] >= 2
+    assert resumed.params == dead.params

@@ -119,6 +119,9 @@ def test_killed_trial_continues_from_its_checkpoint_bit_for_bit(tmp_path: Path,
     assert 2 <= at < total and retry.user_attrs["steps"] == total
     assert retry.user_attrs["epochs"] < reference.user_attrs["epochs"]  # only the rest
     assert not [p for p in (killed / "checkpoints").rglob("*") if p.is_file()]  # cleaned up
+    show = subprocess.run([sys.executable, "-m", "tuner", "show", "resume"], cwd=killed,
+                          capture_output=True, text=True, timeout=120).stdout
+    assert f"resumed #0 at step {at}" in show and "checkpoints: 0 files, 0.0 MB in " in show
 
 
 def test_sigterm_queues_the_trial_to_continue_from_its_checkpoint(tmp_path: Path) -> None:

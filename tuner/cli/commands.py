@@ -13,8 +13,9 @@ from typing import Any
 
 import tuner
 from objectives.numpy_nets.gradcheck import TOLERANCE, check
+from tuner.engine.checkpoints import checkpoint_folder
 from tuner.engine.cluster_task import bind_to_parent
-from tuner.reporting.inspect import list_text, show_text
+from tuner.reporting.inspect import checkpoints_line, list_text, show_text
 from tuner.reporting.report import default_out, write_report
 from tuner.reporting.summary import final_line, study_summary
 from tuner.spec.describe import describe
@@ -173,12 +174,20 @@ def predict(args: argparse.Namespace) -> int:
 def list_studies(args: argparse.Namespace) -> int:
     url = resolve_url(args.storage)
     print(list_text(open_storage(url), url))
+    _checkpoints(url)
     return 0
+
+
+def _checkpoints(url: str) -> None:
+    folder = checkpoint_folder(url, None)
+    if folder.is_dir():
+        print(checkpoints_line(folder))
 
 
 def show(args: argparse.Namespace) -> int:
     url = resolve_url(args.storage)
     print(show_text(open_storage(url), url, args.name))
+    _checkpoints(url)
     return 0
 
 

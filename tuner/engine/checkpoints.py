@@ -136,8 +136,3 @@ class TrialCheckpoint(Checkpoint):
         log.info("trial %d: queued to continue from its checkpoint", self.trial.number)
 
 
-def disk_usage(folder: Path) -> int:
-    """Bytes the checkpoints in `folder` take."""
-    if not folder.is_dir():
-        return 0
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())

@@ -5,6 +5,7 @@ table shows each trial's last val_accuracy too, useful when the study minimizes 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -58,6 +59,22 @@ def show_text(storage: Any, url: str, name: str) -> str:
                      for n in names)
 
 
+def _reason(attrs: dict[str, Any]) -> str:
+    """Why a trial ended so, and whether it continued another's checkpoint."""
+    parts = [str(attrs["reason"])] if attrs.get("reason") else []
+    if attrs.get("resumed_from_trial") is not None:
+        parts.append(f"resumed #{attrs['resumed_from_trial']} at step "
+                     f"{attrs.get('resumed_at_step')}")
+    return "; ".join(parts)
+
+
+def checkpoints_line(folder: Path) -> str:
+    """How much disk the trial checkpoints in `folder` take."""
+    files = [p for p in folder.rglob("*") if p.is_file()] if folder.is_dir() else []
+    size = sum(p.stat().st_size for p in files)
+    return f"checkpoints: {len(files)} files, {size / 1e6:.1f} MB in {folder}"
+
+
 def _stage_text(study: optuna.Study) -> str:
     trials = study.get_trials(deepcopy=False)
     params = sorted({p for t in trials for p in t.params})
@@ -72,7 +89,7 @@ def _stage_text(study: optuna.Study) -> str:
         rows.append([str(t.number), t.state.name, fmt(t.value),
                      *(fmt(t.params.get(p)) for p in params),
                      fmt((a.get("metrics") or {}).get("val_accuracy")), fmt(a.get("epochs")),
-                     fmt(a.get("seconds")), fmt(a.get("pruned_at")), str(a.get("reason") or "")])
+                     fmt(a.get("seconds")), fmt(a.get("pruned_at")), _reason(a)])
     if trials:
         lines.append(table(rows))
     best = best_trial(study)
