@@ -149,3 +149,40 @@ def test_sigterm_queues_the_trial_to_continue_from_its_checkpoint(tmp_path: Path
     resumed = _trials(folder)[1]
     assert resumed.state == TrialState.COMPLETE and resumed.value == reference.value
     assert resumed.user_attrs["resumed_from_trial"] == 0
+
+
+def _final(folder: Path) -> dict[str, float]:
+    study = optuna.load_study(study_name="resume/only", storage=f"sqlite:///{folder / 'tuner.db'}")
+    return {k: v for k, v in study.user_attrs["final"].items() if k.startswith("test_")}
+
+
+def test_killed_final_continues_from_its_checkpoint(tmp_path: Path) -> None:
+    env = {**os.environ, **ENV}
+    plain = _folder(tmp_path, "plain", "softmax")
+    subprocess.run([*_command(plain), "--final"], cwd=plain, env=env, check=True, timeout=300,
+                   capture_output=True)
+    killed = _folder(tmp_path, "killed", "softmax")
+    subprocess.run(_command(killed), cwd=killed, env=env, check=True, timeout=300,
+                   capture_output=True)
+    final = [sys.executable, "-m", "tuner", "final", str(killed / "study.toml"),
+             "--no-tracking"]
+    proc = subprocess.Popen(final, cwd=killed, env=env, text=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while True:  # its checkpoint exists while the final runs, and goes when it ends
+        saved = list((killed / "checkpoints" / "final").glob("*/state.npz"))
+        if saved:
+            proc.send_signal(signal.SIGSTOP)
+            if saved[0].exists():
+                proc.kill()
+                proc.wait()
+                break
+            pytest.fail("the final ended before it could be killed; make it longer")
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.01)
+    done = subprocess.run(final, cwd=killed, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "final: continuing from its checkpoint" in done.stderr
+    assert _final(killed) == _final(plain)  # bit for bit
+    assert not list((killed / "checkpoints" / "final").glob("*/*"))  # removed when done

@@ -199,6 +199,8 @@ def final(
     threads: int | None = None,
     download: bool = False,
     register: bool = True,
+    checkpoints: bool = True,
+    checkpoint_dir: str | None = None,
 ) -> FinalResult:
     """Retrain the best configuration of a study (over all its stages) on train+val and
     evaluate it on the test split, once; the result is stored with the study and in MLflow,
@@ -207,7 +209,8 @@ def final(
     spec = _spec(study, dataset, overrides, None, seed)
     options = RunOptions(storage=storage, tracking_uri=tracking_uri, tracking=tracking,
                          data_dir=data_dir, download=download, progress=False,
-                         register=register)
+                         register=register, checkpoints=checkpoints,
+                         checkpoint_dir=checkpoint_dir)
     with optuna_warnings_only():
         return run_final(open_context(spec, options, preflight(spec, options), role="final"))
 

@@ -160,7 +160,8 @@ def final(args: argparse.Namespace) -> int:
     spec = tuner.load_study_spec(args.name, dataset=args.dataset, overrides=_sets(args),
                                  trials=args.trials, seed=args.seed)
     kwargs = {**_study_kwargs(args), "dataset": None, "seed": None, "overrides": None}
-    print(final_line(spec.name, tuner.final(spec, register=not args.no_register, **kwargs)))
+    print(final_line(spec.name, tuner.final(spec, register=not args.no_register,
+                                            **_checkpoint_kwargs(args), **kwargs)))
     return 0
 
 

@@ -121,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("final", help="retrain the best config on train+val, evaluate on test once")
     _study_args(p)
+    _checkpoint_args(p)
     _register_arg(p)
 
     p = sub.add_parser("predict", help="predict with a study's tuned model (latest registered "

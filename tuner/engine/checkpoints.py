@@ -15,6 +15,8 @@ resumed from.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -48,6 +50,23 @@ def checkpoint_folder(storage_url: str, folder: str | None) -> Path:
 def checkpoint_store(folder: Path) -> FileSystemArtifactStore:
     folder.mkdir(parents=True, exist_ok=True)
     return FileSystemArtifactStore(str(folder))
+
+
+def final_checkpoint(ctx: Any, stage: str, trial: int, config: Mapping[str, Any]
+                     ) -> Checkpoint | None:
+    """The final retrain's checkpoint: a folder under the checkpoint folder named by the study,
+    the trial it retrains and its config, so a rerun of the same final continues it (and a
+    different one never does). None when checkpoints are off."""
+    if ctx.checkpoints is None:
+        return None
+    key = hashlib.sha256(json.dumps([stage, trial, dict(config)], sort_keys=True,
+                                    default=str).encode()).hexdigest()[:16]
+    root = checkpoint_folder(ctx.options.storage_url, ctx.options.checkpoint_dir)
+    folder = root / "final" / f"{ctx.spec.name.replace('/', '_')}-{key}"
+    checkpoint = Checkpoint(folder, every_seconds())
+    if checkpoint.files():
+        log.info("final: continuing from its checkpoint in %s", folder)
+    return checkpoint
 
 
 def every_seconds() -> float:

@@ -2,15 +2,18 @@
 
 The best trial over all stages is retrained with its stage's `set` and the [final] overrides on
 train+val minus a small monitoring split (Dataset.final_splits, the only place the test files are
-read), then evaluated on the test split. The result is stored in the user attr "final" of the
-best trial's stage study (`tuner list` and `tuner show` display it) and recorded by the tracker
-with the confusion matrix and weights as artifacts, and the model as an MLflow Model that takes
-raw rows, registered under the study's name (tuner/engine/export.py).
+read), then evaluated on the test split. A resumable objective checkpoints it like a trial
+(engine/checkpoints.final_checkpoint), so a killed final continues when run again. The result
+is stored in the user attr "final" of the best trial's stage study (`tuner list` and `tuner
+show` display it) and recorded by the tracker with the confusion matrix and weights as
+artifacts, and the model as an MLflow Model that takes raw rows, registered under the study's
+name (tuner/engine/export.py).
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
 import time
 from collections.abc import Mapping
@@ -26,6 +29,7 @@ from objectives.adapters.function import PICKLE_NOTE, FunctionModel
 from objectives.base import Model, Split
 from objectives.data import Dataset
 from objectives.data.dataset import CLASSIFICATION
+from tuner.engine.checkpoints import final_checkpoint
 from tuner.engine.context import Context
 from tuner.engine.export import model_to_log
 from tuner.engine.preflight import monitor_size
@@ -71,9 +75,14 @@ def run_final(ctx: Context) -> FinalResult:
         log.debug("final step %d: %s", step,
                   ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
 
+    checkpoint = final_checkpoint(ctx, study.study_name, trial.number, config)
+    extra = {"checkpoint": checkpoint} if checkpoint is not None else {}
     start = time.perf_counter()
-    result = spec.objective.fit(config, train, monitor, report, spec.seed, ctx.data.image_shape)
+    result = spec.objective.fit(config, train, monitor, report, spec.seed, ctx.data.image_shape,
+                                **extra)
     seconds = time.perf_counter() - start
+    if checkpoint is not None:
+        shutil.rmtree(checkpoint.folder, ignore_errors=True)
     scores = result.model.evaluate(test.X, test.y)
     outcome = FinalResult(
         metrics={f"test_{name}": float(value) for name, value in sorted(scores.items())},
