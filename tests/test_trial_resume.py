@@ -45,9 +45,10 @@ CASES = {
 ENV = {"TUNER_CHECKPOINT_EVERY": "0", "TUNER_HEARTBEAT_SECONDS": "1"}
 
 
-def _command(folder: Path) -> list[str]:
+def _command(folder: Path, tracking: bool = False) -> list[str]:
     return [sys.executable, "-m", "tuner", "-q", "study", str(folder / "study.toml"),
-            "--no-tracking"]
+            *(["--tracking-uri", f"sqlite:///{folder / 'mlflow.db'}"] if tracking
+              else ["--no-tracking"])]
 
 
 def _trials(folder: Path) -> list[FrozenTrial]:
@@ -131,7 +132,7 @@ def test_sigterm_queues_the_trial_to_continue_from_its_checkpoint(tmp_path: Path
                    capture_output=True)
     (reference,) = _trials(plain)
     folder = _folder(tmp_path, "stopped", "softmax")
-    proc = subprocess.Popen(_command(folder), cwd=folder, env=env, text=True,
+    proc = subprocess.Popen(_command(folder, tracking=True), cwd=folder, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while not (_trials(folder) and len(_trials(folder)[0].intermediate_values) > 2):
@@ -143,12 +144,17 @@ def test_sigterm_queues_the_trial_to_continue_from_its_checkpoint(tmp_path: Path
     stopped, queued = _trials(folder)
     assert stopped.state == TrialState.FAIL and stopped.user_attrs["reason"] == "interrupted"
     assert queued.state == TrialState.WAITING and "checkpoint" in queued.user_attrs
-    done = subprocess.run(_command(folder), cwd=folder, env=env, timeout=300,
+    done = subprocess.run(_command(folder, tracking=True), cwd=folder, env=env, timeout=300,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     resumed = _trials(folder)[1]
     assert resumed.state == TrialState.COMPLETE and resumed.value == reference.value
     assert resumed.user_attrs["resumed_from_trial"] == 0
+    from mlflow import MlflowClient  # its MLflow run shows the whole curve, from step 1
+
+    client = MlflowClient(f"sqlite:///{folder / 'mlflow.db'}")
+    curve = client.get_metric_history(resumed.user_attrs["mlflow_run_id"], "val_accuracy")
+    assert sorted(m.step for m in curve) == list(range(1, len(reference.intermediate_values) + 1))
 
 
 def _final(folder: Path) -> dict[str, float]:
