@@ -60,9 +60,10 @@ def open_context(spec: StudySpec, options: RunOptions, data: Dataset, role: str,
         if run_id:
             tracker.end_trial_run(run_id, "FAIL", "worker died (heartbeat stale)")
 
-    storage = open_storage(options.storage_url, on_stale=on_stale)
+    resumable = options.checkpoints and getattr(spec.objective, "resumable", False)
+    storage = open_storage(options.storage_url, on_stale=on_stale, inherit=resumable)
     store = None
-    if options.checkpoints and getattr(spec.objective, "resumable", False):
+    if resumable:
         store = checkpoint_store(checkpoint_folder(options.storage_url, options.checkpoint_dir))
     return Context(spec=spec, options=options, storage=storage, tracker=tracker,
                    worker_index=worker_index(role) if index is None else index, data=data,

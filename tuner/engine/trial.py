@@ -91,6 +91,9 @@ def _run(ctx: Context, study: optuna.Study, trial: optuna.Trial, config: Mapping
          ) -> tuple[TrialState, str | None]:
     spec = ctx.spec
     extra = {"checkpoint": checkpoint} if checkpoint is not None else {}
+    # A retry of a dead worker's trial holds its intermediate values when it may continue from
+    # a checkpoint; steps it trains again (after the last checkpoint) are already reported.
+    inherited = set(ctx.storage.get_trial(trial_id(trial)).intermediate_values)
 
     def report(step: int, metrics: Mapping[str, float]) -> None:
         check_interrupted()
@@ -98,7 +101,8 @@ def _run(ctx: Context, study: optuna.Study, trial: optuna.Trial, config: Mapping
         out.history.append(dict(metrics))
         tracker.log_epoch(step, metrics)
         if spec.metric in metrics:  # a user's function may report other metrics per epoch
-            trial.report(float(metrics[spec.metric]), step)
+            if step not in inherited:
+                trial.report(float(metrics[spec.metric]), step)
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned at step {step}")
 

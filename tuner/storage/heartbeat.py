@@ -51,9 +51,9 @@ def heartbeat_seconds() -> int:
 class RetryStale:
     """Re-queue a dead worker's trial (up to MAX_RETRY times), then tell `on_stale` about it."""
 
-    def __init__(self, on_stale: StaleHook | None) -> None:
+    def __init__(self, on_stale: StaleHook | None, inherit: bool = False) -> None:
         self._retry = RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY,
-                                                       inherit_intermediate_values=True)
+                                                       inherit_intermediate_values=inherit)
         self._on_stale = on_stale
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:

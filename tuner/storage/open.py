@@ -40,11 +40,14 @@ def engine_kwargs(parsed: URL) -> dict[str, Any]:
 
 
 def open_storage(
-    url: str, *, heartbeat: int | None = None, on_stale: StaleHook | None = None
+    url: str, *, heartbeat: int | None = None, on_stale: StaleHook | None = None,
+    inherit: bool = False,
 ) -> RDBStorage:
     """An Optuna RDBStorage for `url` with heartbeats every `heartbeat` seconds (default:
     heartbeat_seconds()); `on_stale(trial)` runs for each dead worker's trial after it is failed
-    and re-queued (e.g. to end its MLflow run). StorageError (one line) if it cannot be used."""
+    and re-queued (e.g. to end its MLflow run); `inherit`: the re-queued trial keeps the dead
+    one's intermediate values (it continues from a checkpoint). StorageError (one line) if it
+    cannot be used."""
     parsed = parse_url(url)
     check_driver(parsed, url)
     interval = heartbeat if heartbeat is not None else heartbeat_seconds()
@@ -56,7 +59,7 @@ def open_storage(
         _check_is_optuna(url, parsed)
         for attempt in range(CREATE_ATTEMPTS):
             try:
-                return _rdb_storage(url, parsed, interval, on_stale)
+                return _rdb_storage(url, parsed, interval, on_stale, inherit)
             except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as exc:
                 # Workers started at the same instant on an empty network database race to
                 # create the tables; the loser sees "already exists" and simply tries again.
@@ -92,7 +95,8 @@ def _check_is_optuna(url: str, parsed: URL) -> None:
         )
 
 
-def _rdb_storage(url: str, parsed: URL, interval: int, on_stale: StaleHook | None) -> RDBStorage:
+def _rdb_storage(url: str, parsed: URL, interval: int, on_stale: StaleHook | None,
+                 inherit: bool) -> RDBStorage:
     sqlite = parsed.get_backend_name() == "sqlite"
     kind = RDBStorage if sqlite else RetryingRDBStorage
     with warnings.catch_warnings():
@@ -101,7 +105,7 @@ def _rdb_storage(url: str, parsed: URL, interval: int, on_stale: StaleHook | Non
             url,
             engine_kwargs=engine_kwargs(parsed),
             heartbeat_interval=interval,
-            heartbeat_stale_trial_callback=RetryStale(on_stale),
+            heartbeat_stale_trial_callback=RetryStale(on_stale, inherit),
         )
     if sqlite:
         sqlalchemy.event.listen(storage.engine, "connect", normal_sync)
