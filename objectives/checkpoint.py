@@ -37,6 +37,8 @@ class Checkpoint:
         self.min_interval = min_interval
         """Seconds between saves: a reporting point sooner after the last save is skipped."""
         self.saves = 0
+        self.seconds = 0.0
+        """Time spent saving (writing, and for the tuner's subclass uploading)."""
         self._last = time.monotonic() if min_interval > 0 else -math.inf
         """The first save comes min_interval seconds into the run (short runs save none)."""
 
@@ -78,12 +80,14 @@ class Checkpoint:
         self._replace(TORCH, lambda path: torch.save(dict(state), path))
 
     def _replace(self, name: str, write: Any) -> None:
+        start = time.perf_counter()
         self.folder.mkdir(parents=True, exist_ok=True)
         tmp = self.folder / f".{name}.{os.getpid()}.tmp"
         write(tmp)
         os.replace(tmp, self.folder / name)
         self.saves += 1
         self._last = time.monotonic()
+        self.seconds += time.perf_counter() - start
 
     def files(self) -> list[Path]:
         """The saved state files (none before the first save)."""

@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import os
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,7 @@ class TrialCheckpoint(Checkpoint):
 
     def _replace(self, name: str, write: Any) -> None:
         super()._replace(name, write)
+        start = time.perf_counter()
         artifact = upload_artifact(artifact_store=self.store, study_or_trial=self.trial,
                                    file_path=str(self.folder / name))
         previous = self.current
@@ -133,6 +135,7 @@ class TrialCheckpoint(Checkpoint):
         self.trial.set_user_attr(ATTR, self.current)  # named before the old one goes: a kill
         if previous is not None:                      # in between leaves one that loads
             self._remove(str(previous["id"]))
+        self.seconds += time.perf_counter() - start
 
     def _remove(self, artifact_id: str) -> None:
         try:
