@@ -104,3 +104,36 @@ def test_a_kill_while_writing_leaves_the_previous_checkpoint(tmp_path: Path) -> 
     loaded = Checkpoint(tmp_path).load_arrays()
     assert loaded is not None and loaded[1] == {"step": 1}
     np.testing.assert_array_equal(loaded[0]["w"], np.arange(3.0))
+
+
+def test_checkpoints_in_s3_round_trip_under_a_prefix(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """s3://BUCKET/PREFIX through Optuna's Boto3ArtifactStore (moto's in-process S3)."""
+    boto3 = pytest.importorskip("boto3")
+    moto = pytest.importorskip("moto")
+    import optuna
+
+    from tuner.engine.checkpoints import ATTR, TrialCheckpoint, checkpoint_store
+
+    for var, value in (("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test"),
+                       ("AWS_DEFAULT_REGION", "us-east-1")):
+        monkeypatch.setenv(var, value)
+    with moto.mock_aws():
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="runs")
+        store = checkpoint_store("s3://runs/team/ckpt")
+        study = optuna.create_study()
+        first = study.ask()
+        saving = TrialCheckpoint(tmp_path / "a", store, first, lambda history: None)
+        saving.min_interval = 0.0
+        saving.save_arrays({"w": np.arange(4.0)}, {"history": [{"epoch": 1.0}], "step": 1})
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket="runs")["Contents"]]
+        assert keys == [f"team/ckpt/{first.user_attrs[ATTR]['id']}"]
+        study.enqueue_trial({}, user_attrs={ATTR: first.user_attrs[ATTR]})
+        restored: list[list[dict[str, float]]] = []
+        loading = TrialCheckpoint(tmp_path / "b", store, study.ask(), restored.append)
+        loaded = loading.load_arrays()
+        assert loaded is not None and restored == [[{"epoch": 1.0}]]
+        np.testing.assert_array_equal(loaded[0]["w"], np.arange(4.0))
+        loading.discard()
+        assert "Contents" not in s3.list_objects_v2(Bucket="runs")

@@ -13,7 +13,7 @@ from typing import Any
 
 import tuner
 from objectives.numpy_nets.gradcheck import TOLERANCE, check
-from tuner.engine.checkpoints import checkpoint_folder
+from tuner.engine.checkpoints import checkpoint_location, local_folder
 from tuner.engine.cluster_task import bind_to_parent
 from tuner.reporting.inspect import checkpoints_line, list_text, show_text
 from tuner.reporting.report import default_out, write_report
@@ -180,8 +180,8 @@ def list_studies(args: argparse.Namespace) -> int:
 
 
 def _checkpoints(url: str) -> None:
-    folder = checkpoint_folder(url, None)
-    if folder.is_dir():
+    folder = local_folder(checkpoint_location(url, None))
+    if folder is not None and folder.is_dir():
         print(checkpoints_line(folder))
 
 

@@ -28,6 +28,7 @@ import optuna
 from optuna.artifacts import FileSystemArtifactStore, download_artifact, upload_artifact
 
 from objectives.checkpoint import Checkpoint
+from tuner.errors import SpecError
 from tuner.storage.sqlite import sqlite_file
 
 log = logging.getLogger("tuner")
@@ -38,19 +39,57 @@ DEFAULT_EVERY = 30.0
 ATTR = "checkpoint"
 
 
-def checkpoint_folder(storage_url: str, folder: str | None) -> Path:
-    """Where checkpoints go: `folder`, else $TUNER_CHECKPOINT_DIR, else checkpoints/ beside a
-    SQLite storage file (or in the current folder)."""
-    chosen = folder or os.environ.get(CHECKPOINT_DIR_ENV)
+def checkpoint_location(storage_url: str, given: str | None) -> str:
+    """Where checkpoints go: `given`, else $TUNER_CHECKPOINT_DIR, else checkpoints/ beside a
+    SQLite storage file (or in the current folder). A folder, or s3://BUCKET[/PREFIX]."""
+    chosen = given or os.environ.get(CHECKPOINT_DIR_ENV)
+    if chosen and chosen.startswith("s3://"):
+        return chosen.rstrip("/")
     if chosen:
-        return Path(chosen).resolve()
+        return str(Path(chosen).resolve())
     db = sqlite_file(storage_url)
-    return (db.resolve().parent if db is not None else Path.cwd()) / "checkpoints"
+    return str((db.resolve().parent if db is not None else Path.cwd()) / "checkpoints")
 
 
-def checkpoint_store(folder: Path) -> FileSystemArtifactStore:
-    folder.mkdir(parents=True, exist_ok=True)
-    return FileSystemArtifactStore(str(folder))
+def local_folder(location: str) -> Path | None:
+    """The checkpoint folder on this machine, None for an S3 location."""
+    return None if location.startswith("s3://") else Path(location)
+
+
+ArtifactStore = Any  # Optuna's artifact store protocol (FileSystem, Boto3, ...) is private
+
+
+def checkpoint_store(location: str) -> ArtifactStore:
+    """Optuna's FileSystemArtifactStore for a folder; its Boto3ArtifactStore (keys under the
+    prefix) for s3://BUCKET/PREFIX, which needs boto3 and AWS credentials as boto3 finds them."""
+    folder = local_folder(location)
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        return FileSystemArtifactStore(str(folder))
+    try:
+        import boto3  # noqa: F401 - Optuna's S3 store needs it
+    except ImportError:
+        raise SpecError(f"Checkpoints in {location} need boto3: pip install boto3.") from None
+    from optuna.artifacts import Boto3ArtifactStore
+
+    bucket, _, prefix = location.removeprefix("s3://").partition("/")
+    return _Prefixed(Boto3ArtifactStore(bucket), prefix)
+
+
+class _Prefixed:
+    """An artifact store whose keys all start with `prefix/` (Optuna's S3 store has no prefix)."""
+
+    def __init__(self, store: Any, prefix: str) -> None:
+        self.store, self.prefix = store, f"{prefix.strip('/')}/" if prefix.strip("/") else ""
+
+    def open_reader(self, artifact_id: str) -> Any:
+        return self.store.open_reader(self.prefix + artifact_id)
+
+    def write(self, artifact_id: str, content_body: Any) -> None:
+        self.store.write(self.prefix + artifact_id, content_body)
+
+    def remove(self, artifact_id: str) -> None:
+        self.store.remove(self.prefix + artifact_id)
 
 
 def final_checkpoint(ctx: Any, stage: str, trial: int, config: Mapping[str, Any]
@@ -62,7 +101,8 @@ def final_checkpoint(ctx: Any, stage: str, trial: int, config: Mapping[str, Any]
         return None
     key = hashlib.sha256(json.dumps([stage, trial, dict(config)], sort_keys=True,
                                     default=str).encode()).hexdigest()[:16]
-    root = checkpoint_folder(ctx.options.storage_url, ctx.options.checkpoint_dir)
+    location = checkpoint_location(ctx.options.storage_url, ctx.options.checkpoint_dir)
+    root = local_folder(location) or Path.cwd() / "checkpoints"  # the final runs here
     folder = root / "final" / f"{ctx.spec.name.replace('/', '_')}-{key}"
     checkpoint = Checkpoint(folder, every_seconds())
     if checkpoint.files():
@@ -82,7 +122,7 @@ class TrialCheckpoint(Checkpoint):
     """objectives.checkpoint.Checkpoint in a local folder, each save also uploaded to `store`
     as the trial's one checkpoint. `on_restore(history)` runs when the objective loads one."""
 
-    def __init__(self, folder: Path, store: FileSystemArtifactStore, trial: optuna.Trial,
+    def __init__(self, folder: Path, store: ArtifactStore, trial: optuna.Trial,
                  on_restore: Callable[[list[dict[str, float]]], None]) -> None:
         super().__init__(folder, every_seconds())
         self.store = store

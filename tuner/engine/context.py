@@ -6,13 +6,12 @@ import logging
 import os
 from dataclasses import dataclass
 
-from optuna.artifacts import FileSystemArtifactStore
 from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial
 
 from objectives.data import Dataset
 from tuner import tracking
-from tuner.engine.checkpoints import checkpoint_folder, checkpoint_store
+from tuner.engine.checkpoints import ArtifactStore, checkpoint_location, checkpoint_store
 from tuner.options import RunOptions
 from tuner.spec import StudySpec
 from tuner.storage import open_storage
@@ -32,7 +31,7 @@ class Context:
     tracker: tracking.Tracker
     worker_index: int | None
     data: Dataset
-    checkpoints: FileSystemArtifactStore | None = None
+    checkpoints: ArtifactStore | None = None
     """Trial checkpoints (engine/checkpoints.py); None when off or the objective can't."""
 
 
@@ -64,7 +63,8 @@ def open_context(spec: StudySpec, options: RunOptions, data: Dataset, role: str,
     storage = open_storage(options.storage_url, on_stale=on_stale, inherit=resumable)
     store = None
     if resumable:
-        store = checkpoint_store(checkpoint_folder(options.storage_url, options.checkpoint_dir))
+        store = checkpoint_store(checkpoint_location(options.storage_url,
+                                                     options.checkpoint_dir))
     return Context(spec=spec, options=options, storage=storage, tracker=tracker,
                    worker_index=worker_index(role) if index is None else index, data=data,
                    checkpoints=store)

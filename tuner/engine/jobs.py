@@ -59,7 +59,9 @@ def study_argv(spec: StudySpec, options: RunOptions, threads: int | None) -> lis
     if not options.checkpoints:
         argv.append("--no-checkpoints")
     if options.checkpoint_dir:
-        argv += ["--checkpoint-dir", os.path.abspath(options.checkpoint_dir)]
+        given = options.checkpoint_dir
+        argv += ["--checkpoint-dir", given if given.startswith("s3://") else
+                 os.path.abspath(given)]
     return argv
 
 
