@@ -170,7 +170,7 @@ class TrialCheckpoint(Checkpoint):
         start = time.perf_counter()
         artifact = upload_artifact(artifact_store=self.store, study_or_trial=self.trial,
                                    file_path=str(self.folder / name))
-        previous = self.current
+        previous = self.current or self.origin  # the one this trial continued, at first
         self.current = {"id": artifact, "file": name, "trial": self.trial.number}
         self.trial.set_user_attr(ATTR, self.current)  # named before the old one goes: a kill
         if previous is not None:                      # in between leaves one that loads
