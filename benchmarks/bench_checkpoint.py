@@ -67,7 +67,8 @@ def main() -> int:
                 study = optuna.create_study()
                 trial = study.ask()
                 store = checkpoint_store(Path(tmp) / "store")
-                checkpoint = TrialCheckpoint(Path(tmp) / "local", store, trial, lambda h: None)
+                checkpoint = TrialCheckpoint(Path(tmp) / "local", store, trial, lambda h: None,
+                                             "bench-0")
                 checkpoint.min_interval = 0.0
                 _fit(objective, config, train, val, shape, checkpoint)
                 saves = checkpoint.saves

@@ -124,14 +124,14 @@ def test_checkpoints_in_s3_round_trip_under_a_prefix(tmp_path: Path,
         store = checkpoint_store("s3://runs/team/ckpt")
         study = optuna.create_study()
         first = study.ask()
-        saving = TrialCheckpoint(tmp_path / "a", store, first, lambda history: None)
+        saving = TrialCheckpoint(tmp_path / "a", store, first, lambda history: None, "s-0")
         saving.min_interval = 0.0
         saving.save_arrays({"w": np.arange(4.0)}, {"history": [{"epoch": 1.0}], "step": 1})
         keys = [o["Key"] for o in s3.list_objects_v2(Bucket="runs")["Contents"]]
         assert keys == [f"team/ckpt/{first.user_attrs[ATTR]['id']}"]
         study.enqueue_trial({}, user_attrs={ATTR: first.user_attrs[ATTR]})
         restored: list[list[dict[str, float]]] = []
-        loading = TrialCheckpoint(tmp_path / "b", store, study.ask(), restored.append)
+        loading = TrialCheckpoint(tmp_path / "b", store, study.ask(), restored.append, "s-1")
         loaded = loading.load_arrays()
         assert loaded is not None and restored == [[{"epoch": 1.0}]]
         np.testing.assert_array_equal(loaded[0]["w"], np.arange(4.0))

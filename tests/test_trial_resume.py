@@ -8,10 +8,12 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
 import pytest
+import sqlalchemy
 from optuna.trial import FrozenTrial, TrialState
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,11 +53,19 @@ def _command(folder: Path, tracking: bool = False) -> list[str]:
               else ["--no-tracking"])]
 
 
+_STORAGES: dict[Path, optuna.storages.RDBStorage] = {}
+
+
 def _trials(folder: Path) -> list[FrozenTrial]:
-    try:
-        return optuna.load_study(study_name="resume/only",
-                                 storage=f"sqlite:///{folder / 'tuner.db'}").trials
-    except KeyError:
+    """The study's trials, read through one storage per folder (checks run often)."""
+    db = folder / "tuner.db"
+    if not db.exists():
+        return []
+    try:  # a stopped study may hold SQLite's lock: then nothing is known yet
+        if folder not in _STORAGES:
+            _STORAGES[folder] = optuna.storages.RDBStorage(f"sqlite:///{db}")
+        return optuna.load_study(study_name="resume/only", storage=_STORAGES[folder]).trials
+    except (KeyError, sqlalchemy.exc.OperationalError, optuna.exceptions.StorageInternalError):
         return []
 
 
@@ -72,23 +82,29 @@ def _no_time(metrics: dict[str, float]) -> dict[str, float]:
     return {k: v for k, v in metrics.items() if k != "seconds"}
 
 
-def _kill_after(proc: subprocess.Popen[str], folder: Path, k: int) -> int:
-    """SIGKILL the study once its trial reported more than k steps (so its checkpoint at step
-    >= k is stored), frozen first so the kill lands mid-trial for certain; the steps it had."""
+def _freeze_when(proc: subprocess.Popen[str], ready: Callable[[], bool]) -> None:
+    """Leave `proc` stopped (SIGSTOP) at the first moment `ready()` holds. It is only ever
+    checked while the process is stopped, and the process runs ~5 ms between checks, so what
+    was checked is still true when this returns, however loaded the machine."""
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+    while True:
+        proc.send_signal(signal.SIGSTOP)
+        if ready():
+            return
+        assert proc.poll() is None, "the command ended before the state was reached"
+        assert time.monotonic() < deadline, "the state was not reached in 120 s"
+        proc.send_signal(signal.SIGCONT)
+        time.sleep(0.005)
+
+
+def _mid_trial(folder: Path, k: int, total: int) -> Callable[[], bool]:
+    """The trial is RUNNING with more than k steps reported (its checkpoint at step >= k is
+    stored) and at least two still to come."""
+    def ready() -> bool:
         trials = _trials(folder)
-        if trials and len(trials[0].intermediate_values) > k:
-            proc.send_signal(signal.SIGSTOP)
-            (trial,) = _trials(folder)
-            if trial.state == TrialState.RUNNING:
-                proc.kill()
-                proc.wait()
-                return len(trial.intermediate_values)
-            pytest.fail("the trial ended before it could be killed; make it longer")
-        assert proc.poll() is None, proc.communicate()[1]
-        time.sleep(0.02)
-    pytest.fail("the trial never reported")
+        return bool(trials) and trials[0].state == TrialState.RUNNING and \
+            k < len(trials[0].intermediate_values) < total - 1
+    return ready
 
 
 @pytest.mark.parametrize("objective", list(CASES))
@@ -104,8 +120,9 @@ def test_killed_trial_continues_from_its_checkpoint_bit_for_bit(tmp_path: Path,
     killed = _folder(tmp_path, "killed", objective)
     proc = subprocess.Popen(_command(killed), cwd=killed, env=env, text=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    seen = _kill_after(proc, killed, 2)
-    assert 2 < seen < total
+    _freeze_when(proc, _mid_trial(killed, 2, total))
+    proc.kill()
+    proc.wait()
     assert list((killed / "checkpoints").rglob("*")), "no checkpoint was stored"
     done = subprocess.run(_command(killed), cwd=killed, env=env, timeout=300,
                           capture_output=True, text=True)
@@ -134,11 +151,9 @@ def test_sigterm_queues_the_trial_to_continue_from_its_checkpoint(tmp_path: Path
     folder = _folder(tmp_path, "stopped", "softmax")
     proc = subprocess.Popen(_command(folder, tracking=True), cwd=folder, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    while not (_trials(folder) and len(_trials(folder)[0].intermediate_values) > 2):
-        assert time.monotonic() < deadline and proc.poll() is None
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGTERM)
+    _freeze_when(proc, _mid_trial(folder, 2, len(reference.intermediate_values)))
+    proc.send_signal(signal.SIGTERM)  # delivered when it continues: it stops at its next report
+    proc.send_signal(signal.SIGCONT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "to resume, run:" in out, err
     stopped, queued = _trials(folder)
@@ -174,18 +189,10 @@ def test_killed_final_continues_from_its_checkpoint(tmp_path: Path) -> None:
              "--no-tracking"]
     proc = subprocess.Popen(final, cwd=killed, env=env, text=True, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while True:  # its checkpoint exists while the final runs, and goes when it ends
-        saved = list((killed / "checkpoints" / "final").glob("*/state.npz"))
-        if saved:
-            proc.send_signal(signal.SIGSTOP)
-            if saved[0].exists():
-                proc.kill()
-                proc.wait()
-                break
-            pytest.fail("the final ended before it could be killed; make it longer")
-        assert time.monotonic() < deadline and proc.poll() is None
-        time.sleep(0.01)
+    _freeze_when(proc, lambda: bool(list((killed / "checkpoints" / "final").glob(
+        "*/state.npz"))))  # saved while the final runs, removed when it ends
+    proc.kill()
+    proc.wait()
     done = subprocess.run(final, cwd=killed, env=env, capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stderr

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.artifacts import FileSystemArtifactStore, download_artifact, upload_artifact
+from optuna.artifacts import FileSystemArtifactStore, download_artifact
 
 from objectives.checkpoint import Checkpoint
 from tuner.errors import SpecError
@@ -110,6 +110,12 @@ def final_checkpoint(ctx: Any, stage: str, trial: int, config: Mapping[str, Any]
     return checkpoint
 
 
+def trial_key(storage_url: str, study_name: str, number: int) -> str:
+    """The store key stem of a trial's checkpoint: unique per storage, study and trial."""
+    where = hashlib.sha256(storage_url.encode()).hexdigest()[:8]
+    return f"{where}-{study_name.replace('/', '__')}-{number}"
+
+
 def every_seconds() -> float:
     raw = os.environ.get(CHECKPOINT_EVERY_ENV, "").strip()
     try:
@@ -123,10 +129,14 @@ class TrialCheckpoint(Checkpoint):
     as the trial's one checkpoint. `on_restore(history)` runs when the objective loads one."""
 
     def __init__(self, folder: Path, store: ArtifactStore, trial: optuna.Trial,
-                 on_restore: Callable[[list[dict[str, float]]], None]) -> None:
+                 on_restore: Callable[[list[dict[str, float]]], None], key: str) -> None:
         super().__init__(folder, every_seconds())
         self.store = store
         self.trial = trial
+        self.key = key
+        """The trial's two store keys are KEY-a and KEY-b: each save overwrites the one the
+        trial's attr does not name, then names it, so a kill at any point leaves a named,
+        whole checkpoint, and no file that nothing names."""
         self.on_restore = on_restore
         self.origin: Mapping[str, Any] | None = trial.user_attrs.get(ATTR)
         self.current: dict[str, Any] | None = None
@@ -168,13 +178,16 @@ class TrialCheckpoint(Checkpoint):
     def _replace(self, name: str, write: Any) -> None:
         super()._replace(name, write)
         start = time.perf_counter()
-        artifact = upload_artifact(artifact_store=self.store, study_or_trial=self.trial,
-                                   file_path=str(self.folder / name))
-        previous = self.current or self.origin  # the one this trial continued, at first
-        self.current = {"id": artifact, "file": name, "trial": self.trial.number}
-        self.trial.set_user_attr(ATTR, self.current)  # named before the old one goes: a kill
-        if previous is not None:                      # in between leaves one that loads
-            self._remove(str(previous["id"]))
+        slot = "b" if self.current is not None and self.current["id"].endswith("-a") else "a"
+        artifact = f"{self.key}-{slot}"
+        with open(self.folder / name, "rb") as body:
+            self.store.write(artifact, body)
+        first = self.current is None
+        self.current = {"id": artifact, "file": name, "trial": self.trial.number,
+                        "slots": [f"{self.key}-a", f"{self.key}-b"]}
+        self.trial.set_user_attr(ATTR, self.current)
+        if first and self.origin is not None:  # the one this trial continued is done with
+            self._forget(self.origin)
         self.seconds += time.perf_counter() - start
 
     def _remove(self, artifact_id: str) -> None:
@@ -183,11 +196,16 @@ class TrialCheckpoint(Checkpoint):
         except Exception:  # noqa: BLE001 - already gone
             pass
 
+    def _forget(self, ref: Mapping[str, Any]) -> None:
+        for artifact in ref.get("slots", [ref["id"]]):
+            self._remove(str(artifact))
+
     def discard(self) -> None:
         """The trial ended for good: its checkpoint and the one it resumed from go."""
-        for ref in (self.current, self.origin):
+        for ref in (self.current, self.origin, {"id": self.key, "slots": [
+                f"{self.key}-a", f"{self.key}-b"]}):
             if ref is not None:
-                self._remove(str(ref["id"]))
+                self._forget(ref)
 
     def resume_later(self, study: optuna.Study) -> None:
         """An interrupted trial: queue its params again with its latest checkpoint."""

@@ -23,7 +23,7 @@ import optuna
 from optuna.trial import TrialState
 
 from objectives.errors import DivergenceError
-from tuner.engine.checkpoints import TrialCheckpoint
+from tuner.engine.checkpoints import TrialCheckpoint, trial_key
 from tuner.engine.context import Context
 from tuner.engine.interrupts import Interrupted, check_interrupted
 from tuner.optuna_private import trial_id
@@ -61,13 +61,13 @@ def run_trial(ctx: Context, study: optuna.Study, trial: optuna.Trial, stage: Sta
         trial.set_user_attr("mlflow_run_id", tracker.run_id)
     out = Outcome()
     with tempfile.TemporaryDirectory(prefix="tuner-checkpoint-") as tmp:
-        checkpoint = _checkpoint(ctx, trial, tracker, out, Path(tmp))
+        checkpoint = _checkpoint(ctx, stage.name, trial, tracker, out, Path(tmp))
         state, reason = _run(ctx, study, trial, config, tracker, out, checkpoint)
     return state, reason
 
 
-def _checkpoint(ctx: Context, trial: optuna.Trial, tracker: TrialTracker, out: Outcome,
-                folder: Path) -> TrialCheckpoint | None:
+def _checkpoint(ctx: Context, stage: str, trial: optuna.Trial, tracker: TrialTracker,
+                out: Outcome, folder: Path) -> TrialCheckpoint | None:
     """The trial's checkpoint (engine/checkpoints.py) when the study keeps them; a restored one
     puts the steps before it back into the history, MLflow and (where missing) Optuna."""
     if ctx.checkpoints is None:
@@ -83,7 +83,8 @@ def _checkpoint(ctx: Context, trial: optuna.Trial, tracker: TrialTracker, out: O
         out.history.extend(dict(row) for row in history)
         out.last_step = len(history)
 
-    return TrialCheckpoint(folder, ctx.checkpoints, trial, on_restore)
+    key = trial_key(ctx.options.storage_url, ctx.spec.study_name(stage), trial.number)
+    return TrialCheckpoint(folder, ctx.checkpoints, trial, on_restore, key)
 
 
 def _run(ctx: Context, study: optuna.Study, trial: optuna.Trial, config: Mapping[str, Any],
