@@ -60,14 +60,18 @@ def run_trial(ctx: Context, study: optuna.Study, trial: optuna.Trial, stage: Sta
     if tracker.run_id:
         trial.set_user_attr("mlflow_run_id", tracker.run_id)
     out = Outcome()
+    # Steps the trial already holds: a retry of a dead worker's trial inherits its intermediate
+    # values when it may continue from a checkpoint (only then: no read otherwise).
+    inherited = (set(ctx.storage.get_trial(trial_id(trial)).intermediate_values)
+                 if ctx.checkpoints is not None else set())
     with tempfile.TemporaryDirectory(prefix="tuner-checkpoint-") as tmp:
-        checkpoint = _checkpoint(ctx, stage.name, trial, tracker, out, Path(tmp))
-        state, reason = _run(ctx, study, trial, config, tracker, out, checkpoint)
+        checkpoint = _checkpoint(ctx, stage.name, trial, tracker, out, inherited, Path(tmp))
+        state, reason = _run(ctx, study, trial, config, tracker, out, inherited, checkpoint)
     return state, reason
 
 
 def _checkpoint(ctx: Context, stage: str, trial: optuna.Trial, tracker: TrialTracker,
-                out: Outcome, folder: Path) -> TrialCheckpoint | None:
+                out: Outcome, inherited: set[int], folder: Path) -> TrialCheckpoint | None:
     """The trial's checkpoint (engine/checkpoints.py) when the study keeps them; a restored one
     puts the steps before it back into the history, MLflow and (where missing) Optuna."""
     if ctx.checkpoints is None:
@@ -75,11 +79,11 @@ def _checkpoint(ctx: Context, stage: str, trial: optuna.Trial, tracker: TrialTra
     metric = ctx.spec.metric
 
     def on_restore(history: list[dict[str, float]]) -> None:
-        known = ctx.storage.get_trial(trial_id(trial)).intermediate_values
         for step, row in enumerate(history, start=1):
             tracker.log_epoch(step, row)
-            if metric in row and step not in known:
+            if metric in row and step not in inherited:
                 trial.report(float(row[metric]), step)
+                inherited.add(step)
         out.history.extend(dict(row) for row in history)
         out.last_step = len(history)
 
@@ -88,13 +92,12 @@ def _checkpoint(ctx: Context, stage: str, trial: optuna.Trial, tracker: TrialTra
 
 
 def _run(ctx: Context, study: optuna.Study, trial: optuna.Trial, config: Mapping[str, Any],
-         tracker: TrialTracker, out: Outcome, checkpoint: TrialCheckpoint | None
-         ) -> tuple[TrialState, str | None]:
+         tracker: TrialTracker, out: Outcome, inherited: set[int],
+         checkpoint: TrialCheckpoint | None) -> tuple[TrialState, str | None]:
+    """Fit and tell; steps in `inherited` (trained again after the last checkpoint) are
+    already reported to Optuna."""
     spec = ctx.spec
     extra = {"checkpoint": checkpoint} if checkpoint is not None else {}
-    # A retry of a dead worker's trial holds its intermediate values when it may continue from
-    # a checkpoint; steps it trains again (after the last checkpoint) are already reported.
-    inherited = set(ctx.storage.get_trial(trial_id(trial)).intermediate_values)
 
     def report(step: int, metrics: Mapping[str, float]) -> None:
         check_interrupted()
