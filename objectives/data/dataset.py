@@ -48,6 +48,9 @@ class Dataset:
     _read_test: Callable[[], Raw] = field(repr=False)
     _scaler: Scaler = field(repr=False)
     feature_names: tuple[str, ...] = ()
+    _final_scales: dict[int, Callable[[np.ndarray], np.ndarray]] = field(
+        default_factory=dict, repr=False)
+    """final_scale's result per monitor size: fitted once, for the splits and for the model."""
 
     def final_splits(self, monitor: int) -> tuple[Split, Split, Split]:
         """(train+val minus `monitor` held-out samples, the monitor split, the test split), all
@@ -57,7 +60,7 @@ class Dataset:
         if self.task == CLASSIFICATION:
             check_labels(y_test, self.classes, f"{self.name} test split")
         X, y = self._pool
-        scale = self._scaler(X[fit_idx])
+        scale = self.final_scale(monitor)
         return (
             Split(scale(X[fit_idx]), y[fit_idx]),
             Split(scale(X[monitor_idx]), y[monitor_idx]),
@@ -67,8 +70,10 @@ class Dataset:
     def final_scale(self, monitor: int) -> Callable[[np.ndarray], np.ndarray]:
         """The scaling final_splits applies (fitted on the same rows): raw rows -> model inputs.
         A Normalizer or Standardize, so it can be stored with the model."""
-        fit_idx, _ = self._final_parts(monitor)
-        return self._scaler(self._pool[0][fit_idx])
+        fit_idx, _ = self._final_parts(monitor)  # checks `monitor` first
+        if monitor not in self._final_scales:
+            self._final_scales[monitor] = self._scaler(self._pool[0][fit_idx])
+        return self._final_scales[monitor]
 
     def raw_rows(self, n: int) -> np.ndarray:
         """The first `n` training rows as the dataset files hold them (input examples)."""
