@@ -29,31 +29,32 @@ class LoadedModel:
     def predict(self, rows: np.ndarray) -> pd.DataFrame:
         """Classification: class (the id), label (its name), p_<name> where the model gives
         probabilities; regression: value."""
-        predicted = np.asarray(self.pyfunc.predict(rows)).reshape(len(rows), -1)[:, 0]
         if self.task != "classification":
+            predicted = np.asarray(self.pyfunc.predict(rows)).reshape(len(rows), -1)[:, 0]
             return pd.DataFrame({"value": predicted})
-        names = self.class_names or [str(i) for i in range(int(predicted.max(initial=0)) + 1)]
-        table = pd.DataFrame({"class": predicted.astype(np.int64),
-                              "label": [names[int(i)] for i in predicted]})
-        proba = self._proba(rows)
+        ids, proba = self._classes(rows)
+        names = self.class_names or [str(i) for i in range(int(ids.max(initial=0)) + 1)]
+        table = pd.DataFrame({"class": ids, "label": [names[int(i)] for i in ids]})
         if proba is not None:
             for i, name in enumerate(names[:proba.shape[1]]):
                 table[f"p_{name}"] = proba[:, i]
         return table
 
-    def _proba(self, rows: np.ndarray) -> np.ndarray | None:
-        flavors = self.pyfunc.metadata.flavors
-        if "sklearn" in flavors:
+    def _classes(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(class ids, probabilities or None), in one prediction where the model allows."""
+        if "sklearn" in self.pyfunc.metadata.flavors:
             import mlflow.sklearn
 
             with fluent_uri(self.tracking_uri):
                 estimator = mlflow.sklearn.load_model(self.uri)
-            return (np.asarray(estimator.predict_proba(rows))
-                    if hasattr(estimator, "predict_proba") else None)
-        table = self.pyfunc.predict(rows, params={"probabilities": True})
-        if not isinstance(table, pd.DataFrame):
-            return None
-        return table[[c for c in table.columns if c.startswith("p_")]].to_numpy()
+            ids = np.asarray(estimator.predict(rows)).astype(np.int64)
+            return ids, (np.asarray(estimator.predict_proba(rows))
+                         if hasattr(estimator, "predict_proba") else None)
+        out = self.pyfunc.predict(rows, params={"probabilities": True})
+        if not isinstance(out, pd.DataFrame):  # a model without probabilities: the ids
+            return np.asarray(out).reshape(len(rows)).astype(np.int64), None
+        proba = out[[c for c in out.columns if c.startswith("p_")]].to_numpy()
+        return out["class"].to_numpy(dtype=np.int64), proba
 
 
 def default_uri(study: str) -> str:
