@@ -79,16 +79,18 @@ def _csv(path: Path, features: int) -> np.ndarray:
         lines = lines[1:]
     if not lines:
         raise DataError(f"Input {path} holds no rows of numbers.")
-    out = np.empty((len(lines), features or len(lines[0])))
+    width = features or len(lines[0])  # a model that does not say: as wide as the first row
+    out = np.empty((len(lines), width))
     for number, row in enumerate(lines, start=1):
-        if features and len(row) != features:
+        if len(row) != width:
             raise DataError(f"Input {path}, data row {number}: {len(row)} values; the model "
-                            f"takes {features} per row.")
+                            f"takes {width} per row.")
         for column, cell in enumerate(row, start=1):
-            if not _is_number(cell):
+            try:
+                out[number - 1, column - 1] = float(cell)
+            except ValueError:
                 raise DataError(f"Input {path}, data row {number}, column {column}: {cell!r} "
-                                f"is not a number.")
-        out[number - 1] = [float(cell) for cell in row]
+                                f"is not a number.") from None
     return out
 
 

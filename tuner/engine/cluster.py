@@ -28,6 +28,7 @@ from typing import Any
 
 import optuna
 
+from objectives.threads import cores
 from tuner.engine.cluster_task import cluster_worker, host_of, task_args
 from tuner.engine.jobs import INTERRUPTED, thread_share
 from tuner.errors import TunerError
@@ -51,12 +52,6 @@ def thread_shares(workers: Mapping[str, Mapping[str, Any]], host_cores: Mapping[
     for address, info in workers.items():
         slots[host_of(address)] += int(info.get("nthreads", 1))
     return {host: thread_share(host_cores.get(host, n), n) for host, n in slots.items()}
-
-
-def _cores() -> int:
-    from objectives.threads import cores
-
-    return cores()
 
 
 def run_cluster(spec: StudySpec, options: RunOptions, address: str, jobs: int | None,
@@ -83,7 +78,7 @@ def run_cluster(spec: StudySpec, options: RunOptions, address: str, jobs: int | 
         if not workers:
             raise TunerError(f"The Dask cluster at {address} has no workers; start some "
                              f"(`dask worker {address}`).")
-        shares = thread_shares(workers, {host_of(a): n for a, n in client.run(_cores).items()})
+        shares = thread_shares(workers, {host_of(a): n for a, n in client.run(cores).items()})
         if threads is not None:
             shares = dict.fromkeys(shares, threads)
         jobs = jobs or sum(int(w.get("nthreads", 1)) for w in workers.values())
