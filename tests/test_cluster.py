@@ -16,18 +16,13 @@ import optuna
 import pytest
 from mlflow import MlflowClient
 from optuna.trial import TrialState
+from ports import free_port
 
 from tuner.engine.cluster import thread_shares
 
 BIN = Path(sys.executable).parent
 STAGES = ("lambda_search/coarse", "lambda_search/fine")
 TARGET = 16  # trials per stage in lambda_search
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class DaskCluster:
@@ -134,7 +129,7 @@ def _kill_mid_trial(cluster: DaskCluster, storage: str, tracking: str
 @pytest.mark.postgres
 def test_a_dask_worker_killed_mid_trial(pg_url: str, tmp_path: Path,
                                         make_cluster: list[DaskCluster]) -> None:
-    cluster = DaskCluster(tmp_path, _free_port(), workers=2)
+    cluster = DaskCluster(tmp_path, free_port(), workers=2)
     make_cluster.append(cluster)
     tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
     study = _study(tmp_path, cluster.address, pg_url, tracking)
@@ -171,7 +166,7 @@ def test_a_dask_worker_killed_mid_trial(pg_url: str, tmp_path: Path,
 
 def test_a_lost_scheduler_is_one_line_and_the_same_command_resumes(
         tmp_path: Path, make_cluster: list[DaskCluster]) -> None:
-    port = _free_port()
+    port = free_port()
     cluster = DaskCluster(tmp_path, port, workers=2)
     make_cluster.append(cluster)
     storage = f"sqlite:///{tmp_path / 'tuner.db'}"
@@ -203,7 +198,7 @@ def test_a_lost_scheduler_is_one_line_and_the_same_command_resumes(
 def test_unreachable_scheduler_is_one_line(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "tuner", "study", "lambda_search", "--dataset", "digits",
-         "--cluster", f"tcp://127.0.0.1:{_free_port()}"], cwd=tmp_path, capture_output=True,
+         "--cluster", f"tcp://127.0.0.1:{free_port()}"], cwd=tmp_path, capture_output=True,
         text=True, timeout=120)
     assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
     assert "cannot be reached" in done.stderr and "dask scheduler" in done.stderr
@@ -219,7 +214,7 @@ def test_thread_shares_divide_each_hosts_cores_among_its_worker_threads() -> Non
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_or_sigterm_stops_every_worker_on_the_cluster_cleanly(
         tmp_path: Path, make_cluster: list[DaskCluster], signum: int) -> None:
-    cluster = DaskCluster(tmp_path, _free_port(), workers=2)
+    cluster = DaskCluster(tmp_path, free_port(), workers=2)
     make_cluster.append(cluster)
     storage = f"sqlite:///{tmp_path / 'tuner.db'}"
     study = _study(tmp_path, cluster.address, storage, f"sqlite:///{tmp_path / 'mlflow.db'}")

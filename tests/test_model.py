@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image
+from ports import free_port
 from sklearn.datasets import load_digits
 
 import tuner
@@ -129,14 +129,8 @@ def test_no_register_logs_the_model_in_the_run_only(tmp_path: Path, storage_url:
     assert model.predict(load_digits().data[:3]).shape == (3,)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_mlflow_models_serve_answers_invocations(digits_final: dict[str, Any]) -> None:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "MLFLOW_TRACKING_URI": digits_final["tracking"],  # as with the venv
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}  # active
     mlflow_cli = Path(sys.executable).with_name("mlflow")

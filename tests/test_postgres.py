@@ -19,6 +19,7 @@ from typing import Any
 import optuna
 import pytest
 from optuna.trial import FrozenTrial
+from ports import free_port
 from postgres_db import admin
 from sqlalchemy.engine import make_url
 
@@ -251,18 +252,12 @@ def _wait_for_study(url: str, name: str, timeout: float = 120) -> optuna.Study:
             time.sleep(0.2)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def mlflow_server(pg_url: str, tmp_path: Path) -> Iterator[str]:
     """`mlflow server` on 127.0.0.1 with its runs in PostgreSQL and artifacts in a folder."""
     admin(f'CREATE DATABASE "{make_url(pg_url).database}_mlflow"')
     backend = make_url(pg_url).set(database=f"{make_url(pg_url).database}_mlflow")
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "mlflow"), "server",
          "--backend-store-uri", backend.render_as_string(hide_password=False),

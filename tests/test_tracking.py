@@ -13,6 +13,7 @@ import optuna
 import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
+from ports import free_port
 
 from tuner.cli import main
 from tuner.errors import TrackingError
@@ -278,14 +279,8 @@ def test_tracking_stops_after_errors_in_a_row(
     assert tracker.warnings == 8
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_check_unreachable_server_is_one_clear_line_without_password() -> None:
-    uri = f"http://alice:s3cret@127.0.0.1:{_free_port()}"
+    uri = f"http://alice:s3cret@127.0.0.1:{free_port()}"
     with pytest.raises(TrackingError, match=r"^MLflow tracking store http://alice:\*\*\*@127\.0\.0"
                        r"\.1:\d+ cannot be reached \(no server answered\); start it, pass another "
                        r"--tracking-uri, or use --no-tracking\.$") as err:

@@ -6,7 +6,6 @@ import base64
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from ports import free_port
 
 from tuner.tracking import MlflowTracker
 
@@ -26,12 +26,6 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian chromium"),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _get(url: str) -> bytes:
@@ -59,7 +53,7 @@ def ui_url(tmp_path: Path, tracking_uri: str) -> Iterator[str]:
         trial.finish(state, 0.5 if state == "COMPLETE" else None,
                      {"pruned_at": 1 if state == "PRUNED" else None}, [], {})
     tracker.flush()
-    port = _free_port()
+    port = free_port()
     log = (tmp_path / "ui.log").open("w")
     server = subprocess.Popen(
         [sys.executable, "-m", "tuner", "ui", "--port", str(port), "--tracking-uri", tracking_uri],
