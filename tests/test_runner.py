@@ -266,3 +266,34 @@ def test_stock_tools_read_a_study_with_no_flags(
                             capture_output=True, text=True, timeout=300)
     assert listed.returncode == 0, listed.stderr
     assert "trial 0" in listed.stdout and "coarse" in listed.stdout
+
+
+def test_a_trial_ended_by_another_worker_is_dropped_not_a_crash(
+    tmp_path: Path, storage_url: str, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A worker whose heartbeat came late finds its trial already FAILed by another worker
+    (who queued a retry): it drops its result with a warning and the study goes on."""
+    from tests.toy_objective import Toy
+
+    original = Toy.fit
+    ended: list[int] = []
+
+    def fit(self: Toy, config: Any, train: Any, val: Any, report: Any, *args: Any) -> Any:
+        def late_report(step: int, metrics: Any) -> None:
+            if not ended:  # the first trial: "another worker" fails it as stale now
+                storage = optuna.storages.get_storage(storage_url)
+                study_id = storage.get_study_id_from_name("toy/coarse")
+                running = storage.get_all_trials(study_id, states=(TrialState.RUNNING,))
+                storage.set_trial_state_values(running[0]._trial_id, TrialState.FAIL)
+                ended.append(running[0].number)
+            report(step, metrics)
+        return original(self, config, train, val, late_report, *args)
+
+    monkeypatch.setattr(Toy, "fit", fit)
+    with caplog.at_level("WARNING", logger="tuner"):
+        assert run(study_file(tmp_path), storage_url) == 0
+    coarse = trials_of(storage_url, "toy/coarse")
+    assert coarse[ended[0]].state == TrialState.FAIL
+    assert finished(coarse) == 6
+    assert f"trial {ended[0]} was already ended by another worker" in caplog.text

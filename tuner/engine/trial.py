@@ -175,15 +175,17 @@ def _tell(ctx: Context, study: optuna.Study, trial: optuna.Trial, tracker: Trial
         info["epochs"] = round(epochs - checkpoint.resumed_epoch, 6)
         info["resumed_from_trial"] = checkpoint.origin.get("trial")
         info["resumed_at_step"] = checkpoint.resumed_at
-    for key, val in info.items():
-        trial.set_user_attr(key, val)
-    last = out.final or (history[-1] if history else None)
-    if last:  # the last metrics, e.g. val_accuracy of a study that minimizes val_loss
-        trial.set_user_attr("metrics", {k: float(v) for k, v in last.items()})
-    if out.state == TrialState.COMPLETE:
-        study.tell(trial, out.value)
-    else:
-        study.tell(trial, state=out.state)
+    try:
+        _store(study, trial, out, info)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        # Our heartbeat came late (a stalled machine or database): another worker counted this
+        # trial as dead, failed it and queued its retry. Its storage row is final; drop ours.
+        log.warning("trial %d was already ended by another worker (its heartbeat came too "
+                    "late); this run's result is dropped, its retry counts instead",
+                    trial.number)
+        out.state, out.value = TrialState.FAIL, None
+        out.reason = "ended by another worker (heartbeat late); result dropped"
+        info["reason"] = out.reason
     tracker.finish(out.state.name, out.value, {**info, "schedule": config.get("schedule")},
                    history, config)
     shown = (f"{ctx.spec.metric}={out.value:.4f}" if out.value is not None
@@ -192,3 +194,17 @@ def _tell(ctx: Context, study: optuna.Study, trial: optuna.Trial, tracker: Trial
         shown += f" pruned at step {out.pruned_at}"
     log.info("trial %d %s: %s  [%s] %.1f epochs, %.1f s", trial.number, out.state.name, shown,
              params_text(trial.params), epochs, seconds)
+
+
+def _store(study: optuna.Study, trial: optuna.Trial, out: Outcome,
+           info: Mapping[str, Any]) -> None:
+    """The trial's user attrs (`info`, its last metrics) and its end state, in the storage."""
+    for key, val in info.items():
+        trial.set_user_attr(key, val)
+    last = out.final or (out.history[-1] if out.history else None)
+    if last:  # the last metrics, e.g. val_accuracy of a study that minimizes val_loss
+        trial.set_user_attr("metrics", {k: float(v) for k, v in last.items()})
+    if out.state == TrialState.COMPLETE:
+        study.tell(trial, out.value)
+    else:
+        study.tell(trial, state=out.state)
