@@ -96,7 +96,7 @@ def _result(ctx: Context, ran: list[StageResult] | None, final: FinalResult | No
         best_params=dict(best.best_params or {}) if best else {},
         best_stage=best.name if best else None, stages={s.name: s for s in stages},
         final=final, tracking_warnings=ctx.tracker.warnings, workers=workers,
-        worker_kind=worker_kind)
+        worker_kind=worker_kind, metrics=spec.metrics, directions=spec.directions)
 
 
 @tuner_errors
@@ -201,16 +201,20 @@ def final(
     register: bool = True,
     checkpoints: bool = True,
     checkpoint_dir: str | None = None,
+    trial: str | int | None = None,
 ) -> FinalResult:
     """Retrain the best configuration of a study (over all its stages) on train+val and
     evaluate it on the test split, once; the result is stored with the study and in MLflow,
-    its model logged as an MLflow Model and registered (unless register=False)."""
+    its model logged as an MLflow Model and registered (unless register=False). The trial
+    retrained is the one [final] pick chooses (default: the best on the study's first metric),
+    or `trial`: N (of the last stage) or "STAGE:N"."""
     _threads(threads)
     spec = _spec(study, dataset, overrides, None, seed)
     options = RunOptions(storage=storage, tracking_uri=tracking_uri, tracking=tracking,
                          data_dir=data_dir, download=download, progress=False,
                          register=register, checkpoints=checkpoints,
-                         checkpoint_dir=checkpoint_dir)
+                         checkpoint_dir=checkpoint_dir,
+                         final_trial=None if trial is None else str(trial))
     with optuna_warnings_only():
         return run_final(open_context(spec, options, preflight(spec, options), role="final"))
 

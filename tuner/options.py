@@ -25,6 +25,9 @@ class RunOptions:
     register: bool = True
     checkpoints: bool = True
     checkpoint_dir: str | None = None
+    final_trial: str | None = None
+    """The trial the final retrains, N (of the last stage) or STAGE:N, instead of the one the
+    study's pick rule chooses."""
 
     @property
     def storage_url(self) -> str:

@@ -11,6 +11,16 @@ from objectives.base import Model
 
 
 @dataclass(frozen=True)
+class FrontTrial:
+    """A Pareto-optimal trial of a multi-objective stage."""
+
+    trial: int
+    values: Mapping[str, float]
+    """One per objective, by metric name."""
+    params: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
 class StageResult:
     """One stage, counted from storage (every worker's trials): how many trials ended how, the
     best one, and what the stage cost."""
@@ -31,6 +41,8 @@ class StageResult:
     processes ran it, see StudyResult.wall_seconds)."""
     ran_here: int
     """Trials this process ran."""
+    front: tuple[FrontTrial, ...] = ()
+    """The Pareto front of a multi-objective stage, by trial number (() for one metric)."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +62,10 @@ class FinalResult(Mapping[str, float]):
     seconds: float
     mlflow_run_id: str | None = None
     model_uri: str | None = None  # models:/STUDY/VERSION (or runs:/RUN/model unregistered)
+    rule: str = ""
+    """What chose the trial: "pick max val_accuracy where seconds <= 10", "--trial 3"..."""
+    search_values: Mapping[str, float] = field(default_factory=dict)
+    """The trial's value of each objective during the search."""
 
     def __getitem__(self, key: str) -> float:
         return self.metrics[key]
@@ -65,7 +81,8 @@ class FinalResult(Mapping[str, float]):
         out: dict[str, Any] = {**self.metrics, "trial": self.trial, "stage": self.stage,
                                "search_value": self.search_value, "config": dict(self.config),
                                "dataset": self.dataset, "train_size": self.train_size,
-                               "test_size": self.test_size, "seconds": self.seconds}
+                               "test_size": self.test_size, "seconds": self.seconds,
+                               "rule": self.rule, "search_values": dict(self.search_values)}
         if math.isfinite(self.monitor_accuracy):
             out["monitor_accuracy"] = self.monitor_accuracy
         if self.mlflow_run_id:
@@ -91,6 +108,9 @@ class StudyResult:
     tracking_warnings: int = 0
     workers: int = 1
     worker_kind: str = "worker processes"  # or "tuner workers on the Dask cluster"
+    metrics: tuple[str, ...] = ()
+    """Every objective of a multi-objective study (`metric` is the first); () for one."""
+    directions: tuple[str, ...] = ()
     """Worker processes that ran the stages (jobs)."""
 
 

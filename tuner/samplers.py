@@ -95,33 +95,39 @@ CHECK_TRIALS = 3
 CHECK_STEPS = 3
 
 
-def check_stage(stage: Stage, direction: Literal["minimize", "maximize"], where: str) -> None:
-    """Build the stage's sampler and pruner and run a few trials of made-up values through them
-    in memory; any error is one SpecError naming `where` (the study file)."""
+Direction = Literal["minimize", "maximize"]
+
+
+def check_stage(stage: Stage, directions: Sequence[Direction], prune_direction: str,
+                where: str) -> None:
+    """Build the stage's sampler (for the study's directions) and pruner (for the direction of
+    the metric it watches) and run a few trials of made-up values through them in memory; any
+    error is one SpecError naming `where` (the study file)."""
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            for part in ("sampler", "pruner"):
-                _exercise(stage, direction, where, part)
+            _exercise(stage, directions, where, "sampler")
+            _exercise(stage, ["maximize" if prune_direction == "maximize" else "minimize"],
+                      where, "pruner")
     finally:
         optuna.logging.set_verbosity(verbosity)
 
 
-def _exercise(stage: Stage, direction: Literal["minimize", "maximize"], where: str,
-              part: str) -> None:
+def _exercise(stage: Stage, directions: Sequence[Direction], where: str, part: str) -> None:
     try:
         sampler = build_sampler(stage, stage.space, seed=0)
         pruner = build_pruner(stage) if part == "pruner" else optuna.pruners.NopPruner()
-        study = optuna.create_study(direction=direction, sampler=sampler, pruner=pruner)
+        study = optuna.create_study(directions=directions, sampler=sampler, pruner=pruner)
         for number in range(CHECK_TRIALS):
             trial = study.ask()
             suggest(trial, stage.space)
-            for step in range(1, CHECK_STEPS + 1):
+            for step in range(1, CHECK_STEPS + 1) if part == "pruner" else ():
                 trial.report(0.1 * step + number, step)
                 trial.should_prune()
-            study.tell(trial, 0.5 + number)
+            values = [0.5 + number + 0.1 * i * (-1) ** number for i in range(len(directions))]
+            study.tell(trial, values if len(values) > 1 else values[0])
     except Exception as exc:  # noqa: BLE001 - Optuna raises many types for bad options
         options = stage.sampler_options if part == "sampler" else stage.pruner_options
         shown = ", ".join(f"{k}={v!r}" for k, v in options.items()) or "defaults"

@@ -7,10 +7,21 @@ from optuna.trial import FrozenTrial, TrialState
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 """The states that count towards a stage's target."""
+PRUNING_SUFFIX = "#pruning"
+"""Of a multi-objective stage's companion study, which carries its pruner's curves
+(tuner/engine/pruning.py)."""
+
+
+def is_pruning_study(name: str) -> bool:
+    """True for a companion study (listings and reports skip these)."""
+    return name.endswith(PRUNING_SUFFIX)
 
 
 def best_trial(study: optuna.Study) -> FrozenTrial | None:
-    """The best complete trial, or None when no trial completed."""
+    """The best complete trial, or None when no trial completed (and in a multi-objective
+    study, which has a front instead: tuner/pareto.py)."""
+    if len(study.directions) > 1:
+        return None
     try:
         return study.best_trial
     except ValueError:

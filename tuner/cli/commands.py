@@ -161,7 +161,8 @@ def final(args: argparse.Namespace) -> int:
                                  trials=args.trials, seed=args.seed)
     kwargs = {**_study_kwargs(args), "dataset": None, "seed": None, "overrides": None}
     print(final_line(spec.name, tuner.final(spec, register=not args.no_register,
-                                            **_checkpoint_kwargs(args), **kwargs)))
+                                            trial=args.trial, **_checkpoint_kwargs(args),
+                                            **kwargs)))
     return 0
 
 

@@ -123,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     _study_args(p)
     _checkpoint_args(p)
     _register_arg(p)
+    p.add_argument("--trial", metavar="[STAGE:]N", help="retrain this trial (N of the last "
+                   "stage, or STAGE:N) instead of the one [final] pick chooses")
 
     p = sub.add_parser("predict", help="predict with a study's tuned model (latest registered "
                        "version) on a .csv / .npy / .npz file or a folder of images")

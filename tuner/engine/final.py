@@ -21,9 +21,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import optuna
-from optuna.trial import FrozenTrial, TrialState
-
 from objectives.adapters.estimator import EstimatorModel
 from objectives.adapters.function import PICKLE_NOTE, FunctionModel
 from objectives.base import Model, Split
@@ -34,39 +31,38 @@ from tuner.engine.context import Context
 from tuner.engine.export import model_to_log
 from tuner.engine.preflight import monitor_size
 from tuner.engine.stage import open_stage_study
-from tuner.errors import TunerError
+from tuner.pick import Candidate, named, pick, rule_of
 from tuner.reporting.plots import plot_confusion_matrix
 from tuner.reporting.tables import confusion_matrix
 from tuner.results import FinalResult
-from tuner.spec import Stage
-from tuner.trials import better
 
 log = logging.getLogger("tuner")
 
 
-def best_over_stages(ctx: Context) -> tuple[Stage, optuna.Study, FrozenTrial]:
-    """The best completed trial over every stage of the study, with its stage and stage study."""
+def chosen_trial(ctx: Context) -> tuple[Candidate, str]:
+    """The trial the final retrains and the rule that chose it: --trial, else [final] pick,
+    else the best on the study's (first) metric, over every stage."""
     spec = ctx.spec
-    best: tuple[Stage, optuna.Study, FrozenTrial] | None = None
-    for stage in spec.stages:
-        study = open_stage_study(ctx, stage)
-        for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-            if trial.value is not None and better(trial.value, best[2].value if best else None,
-                                                  spec.direction):
-                best = (stage, study, trial)
-    if best is None:
-        raise TunerError(f"Study '{spec.name}' has no completed trial yet; run "
-                         f"`tuner study {spec.name}` first.")
-    return best
+    candidates = [Candidate(stage, study, trial) for stage in spec.stages
+                  for study in [open_stage_study(ctx, stage)]
+                  for trial in study.get_trials(deepcopy=False)]
+    if ctx.options.final_trial is not None:
+        return named(spec, candidates, ctx.options.final_trial), \
+            f"--trial {ctx.options.final_trial}"
+    rule = rule_of(spec)
+    return pick(spec, candidates, rule), f"pick {rule}"
 
 
 def run_final(ctx: Context) -> FinalResult:
     """Retrain, test once, store and record the result; return it."""
     spec = ctx.spec
-    stage, study, trial = best_over_stages(ctx)
+    chosen, rule = chosen_trial(ctx)
+    stage, study, trial = chosen.stage, chosen.study, chosen.trial
     config = {**spec.stage_fixed(stage), **trial.params, **spec.final.overrides}
-    log.info("final: retraining trial %d of %s (%s %.4f) with %s", trial.number,
-             study.study_name, spec.metric, trial.value,
+    values = ", ".join(f"{m} {v:.4g}" for (m, _), v in zip(spec.objectives, trial.values or (),
+                                                           strict=False))
+    log.info("final: retraining trial %d of %s (%s), chosen by %s, with %s", trial.number,
+             study.study_name, values, rule,
              ", ".join(f"{k}={v}" for k, v in spec.final.overrides.items()) or "no overrides")
     monitor_rows = monitor_size(spec, ctx.data)
     train, monitor, test = ctx.data.final_splits(monitor_rows)
@@ -87,8 +83,10 @@ def run_final(ctx: Context) -> FinalResult:
     outcome = FinalResult(
         metrics={f"test_{name}": float(value) for name, value in sorted(scores.items())},
         monitor_accuracy=result.val_accuracy, trial=trial.number, stage=study.study_name,
-        search_value=float(trial.value or 0.0), config=config, dataset=spec.dataset,
-        train_size=len(train), test_size=len(test), seconds=round(seconds, 2))
+        search_value=float((trial.values or [0.0])[0]), config=config, dataset=spec.dataset,
+        train_size=len(train), test_size=len(test), seconds=round(seconds, 2), rule=rule,
+        search_values={m: float(v) for (m, _), v in zip(spec.objectives, trial.values or (),
+                                                        strict=False)})
     with tempfile.TemporaryDirectory(prefix="tuner-final-") as tmp:
         artifacts = _artifacts(result.model, test, ctx.data, Path(tmp))
         info: dict[str, Any] = {**outcome.record(), "history": result.history}

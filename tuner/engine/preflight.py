@@ -21,14 +21,16 @@ from tuner.samplers import check_stage
 from tuner.spec import StudySpec
 
 
-def direction(spec: StudySpec) -> Literal["minimize", "maximize"]:
-    return "maximize" if spec.direction == "maximize" else "minimize"
+def directions(spec: StudySpec) -> list[Literal["minimize", "maximize"]]:
+    """One Optuna direction per objective of the study."""
+    return ["maximize" if d == "maximize" else "minimize" for _, d in spec.objectives]
 
 
 def check_stages(spec: StudySpec) -> None:
     """Each stage's sampler and pruner, built and run on made-up values (see samplers.py)."""
     for stage in spec.stages:
-        check_stage(stage, direction(spec), str(spec.path))
+        check_stage(stage, directions(spec), spec.direction_of(spec.prune_on(stage)),
+                    str(spec.path))
 
 
 @tuner_errors

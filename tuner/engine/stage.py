@@ -17,16 +17,18 @@ from optuna.trial import TrialState
 
 from tuner.engine.context import Context
 from tuner.engine.interrupts import Interrupted, ask, check_interrupted, tell_interrupted
-from tuner.engine.preflight import direction
+from tuner.engine.preflight import directions
+from tuner.engine.pruning import fail_orphan_companions, open_pruning_study
 from tuner.engine.slots import fail_orphans, first_beat, is_surplus, slots_taken
 from tuner.engine.summary import end_stage_info, summarize
 from tuner.engine.trial import run_trial
 from tuner.errors import TunerError
+from tuner.pareto import refine_sources
 from tuner.results import StageResult
 from tuner.samplers import SHARED_SEED_SAMPLERS, build_pruner, build_sampler
 from tuner.spec import ParamSpace, Stage, StudySpec
 from tuner.spec.model import SEED_LIMIT
-from tuner.stages import clip_config, refine_space, top_k
+from tuner.stages import clip_config, refine_space
 from tuner.storage import fail_stale, mask
 from tuner.trials import FINISHED
 
@@ -52,14 +54,17 @@ def open_stage_study(ctx: Context, stage: Stage, seed: int | None = None,
                      space: Sequence[ParamSpace] | None = None) -> optuna.Study:
     """The stage's Optuna study (created on first use) with its sampler and pruner."""
     spec = ctx.spec
+    # A multi-objective stage prunes through its companion study (engine/pruning.py).
     study = optuna.create_study(
-        storage=ctx.storage, study_name=spec.study_name(stage.name), direction=direction(spec),
+        storage=ctx.storage, study_name=spec.study_name(stage.name), directions=directions(spec),
         sampler=build_sampler(stage, stage.space if space is None else space, seed),
-        pruner=build_pruner(stage), load_if_exists=True)
-    if study.metric_names != [spec.metric]:
+        pruner=optuna.pruners.NopPruner() if spec.multi else build_pruner(stage),
+        load_if_exists=True)
+    names = [metric for metric, _ in spec.objectives]
+    if study.metric_names != names:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.set_metric_names([spec.metric])
+            study.set_metric_names(names)
     return study
 
 
@@ -71,15 +76,13 @@ def stage_space(ctx: Context, study: optuna.Study, stage: Stage) -> tuple[ParamS
     space = stage.space
     if stage.refine is not None:
         source = open_stage_study(ctx, ctx.spec.stage(stage.refine.source))
-        rows = [(float(t.value), t.params) for t in source.get_trials(
-            deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None]
-        if not rows:
+        best, enqueue = refine_sources(ctx.spec, source, stage)
+        if not best:
             raise TunerError(f"Stage '{stage.name}' refines from stage '{stage.refine.source}', "
                              "which has no completed trials.")
-        best = top_k(rows, stage.refine.top_k, ctx.spec.direction)
         space = refine_space(space, stage.refine, best)
         study.set_user_attr("refined_from", [dict(params) for _, params in best])
-        for params in [p for _, p in top_k(rows, stage.refine.enqueue, ctx.spec.direction)]:
+        for params in [p for _, p in enqueue]:
             study.enqueue_trial(clip_config(params, space), skip_if_exists=True)
     study.set_user_attr("space", [p.to_dict() for p in space])
     stored = study.user_attrs.get("space", [])
@@ -106,17 +109,18 @@ def run_stage(ctx: Context, stage: Stage) -> StageResult:
     space = stage_space(ctx, probe, stage)
     seed = sampler_seed(spec, stage, ctx.worker_index, len(probe.get_trials(deepcopy=False)))
     study = open_stage_study(ctx, stage, seed, space)
+    companion = open_pruning_study(ctx, stage) if spec.multi else None
     parent = _parent_run(ctx, study, stage, space)
     start = time.monotonic()
     with _progress(ctx, stage) as bar:
-        ran = _trials(ctx, study, stage, space, parent, start, bar)
+        ran = _trials(ctx, study, stage, space, parent, start, bar, companion)
     result = summarize(study, stage.name, wall=time.monotonic() - start, ran=ran)
     ctx.tracker.end_stage(parent, study, end_stage_info(result))
     return result
 
 
 def _trials(ctx: Context, study: optuna.Study, stage: Stage, space: Sequence[ParamSpace],
-            parent: str | None, start: float, bar: Any) -> int:
+            parent: str | None, start: float, bar: Any, companion: optuna.Study | None) -> int:
     """Ask, run and tell trials until the stage has its target (or timeout); how many ran."""
     deadline = None if stage.timeout is None else start + stage.timeout
     ran = failures = 0
@@ -125,6 +129,8 @@ def _trials(ctx: Context, study: optuna.Study, stage: Stage, space: Sequence[Par
         check_interrupted()
         fail_stale(study)
         fail_orphans(ctx.storage, study)
+        if companion is not None:
+            fail_orphan_companions(companion, study)
         trials = study.get_trials(deepcopy=False)
         finished = sum(t.state in FINISHED for t in trials)
         _set_progress(bar, finished)
@@ -151,7 +157,7 @@ def _trials(ctx: Context, study: optuna.Study, stage: Stage, space: Sequence[Par
                 study.tell(trial, state=TrialState.FAIL)
                 continue
             first_beat(ctx.storage, trial)
-            state, reason = run_trial(ctx, study, trial, stage, space, parent)
+            state, reason = run_trial(ctx, study, trial, stage, space, parent, companion)
         except KeyboardInterrupt:  # before run_trial could tell the trial itself
             tell_interrupted(study, trial)
             raise Interrupted() from None
@@ -167,9 +173,12 @@ def _parent_run(ctx: Context, study: optuna.Study, stage: Stage,
     """The stage's MLflow parent run, created once and shared through the study's user attrs."""
     spec = ctx.spec
     existing = study.user_attrs.get("mlflow_parent_run_id")
-    info = {"objective": spec.objective_ref, "dataset": spec.dataset, "metric": spec.metric,
-            "direction": spec.direction, "seed": spec.seed, "sampler": stage.sampler,
-            "pruner": stage.pruner, "trials": stage.trials, "fixed": spec.stage_fixed(stage),
+    info = {"objective": spec.objective_ref, "dataset": spec.dataset,
+            "metric": ", ".join(m for m, _ in spec.objectives),
+            "direction": ", ".join(d for _, d in spec.objectives), "seed": spec.seed,
+            "sampler": stage.sampler, "pruner": stage.pruner,
+            "prune_on": spec.prune_on(stage) if spec.multi else None, "trials": stage.trials,
+            "fixed": spec.stage_fixed(stage),
             "space": {p.name: p.describe() for p in space},
             "storage": mask(ctx.options.storage_url)}
     parent = ctx.tracker.stage_run(spec.name, stage.name, info, run_id=existing)

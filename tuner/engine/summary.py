@@ -6,14 +6,18 @@ from collections.abc import Mapping
 from typing import Any
 
 import optuna
+from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
-from tuner.results import StageResult
+from tuner.pareto import front, is_multi
+from tuner.reporting.tables import objective_names
+from tuner.results import FrontTrial, StageResult
 from tuner.trials import best_trial, state_counts
 
 
 def summarize(study: optuna.Study, stage: str, *, wall: float | None, ran: int) -> StageResult:
-    """Counts, best trial and cost of stage `stage`. "Epochs without pruning" charges every
+    """Counts, best trial (in a multi-objective stage: best on the first metric, and the
+    Pareto front) and cost of stage `stage`. "Epochs without pruning" charges every
     pruned trial the longest complete trial's epochs."""
     trials = study.get_trials(deepcopy=False)
     counts = state_counts(study)
@@ -22,10 +26,17 @@ def summarize(study: optuna.Study, stage: str, *, wall: float | None, ran: int) 
     epochs = {t.number: float(t.user_attrs.get("epochs", 0.0)) for t in trials}
     full = max((epochs[t.number] for t in complete), default=0.0)
     best = best_trial(study)
+    on_front = front(study)
+    if is_multi(study):  # best on the first metric, the default pick rule
+        first = max if study.directions[0] == StudyDirection.MAXIMIZE else min
+        best = first(complete, key=lambda t: t.values[0], default=None)
+    names = objective_names(study)
     return StageResult(
+        front=tuple(FrontTrial(t.number, dict(zip(names, t.values, strict=True)),
+                               dict(t.params)) for t in on_front),
         name=stage, study_name=study.study_name, complete=counts["COMPLETE"],
         pruned=counts["PRUNED"], failed=counts["FAIL"],
-        best_value=None if best is None else best.value,
+        best_value=None if best is None else best.values[0],
         best_params=None if best is None else dict(best.params),
         best_trial=None if best is None else best.number,
         epochs_trained=sum(epochs[t.number] for t in complete + pruned),

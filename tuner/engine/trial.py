@@ -1,7 +1,9 @@
 """One trial: train once with the trial's params, report every step, tell the study how it ended.
 
-Per reporting step: the tracker's log_epoch, then, when the row holds the study metric (a
-user's function may report others), trial.report and should_prune -> optuna.TrialPruned. A
+Per reporting step: the tracker's log_epoch, then, when the row holds the metric the stage's
+pruner watches (a user's function may report others), a report to the pruner and should_prune
+-> optuna.TrialPruned (engine/pruning.py: on the trial itself, or on its companion trial in a
+multi-objective stage). A complete trial is told one value per objective (engine/values.py). A
 DivergenceError ends the trial PRUNED (its region is bad, and samplers learn from pruned
 trials) with the reason in user attr "reason"; any other exception ends it FAIL with its
 message. Every trial stores user attrs epochs, seconds, pruned_at, steps, reason and its last
@@ -26,9 +28,12 @@ from objectives.errors import DivergenceError
 from tuner.engine.checkpoints import TrialCheckpoint, trial_key
 from tuner.engine.context import Context
 from tuner.engine.interrupts import Interrupted, check_interrupted
+from tuner.engine.pruning import Pruning
+from tuner.engine.values import MissingMetric, derived, objective_values
 from tuner.optuna_private import trial_id
 from tuner.space import suggest
-from tuner.spec import ParamSpace, Stage
+from tuner.spec import ParamSpace, Stage, StudySpec
+from tuner.spec.model import DERIVED_METRICS
 from tuner.storage import heartbeat
 from tuner.text import params_text
 from tuner.tracking import TrialTracker
@@ -42,6 +47,8 @@ class Outcome:
 
     state: TrialState = TrialState.FAIL
     value: float | None = None
+    values: list[float] | None = None
+    """One per objective (the first is `value`)."""
     reason: str | None = None
     pruned_at: int | None = None
     last_step: int = 0
@@ -51,10 +58,14 @@ class Outcome:
 
 
 def run_trial(ctx: Context, study: optuna.Study, trial: optuna.Trial, stage: Stage,
-              space: Sequence[ParamSpace], parent: str | None) -> tuple[TrialState, str | None]:
-    """Train once with the trial's params; tell the study how it ended."""
+              space: Sequence[ParamSpace], parent: str | None,
+              companion: optuna.Study | None = None) -> tuple[TrialState, str | None]:
+    """Train once with the trial's params; tell the study how it ended. `companion`: the
+    stage's pruning study in a multi-objective stage (engine/pruning.py)."""
     spec = ctx.spec
     params = suggest(trial, space)
+    pruning = Pruning(trial, companion)
+    watch = spec.prune_on(stage)
     config = {**spec.stage_fixed(stage), **params}
     tracker = ctx.tracker.start_trial(parent, spec.name, stage.name, trial.number, params)
     if tracker.run_id:
@@ -63,26 +74,28 @@ def run_trial(ctx: Context, study: optuna.Study, trial: optuna.Trial, stage: Sta
     # Steps the trial already holds: a retry of a dead worker's trial inherits its intermediate
     # values when it may continue from a checkpoint (only then: no read otherwise).
     inherited = (set(ctx.storage.get_trial(trial_id(trial)).intermediate_values)
-                 if ctx.checkpoints is not None else set())
+                 if ctx.checkpoints is not None and companion is None else set())
     with tempfile.TemporaryDirectory(prefix="tuner-checkpoint-") as tmp:
-        checkpoint = _checkpoint(ctx, stage.name, trial, tracker, out, inherited, Path(tmp))
-        state, reason = _run(ctx, study, trial, config, tracker, out, inherited, checkpoint)
+        checkpoint = _checkpoint(ctx, stage.name, trial, tracker, out, inherited, Path(tmp),
+                                 pruning, watch)
+        state, reason = _run(ctx, study, trial, config, tracker, out, inherited, checkpoint,
+                             pruning, watch)
     return state, reason
 
 
 def _checkpoint(ctx: Context, stage: str, trial: optuna.Trial, tracker: TrialTracker,
-                out: Outcome, inherited: set[int], folder: Path) -> TrialCheckpoint | None:
+                out: Outcome, inherited: set[int], folder: Path, pruning: Pruning,
+                metric: str) -> TrialCheckpoint | None:
     """The trial's checkpoint (engine/checkpoints.py) when the study keeps them; a restored one
     puts the steps before it back into the history, MLflow and (where missing) Optuna."""
     if ctx.checkpoints is None:
         return None
-    metric = ctx.spec.metric
 
     def on_restore(history: list[dict[str, float]]) -> None:
         for step, row in enumerate(history, start=1):
             tracker.log_epoch(step, row)
             if metric in row and step not in inherited:
-                trial.report(float(row[metric]), step)
+                pruning.report(float(row[metric]), step)
                 inherited.add(step)
         out.history.extend(dict(row) for row in history)
         out.last_step = len(history)
@@ -93,9 +106,10 @@ def _checkpoint(ctx: Context, stage: str, trial: optuna.Trial, tracker: TrialTra
 
 def _run(ctx: Context, study: optuna.Study, trial: optuna.Trial, config: Mapping[str, Any],
          tracker: TrialTracker, out: Outcome, inherited: set[int],
-         checkpoint: TrialCheckpoint | None) -> tuple[TrialState, str | None]:
+         checkpoint: TrialCheckpoint | None, pruning: Pruning, watch: str
+         ) -> tuple[TrialState, str | None]:
     """Fit and tell; steps in `inherited` (trained again after the last checkpoint) are
-    already reported to Optuna."""
+    already reported to Optuna; `watch` is the metric the pruner judges."""
     spec = ctx.spec
     extra = {"checkpoint": checkpoint} if checkpoint is not None else {}
 
@@ -104,10 +118,10 @@ def _run(ctx: Context, study: optuna.Study, trial: optuna.Trial, config: Mapping
         out.last_step = step
         out.history.append(dict(metrics))
         tracker.log_epoch(step, metrics)
-        if spec.metric in metrics:  # a user's function may report other metrics per epoch
+        if watch in metrics:  # a user's function may report other metrics per epoch
             if step not in inherited:
-                trial.report(float(metrics[spec.metric]), step)
-            if trial.should_prune():
+                pruning.report(float(metrics[watch]), step)
+            if pruning.should_prune():
                 raise optuna.TrialPruned(f"pruned at step {step}")
 
     start = time.perf_counter()
@@ -116,7 +130,9 @@ def _run(ctx: Context, study: optuna.Study, trial: optuna.Trial, config: Mapping
             start = time.perf_counter()
             result = spec.objective.fit(config, ctx.data.train, ctx.data.val, report, spec.seed,
                                         ctx.data.image_shape, **extra)
-        _ended(out, result.history[-1] if result.history else None, spec.metric)
+        seconds = time.perf_counter() - start
+        _ended(out, result.history[-1] if result.history else None, spec, seconds,
+               result.model)
         _log_final(out, tracker)
     except optuna.TrialPruned:
         out.state, out.pruned_at = TrialState.PRUNED, out.last_step
@@ -125,31 +141,44 @@ def _run(ctx: Context, study: optuna.Study, trial: optuna.Trial, config: Mapping
         out.reason = f"diverged: {exc}"
     except KeyboardInterrupt:
         out.reason = "interrupted"
-        _tell(ctx, study, trial, tracker, out, config, time.perf_counter() - start, checkpoint)
+        _tell(ctx, study, trial, tracker, out, config, time.perf_counter() - start, checkpoint,
+              pruning, watch)
         if checkpoint is not None:
             checkpoint.resume_later(study)
         raise Interrupted() from None
     except Exception as exc:  # noqa: BLE001 - one trial's failure must not stop the study
         out.reason = f"{type(exc).__name__}: {exc}"
-    _tell(ctx, study, trial, tracker, out, config, time.perf_counter() - start, checkpoint)
+    _tell(ctx, study, trial, tracker, out, config, time.perf_counter() - start, checkpoint,
+          pruning, watch)
     if checkpoint is not None:
         checkpoint.discard()
     return out.state, out.reason
 
 
-def _ended(out: Outcome, final: Mapping[str, float] | None, metric: str) -> None:
-    """A fit that returned: COMPLETE with its last metric, or why not."""
+def _ended(out: Outcome, final: Mapping[str, float] | None, spec: StudySpec, seconds: float,
+           model: Any) -> None:
+    """A fit that returned: COMPLETE with one value per objective, or why not. The derived
+    metrics (seconds, epochs, params_count) join the last row (out.final)."""
     final = final if final is not None else (out.history[-1] if out.history else None)
-    out.final = dict(final) if final is not None else None
-    if final is None or metric not in final:
-        out.reason = f"the objective returned no '{metric}'"
+    if final is None:
+        out.reason = f"the objective returned no '{spec.metric}'"
         return
-    value = float(final[metric])
-    if math.isfinite(value):
-        out.state, out.value = TrialState.COMPLETE, value
-    else:
+    epochs = float(final.get("epoch", out.last_step))
+    extra = derived(final, seconds, epochs, model) if spec.multi or \
+        spec.metric in DERIVED_METRICS else {}
+    out.final = {**final, **{k: v for k, v in extra.items() if k not in final}}
+    try:
+        values = objective_values(spec, final, extra)
+    except MissingMetric as missing:
+        out.reason = f"the objective returned no '{missing}'"
+        return
+    bad = [(m, v) for (m, _), v in zip(spec.objectives, values, strict=True)
+           if not math.isfinite(v)]
+    if bad:
         out.state, out.pruned_at = TrialState.PRUNED, out.last_step
-        out.reason = f"diverged: {metric} is {value}"
+        out.reason = f"diverged: {bad[0][0]} is {bad[0][1]}"
+        return
+    out.state, out.values, out.value = TrialState.COMPLETE, values, values[0]
 
 
 def _log_final(out: Outcome, tracker: TrialTracker) -> None:
@@ -163,7 +192,7 @@ def _log_final(out: Outcome, tracker: TrialTracker) -> None:
 
 def _tell(ctx: Context, study: optuna.Study, trial: optuna.Trial, tracker: TrialTracker,
           out: Outcome, config: Mapping[str, Any], seconds: float,
-          checkpoint: TrialCheckpoint | None = None) -> None:
+          checkpoint: TrialCheckpoint | None, pruning: Pruning, watch: str) -> None:
     """Store how the trial ended; `epochs` and `seconds` count only the work done here (a
     trial continued from a checkpoint also records resumed_from_trial, resumed_at_step)."""
     history = out.history
@@ -183,13 +212,16 @@ def _tell(ctx: Context, study: optuna.Study, trial: optuna.Trial, tracker: Trial
         log.warning("trial %d was already ended by another worker (its heartbeat came too "
                     "late); this run's result is dropped, its retry counts instead",
                     trial.number)
-        out.state, out.value = TrialState.FAIL, None
+        out.state, out.value, out.values = TrialState.FAIL, None, None
         out.reason = "ended by another worker (heartbeat late); result dropped"
         info["reason"] = out.reason
+    last = out.final or (history[-1] if history else None)
+    pruning.finish(out.state, float(last[watch]) if last and watch in last else None)
     tracker.finish(out.state.name, out.value, {**info, "schedule": config.get("schedule")},
                    history, config)
-    shown = (f"{ctx.spec.metric}={out.value:.4f}" if out.value is not None
-             else (out.reason or ""))
+    shown = (" ".join(f"{m}={v:.4f}" for (m, _), v in zip(ctx.spec.objectives, out.values,
+                                                           strict=True))
+             if out.values is not None else (out.reason or ""))
     if out.state == TrialState.PRUNED and out.pruned_at:
         shown += f" pruned at step {out.pruned_at}"
     log.info("trial %d %s: %s  [%s] %.1f epochs, %.1f s", trial.number, out.state.name, shown,
@@ -205,6 +237,7 @@ def _store(study: optuna.Study, trial: optuna.Trial, out: Outcome,
     if last:  # the last metrics, e.g. val_accuracy of a study that minimizes val_loss
         trial.set_user_attr("metrics", {k: float(v) for k, v in last.items()})
     if out.state == TrialState.COMPLETE:
-        study.tell(trial, out.value)
+        assert out.values is not None
+        study.tell(trial, out.values if len(out.values) > 1 else out.values[0])
     else:
         study.tell(trial, state=out.state)

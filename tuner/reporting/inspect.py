@@ -12,9 +12,11 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from tuner.errors import TunerError
+from tuner.pareto import front, is_multi
+from tuner.reporting.tables import objective_names
 from tuner.storage import mask
 from tuner.text import fmt, params_text, table
-from tuner.trials import best_trial
+from tuner.trials import best_trial, is_pruning_study
 
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING)
 
@@ -25,15 +27,17 @@ def _counts(trials: Sequence[FrozenTrial]) -> list[str]:
 
 def list_text(storage: Any, url: str) -> str:
     """One row per Optuna study (stage) in the storage."""
-    names = sorted(optuna.get_all_study_names(storage))
+    names = sorted(n for n in optuna.get_all_study_names(storage) if not is_pruning_study(n))
     if not names:
         return f"no studies in {mask(url)}"
     rows = [["study", "complete", "pruned", "failed", "running", "best", "final test"]]
     for name in names:
         study = optuna.load_study(study_name=name, storage=storage)
         best = best_trial(study)
-        rows.append([name, *_counts(study.get_trials(deepcopy=False)),
-                     fmt(best.value if best else None), _final_test(study)])
+        shown = f"front of {len(front(study))}" if is_multi(study) else \
+            fmt(best.value if best else None)
+        rows.append([name, *_counts(study.get_trials(deepcopy=False)), shown,
+                     _final_test(study)])
     return table(rows)
 
 
@@ -51,7 +55,7 @@ def _final_test(study: optuna.Study) -> str:
 def show_text(storage: Any, url: str, name: str) -> str:
     """Every stage of study `name`: its space, trials table, best trial and final result."""
     names = sorted(n for n in optuna.get_all_study_names(storage)
-                   if n == name or n.startswith(name + "/"))
+                   if (n == name or n.startswith(name + "/")) and not is_pruning_study(n))
     if not names:
         raise TunerError(f"No study '{name}' in storage {mask(url)}; "
                          "`tuner list` shows the studies there.")
@@ -78,30 +82,44 @@ def checkpoints_line(folder: Path) -> str:
 def _stage_text(study: optuna.Study) -> str:
     trials = study.get_trials(deepcopy=False)
     params = sorted({p for t in trials for p in t.params})
-    lines = [f"{study.study_name} ({study.direction.name.lower()}): {len(trials)} trials"]
+    objectives = objective_names(study)
+    directions = ", ".join(f"{d.name.lower()} {m}" if len(objectives) > 1 else d.name.lower()
+                           for m, d in zip(objectives, study.directions, strict=True))
+    lines = [f"{study.study_name} ({directions}): {len(trials)} trials"]
     space = study.user_attrs.get("space")
     if space:
         lines.append("  space: " + "; ".join(_space_text(d) for d in space))
-    rows = [["#", "state", "value", *params, "val_accuracy", "epochs", "seconds", "pruned_at",
-             "reason"]]
+    multi = is_multi(study)
+    on_front = {t.number for t in front(study)}
+    heads = [*objectives, "front"] if multi else ["value"]
+    shown = [m for m in ("val_accuracy", "epochs", "seconds") if not multi or m not in objectives]
+    rows = [["#", "state", *heads, *params, *shown, "pruned_at", "reason"]]
     for t in trials:
         a = t.user_attrs
-        rows.append([str(t.number), t.state.name, fmt(t.value),
+        values = [fmt(v) for v in t.values] if t.values else ["-"] * len(objectives)
+        mark = ["*" if t.number in on_front else ""] if multi else []
+        rows.append([str(t.number), t.state.name, *values, *mark,
                      *(fmt(t.params.get(p)) for p in params),
-                     fmt((a.get("metrics") or {}).get("val_accuracy")), fmt(a.get("epochs")),
-                     fmt(a.get("seconds")), fmt(a.get("pruned_at")), _reason(a)])
+                     *(fmt((a.get("metrics") or {}).get(m) if m == "val_accuracy" else a.get(m))
+                       for m in shown), fmt(a.get("pruned_at")), _reason(a)])
     if trials:
         lines.append(table(rows))
     best = best_trial(study)
     if best is not None:
         lines.append(f"  best: trial {best.number} value {fmt(best.value)}: "
                      f"{params_text(best.params)}")
+    if multi:
+        lines.append(f"  pareto front: {len(on_front)} trials (* above)")
+        lines += [f"    trial {t.number}: " + ", ".join(
+            f"{m} {fmt(v)}" for m, v in zip(objectives, t.values, strict=True))
+            + f": {params_text(t.params)}" for t in front(study)]
     final = study.user_attrs.get("final")
     if final:
         tests = ", ".join(f"{k} {fmt(v)}" for k, v in final.items() if k.startswith("test_")
                           and k != "test_size")
         model = f"; model {final['model_uri']}" if final.get("model_uri") else ""
-        lines.append(f"  final: {tests} (trial {final.get('trial')}, "
+        rule = f", chosen by {final['rule']}" if final.get("rule") else ""
+        lines.append(f"  final: {tests} (trial {final.get('trial')}{rule}, "
                      f"{final.get('train_size')} training samples{model})")
     return "\n".join(lines) + "\n"
 

@@ -51,11 +51,11 @@ def plot_confusion_matrix(
     return _save(fig, path)
 
 
-def _importances(study: optuna.Study) -> dict[str, float]:
+def _importances(study: optuna.Study, first: dict[str, Any]) -> dict[str, float]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return optuna.importance.get_param_importances(study)
+            return optuna.importance.get_param_importances(study, target=first.get("target"))
     except Exception:  # noqa: BLE001 - too few trials or a single distribution value
         return {}
 
@@ -71,18 +71,26 @@ def study_plots(study: optuna.Study, out: Path) -> list[Path]:
     if not complete:
         return []
     params = sorted({name for t in complete for name in t.params})
-    ranked = list(_importances(study)) or params
-    plots: list[tuple[str, Any]] = [
-        ("optimization_history", lambda: vis.plot_optimization_history(study)),
+    # A multi-objective stage: its Pareto front, and the other plots of its first metric.
+    first: dict[str, Any] = {}
+    plots: list[tuple[str, Any]] = []
+    if len(study.directions) > 1:
+        names = list(study.metric_names or ["objective 0", "objective 1"])
+        first = {"target": lambda t: t.values[0], "target_name": names[0]}
+        plots.append(("pareto_front", lambda: vis.plot_pareto_front(
+            study, target_names=names if len(names) == len(study.directions) else None)))
+    ranked = list(_importances(study, first)) or params
+    plots += [
+        ("optimization_history", lambda: vis.plot_optimization_history(study, **first)),
         ("intermediate_values", lambda: vis.plot_intermediate_values(study)),
     ]
     if params:
-        plots += [("slice", lambda: vis.plot_slice(study)),
-                  ("parallel_coordinate", lambda: vis.plot_parallel_coordinate(study))]
+        plots += [("slice", lambda: vis.plot_slice(study, **first)),
+                  ("parallel_coordinate", lambda: vis.plot_parallel_coordinate(study, **first))]
     if len(ranked) >= 2 and len(complete) >= 2:
-        plots.append(("param_importances", lambda: vis.plot_param_importances(study)))
+        plots.append(("param_importances", lambda: vis.plot_param_importances(study, **first)))
     if len(params) >= 2:
-        plots.append(("contour", lambda: vis.plot_contour(study, params=ranked[:3])))
+        plots.append(("contour", lambda: vis.plot_contour(study, params=ranked[:3], **first)))
     out.mkdir(parents=True, exist_ok=True)
     written = []
     # Optuna's plots log warnings of their own (a contour param with one distinct value) on the

@@ -11,10 +11,11 @@ from typing import Any
 import optuna
 
 from tuner.errors import StorageError, TunerError
+from tuner.pareto import front, is_multi
 from tuner.reporting.plots import study_plots
-from tuner.reporting.tables import trials_csv
-from tuner.text import fmt
-from tuner.trials import best_trial, state_counts
+from tuner.reporting.tables import front_csv, objective_names, trials_csv
+from tuner.text import fmt, params_text
+from tuner.trials import best_trial, is_pruning_study, state_counts
 
 STAGE_SEPARATORS = ("/", ".", ":")
 
@@ -24,7 +25,8 @@ def stage_studies(storage: Any, name: str) -> list[str]:
     summaries = optuna.get_all_study_summaries(storage, include_best_trial=False)
     names = [s.study_name for s in summaries]
     prefixes = tuple(name + sep for sep in STAGE_SEPARATORS)
-    return [n for n in names if n == name or n.startswith(prefixes)]
+    return [n for n in names if (n == name or n.startswith(prefixes))
+            and not is_pruning_study(n)]
 
 
 def default_out(name: str) -> Path:
@@ -56,14 +58,27 @@ def _write(storage: Any, name: str, found: list[str], out: Path) -> Path:
         plots = study_plots(study, folder)
         counts = state_counts(study)
         best = best_trial(study)
+        objectives = objective_names(study)
+        directions = ", ".join(f"{d.name.lower()} {m}" if len(objectives) > 1 else
+                               d.name.lower() for m, d in
+                               zip(objectives, study.directions, strict=True))
         lines += [f"## {study_name}", "",
-                  f"Direction: {study.direction.name.lower()}. Trials: "
+                  f"Direction: {directions}. Trials: "
                   + ", ".join(f"{n} {state.lower()}" for state, n in counts.items()),
                   f"([trials.csv]({folder.name}/trials.csv))", ""]
         if best is not None:
             lines += [f"Best value **{fmt(best.value, 6)}** (trial {best.number}):", "",
                       "| param | value |", "|---|---|"]
             lines += [f"| {k} | {fmt(v, 6)} |" for k, v in best.params.items()]
+            lines.append("")
+        if is_multi(study):
+            front_csv(study, folder / "pareto_front.csv")
+            lines += [f"Pareto front: {len(front(study))} trials "
+                      f"([pareto_front.csv]({folder.name}/pareto_front.csv)):", "",
+                      "| trial | " + " | ".join(objectives) + " | params |",
+                      "|---|" + "---|" * len(objectives) + "---|"]
+            lines += [f"| {t.number} | " + " | ".join(fmt(v, 6) for v in t.values)
+                      + f" | {params_text(t.params)} |" for t in front(study)]
             lines.append("")
         final = study.user_attrs.get("final")
         if isinstance(final, Mapping):

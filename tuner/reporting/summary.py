@@ -9,7 +9,9 @@ from tuner.text import params_text
 def study_summary(result: StudyResult) -> str:
     """One block per stage (counts, wall time, best trial, epochs saved by pruning), then the
     MLflow warnings if any."""
-    lines = [f"study {result.name}: {result.direction} {result.metric}"]
+    lines = [f"study {result.name}: " + ", ".join(
+        f"{d} {m}" for m, d in zip(result.metrics or (result.metric,),
+                                   result.directions or (result.direction,), strict=True))]
     for s in result.stages.values():
         wall = (f"wall {s.wall_seconds:.1f} s this run" if s.wall_seconds is not None
                 else f"run by {result.workers} {result.worker_kind}")
@@ -18,6 +20,11 @@ def study_summary(result: StudyResult) -> str:
         if s.best_value is not None:
             lines.append(f"    best {result.metric} {s.best_value:.4f} "
                          f"(trial {s.best_trial}): {params_text(s.best_params or {})}")
+        if s.front:
+            lines.append(f"    pareto front: {len(s.front)} trials")
+            lines += [f"      trial {f.trial}: " + ", ".join(f"{m} {v:.4g}" for m, v in
+                                                           f.values.items())
+                      + f": {params_text(f.params)}" for f in s.front]
         trained, full = s.epochs_trained, s.epochs_without_pruning
         saved = f" ({100 * (1 - trained / full):.0f}% saved by pruning)" if full > 0 else ""
         lines.append(f"    epochs trained {trained:.1f} vs {full:.1f} without pruning{saved}")
@@ -36,5 +43,6 @@ def final_line(study: str, final: FinalResult) -> str:
     else:
         shown = ", ".join(f"{k} {v:.4g}" for k, v in final.items())
     model = f"; model {final.model_uri}" if final.model_uri else ""
+    rule = f", trial {final.trial} chosen by {final.rule}" if final.rule else ""
     return (f"final {study}: {shown} ({final.train_size} training samples, "
-            f"{final.seconds:.1f} s{model})")
+            f"{final.seconds:.1f} s{rule}{model})")

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import optuna
 
+from tuner.pareto import front
+
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
     """counts[i, j] = how many samples of class i were predicted as j."""
@@ -17,17 +19,47 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> 
 
 
 def trials_csv(study: optuna.Study, path: Path) -> Path:
-    """One row per trial: number, state, value, start, seconds, then every param."""
+    """One row per trial: number, state, value (one column per objective in a multi-objective
+    study, then whether the trial is on its Pareto front), start, seconds, then every param."""
     trials = study.get_trials(deepcopy=False)
+    names = sorted({name for t in trials for name in t.params})
+    objectives = objective_names(study)
+    on_front = {t.number for t in front(study)}
+    multi = len(objectives) > 1
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        heads = [*objectives, "pareto_front"] if multi else ["value"]
+        writer.writerow(["number", "state", *heads, "datetime_start", "seconds", *names])
+        for t in trials:
+            seconds = t.duration.total_seconds() if t.duration is not None else ""
+            start = t.datetime_start.isoformat(timespec="seconds") if t.datetime_start else ""
+            values = list(t.values) if t.values is not None else [""] * len(objectives)
+            if multi:
+                values.append(t.number in on_front)
+            writer.writerow([t.number, t.state.name, *values, start, seconds,
+                             *(t.params.get(name, "") for name in names)])
+    return path
+
+
+def objective_names(study: optuna.Study) -> list[str]:
+    """The stage's metric names (set by the tuner), one per objective."""
+    names = list(study.metric_names or [])
+    return names if len(names) == len(study.directions) else \
+        [f"objective_{i}" for i in range(len(study.directions))]
+
+
+def front_csv(study: optuna.Study, path: Path) -> Path:
+    """The Pareto-optimal trials of a multi-objective stage: number, one column per objective,
+    the trial's epochs and seconds, then its params."""
+    trials = front(study)
     names = sorted({name for t in trials for name in t.params})
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["number", "state", "value", "datetime_start", "seconds", *names])
+        writer.writerow(["number", *objective_names(study), "epochs", "seconds", *names])
         for t in trials:
-            seconds = t.duration.total_seconds() if t.duration is not None else ""
-            start = t.datetime_start.isoformat(timespec="seconds") if t.datetime_start else ""
-            value = "" if t.value is None else t.value
-            writer.writerow([t.number, t.state.name, value, start, seconds,
+            writer.writerow([t.number, *(t.values or ()), t.user_attrs.get("epochs", ""),
+                             t.user_attrs.get("seconds", ""),
                              *(t.params.get(name, "") for name in names)])
     return path

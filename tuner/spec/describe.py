@@ -9,7 +9,7 @@ def describe(spec: StudySpec) -> str:
     """Objective, dataset, metric, seed, fixed params, then every stage and the final."""
     lines = [f"study {spec.name} ({spec.path})",
              f"  objective {spec.objective_ref}, dataset {spec.dataset}, "
-             f"{spec.direction} {spec.metric}, seed {spec.seed}"]
+             + ", ".join(f"{d} {m}" for m, d in spec.objectives) + f", seed {spec.seed}"]
     if spec.val_size is not None or spec.train_limit is not None:
         lines.append(f"  val_size {spec.val_size}, train_limit {spec.train_limit}")
     lines.append("  fixed: " + ", ".join(f"{k}={v}" for k, v in spec.fixed.items()))
@@ -22,11 +22,15 @@ def describe(spec: StudySpec) -> str:
                      f"sampler {stage.sampler}{options}, pruner {stage.pruner}{pruner}")
         if stage.refine is not None:
             r = stage.refine
-            lines.append(f"    refine {', '.join(r.params) or '(nothing)'} from {r.source} "
+            by = f" by {r.by}" if r.by else (" (its Pareto front)" if spec.multi else "")
+            lines.append(f"    refine {', '.join(r.params) or '(nothing)'} from {r.source}{by} "
                          f"top {r.top_k}, margin {r.margin:g}, enqueue {r.enqueue}")
+        if spec.multi and stage.pruner != "none":
+            lines.append(f"    pruner watches {spec.prune_on(stage)}")
         if stage.overrides:
             lines.append("    set " + ", ".join(f"{k}={v}" for k, v in stage.overrides.items()))
         lines.extend(f"    {p.describe()}" for p in stage.space)
     final = ", ".join(f"{k}={v}" for k, v in spec.final.overrides.items()) or "none"
-    lines.append(f"  final: monitor {spec.final.monitor}, set {final}")
+    pick = f", pick {spec.final.pick}" if spec.final.pick is not None else ""
+    lines.append(f"  final: monitor {spec.final.monitor}, set {final}{pick}")
     return "\n".join(lines)

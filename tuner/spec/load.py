@@ -24,18 +24,19 @@ from objectives.metrics import (
     NEEDS_PROBA,
     REGRESSION_METRICS,
     base_name,
-    direction_of,
 )
 from tuner.errors import SpecError
 from tuner.spec.checker import Checker
 from tuner.spec.files import find_study_file
-from tuner.spec.model import DEFAULT_MONITOR, SEED_LIMIT, Final, Stage, StudySpec
+from tuner.spec.metrics import check_rules, parse_metrics, parse_pick
+from tuner.spec.model import DEFAULT_MONITOR, DERIVED_METRICS, SEED_LIMIT, Final, Stage, StudySpec
 from tuner.spec.objectives import resolve_objective
 from tuner.spec.stages import parse_stage
 
-TOP_KEYS = {"name", "objective", "dataset", "metric", "direction", "seed", "val_size",
-            "train_limit", "fixed", "stages", "final", "target", "task", "test_size"}
-FINAL_KEYS = {"monitor", "set"}
+TOP_KEYS = {"name", "objective", "dataset", "metric", "direction", "metrics", "directions",
+            "seed", "val_size", "train_limit", "fixed", "stages", "final", "target", "task",
+            "test_size"}
+FINAL_KEYS = {"monitor", "set", "pick"}
 
 
 def check_seed(seed: Any, where: str) -> int:
@@ -83,7 +84,8 @@ def parse_spec(
     study_name = c.get(raw, "name", (str,), "", default=path.stem)
     if not study_name or "/" in study_name:
         raise c.fail("name", f"must be a non-empty name without '/'. Got {study_name!r} instead.")
-    metric, direction = _metric(c, raw, ref, objective)
+    metrics, directions = parse_metrics(c, raw, lambda m, key: _metric(c, m, key, ref,
+                                                                        objective))
     if seed is not None:
         study_seed = check_seed(seed, "--seed")
     else:
@@ -98,14 +100,22 @@ def parse_spec(
     fixed_raw = _checked_table(c, objective, c.get(raw, "fixed", (dict,), "", default={}), "fixed")
     if trials is not None and trials < 1:
         raise SpecError(f"--trials must be >= 1. Got {trials} instead.")
-    return StudySpec(
+    spec = StudySpec(
         name=study_name, path=path, objective_ref=ref, objective=objective,
-        dataset=dataset or c.get(raw, "dataset", (str,), "", required=True), metric=metric,
-        direction=direction, seed=study_seed, val_size=val_size, train_limit=train_limit,
+        dataset=dataset or c.get(raw, "dataset", (str,), "", required=True),
+        metric=metrics[0], direction=directions[0],
+        metrics=metrics if len(metrics) > 1 else (),
+        directions=directions if len(metrics) > 1 else (),
+        seed=study_seed, val_size=val_size, train_limit=train_limit,
         fixed=resolve_config(objective.name, objective.params, {**fixed_raw, **overrides}),
         stages=_stages(c, raw, objective, overrides, trials), final=_final(c, raw, objective),
         sets=overrides, trials_override=trials, **_data_keys(c, raw),
     )
+    pick_raw = c.get(raw, "final", (dict,), "", default={}).get("pick")
+    spec = replace(spec, final=replace(spec.final, pick=parse_pick(
+        c, pick_raw, spec, lambda m, key: _rule_metric(c, m, key, spec))))
+    check_rules(c, spec)
+    return spec
 
 
 def declared_params(raw: Mapping[str, Any], sets: Mapping[str, Any]) -> dict[str, Any]:
@@ -124,26 +134,36 @@ def declared_params(raw: Mapping[str, Any], sets: Mapping[str, Any]) -> dict[str
     return declared
 
 
-def _metric(c: Checker, raw: Mapping[str, Any], ref: str, objective: Objective
-            ) -> tuple[str, str]:
-    """The study metric, checked against what the objective can give, and its direction."""
-    metric = c.get(raw, "metric", (str,), "", default="val_accuracy")
+def _metric(c: Checker, metric: str, key: str, ref: str, objective: Objective,
+            ) -> None:
+    """`metric` (named at `key`) must be one the objective can give, or one the tuner derives
+    (seconds, epochs, params_count)."""
+    if metric in DERIVED_METRICS:
+        return
     if isinstance(objective, EstimatorObjective):
         base = base_name(metric)
         known = CLASSIFICATION_METRICS + REGRESSION_METRICS
         if base not in known or not metric.startswith(("val_", "train_")):
-            raise c.fail("metric", f"must be val_ (or train_) and one of: {', '.join(known)}. "
-                         f"Got {metric!r} instead.")
+            raise c.fail(key, f"must be val_ (or train_) and one of: {', '.join(known)}, or one "
+                         f"of {', '.join(DERIVED_METRICS)}. Got {metric!r} instead.")
         if base in NEEDS_PROBA and not objective.has_proba:
-            raise c.fail("metric", f"{metric} needs predict_proba, which {objective.name} "
+            raise c.fail(key, f"{metric} needs predict_proba, which {objective.name} "
                          "does not have; use val_accuracy or val_f1.")
-    elif not is_ref(ref) and metric not in METRIC_NAMES:
-        raise c.fail("metric", f"must be one of: {', '.join(METRIC_NAMES)}. "
+    elif not is_ref(ref) and metric not in METRIC_NAMES + DERIVED_METRICS:
+        raise c.fail(key, f"must be one of: {', '.join(METRIC_NAMES + DERIVED_METRICS)}. "
                      f"Got {metric!r} instead.")
-    direction = c.get(raw, "direction", (str,), "", default=direction_of(metric))
-    if direction not in ("maximize", "minimize"):
-        raise c.fail("direction", f"must be 'maximize' or 'minimize'. Got {direction!r} instead.")
-    return metric, direction
+
+
+def _rule_metric(c: Checker, metric: str, key: str, spec: StudySpec) -> None:
+    """A pick rule's metric: one of the study's, a derived one, or (the built-in nets and
+    estimators, whose metrics are known) any metric the objective reports."""
+    names = [m for m, _ in spec.objectives]
+    if metric in names or metric in DERIVED_METRICS:
+        return
+    if is_ref(spec.objective_ref) and not isinstance(spec.objective, EstimatorObjective):
+        raise c.fail(key, f"must be one of the study's metrics ({', '.join(names)}) or "
+                     f"{', '.join(DERIVED_METRICS)}. Got {metric!r} instead.")
+    _metric(c, metric, key, spec.objective_ref, spec.objective)
 
 
 def _data_keys(c: Checker, raw: Mapping[str, Any]) -> dict[str, Any]:

@@ -11,12 +11,21 @@ from pathlib import Path
 from typing import Any
 
 from objectives.base import Objective
+from objectives.metrics import direction_of
 
 SAMPLERS = ("tpe", "random", "grid", "qmc", "cmaes", "gp")
 PRUNERS = ("median", "hyperband", "successive_halving", "percentile", "threshold", "none")
 PARAM_TYPES = ("float", "int", "categorical")
 SEED_LIMIT = 2**32
 """Seeds are in [0, SEED_LIMIT): NumPy's and Optuna's samplers' range."""
+DERIVED_METRICS = ("seconds", "epochs", "params_count")
+"""Objectives the tuner measures itself (trial training seconds, epochs trained) or takes from
+the objective's last row (params_count, where the objective reports it); all minimized."""
+
+
+def default_direction(metric: str) -> str:
+    """The derived metrics are minimized; others by their name (accuracy up, loss down)."""
+    return "minimize" if metric in DERIVED_METRICS else direction_of(metric)
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,9 @@ class Refine:
     top_k: int = 3
     margin: float = 0.5
     enqueue: int = 0
+    by: str | None = None
+    """Rank the source's trials by this metric; None: by the study metric, or in a
+    multi-objective study take the source's Pareto front."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +95,8 @@ class Stage:
     refine: Refine | None = None
     overrides: Mapping[str, Any] = field(default_factory=dict)
     """Fixed params for this stage's trials only (its `set` table), e.g. longer training."""
+    prune_on: str | None = None
+    """The metric the pruner judges (multi-objective studies; None: the first metric)."""
 
 
 DEFAULT_MONITOR = 0.02
@@ -91,9 +105,41 @@ DEFAULT_MONITOR = 0.02
 
 
 @dataclass(frozen=True)
+class Condition:
+    """`metric op bound` in a pick rule's `where`, e.g. seconds <= 10."""
+
+    metric: str
+    op: str
+    bound: float
+
+    def holds(self, value: float) -> bool:
+        return {"<=": value <= self.bound, "<": value < self.bound,
+                ">=": value >= self.bound, ">": value > self.bound}[self.op]
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.op} {self.bound:g}"
+
+
+@dataclass(frozen=True)
+class Pick:
+    """Which trial the final retrains: the best on `metric` in `direction` among the complete
+    trials that meet every `where` condition."""
+
+    metric: str
+    direction: str
+    where: tuple[Condition, ...] = ()
+
+    def __str__(self) -> str:
+        text = f"{'max' if self.direction == 'maximize' else 'min'} {self.metric}"
+        return text + "".join(f" where {c}" for c in self.where)
+
+
+@dataclass(frozen=True)
 class Final:
     monitor: int | float = DEFAULT_MONITOR
     overrides: Mapping[str, Any] = field(default_factory=dict)
+    pick: Pick | None = None
+    """None: the best trial on the study's (first) metric."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +169,32 @@ class StudySpec:
     """classification or regression (default: inferred from the target)."""
     test_size: int | float | None = None
     """The test split carved from a dataset without one (default 20 %)."""
+    metrics: tuple[str, ...] = ()
+    """Every objective of a multi-objective study (`metric` is the first); () for one."""
+    directions: tuple[str, ...] = ()
+
+    @property
+    def objectives(self) -> tuple[tuple[str, str], ...]:
+        """(metric, direction) of each objective: one, or those of a multi-objective study."""
+        if self.metrics:
+            return tuple(zip(self.metrics, self.directions, strict=True))
+        return ((self.metric, self.direction),)
+
+    @property
+    def multi(self) -> bool:
+        return len(self.metrics) > 1
+
+    def prune_on(self, stage: Stage) -> str:
+        """The metric `stage`'s pruner judges."""
+        return stage.prune_on or self.metric
+
+    def direction_of(self, metric: str) -> str:
+        """The direction of one of the study's objectives (or of a derived / reported metric
+        named in a rule: derived ones are minimized, others by their name)."""
+        for name, direction in self.objectives:
+            if name == metric:
+                return direction
+        return default_direction(metric)
 
     @property
     def folder(self) -> Path:

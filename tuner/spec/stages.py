@@ -13,8 +13,9 @@ from tuner.spec.checker import Checker
 from tuner.spec.model import PRUNERS, SAMPLERS, ParamSpace, Refine, Stage
 from tuner.spec.params import parse_param
 
-STAGE_KEYS = {"name", "sampler", "pruner", "trials", "timeout", "space", "refine", "set"}
-REFINE_KEYS = {"from", "params", "top_k", "margin", "enqueue"}
+STAGE_KEYS = {"name", "sampler", "pruner", "trials", "timeout", "space", "refine", "set",
+              "prune_on"}
+REFINE_KEYS = {"from", "params", "top_k", "margin", "enqueue", "by"}
 
 
 def parse_kind_table(c: Checker, value: Any, key: str, names: Sequence[str]
@@ -58,7 +59,8 @@ def _parse_refine(c: Checker, raw: Mapping[str, Any], where: str, earlier: Seque
         if value < least:
             raise c.fail(f"{rw}{key}", f"must be >= {least}. Got {value} instead.")
     refine = Refine(source=source, params=tuple(refine_params), top_k=top_k,
-                    margin=float(margin), enqueue=enqueue)
+                    margin=float(margin), enqueue=enqueue,
+                    by=c.get(refine_raw, "by", (str,), rw))
     return refine, {p.name: p for p in source_stage.space}
 
 
@@ -112,4 +114,5 @@ def parse_stage(c: Checker, raw: Mapping[str, Any], index: int, objective: Objec
     return Stage(name=name, sampler=sampler, sampler_options=sampler_options, pruner=pruner,
                  pruner_options=pruner_options, trials=trials,
                  timeout=None if timeout is None else float(timeout),
-                 space=tuple(space.values()), refine=refine, overrides=stage_set)
+                 space=tuple(space.values()), refine=refine, overrides=stage_set,
+                 prune_on=c.get(raw, "prune_on", (str,), where))

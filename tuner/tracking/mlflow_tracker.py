@@ -25,9 +25,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from tuner.pareto import front, is_multi
 from tuner.reporting.charts import plot_learning_curves
 from tuner.reporting.plots import study_plots
-from tuner.reporting.tables import trials_csv
+from tuner.reporting.tables import front_csv, trials_csv
 from tuner.tracking.base import Tracker, TrialTracker
 from tuner.tracking.model_log import LoggedModel, ModelToLog, log_tuned_model
 from tuner.tracking.store import MlflowStore
@@ -148,11 +149,18 @@ class MlflowTracker(MlflowStore, Tracker):
             numbers["best_value"] = float(best.value)
             tags["best_trial"] = str(best.number)
             tags.update({f"best.{clean_key(k)}": param_value(v) for k, v in best.params.items()})
+        if is_multi(optuna_study):
+            on_front = front(optuna_study)
+            numbers["pareto_front_size"] = float(len(on_front))
+            tags["pareto_front"] = ",".join(str(t.number) for t in on_front)[:MAX_TAG_CHARS]
+            self._tag_front(optuna_study, {t.number for t in on_front})
         self.log_batch(run_id, metrics=[Metric(k, v, ts, 0) for k, v in numbers.items()],
                        tags=[RunTag(k, v) for k, v in tags.items()])
         with tempfile.TemporaryDirectory(prefix="tuner-stage-") as tmp:
             folder = Path(tmp)
             trials_csv(optuna_study, folder / "trials.csv")
+            if is_multi(optuna_study):
+                front_csv(optuna_study, folder / "pareto_front.csv")
             if best is not None:
                 (folder / "best_params.json").write_text(json.dumps(best.params, indent=2,
                                                                     default=str))
@@ -162,6 +170,16 @@ class MlflowTracker(MlflowStore, Tracker):
             study_plots(optuna_study, plots)
             self.client.log_artifacts(run_id, str(plots), artifact_path="plots")
         self.client.set_terminated(run_id, "FINISHED")
+
+    def _tag_front(self, optuna_study: Any, on_front: set[int]) -> None:
+        """Tag each finished trial's run pareto_front=true/false."""
+        from mlflow.entities import RunTag
+
+        for trial in optuna_study.get_trials(deepcopy=False):
+            run_id = trial.user_attrs.get("mlflow_run_id")
+            if run_id and trial.state.is_finished():
+                value = "true" if trial.number in on_front else "false"
+                self.log_batch(run_id, tags=[RunTag("pareto_front", value)])
 
     def run_is_open(self, run_id: str) -> bool:
         status = self._safe("read a run's status",

@@ -1,0 +1,69 @@
+"""Which trial the final retrains: the best on the study's (first) metric, a declared rule
+(`[final] pick`), or a trial named on the command line (`--trial [STAGE:]N`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from tuner.errors import TunerError
+from tuner.pareto import metric_value
+from tuner.spec import Stage, StudySpec
+from tuner.spec.model import Pick
+from tuner.trials import better
+
+
+@dataclass(frozen=True)
+class Candidate:
+    stage: Stage
+    study: optuna.Study
+    trial: FrozenTrial
+
+
+def rule_of(spec: StudySpec) -> Pick:
+    """The study's pick rule: [final] pick, or the best on its first metric."""
+    return spec.final.pick or Pick(spec.metric, spec.direction)
+
+
+def pick(spec: StudySpec, candidates: Sequence[Candidate], rule: Pick) -> Candidate:
+    """The complete trial over every stage that meets the rule's conditions and is best on its
+    metric (the first such trial on ties)."""
+    names = [m for m, _ in spec.objectives]
+    best: Candidate | None = None
+    best_value: float | None = None
+    complete = [c for c in candidates if c.trial.state == TrialState.COMPLETE]
+    for c in complete:
+        value = metric_value(c.trial, rule.metric, names)
+        if value is None or not all(
+                (v := metric_value(c.trial, cond.metric, names)) is not None
+                and cond.holds(v) for cond in rule.where):
+            continue
+        if better(value, best_value, rule.direction):
+            best, best_value = c, value
+    if best is None:
+        if not complete:
+            raise TunerError(f"Study '{spec.name}' has no completed trial yet; run "
+                             f"`tuner study {spec.name}` first.")
+        raise TunerError(f"No completed trial of study '{spec.name}' meets the final's pick "
+                         f"rule ({rule}); relax [final] pick or name one with --trial.")
+    return best
+
+
+def named(spec: StudySpec, candidates: Sequence[Candidate], ref: str) -> Candidate:
+    """The trial `--trial` names: N (of the last stage) or STAGE:N; it must be complete."""
+    stage_name, _, number = ref.rpartition(":")
+    stage_name = stage_name or spec.stages[-1].name
+    if stage_name not in [s.name for s in spec.stages] or not number.isdigit():
+        raise TunerError(f"--trial {ref}: expected N or STAGE:N with STAGE one of: "
+                         f"{', '.join(s.name for s in spec.stages)}.")
+    for c in candidates:
+        if c.stage.name == stage_name and c.trial.number == int(number):
+            if c.trial.state != TrialState.COMPLETE:
+                raise TunerError(f"--trial {ref}: trial {number} of stage {stage_name} is "
+                                 f"{c.trial.state.name}, not COMPLETE; the final retrains a "
+                                 "complete trial.")
+            return c
+    raise TunerError(f"--trial {ref}: stage {stage_name} has no trial {number}.")
