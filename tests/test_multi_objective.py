@@ -246,3 +246,28 @@ def test_unknown_metric_in_metrics_is_one_line(tmp_path: Path,
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "mo.toml: metrics[1]: must be one of: " in err
     assert "Got 'size' instead." in err
+
+
+def test_builtin_pareto_study_is_two_objective_with_a_pick_rule() -> None:
+    spec = tuner.load_study_spec("sgd_batch_size_pareto")
+    assert spec.objectives == (("val_accuracy", "maximize"), ("seconds", "minimize"))
+    (search,) = spec.stages
+    assert spec.prune_on(search) == "val_accuracy" and search.pruner == "percentile"
+    assert {p.name for p in search.space} == {"batch_size", "lr"}
+    assert str(spec.final.pick) == "max val_accuracy where seconds <= 5"
+
+
+@pytest.mark.slow
+def test_sgd_batch_size_pareto_on_real_mnist(shared_data: Path, storage_url: str,
+                                             tracking_uri: str) -> None:
+    result = tuner.run_study("sgd_batch_size_pareto", data_dir=str(shared_data),
+                             storage=storage_url, tracking_uri=tracking_uri, progress=False,
+                             final=True)
+    search = result.stages["search"]
+    assert search.complete + search.pruned == 40 and search.pruned > 0
+    assert search.epochs_trained < search.epochs_without_pruning
+    assert search.front and max(f.values["val_accuracy"] for f in search.front) > 0.9
+    final = result.final
+    assert final is not None and final.rule == "pick max val_accuracy where seconds <= 5"
+    assert final.search_values["seconds"] <= 5 and final["test_accuracy"] > 0.9
+    assert final.trial in {f.trial for f in search.front}  # the pick is on the front here
