@@ -80,10 +80,10 @@ def study_plots(study: optuna.Study, out: Path) -> list[Path]:
         plots.append(("pareto_front", lambda: vis.plot_pareto_front(
             study, target_names=names if len(names) == len(study.directions) else None)))
     ranked = list(_importances(study, first)) or params
-    plots += [
-        ("optimization_history", lambda: vis.plot_optimization_history(study, **first)),
-        ("intermediate_values", lambda: vis.plot_intermediate_values(study)),
-    ]
+    plots.append(("optimization_history",
+                  lambda: vis.plot_optimization_history(study, **first)))
+    if not first:  # a multi-objective stage's curves are in its companion study (pruning.py)
+        plots.append(("intermediate_values", lambda: vis.plot_intermediate_values(study)))
     if params:
         plots += [("slice", lambda: vis.plot_slice(study, **first)),
                   ("parallel_coordinate", lambda: vis.plot_parallel_coordinate(study, **first))]
