@@ -271,3 +271,44 @@ def test_sgd_batch_size_pareto_on_real_mnist(shared_data: Path, storage_url: str
     assert final is not None and final.rule == "pick max val_accuracy where seconds <= 5"
     assert final.search_values["seconds"] <= 5 and final["test_accuracy"] > 0.9
     assert final.trial in {f.trial for f in search.front}  # the pick is on the front here
+
+
+def test_params_count_is_reported_or_counted_on_the_model(tmp_path: Path,
+                                                          storage_url: str) -> None:
+    import numpy as np
+    import torch
+    from sklearn.linear_model import LogisticRegression
+
+    from objectives.numpy_nets.softmax import SoftmaxRegression
+    from objectives.size import params_count
+
+    assert params_count(SoftmaxRegression(np.zeros((64, 10)), np.zeros(10))) == 650
+    net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Linear(3, 2))
+    assert params_count(type("M", (), {"module": net})()) == 4 * 3 + 3 + 3 * 2 + 2
+    fitted = LogisticRegression(max_iter=50).fit(np.eye(3), [0, 1, 2])
+    assert params_count(fitted) == 3 * 3 + 3
+    assert params_count(object()) is None
+
+    text = STUDY.format(pruner='"none"').replace('"seconds"]', '"params_count"]').replace(
+        "trials = 14", "trials = 3")
+    result = tuner.run_study(write(tmp_path, text), storage=storage_url, tracking=False,
+                             progress=False)
+    study = stage(storage_url)
+    assert [t.values[1] for t in study.trials] == [650.0] * 3  # digits: 64 pixels x 10 + 10
+    assert all(f.values["params_count"] == 650.0 for f in result.stages["coarse"].front)
+
+
+def test_two_workers_share_the_stage_and_its_pruning_study(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'jobs.db'}"
+    path = toy(tmp_path, stage='pruner = { type = "median", n_startup_trials = 2 }')
+    result = tuner.run_study(path, storage=storage, tracking=False, progress=False, jobs=2)
+    assert result.workers == 2
+    coarse = stage(storage, "toy/coarse")
+    companion = {t.number: t for t in stage(storage, "toy/coarse#pruning").trials}
+    finished = [t for t in coarse.trials if t.state.is_finished()]
+    assert sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in finished) == 10
+    for trial in finished:  # each trial's curve in its own companion trial, ended alike
+        if trial.user_attrs.get("reason") == "surplus":  # told FAIL before it ran
+            continue
+        twin = companion[trial.user_attrs["pruning_trial"]]
+        assert twin.user_attrs["trial"] == trial.number and twin.state == trial.state

@@ -89,7 +89,8 @@ def run_final(ctx: Context) -> FinalResult:
                                                         strict=False)})
     with tempfile.TemporaryDirectory(prefix="tuner-final-") as tmp:
         artifacts = _artifacts(result.model, test, ctx.data, Path(tmp))
-        info: dict[str, Any] = {**outcome.record(), "history": result.history}
+        info: dict[str, Any] = {**outcome.record(), "history": result.history,
+                                **{f"search_{m}": v for m, v in outcome.search_values.items()}}
         run_id = ctx.tracker.final_run(spec.name, info, artifacts)
         logged = None
         if run_id:
