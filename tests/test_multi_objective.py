@@ -312,3 +312,22 @@ def test_two_workers_share_the_stage_and_its_pruning_study(tmp_path: Path) -> No
             continue
         twin = companion[trial.user_attrs["pruning_trial"]]
         assert twin.user_attrs["trial"] == trial.number and twin.state == trial.state
+
+
+def test_changing_the_objectives_of_a_stored_study_is_one_line(
+    tmp_path: Path, storage_url: str, capsys: pytest.CaptureFixture[str],
+) -> None:
+    single = toy(tmp_path)
+    text = Path(single).read_text().replace('metrics = ["val_accuracy", "epochs"]',
+                                            'metric = "val_accuracy"')
+    Path(single).write_text(text)
+    assert main(["-q", "study", single, "--storage", storage_url, "--no-tracking",
+                 "--trials", "2"]) == 0
+    capsys.readouterr()
+    multi = toy(tmp_path)  # the same file, now with metrics = ["val_accuracy", "epochs"]
+    assert main(["-q", "study", multi, "--storage", storage_url, "--no-tracking"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Stage study 'toy/coarse' in the storage optimizes " \
+        "maximize val_accuracy; the study file now declares maximize val_accuracy, minimize " \
+        "epochs." in err
+    assert len(stage(storage_url, "toy/coarse").trials) == 2  # nothing lost

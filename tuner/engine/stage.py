@@ -61,6 +61,14 @@ def open_stage_study(ctx: Context, stage: Stage, seed: int | None = None,
         pruner=optuna.pruners.NopPruner() if spec.multi else build_pruner(stage),
         load_if_exists=True)
     names = [metric for metric, _ in spec.objectives]
+    stored = [d.name.lower() for d in study.directions]
+    if stored != directions(spec) or study.metric_names not in (None, names):
+        was = ", ".join(f"{d} {m}" for d, m in zip(stored, study.metric_names or stored,
+                                                    strict=False))
+        raise TunerError(
+            f"Stage study '{study.study_name}' in the storage optimizes {was}; the study file "
+            f"now declares {', '.join(f'{d} {m}' for m, d in spec.objectives)}. Keep the "
+            "file's metrics, or give the study a new name (or storage) to start afresh.")
     if study.metric_names != names:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
