@@ -123,7 +123,7 @@ def run_stage(ctx: Context, stage: Stage) -> StageResult:
     with _progress(ctx, stage) as bar:
         ran = _trials(ctx, study, stage, space, parent, start, bar, companion)
     result = summarize(study, stage.name, wall=time.monotonic() - start, ran=ran)
-    ctx.tracker.end_stage(parent, study, end_stage_info(result))
+    ctx.tracker.end_stage(parent, study, end_stage_info(result), companion)
     return result
 
 

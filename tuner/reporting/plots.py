@@ -60,9 +60,12 @@ def _importances(study: optuna.Study, first: dict[str, Any]) -> dict[str, float]
         return {}
 
 
-def study_plots(study: optuna.Study, out: Path) -> list[Path]:
+def study_plots(study: optuna.Study, out: Path, curves: optuna.Study | None = None
+                ) -> list[Path]:
     """Optuna's matplotlib plots as PNGs in `out`; a plot that cannot be drawn (too few complete
-    trials, one param) is skipped. Contour uses the (up to) three most important params."""
+    trials, one param) is skipped. Contour uses the (up to) three most important params.
+    `curves`: a multi-objective stage's pruning study, whose learning curves are drawn as its
+    intermediate values."""
     import matplotlib.pyplot as plt
     from optuna.visualization import matplotlib as vis
 
@@ -82,8 +85,9 @@ def study_plots(study: optuna.Study, out: Path) -> list[Path]:
     ranked = list(_importances(study, first)) or params
     plots.append(("optimization_history",
                   lambda: vis.plot_optimization_history(study, **first)))
-    if not first:  # a multi-objective stage's curves are in its companion study (pruning.py)
-        plots.append(("intermediate_values", lambda: vis.plot_intermediate_values(study)))
+    shown = curves if first else study  # a multi-objective stage's curves: its pruning study
+    if shown is not None:
+        plots.append(("intermediate_values", lambda: vis.plot_intermediate_values(shown)))
     if params:
         plots += [("slice", lambda: vis.plot_slice(study, **first)),
                   ("parallel_coordinate", lambda: vis.plot_parallel_coordinate(study, **first))]

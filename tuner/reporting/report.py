@@ -15,7 +15,7 @@ from tuner.pareto import front, is_multi
 from tuner.reporting.plots import study_plots
 from tuner.reporting.tables import front_csv, objective_names, trials_csv
 from tuner.text import fmt, params_text
-from tuner.trials import best_trial, is_pruning_study, state_counts
+from tuner.trials import PRUNING_SUFFIX, best_trial, is_pruning_study, state_counts
 
 STAGE_SEPARATORS = ("/", ".", ":")
 
@@ -51,11 +51,14 @@ def _write(storage: Any, name: str, found: list[str], out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     lines = [f"# Study report: {name}", "",
              f"Written {datetime.now().isoformat(timespec='seconds')} by `tuner report`.", ""]
+    all_names = set(optuna.get_all_study_names(storage))
     for study_name in found:
         study = optuna.load_study(study_name=study_name, storage=storage)
         folder = out / safe_dir(study_name)
         trials_csv(study, folder / "trials.csv")
-        plots = study_plots(study, folder)
+        curves = study_name + PRUNING_SUFFIX
+        plots = study_plots(study, folder, optuna.load_study(study_name=curves, storage=storage)
+                            if is_multi(study) and curves in all_names else None)
         counts = state_counts(study)
         best = best_trial(study)
         objectives = objective_names(study)

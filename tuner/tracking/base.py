@@ -72,10 +72,12 @@ class Tracker:
         return TrialTracker()
 
     def end_stage(
-        self, parent_run_id: str | None, optuna_study: Any, summary: Mapping[str, Any]
+        self, parent_run_id: str | None, optuna_study: Any, summary: Mapping[str, Any],
+        curves: Any = None,
     ) -> None:
-        """Log best params/value, counts, cost summary, study plots PNG and trials CSV on the
-        parent, and end it."""
+        """Log best params/value (a multi-objective stage: its Pareto front), counts, cost
+        summary, study plots PNG and trials CSV on the parent, and end it. `curves`: a
+        multi-objective stage's pruning study (its learning curves are plotted)."""
 
     def run_is_open(self, run_id: str) -> bool:
         """True when the run is still RUNNING (e.g. a stage run whose process stopped between

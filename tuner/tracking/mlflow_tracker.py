@@ -124,7 +124,8 @@ class MlflowTracker(MlflowStore, Tracker):
         return MlflowTrialTracker(self, run_id, artifact_uri, merged, f"trial {number}")
 
     def end_stage(
-        self, parent_run_id: str | None, optuna_study: Any, summary: Mapping[str, Any]
+        self, parent_run_id: str | None, optuna_study: Any, summary: Mapping[str, Any],
+        curves: Any = None,
     ) -> None:
         self.flush()
         if self.warnings:
@@ -133,9 +134,10 @@ class MlflowTracker(MlflowStore, Tracker):
         if parent_run_id is None:
             return
         self._safe("finish the stage run",
-                   lambda: self._end_stage(parent_run_id, optuna_study, summary))
+                   lambda: self._end_stage(parent_run_id, optuna_study, summary, curves))
 
-    def _end_stage(self, run_id: str, optuna_study: Any, summary: Mapping[str, Any]) -> None:
+    def _end_stage(self, run_id: str, optuna_study: Any, summary: Mapping[str, Any],
+                   curves: Any) -> None:
         from mlflow.entities import Metric, RunTag
 
         counts = state_counts(optuna_study)
@@ -167,7 +169,7 @@ class MlflowTracker(MlflowStore, Tracker):
             self.client.log_artifacts(run_id, str(folder))
             plots = folder / "plots"
             plots.mkdir()
-            study_plots(optuna_study, plots)
+            study_plots(optuna_study, plots, curves)
             self.client.log_artifacts(run_id, str(plots), artifact_path="plots")
         self.client.set_terminated(run_id, "FINISHED")
 
