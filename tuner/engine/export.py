@@ -58,9 +58,12 @@ def model_to_log(spec: StudySpec, data: Dataset, model: Model, monitor: int,
 def description(spec: StudySpec, outcome: FinalResult) -> str:
     """How the model was found, in a sentence or three (the registered version's description)."""
     metrics = ", ".join(f"{k} {v:.4f}" for k, v in outcome.metrics.items())
-    return (f"Study '{spec.name}' ({spec.objective.name} on {outcome.dataset}): the best of "
-            f"its stages was trial {outcome.trial} of {outcome.stage} ({spec.metric} "
-            f"{outcome.search_value:.4f} on the validation split). Retrained with that "
+    values = ", ".join(f"{m} {v:.4g}" for m, v in outcome.search_values.items()) or \
+        f"{spec.metric} {outcome.search_value:.4f}"
+    chosen = f", chosen by {outcome.rule}" if outcome.rule else ""
+    return (f"Study '{spec.name}' ({spec.objective.name} on {outcome.dataset}): trial "
+            f"{outcome.trial} of {outcome.stage}{chosen} ({values} on the validation split). "
+            f"Retrained with that "
             f"configuration on train+val ({outcome.train_size} rows), then evaluated once on "
             f"the test split ({outcome.test_size} rows): {metrics}. Takes raw rows as the "
             f"dataset files hold them; predict gives class ids, "
