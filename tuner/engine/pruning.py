@@ -55,7 +55,9 @@ class Pruning:
         self.companion = companion
         self.watched: optuna.Trial = trial
         if companion is not None:
-            self.watched = companion.ask()
+            with warnings.catch_warnings():  # ask/tell beats by hand (storage/heartbeat.py)
+                warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed")
+                self.watched = companion.ask()
             self.watched.set_user_attr("trial", trial.number)
             trial.set_user_attr("pruning_trial", self.watched.number)
 
