@@ -48,7 +48,7 @@ def refine_sources(spec: StudySpec, source: optuna.Study, stage: Stage
     metric); else the top_k on the study metric."""
     assert stage.refine is not None
     refine = stage.refine
-    names = [m for m, _ in spec.objectives]
+    names = spec.metric_names
     complete = source.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if refine.by is None and spec.multi:
         on_front = front(source)

@@ -32,7 +32,7 @@ def pick(spec: StudySpec, candidates: Sequence[Candidate], rule: Pick) -> Candid
     metric. Ties (a 5,000-image val split measures accuracy in steps of 0.0002) go to the trial
     better on the study's objectives in order (so a faster one of two equally accurate trials,
     the one on the Pareto front), then to the first."""
-    names = [m for m, _ in spec.objectives]
+    names = spec.metric_names
     complete = [c for c in candidates if c.trial.state == TrialState.COMPLETE]
     ranked: list[tuple[tuple[float, ...], Candidate]] = []
     for c in complete:

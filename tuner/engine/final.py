@@ -59,10 +59,10 @@ def run_final(ctx: Context) -> FinalResult:
     chosen, rule = chosen_trial(ctx)
     stage, study, trial = chosen.stage, chosen.study, chosen.trial
     config = {**spec.stage_fixed(stage), **trial.params, **spec.final.overrides}
-    values = ", ".join(f"{m} {v:.4g}" for (m, _), v in zip(spec.objectives, trial.values or (),
-                                                           strict=False))
+    search_values = {m: float(v) for m, v in zip(spec.metric_names, trial.values or (),
+                                                 strict=False)}
     log.info("final: retraining trial %d of %s (%s), chosen by %s, with %s", trial.number,
-             study.study_name, values, rule,
+             study.study_name, ", ".join(f"{m} {v:.4g}" for m, v in search_values.items()), rule,
              ", ".join(f"{k}={v}" for k, v in spec.final.overrides.items()) or "no overrides")
     monitor_rows = monitor_size(spec, ctx.data)
     train, monitor, test = ctx.data.final_splits(monitor_rows)
@@ -85,8 +85,7 @@ def run_final(ctx: Context) -> FinalResult:
         monitor_accuracy=result.val_accuracy, trial=trial.number, stage=study.study_name,
         search_value=float((trial.values or [0.0])[0]), config=config, dataset=spec.dataset,
         train_size=len(train), test_size=len(test), seconds=round(seconds, 2), rule=rule,
-        search_values={m: float(v) for (m, _), v in zip(spec.objectives, trial.values or (),
-                                                        strict=False)})
+        search_values=search_values)
     with tempfile.TemporaryDirectory(prefix="tuner-final-") as tmp:
         artifacts = _artifacts(result.model, test, ctx.data, Path(tmp))
         info: dict[str, Any] = {**outcome.record(), "history": result.history,

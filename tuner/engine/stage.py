@@ -60,7 +60,7 @@ def open_stage_study(ctx: Context, stage: Stage, seed: int | None = None,
         sampler=build_sampler(stage, stage.space if space is None else space, seed),
         pruner=optuna.pruners.NopPruner() if spec.multi else build_pruner(stage),
         load_if_exists=True)
-    names = [metric for metric, _ in spec.objectives]
+    names = spec.metric_names
     stored = [d.name.lower() for d in study.directions]
     if stored != directions(spec) or study.metric_names not in (None, names):
         was = ", ".join(f"{d} {m}" for d, m in zip(stored, study.metric_names or stored,
@@ -182,7 +182,7 @@ def _parent_run(ctx: Context, study: optuna.Study, stage: Stage,
     spec = ctx.spec
     existing = study.user_attrs.get("mlflow_parent_run_id")
     info = {"objective": spec.objective_ref, "dataset": spec.dataset,
-            "metric": ", ".join(m for m, _ in spec.objectives),
+            "metric": ", ".join(spec.metric_names),
             "direction": ", ".join(d for _, d in spec.objectives), "seed": spec.seed,
             "sampler": stage.sampler, "pruner": stage.pruner,
             "prune_on": spec.prune_on(stage) if spec.multi else None, "trials": stage.trials,

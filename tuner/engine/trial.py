@@ -172,7 +172,7 @@ def _ended(out: Outcome, final: Mapping[str, float] | None, spec: StudySpec, sec
     except MissingMetric as missing:
         out.reason = f"the objective returned no '{missing}'"
         return
-    bad = [(m, v) for (m, _), v in zip(spec.objectives, values, strict=True)
+    bad = [(m, v) for m, v in zip(spec.metric_names, values, strict=True)
            if not math.isfinite(v)]
     if bad:
         out.state, out.pruned_at = TrialState.PRUNED, out.last_step

@@ -28,11 +28,11 @@ def derived(row: Mapping[str, float], seconds: float, epochs: float,
 
 def objective_values(spec: StudySpec, row: Mapping[str, float],
                      extra: Mapping[str, float]) -> list[float]:
-    """One value per objective of the study, in order; derived ones from `extra`."""
+    """One value per objective of the study, in order; derived ones from `extra` (what
+    derived() gave, which wins over a row's own "seconds")."""
     values = []
     for metric, _ in spec.objectives:
-        source = extra if metric in extra and metric in ("seconds", "epochs", "params_count") \
-            else row
+        source = extra if metric in extra else row
         if metric not in source:
             raise MissingMetric(metric)
         values.append(float(source[metric]))

@@ -13,7 +13,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from tuner.errors import TunerError
 from tuner.pareto import front, is_multi
-from tuner.reporting.tables import objective_names
+from tuner.reporting.tables import directions_text, objective_names
 from tuner.storage import mask
 from tuner.text import fmt, params_text, table
 from tuner.trials import best_trial, is_pruning_study
@@ -83,21 +83,20 @@ def _stage_text(study: optuna.Study) -> str:
     trials = study.get_trials(deepcopy=False)
     params = sorted({p for t in trials for p in t.params})
     objectives = objective_names(study)
-    directions = ", ".join(f"{d.name.lower()} {m}" if len(objectives) > 1 else d.name.lower()
-                           for m, d in zip(objectives, study.directions, strict=True))
-    lines = [f"{study.study_name} ({directions}): {len(trials)} trials"]
+    lines = [f"{study.study_name} ({directions_text(study)}): {len(trials)} trials"]
     space = study.user_attrs.get("space")
     if space:
         lines.append("  space: " + "; ".join(_space_text(d) for d in space))
     multi = is_multi(study)
-    on_front = {t.number for t in front(study)}
+    on_front = front(study)
+    on_front_numbers = {t.number for t in on_front}
     heads = [*objectives, "front"] if multi else ["value"]
     shown = [m for m in ("val_accuracy", "epochs", "seconds") if not multi or m not in objectives]
     rows = [["#", "state", *heads, *params, *shown, "pruned_at", "reason"]]
     for t in trials:
         a = t.user_attrs
         values = [fmt(v) for v in t.values] if t.values else ["-"] * len(objectives)
-        mark = ["*" if t.number in on_front else ""] if multi else []
+        mark = ["*" if t.number in on_front_numbers else ""] if multi else []
         rows.append([str(t.number), t.state.name, *values, *mark,
                      *(fmt(t.params.get(p)) for p in params),
                      *(fmt((a.get("metrics") or {}).get(m) if m == "val_accuracy" else a.get(m))
@@ -112,7 +111,7 @@ def _stage_text(study: optuna.Study) -> str:
         lines.append(f"  pareto front: {len(on_front)} trials (* above)")
         lines += [f"    trial {t.number}: " + ", ".join(
             f"{m} {fmt(v)}" for m, v in zip(objectives, t.values, strict=True))
-            + f": {params_text(t.params)}" for t in front(study)]
+            + f": {params_text(t.params)}" for t in on_front]
     final = study.user_attrs.get("final")
     if final:
         tests = ", ".join(f"{k} {fmt(v)}" for k, v in final.items() if k.startswith("test_")

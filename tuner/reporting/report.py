@@ -13,7 +13,7 @@ import optuna
 from tuner.errors import StorageError, TunerError
 from tuner.pareto import front, is_multi
 from tuner.reporting.plots import study_plots
-from tuner.reporting.tables import front_csv, objective_names, trials_csv
+from tuner.reporting.tables import directions_text, front_csv, objective_names, trials_csv
 from tuner.text import fmt, params_text
 from tuner.trials import PRUNING_SUFFIX, best_trial, is_pruning_study, state_counts
 
@@ -62,11 +62,8 @@ def _write(storage: Any, name: str, found: list[str], out: Path) -> Path:
         counts = state_counts(study)
         best = best_trial(study)
         objectives = objective_names(study)
-        directions = ", ".join(f"{d.name.lower()} {m}" if len(objectives) > 1 else
-                               d.name.lower() for m, d in
-                               zip(objectives, study.directions, strict=True))
         lines += [f"## {study_name}", "",
-                  f"Direction: {directions}. Trials: "
+                  f"Direction: {directions_text(study)}. Trials: "
                   + ", ".join(f"{n} {state.lower()}" for state, n in counts.items()),
                   f"([trials.csv]({folder.name}/trials.csv))", ""]
         if best is not None:
@@ -76,12 +73,13 @@ def _write(storage: Any, name: str, found: list[str], out: Path) -> Path:
             lines.append("")
         if is_multi(study):
             front_csv(study, folder / "pareto_front.csv")
-            lines += [f"Pareto front: {len(front(study))} trials "
+            on_front = front(study)
+            lines += [f"Pareto front: {len(on_front)} trials "
                       f"([pareto_front.csv]({folder.name}/pareto_front.csv)):", "",
                       "| trial | " + " | ".join(objectives) + " | params |",
                       "|---|" + "---|" * len(objectives) + "---|"]
             lines += [f"| {t.number} | " + " | ".join(fmt(v, 6) for v in t.values)
-                      + f" | {params_text(t.params)} |" for t in front(study)]
+                      + f" | {params_text(t.params)} |" for t in on_front]
             lines.append("")
         final = study.user_attrs.get("final")
         if isinstance(final, Mapping):

@@ -49,6 +49,16 @@ def objective_names(study: optuna.Study) -> list[str]:
         [f"objective_{i}" for i in range(len(study.directions))]
 
 
+def directions_text(study: optuna.Study) -> str:
+    """"maximize" for a single-objective stage; "maximize val_accuracy, minimize seconds" for
+    a multi-objective one."""
+    names = objective_names(study)
+    if len(names) == 1:
+        return study.directions[0].name.lower()
+    return ", ".join(f"{d.name.lower()} {m}" for m, d in
+                     zip(names, study.directions, strict=True))
+
+
 def front_csv(study: optuna.Study, path: Path) -> Path:
     """The Pareto-optimal trials of a multi-objective stage: number, one column per objective,
     the trial's epochs and seconds, then its params."""

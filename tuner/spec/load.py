@@ -157,7 +157,7 @@ def _metric(c: Checker, metric: str, key: str, ref: str, objective: Objective,
 def _rule_metric(c: Checker, metric: str, key: str, spec: StudySpec) -> None:
     """A pick rule's metric: one of the study's, a derived one, or (the built-in nets and
     estimators, whose metrics are known) any metric the objective reports."""
-    names = [m for m, _ in spec.objectives]
+    names = spec.metric_names
     if metric in names or metric in DERIVED_METRICS:
         return
     if is_ref(spec.objective_ref) and not isinstance(spec.objective, EstimatorObjective):

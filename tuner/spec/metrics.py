@@ -103,7 +103,7 @@ def _number(text: str) -> float | None:
 
 def check_rules(c: Checker, spec: StudySpec) -> None:
     """Each stage's `prune_on` and `refine.by` must be one of the study's metrics."""
-    names = [m for m, _ in spec.objectives]
+    names = spec.metric_names
     for stage in spec.stages:
         rules = [("prune_on", stage.prune_on)]
         rules.append(("refine.by", stage.refine.by if stage.refine is not None else None))

@@ -181,6 +181,11 @@ class StudySpec:
         return ((self.metric, self.direction),)
 
     @property
+    def metric_names(self) -> list[str]:
+        """The objectives' metric names, in order."""
+        return [metric for metric, _ in self.objectives]
+
+    @property
     def multi(self) -> bool:
         return len(self.metrics) > 1
 
