@@ -98,6 +98,11 @@ CHECK_STEPS = 3
 Direction = Literal["minimize", "maximize"]
 
 
+def optuna_direction(direction: str) -> Direction:
+    """A spec's direction ("maximize" / "minimize") as the literal Optuna's API is typed with."""
+    return "maximize" if direction == "maximize" else "minimize"
+
+
 def check_stage(stage: Stage, directions: Sequence[Direction], prune_direction: str,
                 where: str) -> None:
     """Build the stage's sampler (for the study's directions) and pruner (for the direction of
@@ -109,8 +114,7 @@ def check_stage(stage: Stage, directions: Sequence[Direction], prune_direction: 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             _exercise(stage, directions, where, "sampler")
-            _exercise(stage, ["maximize" if prune_direction == "maximize" else "minimize"],
-                      where, "pruner")
+            _exercise(stage, [optuna_direction(prune_direction)], where, "pruner")
     finally:
         optuna.logging.set_verbosity(verbosity)
 

@@ -6,8 +6,6 @@ checked against the data's task and the final's monitor split against its size."
 
 from __future__ import annotations
 
-from typing import Literal
-
 from objectives import data as data_mod
 from objectives.adapters.estimator import EstimatorObjective
 from objectives.adapters.function import FunctionObjective
@@ -17,13 +15,13 @@ from objectives.data import Dataset
 from objectives.metrics import FAMILIES, base_name
 from tuner.errors import SpecError, tuner_errors
 from tuner.options import RunOptions
-from tuner.samplers import check_stage
+from tuner.samplers import Direction, check_stage, optuna_direction
 from tuner.spec import StudySpec
 
 
-def directions(spec: StudySpec) -> list[Literal["minimize", "maximize"]]:
+def directions(spec: StudySpec) -> list[Direction]:
     """One Optuna direction per objective of the study."""
-    return ["maximize" if d == "maximize" else "minimize" for _, d in spec.objectives]
+    return [optuna_direction(d) for _, d in spec.objectives]
 
 
 def check_stages(spec: StudySpec) -> None:

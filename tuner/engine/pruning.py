@@ -17,14 +17,14 @@ trial is failed by the next worker's stage loop, not by a heartbeat of its own.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from contextlib import suppress
-from typing import Literal
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from tuner.engine.context import Context
-from tuner.samplers import build_pruner
+from tuner.samplers import build_pruner, optuna_direction
 from tuner.spec import Stage
 from tuner.trials import PRUNING_SUFFIX
 
@@ -33,11 +33,10 @@ def open_pruning_study(ctx: Context, stage: Stage) -> optuna.Study:
     """The stage's companion study, created on first use, with the stage's pruner."""
     spec = ctx.spec
     metric = spec.prune_on(stage)
-    direction: Literal["minimize", "maximize"] = (
-        "maximize" if spec.direction_of(metric) == "maximize" else "minimize")
     study = optuna.create_study(
         storage=ctx.storage, study_name=spec.study_name(stage.name) + PRUNING_SUFFIX,
-        direction=direction, sampler=optuna.samplers.RandomSampler(),
+        direction=optuna_direction(spec.direction_of(metric)),
+        sampler=optuna.samplers.RandomSampler(),
         pruner=build_pruner(stage), load_if_exists=True)
     if study.metric_names != [metric]:
         with warnings.catch_warnings():
@@ -51,7 +50,6 @@ class Pruning:
     companion trial in a multi-objective one."""
 
     def __init__(self, trial: optuna.Trial, companion: optuna.Study | None) -> None:
-        self.trial = trial
         self.companion = companion
         self.watched: optuna.Trial = trial
         if companion is not None:
@@ -80,13 +78,14 @@ class Pruning:
                     TrialState.PRUNED if state == TrialState.PRUNED else TrialState.FAIL))
 
 
-def fail_orphan_companions(companion: optuna.Study, study: optuna.Study) -> None:
-    """Fail running companion trials whose trial has ended (its worker died and the heartbeat
-    failed it), so that no stale curve waits forever among the running ones."""
+def fail_orphan_companions(companion: optuna.Study, trials: Sequence[FrozenTrial]) -> None:
+    """Fail running companion trials whose trial (among the stage's `trials`) has ended (its
+    worker died and the heartbeat failed it), so that no stale curve waits forever among the
+    running ones."""
     running = companion.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     if not running:
         return
-    ended = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
+    ended = {t.number for t in trials if t.state.is_finished()}
     for trial in running:
         if trial.user_attrs.get("trial") in ended:
             with suppress(optuna.exceptions.UpdateFinishedTrialError, ValueError,

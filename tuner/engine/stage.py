@@ -137,9 +137,9 @@ def _trials(ctx: Context, study: optuna.Study, stage: Stage, space: Sequence[Par
         check_interrupted()
         fail_stale(study)
         fail_orphans(ctx.storage, study)
-        if companion is not None:
-            fail_orphan_companions(companion, study)
         trials = study.get_trials(deepcopy=False)
+        if companion is not None:
+            fail_orphan_companions(companion, trials)
         finished = sum(t.state in FINISHED for t in trials)
         _set_progress(bar, finished)
         if stage.trials is not None and finished >= stage.trials:
