@@ -134,8 +134,7 @@ def declared_params(raw: Mapping[str, Any], sets: Mapping[str, Any]) -> dict[str
     return declared
 
 
-def _metric(c: Checker, metric: str, key: str, ref: str, objective: Objective,
-            ) -> None:
+def _metric(c: Checker, metric: str, key: str, ref: str, objective: Objective) -> None:
     """`metric` (named at `key`) must be one the objective can give, or one the tuner derives
     (seconds, epochs, params_count)."""
     if metric in DERIVED_METRICS:

@@ -5,6 +5,7 @@ The file format is documented in docs/study-files.md; tuner/spec/load.py turns a
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,6 +105,10 @@ DEFAULT_MONITOR = 0.02
 50,000 images, 29 of digits' 1,437), unless [final] monitor says otherwise."""
 
 
+COMPARISONS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt}
+"""The operators a pick rule's `where` condition may use."""
+
+
 @dataclass(frozen=True)
 class Condition:
     """`metric op bound` in a pick rule's `where`, e.g. seconds <= 10."""
@@ -113,8 +118,7 @@ class Condition:
     bound: float
 
     def holds(self, value: float) -> bool:
-        return {"<=": value <= self.bound, "<": value < self.bound,
-                ">=": value >= self.bound, ">": value > self.bound}[self.op]
+        return bool(COMPARISONS[self.op](value, self.bound))
 
     def __str__(self) -> str:
         return f"{self.metric} {self.op} {self.bound:g}"
