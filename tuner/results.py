@@ -107,11 +107,11 @@ class StudyResult:
     final: FinalResult | None = None
     tracking_warnings: int = 0
     workers: int = 1
+    """Worker processes that ran the stages (jobs)."""
     worker_kind: str = "worker processes"  # or "tuner workers on the Dask cluster"
     metrics: tuple[str, ...] = ()
     """Every objective of a multi-objective study (`metric` is the first); () for one."""
     directions: tuple[str, ...] = ()
-    """Worker processes that ran the stages (jobs)."""
 
 
 @dataclass(frozen=True)
