@@ -7,7 +7,7 @@ DATA_DIR ?= $(if $(wildcard ../shared/data),../shared/data,)
 
 .PHONY: install run test test-slow lint bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# torch first and pinned, so no other package can pull a different build

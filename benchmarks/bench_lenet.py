@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from objectives import data  # noqa: E402
 from objectives.base import Split, no_report  # noqa: E402
 from objectives.threads import limited, set_budget  # noqa: E402
-from objectives.torch_nets.models import LeNet  # noqa: E402
+from objectives.torch_nets.architectures import LeNet  # noqa: E402
 from objectives.torch_nets.objective import LENET  # noqa: E402
 
 LR, MOMENTUM = 0.05, 0.9

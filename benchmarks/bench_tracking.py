@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from objectives import data, registry  # noqa: E402
 from objectives.base import Split  # noqa: E402
-from tuner.reporting.charts import plot_learning_curves  # noqa: E402
+from tuner.figures.charts import plot_learning_curves  # noqa: E402
 from tuner.tracking import MlflowTracker, Tracker  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

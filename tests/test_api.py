@@ -58,7 +58,7 @@ def test_bad_inputs_are_tuner_errors_never_system_exit(tmp_path: Path) -> None:
     with pytest.raises(tuner.DataError, match="Unknown dataset 'imagenet'"):
         tuner.train("softmax", dataset="imagenet")
     with pytest.raises(tuner.ConfigError, match="Unknown parameter 'epoch'"):
-        tuner.train("softmax", dataset="digits", config={"epoch": 3})
+        tuner.train("softmax", dataset="digits", overrides={"epoch": 3})
     with pytest.raises(tuner.SpecError, match=r"^jobs must be a positive number"):
         tuner.run_study("lambda_search", jobs=0)
     with pytest.raises(tuner.SpecError, match=r"^threads must be a positive number"):
@@ -69,7 +69,7 @@ def test_bad_inputs_are_tuner_errors_never_system_exit(tmp_path: Path) -> None:
 
 def test_train_returns_per_epoch_history() -> None:
     seen: list[int] = []
-    result = tuner.train("softmax", dataset="digits", config={"epochs": 3},
+    result = tuner.train("softmax", dataset="digits", overrides={"epochs": 3},
                          report=lambda step, metrics: seen.append(step))
     assert isinstance(result, tuner.TrainResult)
     assert [row["epoch"] for row in result.history] == [1.0, 2.0, 3.0]

@@ -239,3 +239,50 @@ def test_a_cuda_study_asks_each_task_for_a_gpu() -> None:
     assert task_resources(tuner.load_study_spec("lenet_optimizers")) is None
     cuda = tuner.load_study_spec("lenet_optimizers", overrides={"device": "cuda"})
     assert task_resources(cuda) == {"GPU": 1}
+
+
+TOY = """
+objective = "tests.toy_objective:TOY"
+dataset = "digits"
+seed = 0
+
+[fixed]
+epochs = 3
+
+[[stages]]
+name = "only"
+sampler = "random"
+trials = 4
+[stages.space]
+x = { low = -5.0, high = 5.0 }
+"""
+
+
+def test_a_spec_changed_in_python_is_what_every_cluster_worker_runs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through a LocalCluster of two worker processes: the tasks get the study's name and run
+    the spec stored with it (x narrowed to [3, 4], epochs 2), not the study file's."""
+    import dataclasses
+
+    from distributed import LocalCluster
+
+    import tuner
+
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[1]))
+    (tmp_path / "toy.toml").write_text(TOY)
+    spec = tuner.load_study_spec(tmp_path / "toy.toml")
+    stage = spec.stages[0]
+    narrowed = dataclasses.replace(stage.space[0], low=3.0, high=4.0)
+    changed = dataclasses.replace(spec, stages=(dataclasses.replace(stage, space=(narrowed,)),),
+                                  fixed={**spec.fixed, "epochs": 2})
+    storage = f"sqlite:///{tmp_path / 'tuner.db'}"
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                      host="127.0.0.1") as cluster:
+        result = tuner.run_study(changed, storage=storage, tracking=False, progress=False,
+                                 cluster=cluster.scheduler_address)
+    assert result.workers == 2
+    trials = optuna.load_study(study_name="toy/only", storage=storage).trials
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(complete) == 4
+    assert all(3.0 <= t.params["x"] <= 4.0 for t in complete)
+    assert all(len(t.intermediate_values) == 2 for t in complete)

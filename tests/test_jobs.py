@@ -1,9 +1,11 @@
-"""`tuner study NAME --jobs N`: worker command lines, environments, exit codes, Ctrl-C forwarding,
-and N processes on the default SQLite storage."""
+"""`tuner study NAME --jobs N`: what each worker process is given, environments, exit codes,
+Ctrl-C forwarding, N processes on the default SQLite storage running the spec the study stored."""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import logging
 import os
 import signal
@@ -20,7 +22,6 @@ import pytest
 
 import tuner
 from tuner.cli import main
-from tuner.cli.parser import build_parser
 from tuner.engine import jobs
 from tuner.errors import SpecError, StorageError
 from tuner.options import RunOptions
@@ -34,51 +35,53 @@ def _spec(tmp_path: Path, **kwargs: Any) -> StudySpec:
     return tuner.load_study_spec(tmp_path / "toy.toml", **kwargs)
 
 
-def test_worker_argv_repeats_study_overrides_but_no_urls(tmp_path: Path) -> None:
-    spec = _spec(tmp_path, dataset="digits", overrides={"lr": 0.1, "milestones": [2, 4]},
-                 trials=6, seed=3)
+def test_worker_job_is_the_study_name_and_options_as_data_without_urls(tmp_path: Path) -> None:
     options = RunOptions(storage="postgresql://u:pw@h/db", tracking_uri="http://127.0.0.1:5000",
-                         tracking=False, data_dir="/data")
-    argv = jobs.worker_argv(spec, options, threads=1, quiet=False)
-    assert argv[:3] == [sys.executable, "-m", "tuner"]
-    assert argv[3:] == ["worker", str(tmp_path / "toy.toml"), "--dataset", "digits", "--seed",
-                        "3", "--trials", "6", "--set", "lr=0.1", "--set", "milestones=2,4",
-                        "--data-dir", "/data", "--threads", "1", "--no-tracking"]
-    assert not any("pw" in a or "5000" in a for a in argv)
-    # the overrides survive the round trip through a worker's command line
-    worker = build_parser().parse_args(argv[3:])
-    again = tuner.load_study_spec(worker.name, overrides=dict(worker.sets), trials=worker.trials)
-    assert again.fixed == spec.fixed and again.stages == spec.stages
+                         tracking=False, data_dir="/data", jobs=2, threads=1)
+    job = json.loads(jobs.worker_job("toy", options, shown=True))
+    assert job["study"] == "toy"
+    assert "pw" not in json.dumps(job) and "5000" not in json.dumps(job)
+    again = RunOptions.from_dict(job["options"], storage=options.storage,
+                                 tracking_uri=options.tracking_uri)
+    assert again == dataclasses.replace(options, jobs=None)
 
 
-def test_worker_argv_quiet_unless_shown_verbose_when_debugging(tmp_path: Path) -> None:
-    spec, options = _spec(tmp_path), RunOptions()
+def test_worker_log_level_quiet_unless_shown_debug_when_debugging() -> None:
+    options = RunOptions()
     logger = logging.getLogger("tuner")
     before = logger.level
+
+    def level(options: RunOptions, shown: bool) -> str:
+        return str(json.loads(jobs.worker_job("toy", options, shown))["log"])
+
     try:
         logger.setLevel(logging.INFO)
-        assert jobs.worker_argv(spec, options, None, quiet=True)[3:5] == ["-q", "worker"]
-        assert jobs.worker_argv(spec, options, None, quiet=False)[3] == "worker"
-        hidden = RunOptions(progress=False)
-        assert jobs.worker_argv(spec, hidden, None, quiet=False)[3] == "-q"
+        assert level(options, shown=True) == "INFO"
+        assert level(options, shown=False) == "WARNING"
+        assert level(RunOptions(progress=False), shown=True) == "WARNING"
         logger.setLevel(logging.DEBUG)
-        assert jobs.worker_argv(spec, options, None, quiet=True)[3] == "-v"
+        assert level(options, shown=False) == "DEBUG"
     finally:
         logger.setLevel(before)
 
 
 def test_worker_env_splits_cores_and_carries_urls(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(jobs, "cores", lambda: 8)
-    env = jobs.worker_env({"PATH": "/bin"}, 2, 4, "sqlite:///x.db", "http://127.0.0.1:1")
+    options = RunOptions(storage="sqlite:///x.db", tracking_uri="http://127.0.0.1:1", jobs=4)
+    env = jobs.worker_env({"PATH": "/bin"}, 2, options, "{}")
     assert all(env[var] == "2" for var in jobs.THREAD_VARS)
     assert env["TUNER_THREADS"] == "2"
     assert env["TUNER_WORKER_INDEX"] == "2"
     assert env["TUNER_STORAGE"] == "sqlite:///x.db"
     assert env["MLFLOW_TRACKING_URI"] == "http://127.0.0.1:1"
-    many = jobs.worker_env({"OMP_NUM_THREADS": "3"}, 0, 16, "sqlite:///x.db", None)
+    assert env["TUNER_WORKER"] == "{}"
+    many = jobs.worker_env({"OMP_NUM_THREADS": "3"}, 0,
+                           RunOptions(storage="sqlite:///x.db", tracking=False, jobs=16), "{}")
     assert many["OMP_NUM_THREADS"] == "3"  # the user's own setting wins
     assert many["MKL_NUM_THREADS"] == "1"
     assert "MLFLOW_TRACKING_URI" not in many
+    told = jobs.worker_env({"OMP_NUM_THREADS": "3"}, 0, RunOptions(jobs=2, threads=4), "{}")
+    assert told["OMP_NUM_THREADS"] == "4"  # --threads wins over both
 
 
 @pytest.mark.parametrize(
@@ -103,8 +106,9 @@ class _FakePopen:
 
     launched: list[_FakePopen] = []
 
-    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
-        self.argv, self.env = argv, env
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.job = json.loads(env["TUNER_WORKER"])
         self.tables_ready = (Path("tuner.db").is_file(), Path("mlflow.db").is_file())
         _FakePopen.launched.append(self)
 
@@ -118,8 +122,8 @@ class _FakePopen:
 def test_run_jobs_creates_both_stores_before_starting_workers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The parent checks everything and creates the Optuna and MLflow stores before any worker
-    starts; worker 1 runs quiet."""
+    """The parent checks everything, creates the Optuna and MLflow stores and stores the spec
+    before any worker starts; worker 1 runs quiet."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(jobs, "spawn", _FakePopen)
     _FakePopen.launched = []
@@ -129,9 +133,10 @@ def test_run_jobs_creates_both_stores_before_starting_workers(
     assert first.tables_ready == second.tables_ready == (True, True)
     assert first.env["TUNER_STORAGE"] == "sqlite:///tuner.db"
     assert [first.env["TUNER_WORKER_INDEX"], second.env["TUNER_WORKER_INDEX"]] == ["0", "1"]
-    assert first.argv[3:5] == ["worker", str(tmp_path / "toy.toml")]
-    assert first.argv[-2:] == ["--set", "epochs=2"]
-    assert second.argv[3:5] == ["-q", "worker"]
+    assert first.job["study"] == second.job["study"] == "toy"
+    assert (first.job["log"], second.job["log"]) == ("INFO", "WARNING")
+    stored = optuna.load_study(study_name="toy#spec", storage="sqlite:///tuner.db")
+    assert stored.user_attrs["spec"]["overrides"] == {"epochs": 2}  # what every worker runs
     assert set(result.stages) == {"coarse", "fine"}  # read back from the storage
 
 
@@ -263,3 +268,21 @@ def _wait_for_complete(db: Path, study: str, n: int, proc: subprocess.Popen[str]
         time.sleep(0.2)
     proc.kill()
     pytest.fail(f"{study} never reached {n} complete trials")
+
+
+def test_a_spec_changed_in_python_is_what_every_job_runs(tmp_path: Path) -> None:
+    """A StudySpec changed with dataclasses.replace (x narrowed to [3, 4], a fixed param the
+    file does not set) runs as changed in both worker processes: they read it from the
+    storage, not from the study file."""
+    spec = _spec(tmp_path, trials=3)
+    narrowed = dataclasses.replace(spec.stages[0].space[0], low=3.0, high=4.0)
+    changed = dataclasses.replace(
+        spec, stages=(dataclasses.replace(spec.stages[0], space=(narrowed,)), spec.stages[1]),
+        fixed={**spec.fixed, "epochs": 2})
+    storage = f"sqlite:///{tmp_path / 'jobs.db'}"
+    tuner.run_study(changed, storage=storage, tracking=False, progress=False, jobs=2)
+    trials = optuna.load_study(study_name="toy/coarse", storage=storage).trials
+    complete = [t for t in trials if t.state.name == "COMPLETE"]
+    assert len(complete) == 3
+    assert all(3.0 <= t.params["x"] <= 4.0 for t in complete)
+    assert all(len(t.intermediate_values) == 2 for t in complete)  # epochs = 2, not the file's 3

@@ -11,7 +11,9 @@ import pytest
 
 from tuner.cli import main
 from tuner.errors import StorageError
-from tuner.reporting import charts, plots, report, tables
+from tuner.figures import charts, confusion, tables
+from tuner.figures import study_plots as plots
+from tuner.reporting import report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -48,9 +50,9 @@ def test_learning_curves_and_lr_schedule_are_pngs(tmp_path: Path) -> None:
 
 
 def test_confusion_matrix_counts_and_png(tmp_path: Path) -> None:
-    counts = tables.confusion_matrix(np.array([0, 0, 1, 2, 2]), np.array([0, 1, 1, 2, 0]), 3)
+    counts = confusion.confusion_matrix(np.array([0, 0, 1, 2, 2]), np.array([0, 1, 1, 2, 0]), 3)
     assert counts.tolist() == [[1, 1, 0], [0, 1, 0], [1, 0, 1]]
-    png = plots.plot_confusion_matrix(counts, tmp_path / "cm.png", ["a", "b", "c"])
+    png = confusion.plot_confusion_matrix(counts, tmp_path / "cm.png", ["a", "b", "c"])
     assert _is_png(png)
 
 

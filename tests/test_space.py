@@ -6,8 +6,8 @@ import optuna
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from tuner.samplers import grid_values
-from tuner.space import distributions, is_active, suggest
+from tuner.search.samplers import grid_values
+from tuner.search.space import distributions, is_active, suggest
 from tuner.spec import ParamSpace
 
 SPACE = (

@@ -64,7 +64,7 @@ set = { epochs = 3 }
 
 def test_overrides_trials_set_dataset_seed(tmp_path: Path) -> None:
     text = HEAD + STAGE + "y = { low = 0, high = 5 }\n"
-    spec = load_spec(write(tmp_path, text), dataset="mnist", sets={"x": "1.5", "epochs": "7"},
+    spec = load_spec(write(tmp_path, text), dataset="mnist", overrides={"x": "1.5", "epochs": "7"},
                      trials=9, seed=4)
     assert spec.dataset == "mnist" and spec.seed == 4
     assert spec.fixed["x"] == 1.5 and spec.fixed["epochs"] == 7
@@ -86,7 +86,7 @@ set = { epochs = 5, y = 4 }
     assert spec.stage("fine").overrides == {"epochs": 5, "y": 4}
     assert spec.stage_fixed(spec.stage("coarse"))["epochs"] == 2
     assert spec.stage_fixed(spec.stage("fine"))["epochs"] == 5
-    spec = load_spec(path, sets={"epochs": "3"})  # --set wins over a stage's set
+    spec = load_spec(path, overrides={"epochs": "3"})  # --set wins over a stage's set
     assert spec.stage_fixed(spec.stage("fine"))["epochs"] == 3
     assert spec.stage_fixed(spec.stage("fine"))["y"] == 4
 
@@ -192,9 +192,9 @@ def test_every_validation_message(tmp_path: Path, text: str, message: str) -> No
 def test_override_errors(tmp_path: Path) -> None:
     path = write(tmp_path, HEAD + STAGE)
     with pytest.raises(SpecError, match=r"--set zzz=1: Unknown parameter 'zzz'"):
-        load_spec(path, sets={"zzz": "1"})
+        load_spec(path, overrides={"zzz": "1"})
     with pytest.raises(SpecError, match=r"--set epochs=x: The 'epochs' parameter must be of type"):
-        load_spec(path, sets={"epochs": "x"})
+        load_spec(path, overrides={"epochs": "x"})
     with pytest.raises(SpecError, match=r"--trials must be >= 1\. Got 0 instead"):
         load_spec(path, trials=0)
 

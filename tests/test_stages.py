@@ -6,8 +6,8 @@ import math
 
 import pytest
 
+from tuner.search.refine import clip_config, refine_param, refine_space, top_k
 from tuner.spec import ParamSpace, Refine
-from tuner.stages import clip_config, refine_param, refine_space, top_k
 
 LAMBDA = ParamSpace("lambda", "float", low=1e-5, high=1e-1, log=True)
 

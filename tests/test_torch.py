@@ -16,10 +16,10 @@ import torch
 
 from objectives.base import Metrics, Split, no_report
 from objectives.errors import ConfigError, DataError, DivergenceError
+from objectives.torch_nets.architectures import CifarCNN, LeNet, MLPNet
 from objectives.torch_nets.config import lr_at, make_optimizer
 from objectives.torch_nets.loop import augment
 from objectives.torch_nets.model import load_state_dict
-from objectives.torch_nets.models import CifarCNN, LeNet, MLPNet
 from objectives.torch_nets.objective import CIFAR_CNN, LENET, MLP
 
 MNIST_SHAPE = (1, 28, 28)

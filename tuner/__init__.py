@@ -17,6 +17,7 @@ from tuner.errors import (
     TrackingError,
     TunerError,
 )
+from tuner.options import RunOptions
 from tuner.prediction import Predictions, predict
 from tuner.results import FinalResult, StageResult, StudyResult, TrainResult
 from tuner.spec import StudySpec
@@ -26,5 +27,6 @@ __version__ = "0.2.0"
 __all__ = [
     "ConfigError", "DataError", "DivergenceError", "FinalResult", "SpecError", "StageResult",
     "StorageError", "StudyResult", "StudySpec", "TrackingError", "TrainResult", "TunerError",
-    "Predictions", "final", "join_study", "load_study_spec", "predict", "run_study", "train",
+    "Predictions", "RunOptions", "final", "join_study", "load_study_spec", "predict", "run_study",
+    "train",
 ]

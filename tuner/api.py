@@ -12,6 +12,7 @@ running trial's next report and raises KeyboardInterrupt; running the same call 
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -29,17 +30,21 @@ from tuner.engine.context import Context, open_context
 from tuner.engine.final import run_final
 from tuner.engine.jobs import run_jobs
 from tuner.engine.preflight import check_stages, check_task, preflight
+from tuner.engine.spec_store import store_spec
 from tuner.engine.stage import open_stage_study
-from tuner.engine.study import optuna_warnings_only, run_stages
-from tuner.engine.summary import summarize
+from tuner.engine.stage_result import summarize
+from tuner.engine.study import optuna_warnings_only, run_stages, run_worker
 from tuner.errors import SpecError, tuner_errors
 from tuner.options import RunOptions
 from tuner.results import FinalResult, StageResult, StudyResult, TrainResult
+from tuner.search.trials import better
 from tuner.spec import StudySpec, check_seed, load_spec
 from tuner.spec.objectives import resolve_objective
-from tuner.trials import better
 
 StudyRef = str | Path | StudySpec
+SPEC_SETTINGS = ("dataset", "overrides", "trials", "seed")
+"""Keyword settings that change the study itself (load_study_spec's); every other keyword
+setting is a RunOptions field."""
 
 
 @tuner_errors
@@ -52,30 +57,25 @@ def load_study_spec(
     seed: int | None = None,
 ) -> StudySpec:
     """A built-in study name, or a path to a study file, read and validated (samplers and
-    pruners included) with the overrides applied. SpecError (one line) when it is invalid."""
-    spec = load_spec(study, dataset=dataset, sets=overrides, trials=trials, seed=seed)
+    pruners included) with the overrides (`--set` on the command line, a stage's `set` table
+    in the file) applied. SpecError (one line) when it is invalid."""
+    spec = load_spec(study, dataset=dataset, overrides=overrides, trials=trials, seed=seed)
     check_stages(spec)
     return spec
 
 
-def _spec(study: StudyRef, dataset: str | None, overrides: Mapping[str, Any] | None,
-          trials: int | None, seed: int | None) -> StudySpec:
-    """The study to run (its samplers and pruners are checked by the preflight)."""
+def _prepare(study: StudyRef, options: RunOptions | None, caller: str,
+             settings: dict[str, Any]) -> tuple[StudySpec, RunOptions]:
+    """The study to run and how: `settings` are keyword shortcuts, either load_study_spec's
+    (dataset, overrides, trials, seed) or RunOptions fields."""
+    spec_settings = {k: settings.pop(k) for k in SPEC_SETTINGS if k in settings}
+    options = RunOptions.build(options, caller, settings)
     if isinstance(study, StudySpec):
-        if dataset is not None or overrides or trials is not None or seed is not None:
+        if any(v is not None for v in spec_settings.values()):
             raise SpecError("Pass dataset, overrides, trials and seed to load_study_spec when "
                             "the study is already a StudySpec.")
-        return study
-    return load_spec(study, dataset=dataset, sets=overrides, trials=trials, seed=seed)
-
-
-def _threads(threads: int | None) -> None:
-    """Make `threads` this process's budget for training (None leaves it as it is)."""
-    if threads is None:
-        return
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise SpecError(f"threads must be a positive number of threads. Got {threads!r} instead.")
-    set_budget(threads)
+        return study, options
+    return load_spec(study, **spec_settings), options
 
 
 def _result(ctx: Context, ran: list[StageResult] | None, final: FinalResult | None,
@@ -100,121 +100,60 @@ def _result(ctx: Context, ran: list[StageResult] | None, final: FinalResult | No
 
 
 @tuner_errors
-def run_study(
-    study: StudyRef,
-    *,
-    dataset: str | None = None,
-    data_dir: str | None = None,
-    storage: str | None = None,
-    tracking_uri: str | None = None,
-    tracking: bool = True,
-    trials: int | None = None,
-    seed: int | None = None,
-    overrides: Mapping[str, Any] | None = None,
-    final: bool = False,
-    jobs: int | None = None,
-    progress: bool = True,
-    threads: int | None = None,
-    download: bool = False,
-    register: bool = True,
-    cluster: str | None = None,
-    checkpoints: bool = True,
-    checkpoint_dir: str | None = None,
-) -> StudyResult:
+def run_study(study: StudyRef, options: RunOptions | None = None, *, final: bool = False,
+              **settings: Any) -> StudyResult:
     """Run (or resume) every stage of a study, then the final retrain if `final`.
 
-    study: a built-in name ("lambda_search"), a path to a .toml file, or a StudySpec.
-    storage: Optuna storage URL (default $TUNER_STORAGE, then sqlite:///tuner.db);
-    tracking_uri: MLflow (default $MLFLOW_TRACKING_URI, then sqlite:///mlflow.db);
-    overrides: fixed params, like --set; trials: every stage's trial count; jobs: worker
-    processes on this machine (default 1), or tuner workers on the Dask cluster at `cluster`
-    ("tcp://host:8786", default $TUNER_CLUSTER; jobs default: one per Dask worker thread);
-    threads: CPU threads per training run (default: all cores, cores // jobs with jobs > 1);
-    register: register the final's model under the study's name in the MLflow Model Registry.
+    study: a built-in name ("lambda_search"), a path to a .toml file, or a StudySpec (from
+    load_study_spec, changed at will: every worker runs it). options: how to run it
+    (RunOptions), or keyword settings: storage, tracking_uri, tracking, data_dir, download,
+    progress, register, checkpoints, checkpoint_dir, jobs, cluster, threads (RunOptions'
+    fields), and for a name or path dataset, overrides, trials and seed (load_study_spec's).
     """
-    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
-        raise SpecError(f"jobs must be a positive number of processes. Got {jobs!r} instead.")
-    address = cluster_address(cluster)
-    _threads(threads)
-    spec = _spec(study, dataset, overrides, trials, seed)
-    options = RunOptions(storage=storage, tracking_uri=tracking_uri, tracking=tracking,
-                         data_dir=data_dir, download=download, progress=progress,
-                         register=register, checkpoints=checkpoints,
-                         checkpoint_dir=checkpoint_dir)
+    spec, options = _prepare(study, options, "run_study", settings)
+    address = cluster_address(options.cluster)
     with optuna_warnings_only():
         ctx = open_context(spec, options, preflight(spec, options), role="study")
+        store_spec(ctx.storage, spec)
         if address is not None:
-            tasks = run_cluster(spec, options, address, jobs, ctx.storage, threads)
+            tasks = run_cluster(spec, options, address, ctx.storage)
             return _result(ctx, None, run_final(ctx) if final else None, workers=tasks,
                            worker_kind="tuner workers on the Dask cluster")
-        if jobs is not None and jobs > 1:
-            run_jobs(spec, options, jobs, threads)
+        if options.jobs is not None and options.jobs > 1:
+            run_jobs(spec, options)
             ran = None
         else:
             ran = run_stages(ctx)
-        return _result(ctx, ran, run_final(ctx) if final else None, workers=jobs or 1)
+        return _result(ctx, ran, run_final(ctx) if final else None, workers=options.jobs or 1)
 
 
 @tuner_errors
-def join_study(
-    study: str | Path,
-    *,
-    dataset: str | None = None,
-    data_dir: str | None = None,
-    storage: str | None = None,
-    tracking_uri: str | None = None,
-    tracking: bool = True,
-    trials: int | None = None,
-    seed: int | None = None,
-    overrides: Mapping[str, Any] | None = None,
-    progress: bool = True,
-    threads: int | None = None,
-    download: bool = False,
-    checkpoints: bool = True,
-    checkpoint_dir: str | None = None,
-) -> StudyResult:
-    """One more worker on a study in a shared storage (what `tuner worker` runs): it works on
-    every stage until each has its trials, with sampler seeds of its own; no final."""
-    _threads(threads)
-    spec = _spec(study, dataset, overrides, trials, seed)
-    options = RunOptions(storage=storage, tracking_uri=tracking_uri, tracking=tracking,
-                         data_dir=data_dir, download=download, progress=progress,
-                         checkpoints=checkpoints, checkpoint_dir=checkpoint_dir)
+def join_study(study: StudyRef, options: RunOptions | None = None,
+               **settings: Any) -> StudyResult:
+    """One more worker on a study in a shared storage (what `tuner worker` runs): it runs the
+    spec the study was started with, as stored with it, on every stage until each has its
+    trials, with sampler seeds of its own; no final. `study`: the study's name (nothing else
+    is needed when the storage holds it), its study file, or a StudySpec; a study file (or
+    overrides) that describes another study than the stored one is one SpecError line.
+    Settings as for run_study."""
+    spec_settings = {k: settings.pop(k) for k in SPEC_SETTINGS if k in settings}
+    options = RunOptions.build(options, "join_study", settings)
     with optuna_warnings_only():
-        ctx = open_context(spec, options, preflight(spec, options), role="worker")
-        return _result(ctx, run_stages(ctx), None)
+        ctx, ran = run_worker(study, options, spec_settings)
+        return _result(ctx, ran, None)
 
 
 @tuner_errors
-def final(
-    study: StudyRef,
-    *,
-    dataset: str | None = None,
-    data_dir: str | None = None,
-    storage: str | None = None,
-    tracking_uri: str | None = None,
-    tracking: bool = True,
-    seed: int | None = None,
-    overrides: Mapping[str, Any] | None = None,
-    threads: int | None = None,
-    download: bool = False,
-    register: bool = True,
-    checkpoints: bool = True,
-    checkpoint_dir: str | None = None,
-    trial: str | int | None = None,
-) -> FinalResult:
+def final(study: StudyRef, options: RunOptions | None = None, *, trial: str | int | None = None,
+          **settings: Any) -> FinalResult:
     """Retrain the best configuration of a study (over all its stages) on train+val and
     evaluate it on the test split, once; the result is stored with the study and in MLflow,
     its model logged as an MLflow Model and registered (unless register=False). The trial
     retrained is the one [final] pick chooses (default: the best on the study's first metric),
-    or `trial`: N (of the last stage) or "STAGE:N"."""
-    _threads(threads)
-    spec = _spec(study, dataset, overrides, None, seed)
-    options = RunOptions(storage=storage, tracking_uri=tracking_uri, tracking=tracking,
-                         data_dir=data_dir, download=download, progress=False,
-                         register=register, checkpoints=checkpoints,
-                         checkpoint_dir=checkpoint_dir,
-                         final_trial=None if trial is None else str(trial))
+    or `trial`: N (of the last stage) or "STAGE:N". Settings as for run_study."""
+    spec, options = _prepare(study, options, "final", settings)
+    options = dataclasses.replace(options, progress=False,
+                                  final_trial=None if trial is None else str(trial))
     with optuna_warnings_only():
         return run_final(open_context(spec, options, preflight(spec, options), role="final"))
 
@@ -228,7 +167,7 @@ def train(
     *,
     dataset: str,
     data_dir: str | None = None,
-    config: Mapping[str, Any] | None = None,
+    overrides: Mapping[str, Any] | None = None,
     seed: int = 0,
     val_size: int | float | None = None,
     target: str | None = None,
@@ -238,7 +177,8 @@ def train(
     threads: int | None = None,
     download: bool = False,
 ) -> TrainResult:
-    """Train one objective once with `config` (defaults for every key it leaves out) and return
+    """Train one objective once with `overrides` (defaults for every key it leaves out; the
+    params `--set` gives on the command line) and return
     its history (one row per reporting point: epoch, train/val metrics, seconds) and model.
 
     objective: a built-in name, "module:attr" (an estimator, a training function or an
@@ -246,13 +186,14 @@ def train(
     built-in name, a .csv / .npz path or "module:function" (target: a CSV's target column).
     `report(step, metrics)`, when given, is called at every reporting point; `progress` shows
     a progress bar on stderr."""
-    _threads(threads)
+    if threads is not None:
+        set_budget(RunOptions(threads=threads).threads or threads)
     check_seed(seed, "seed")
     here = Path.cwd()
     obj = resolve_objective(objective, folder=here) if isinstance(objective, str) else objective
     if isinstance(obj, FunctionObjective):
-        obj = obj.declaring(dict(config or {}))
-    resolved = resolve_config(obj.name, obj.params, dict(config or {}))
+        obj = obj.declaring(dict(overrides or {}))
+    resolved = resolve_config(obj.name, obj.params, dict(overrides or {}))
     data = data_mod.load_dataset(dataset, folder=here, data_dir=data_dir, seed=seed,
                                  normalize=obj.normalize, download=download, val_size=val_size,
                                  target=target, task=task)

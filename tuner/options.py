@@ -1,20 +1,29 @@
-"""How a study runs, as typed options: the API fills them from its arguments, the CLI from its
-flags, and the engine reads nothing else (no argparse, no environment beyond these defaults)."""
+"""How a study runs, as one typed object: the CLI builds it from its flags, the API takes it (or
+builds it from keyword settings), the engine reads nothing else (no argparse, no environment
+beyond these defaults), and worker processes receive it as data."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
+from tuner.errors import SpecError
 from tuner.storage import resolve_url
 
 
 @dataclass(frozen=True)
 class RunOptions:
     """storage: an Optuna storage URL (default $TUNER_STORAGE, then sqlite:///tuner.db);
-    tracking_uri: MLflow (default $MLFLOW_TRACKING_URI, then sqlite:///mlflow.db);
-    data_dir / download: where datasets come from; progress: show progress bars;
-    register: register the final's model in the MLflow Model Registry; checkpoints /
-    checkpoint_dir: trial checkpoints of resumable objectives, and where (engine/checkpoints)."""
+    tracking_uri: MLflow (default $MLFLOW_TRACKING_URI, then sqlite:///mlflow.db); tracking:
+    record in MLflow at all; data_dir / download: where datasets come from; progress: show
+    progress bars; register: register the final's model in the MLflow Model Registry;
+    checkpoints / checkpoint_dir: trial checkpoints of resumable objectives, and where
+    (engine/checkpoints.py); jobs: worker processes on this machine, or tuner workers on the
+    Dask cluster at `cluster` ("tcp://host:8786", default $TUNER_CLUSTER); threads: CPU threads
+    per training run (default: all cores, cores // jobs with jobs > 1); final_trial: the trial
+    the final retrains, N (of the last stage) or STAGE:N, instead of the pick rule's."""
 
     storage: str | None = None
     tracking_uri: str | None = None
@@ -25,10 +34,47 @@ class RunOptions:
     register: bool = True
     checkpoints: bool = True
     checkpoint_dir: str | None = None
+    jobs: int | None = None
+    cluster: str | None = None
+    threads: int | None = None
     final_trial: str | None = None
-    """The trial the final retrains, N (of the last stage) or STAGE:N, instead of the one the
-    study's pick rule chooses."""
+
+    def __post_init__(self) -> None:
+        for name in ("jobs", "threads"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or value < 1):
+                what = "processes" if name == "jobs" else "threads"
+                raise SpecError(f"{name} must be a positive number of {what}. Got {value!r} "
+                                "instead.")
 
     @property
     def storage_url(self) -> str:
         return resolve_url(self.storage)
+
+    @classmethod
+    def build(cls, options: RunOptions | None, caller: str, settings: Mapping[str, Any]
+              ) -> RunOptions:
+        """`options` (default: all defaults) with `settings` (keyword shortcuts such as
+        storage="...") replacing its fields; an unknown keyword is a TypeError, as Python gives
+        for any function."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(settings) - names)
+        if unknown:
+            raise TypeError(f"{caller}() got an unexpected keyword argument '{unknown[0]}'")
+        return dataclasses.replace(options or cls(), **settings)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able form, handed to worker processes (without the storage and tracking
+        URIs, which travel in their environment, never where `ps` shows them)."""
+        out = dataclasses.asdict(self)
+        del out["storage"], out["tracking_uri"]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], storage: str | None,
+                  tracking_uri: str | None) -> RunOptions:
+        """The options to_dict gave, with the URLs from the worker's environment."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        fields: dict[str, Any] = {k: v for k, v in data.items() if k in names}
+        return cls(**fields, storage=storage, tracking_uri=tracking_uri)

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from objectives.base import Split
 from objectives.errors import DataError
-from objectives.torch_nets.models import ImageShape
+from objectives.torch_nets.architectures import ImageShape
 
 EVAL_BATCH = 1024
 

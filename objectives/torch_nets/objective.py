@@ -18,10 +18,10 @@ from objectives.config import resolve_config
 from objectives.divergence import DivergenceWatch
 from objectives.errors import ConfigError, DataError
 from objectives.threads import limited
+from objectives.torch_nets.architectures import CifarCNN, ImageShape, LeNet, MLPNet
 from objectives.torch_nets.config import check_config, choose_device, common_params, make_optimizer
 from objectives.torch_nets.loop import train_epoch
 from objectives.torch_nets.model import TorchModel, as_tensors, load_state_dict
-from objectives.torch_nets.models import CifarCNN, ImageShape, LeNet, MLPNet
 from objectives.torch_nets.resume import restore, state
 
 Builder = Callable[[Mapping[str, Any], ImageShape, int], nn.Module]

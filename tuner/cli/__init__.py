@@ -14,22 +14,20 @@ from objectives.errors import ObjectiveError
 from objectives.threads import set_budget
 from tuner.cli.commands import COMMANDS
 from tuner.cli.parser import build_parser
+from tuner.engine.worker_process import configure_logging
 from tuner.errors import TunerError
-
-NOISY_LOGGERS = ("alembic", "mlflow", "urllib3", "matplotlib", "PIL")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns its exit code (a usage error: one line on stderr, code 1)."""
+    raw = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser().parse_args(raw)
     except SystemExit as exc:  # --help (0) or a usage error, already printed
         return exc.code if isinstance(exc.code, int) else 1
-    level = logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO
-    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
-    logging.getLogger("tuner").setLevel(level)
-    for noisy in NOISY_LOGGERS:
-        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    args.argv = raw
+    configure_logging(logging.WARNING if args.quiet else
+                      logging.DEBUG if args.verbose else logging.INFO)
     try:
         if getattr(args, "threads", None) is not None:
             set_budget(args.threads)

@@ -7,14 +7,14 @@ import argparse
 import json
 import shlex
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import tuner
 from objectives.numpy_nets.gradcheck import TOLERANCE, check
 from tuner.engine.checkpoints import checkpoint_location, local_folder
-from tuner.engine.cluster_task import bind_to_parent
+from tuner.options import RunOptions
 from tuner.reporting.inspect import checkpoints_line, list_text, show_text
 from tuner.reporting.report import default_out, write_report
 from tuner.reporting.summary import final_line, study_summary
@@ -25,49 +25,31 @@ from tuner.tracking import serve_ui
 INTERRUPTED = 130
 
 
-def _sets(args: argparse.Namespace) -> dict[str, str]:
+def _overrides(args: argparse.Namespace) -> dict[str, str]:
     """--set key=value pairs as a dict (later wins)."""
-    return dict(args.sets or [])
+    return dict(args.overrides or [])
 
 
-def _study_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """The study arguments every study command passes to the API."""
-    return {"dataset": args.dataset, "data_dir": args.data_dir, "storage": args.storage,
-            "tracking_uri": args.tracking_uri, "tracking": not args.no_tracking,
-            "seed": args.seed, "overrides": _sets(args), "threads": args.threads,
-            "download": args.download}
+def _spec_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """What the study commands' flags change in the study itself (load_study_spec's)."""
+    return {"dataset": args.dataset, "overrides": _overrides(args), "trials": args.trials,
+            "seed": args.seed}
 
 
-def _checkpoint_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    return {"checkpoints": not args.no_checkpoints, "checkpoint_dir": args.checkpoint_dir}
+def _options(args: argparse.Namespace) -> RunOptions:
+    """How the study commands' flags run the study: the one options object of the API."""
+    return RunOptions(
+        storage=args.storage, tracking_uri=args.tracking_uri, tracking=not args.no_tracking,
+        data_dir=args.data_dir, download=args.download, progress=not args.quiet,
+        register=not getattr(args, "no_register", False),
+        checkpoints=not args.no_checkpoints, checkpoint_dir=args.checkpoint_dir,
+        jobs=getattr(args, "jobs", None), cluster=getattr(args, "cluster", None),
+        threads=args.threads)
 
 
-def resume_hint(args: argparse.Namespace) -> str:
-    """The command line (URLs masked) that continues this run."""
-    argv = ["python", "-m", "tuner", args.command, args.name]
-    for flag, value in (("--dataset", args.dataset), ("--data-dir", args.data_dir),
-                        ("--trials", args.trials), ("--seed", args.seed),
-                        ("--threads", args.threads)):
-        if value is not None:
-            argv += [flag, str(value)]
-    for key, value in args.sets or []:
-        argv += ["--set", f"{key}={value}"]
-    argv += ["--download"] if args.download else []
-    argv += ["--no-tracking"] if args.no_tracking else []
-    argv += ["--no-checkpoints"] if getattr(args, "no_checkpoints", False) else []
-    if getattr(args, "checkpoint_dir", None):
-        argv += ["--checkpoint-dir", args.checkpoint_dir]
-    if getattr(args, "jobs", None) is not None:
-        argv += ["--jobs", str(args.jobs)]
-    if getattr(args, "cluster", None):
-        argv += ["--cluster", args.cluster]
-    if args.storage:
-        argv += ["--storage", mask(args.storage)]
-    if args.tracking_uri:
-        argv += ["--tracking-uri", mask(args.tracking_uri)]
-    if getattr(args, "final", False):
-        argv.append("--final")
-    return shlex.join(argv)
+def resume_hint(argv: Sequence[str]) -> str:
+    """The command line that continues an interrupted run: the same one (URLs masked)."""
+    return shlex.join(["python", "-m", "tuner", *(mask(arg) for arg in argv)])
 
 
 BUILT_IN_KEYS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr",
@@ -96,8 +78,8 @@ def run(args: argparse.Namespace) -> int:
             tqdm.write(metrics_line(step, metrics), file=sys.stderr)
 
     result = tuner.train(args.objective, dataset=args.dataset, data_dir=args.data_dir,
-                         config=_sets(args), seed=args.seed, report=report, progress=not quiet,
-                         download=args.download)
+                         overrides=_overrides(args), seed=args.seed, report=report,
+                         progress=not quiet, download=args.download)
     last = result.metrics
     if args.json:
         document = {"objective": result.objective, "dataset": args.dataset,
@@ -125,18 +107,14 @@ def gradcheck(args: argparse.Namespace) -> int:
 
 
 def study(args: argparse.Namespace) -> int:
-    spec = tuner.load_study_spec(args.name, dataset=args.dataset, overrides=_sets(args),
-                                 trials=args.trials, seed=args.seed)
+    spec = tuner.load_study_spec(args.name, **_spec_settings(args))
     if args.dry_run:
         print(describe(spec))
         return 0
-    kwargs = {**_study_kwargs(args), "dataset": None, "seed": None, "overrides": None}
     try:
-        result = tuner.run_study(spec, final=args.final, jobs=args.jobs,
-                                 progress=not args.quiet, register=not args.no_register,
-                                 cluster=args.cluster, **_checkpoint_kwargs(args), **kwargs)
+        result = tuner.run_study(spec, _options(args), final=args.final)
     except KeyboardInterrupt:
-        print(f"interrupted; to resume, run: {resume_hint(args)}")
+        print(f"interrupted; to resume, run: {resume_hint(args.argv)}")
         return INTERRUPTED
     print(study_summary(result))
     if result.final is not None:
@@ -145,24 +123,18 @@ def study(args: argparse.Namespace) -> int:
 
 
 def worker(args: argparse.Namespace) -> int:
-    bind_to_parent()  # started by a Dask task (tuner study --cluster): die with its worker
     try:
-        result = tuner.join_study(args.name, trials=args.trials, progress=not args.quiet,
-                                  **_checkpoint_kwargs(args), **_study_kwargs(args))
+        result = tuner.join_study(args.name, _options(args), **_spec_settings(args))
     except KeyboardInterrupt:
-        print(f"interrupted; to resume, run: {resume_hint(args)}")
+        print(f"interrupted; to resume, run: {resume_hint(args.argv)}")
         return INTERRUPTED
     print(study_summary(result))
     return 0
 
 
 def final(args: argparse.Namespace) -> int:
-    spec = tuner.load_study_spec(args.name, dataset=args.dataset, overrides=_sets(args),
-                                 trials=args.trials, seed=args.seed)
-    kwargs = {**_study_kwargs(args), "dataset": None, "seed": None, "overrides": None}
-    print(final_line(spec.name, tuner.final(spec, register=not args.no_register,
-                                            trial=args.trial, **_checkpoint_kwargs(args),
-                                            **kwargs)))
+    spec = tuner.load_study_spec(args.name, **_spec_settings(args))
+    print(final_line(spec.name, tuner.final(spec, _options(args), trial=args.trial)))
     return 0
 
 

@@ -48,7 +48,7 @@ def _study_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", help="built-in study name, studies/NAME.toml, or a path to a .toml")
     p.add_argument("--dataset", help="override the study's dataset")
     _data_args(p)
-    p.add_argument("--set", dest="sets", action="append", type=key_value, metavar="KEY=VALUE",
+    p.add_argument("--set", dest="overrides", action="append", type=key_value, metavar="KEY=VALUE",
                    help="override a fixed param (repeatable)")
     p.add_argument("--trials", type=int, help="override every stage's trial count")
     p.add_argument("--seed", type=int, help="override the study seed")
@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("objective")
     p.add_argument("--dataset", required=True)
     _data_args(p)
-    p.add_argument("--set", dest="sets", action="append", type=key_value, metavar="KEY=VALUE")
+    p.add_argument("--set", dest="overrides", action="append", type=key_value, metavar="KEY=VALUE")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
 

@@ -1,10 +1,10 @@
 """A study on an existing Dask cluster (`--cluster tcp://scheduler:8786 [--jobs N]`): N Dask tasks
-(default: one per Dask worker thread), each running one `tuner worker` process on the Dask
-worker that got it, on the shared storage (a PostgreSQL URL every Dask worker can reach; MLflow
-on a tracking server). The same command, arguments and retries as `--jobs N` on one machine
-(jobs.py), placed by Dask instead of started here.
+(default: one per Dask worker thread), each running one worker process on the Dask worker that
+got it, on the shared storage (a PostgreSQL URL every Dask worker can reach; MLflow on a
+tracking server). The same worker process as `--jobs N` on one machine (jobs.py), placed by
+Dask instead of started here; it runs the spec the study stored (engine/spec_store.py).
 
-Dask reschedules the task of a Dask worker that died (its `tuner worker` dies with it); the
+Dask reschedules the task of a Dask worker that died (its worker process dies with it); the
 tuner's heartbeat fails that worker's running trial after its grace period and re-queues it, so
 a stage still ends at exactly its target. Each task's BLAS / torch threads are its host's cores
 divided by the Dask worker threads on that host (jobs.thread_share, the --jobs rule), so one
@@ -29,13 +29,14 @@ from typing import Any
 import optuna
 
 from objectives.threads import cores
-from tuner.engine.cluster_task import cluster_worker, host_of, task_args
-from tuner.engine.jobs import INTERRUPTED, thread_share
+from tuner.engine.cluster_task import cluster_worker, host_of, task_env
+from tuner.engine.jobs import thread_share
+from tuner.engine.worker_process import INTERRUPTED
 from tuner.errors import TunerError
 from tuner.options import RunOptions
+from tuner.search.trials import FINISHED
 from tuner.spec import StudySpec
 from tuner.storage import mask
-from tuner.trials import FINISHED
 
 log = logging.getLogger("tuner")
 
@@ -54,11 +55,11 @@ def thread_shares(workers: Mapping[str, Mapping[str, Any]], host_cores: Mapping[
     return {host: thread_share(host_cores.get(host, n), n) for host, n in slots.items()}
 
 
-def run_cluster(spec: StudySpec, options: RunOptions, address: str, jobs: int | None,
-                storage: Any, threads: int | None = None) -> int:
-    """Run `jobs` tuner workers as Dask tasks (default: one per Dask worker thread) until every
-    stage has its trials; `storage` (the study's, opened here) shows the progress; `threads`
-    (--threads) replaces every host's share. Returns how many tuner workers ran."""
+def run_cluster(spec: StudySpec, options: RunOptions, address: str, storage: Any) -> int:
+    """Run `options.jobs` tuner workers as Dask tasks (default: one per Dask worker thread)
+    until every stage has its trials; `storage` (the study's, opened here, its spec stored)
+    shows the progress; `options.threads` (--threads) replaces every host's share. Returns how
+    many tuner workers ran."""
     try:
         from distributed import Client
     except ImportError:
@@ -79,16 +80,16 @@ def run_cluster(spec: StudySpec, options: RunOptions, address: str, jobs: int | 
             raise TunerError(f"The Dask cluster at {address} has no workers; start some "
                              f"(`dask worker {address}`).")
         shares = thread_shares(workers, {host_of(a): n for a, n in client.run(cores).items()})
-        if threads is not None:
-            shares = dict.fromkeys(shares, threads)
-        jobs = jobs or sum(int(w.get("nthreads", 1)) for w in workers.values())
+        if options.threads is not None:
+            shares = dict.fromkeys(shares, options.threads)
+        jobs = options.jobs or sum(int(w.get("nthreads", 1)) for w in workers.values())
         log.info("running %d tuner workers on the Dask cluster at %s (%d Dask workers; "
                  "threads per trial: %s) on %s", jobs, address, len(workers),
                  ", ".join(f"{h} {n}" for h, n in shares.items()), mask(options.storage_url))
-        argv, env = task_args(spec, options)
+        env = task_env(spec, options)
         tag = uuid.uuid4().hex[:8]
         stop = f"tuner-stop-{tag}"
-        futures = [client.submit(cluster_worker, index, argv, env, shares, stop, pure=False,
+        futures = [client.submit(cluster_worker, index, env, shares, stop, pure=False,
                                  key=f"tuner-{spec.name}-{index}-{tag}",
                                  resources=task_resources(spec))
                    for index in range(jobs)]

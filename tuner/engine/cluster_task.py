@@ -1,9 +1,11 @@
-"""What runs on a Dask worker for `tuner study --cluster` (cluster.py submits it): one
-`tuner worker` process per task, with the task's worker index and its host's thread share, tied
-to the Dask worker's life and stopped through a Dask Event."""
+"""What runs on a Dask worker for `tuner study --cluster` (cluster.py submits it): one worker
+process (engine/worker_process.py) per task, with the task's worker index and its host's thread
+share, tied to the Dask worker's life and stopped through a Dask Event."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import signal
 import subprocess
@@ -12,29 +14,33 @@ import tempfile
 from collections.abc import Mapping
 
 from tuner.engine.context import WORKER_INDEX_ENV
-from tuner.engine.jobs import INTERRUPTED, study_argv, thread_env
+from tuner.engine.jobs import thread_env
+from tuner.engine.worker_process import INTERRUPTED, PARENT_ENV, WORKER_ENV
 from tuner.errors import TunerError
 from tuner.options import RunOptions
 from tuner.spec import StudySpec
 from tuner.storage.sqlite import sqlite_file
 from tuner.tracking import resolve_uri
 
-PARENT_ENV = "TUNER_DASK_WORKER_PID"
 POLL_SECONDS = 2.0
 
 
-def task_args(spec: StudySpec, options: RunOptions) -> tuple[list[str], dict[str, str]]:
-    """`tuner worker` arguments and environment for a task: the study file with every override
-    (the file, its data and the user's modules must exist at the same paths on the workers);
-    the storage and tracking URIs through the environment, never on a command line."""
-    local = RunOptions(storage=options.storage_url, tracking_uri=options.tracking_uri,
-                       tracking=options.tracking, download=options.download,
-                       data_dir=os.path.abspath(options.data_dir) if options.data_dir else None,
-                       checkpoints=options.checkpoints, checkpoint_dir=options.checkpoint_dir)
-    env = {"TUNER_STORAGE": absolute(options.storage_url)}
+def task_env(spec: StudySpec, options: RunOptions) -> dict[str, str]:
+    """The environment every task's worker gets: the job (the study's name and the options,
+    relative folders made absolute: a Dask worker on this machine has its own folder) and the
+    storage and tracking URIs, never on a command line. The study's spec, its data and the
+    user's modules must exist at the same paths on the Dask workers."""
+    local = dataclasses.replace(
+        options, storage=absolute(options.storage_url), progress=False, jobs=None, cluster=None,
+        threads=None, data_dir=os.path.abspath(options.data_dir) if options.data_dir else None,
+        checkpoint_dir=options.checkpoint_dir if not options.checkpoint_dir
+        or options.checkpoint_dir.startswith("s3://") else os.path.abspath(options.checkpoint_dir))
+    env = {WORKER_ENV: json.dumps({"study": spec.name, "options": local.to_dict(),
+                                   "log": "WARNING"}),
+           "TUNER_STORAGE": absolute(options.storage_url)}
     if options.tracking:
         env["MLFLOW_TRACKING_URI"] = resolve_uri(options.tracking_uri)
-    return study_argv(spec, local, None), env
+    return env
 
 
 def absolute(url: str) -> str:
@@ -43,13 +49,13 @@ def absolute(url: str) -> str:
     return url if db is None or db.is_absolute() else f"sqlite:///{db.resolve()}"
 
 
-def cluster_worker(index: int, argv: list[str], env: Mapping[str, str],
-                   shares: Mapping[str, int], stop: str) -> int:
-    """One `tuner worker` process started by a Dask task (on a Dask worker) with its host's
-    thread share; it dies with the Dask worker (PARENT_ENV), and stops cleanly (SIGINT: its
-    trial told FAIL "interrupted") when the client sets the Dask Event `stop`. A process of its
-    own, not the task's thread: no GIL shared with the Dask worker's event loop (28 % slower
-    trials on batch-1 SGD when we ran them in the thread) and no state left between tasks."""
+def cluster_worker(index: int, env: Mapping[str, str], shares: Mapping[str, int],
+                   stop: str) -> int:
+    """One worker process (engine/worker_process.py) started by a Dask task (on a Dask worker)
+    with its host's thread share; it dies with the Dask worker (PARENT_ENV), and stops cleanly
+    (SIGINT: its trial told FAIL "interrupted") when the client sets the Dask Event `stop`. A
+    process of its own, not the task's thread: it shares no GIL with the Dask worker's event
+    loop (docs/performance.md measures the difference) and leaves no state between tasks."""
     from distributed import Event, get_worker
 
     threads = shares.get(host_of(get_worker().address), 1)
@@ -57,7 +63,7 @@ def cluster_worker(index: int, argv: list[str], env: Mapping[str, str],
                  **thread_env(threads)}
     event = Event(stop)
     with tempfile.TemporaryFile() as errors:
-        proc = subprocess.Popen([sys.executable, "-m", "tuner", "-q", "worker", *argv],
+        proc = subprocess.Popen([sys.executable, "-m", "tuner.engine.worker_process"],
                                 env=child_env, stdout=subprocess.DEVNULL, stderr=errors)
         while True:
             try:
@@ -72,20 +78,6 @@ def cluster_worker(index: int, argv: list[str], env: Mapping[str, str],
         last = lines[-1] if lines else f"exit code {code}"
         raise TunerError(last.removeprefix("error: "))
     return code
-
-
-def bind_to_parent() -> None:
-    """In a `tuner worker` started by a Dask task: die with the Dask worker (Linux's
-    PR_SET_PDEATHSIG), so a killed Dask worker leaves no training behind."""
-    parent = os.environ.get(PARENT_ENV, "")
-    if not parent.isdigit() or not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() != int(parent):  # it died before the call
-        os._exit(1)
 
 
 def host_of(address: str) -> str:

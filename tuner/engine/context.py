@@ -10,6 +10,7 @@ from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial
 
 from objectives.data import Dataset
+from objectives.threads import set_budget
 from tuner import tracking
 from tuner.engine.checkpoints import ArtifactStore, checkpoint_location, checkpoint_store
 from tuner.options import RunOptions
@@ -46,9 +47,12 @@ def worker_index(role: str) -> int | None:
 
 def open_context(spec: StudySpec, options: RunOptions, data: Dataset, role: str,
                  index: int | None = None) -> Context:
-    """Check the tracking store, open the storage (a dead worker's trial, once failed and
+    """Take `options.threads` as this process's thread budget, check the tracking store, open
+    the storage (a dead worker's trial, once failed and
     re-queued, gets its MLflow run closed) and put them together with the data. `index`: the
     worker's index when its caller knows it (Dask tasks), else from the environment."""
+    if options.threads is not None:
+        set_budget(options.threads)
     tracker = tracking.make_tracker(options.tracking_uri, not options.tracking)
     tracker.check()
 

@@ -31,10 +31,9 @@ from tuner.engine.context import Context
 from tuner.engine.export import model_to_log
 from tuner.engine.preflight import monitor_size
 from tuner.engine.stage import open_stage_study
-from tuner.pick import Candidate, named, pick, rule_of
-from tuner.reporting.plots import plot_confusion_matrix
-from tuner.reporting.tables import confusion_matrix
+from tuner.figures.confusion import confusion_matrix, plot_confusion_matrix
 from tuner.results import FinalResult
+from tuner.search.pick import Candidate, named, pick, rule_of
 
 log = logging.getLogger("tuner")
 

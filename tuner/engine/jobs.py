@@ -2,15 +2,18 @@
 storage.
 
 Processes, not threads: Python training loops hold the GIL, and a worker that crashes takes
-nothing else down. Each worker is `python -m tuner worker` with the study's file and overrides,
-BLAS/OpenMP/torch limited to cores // N threads (so N workers do not fight over the cores), a
-TUNER_WORKER_INDEX (0..N-1, for sampler seeds) and the storage/tracking URLs through the
-environment (never on the command line, where `ps` would show passwords). Worker 0 shows its
-progress on stderr, the others only warnings. Ctrl-C is forwarded once to every worker.
+nothing else down. Each worker is engine/worker_process.py, given the study's name and the run
+options as data in its environment (it reads the study's spec from the storage, where the study
+stored it), BLAS/OpenMP/torch limited to cores // N threads (so N workers do not fight over the
+cores), a TUNER_WORKER_INDEX (0..N-1, for sampler seeds) and the storage/tracking URLs (never on
+a command line, where `ps` would show passwords). Worker 0 shows its progress on stderr, the
+others only warnings. Ctrl-C is forwarded once to every worker.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import os
 import signal
@@ -21,10 +24,12 @@ from types import FrameType
 
 from objectives.threads import THREADS_ENV, cores
 from tuner.engine.context import WORKER_INDEX_ENV
+from tuner.engine.worker_process import INTERRUPTED, WORKER_ENV
 from tuner.errors import TunerError
 from tuner.options import RunOptions
 from tuner.spec import StudySpec
 from tuner.storage import mask
+from tuner.tracking import resolve_uri
 
 log = logging.getLogger("tuner")
 
@@ -36,45 +41,22 @@ THREAD_VARS = (
     "VECLIB_MAXIMUM_THREADS",
     "NUMEXPR_NUM_THREADS",
 )
-INTERRUPTED = 130
+WORKER_COMMAND = (sys.executable, "-m", "tuner.engine.worker_process")
 
 
-def study_argv(spec: StudySpec, options: RunOptions, threads: int | None) -> list[str]:
-    """The study file and every override the spec was loaded with, as `tuner worker` takes them
-    (no storage or tracking URI)."""
-    argv = [str(spec.path), "--dataset", spec.dataset, "--seed", str(spec.seed)]
-    if spec.trials_override is not None:
-        argv += ["--trials", str(spec.trials_override)]
-    for key, value in spec.sets.items():
-        shown = ",".join(str(v) for v in value) if isinstance(value, list) else value
-        argv += ["--set", f"{key}={shown}"]
-    if options.data_dir is not None:
-        argv += ["--data-dir", options.data_dir]
-    if threads is not None:
-        argv += ["--threads", str(threads)]
-    if options.download:
-        argv.append("--download")
-    if not options.tracking:
-        argv.append("--no-tracking")
-    if not options.checkpoints:
-        argv.append("--no-checkpoints")
-    if options.checkpoint_dir:
-        given = options.checkpoint_dir
-        argv += ["--checkpoint-dir", given if given.startswith("s3://") else
-                 os.path.abspath(given)]
-    return argv
-
-
-def worker_argv(spec: StudySpec, options: RunOptions, threads: int | None, quiet: bool
-                ) -> list[str]:
-    """`python -m tuner worker ...`: -v when this process logs debug lines, else -q for a quiet
-    worker or when progress is off (a worker shown shows its progress and trial lines)."""
-    argv = [sys.executable, "-m", "tuner"]
+def worker_job(name: str, options: RunOptions, shown: bool) -> str:
+    """TUNER_WORKER for one worker: the study, the options (progress only for the one shown)
+    and its log level (debug when this process logs debug lines, else info for the one shown
+    and warnings for the others)."""
+    options = dataclasses.replace(options, progress=options.progress and shown, jobs=None,
+                                  cluster=None)
     if logging.getLogger("tuner").isEnabledFor(logging.DEBUG):
-        argv.append("-v")
-    elif quiet or not options.progress:
-        argv.append("-q")
-    return [*argv, "worker", *study_argv(spec, options, threads)]
+        level = "DEBUG"
+    elif shown and options.progress:
+        level = "INFO"
+    else:
+        level = "WARNING"
+    return json.dumps({"study": name, "options": options.to_dict(), "log": level})
 
 
 def thread_share(cores: int, slots: int) -> int:
@@ -88,18 +70,23 @@ def thread_env(threads: int) -> dict[str, str]:
     return {var: str(threads) for var in (*THREAD_VARS, THREADS_ENV)}
 
 
-def worker_env(
-    base: Mapping[str, str], index: int, jobs: int, storage: str, tracking_uri: str | None
-) -> dict[str, str]:
-    """The environment of worker `index` of `jobs`: its share of the cores as thread limits
-    (unless the user set them), its index, and the storage/tracking URIs."""
+def worker_env(base: Mapping[str, str], index: int, options: RunOptions, job: str
+               ) -> dict[str, str]:
+    """The environment of worker `index` of `options.jobs`: its share of the cores as thread
+    limits (unless the user set them, or --threads did), its index, the job and the storage /
+    tracking URIs."""
     env = dict(base)
-    for var, value in thread_env(thread_share(cores(), jobs)).items():
-        env.setdefault(var, value)
+    share = options.threads or thread_share(cores(), options.jobs or 1)
+    for var, value in thread_env(share).items():
+        if options.threads is not None:
+            env[var] = value
+        else:
+            env.setdefault(var, value)
     env[WORKER_INDEX_ENV] = str(index)
-    env["TUNER_STORAGE"] = storage
-    if tracking_uri:
-        env["MLFLOW_TRACKING_URI"] = tracking_uri
+    env[WORKER_ENV] = job
+    env["TUNER_STORAGE"] = options.storage_url
+    if options.tracking:
+        env["MLFLOW_TRACKING_URI"] = resolve_uri(options.tracking_uri)
     return env
 
 
@@ -108,10 +95,10 @@ def worst(codes: Sequence[int]) -> int:
     return max((128 - code if code < 0 else code for code in codes), default=0)
 
 
-def spawn(argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+def spawn(env: dict[str, str]) -> subprocess.Popen[bytes]:
     """Start one worker in its own process group (a terminal Ctrl-C reaches only us, and we
-    forward it exactly once); its stdout (its own summary) is discarded."""
-    return subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, process_group=0)
+    forward it exactly once); its stdout is discarded."""
+    return subprocess.Popen(WORKER_COMMAND, env=env, stdout=subprocess.DEVNULL, process_group=0)
 
 
 def wait_all(procs: Sequence[subprocess.Popen[bytes]]) -> list[int]:
@@ -131,15 +118,15 @@ def wait_all(procs: Sequence[subprocess.Popen[bytes]]) -> list[int]:
             signal.signal(sig, handler)
 
 
-def run_jobs(spec: StudySpec, options: RunOptions, jobs: int, threads: int | None) -> None:
-    """Run `jobs` worker processes on the study until every stage has its trials. The caller
-    has created the storage and tracking store (preflight, open_context) beforehand. A Ctrl-C
-    raises KeyboardInterrupt once every worker stopped; any other worker failure TunerError."""
-    storage = options.storage_url
-    tracking_uri = options.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
-    log.info("starting %d workers on %s", jobs, mask(storage))
-    procs = [spawn(worker_argv(spec, options, threads, quiet=index > 0),
-                   worker_env(os.environ, index, jobs, storage, tracking_uri))
+def run_jobs(spec: StudySpec, options: RunOptions) -> None:
+    """Run `options.jobs` worker processes on the study until every stage has its trials. The
+    caller has created the storage and tracking store and stored the spec beforehand
+    (preflight, open_context, store_spec). A Ctrl-C raises KeyboardInterrupt once every worker
+    stopped; any other worker failure TunerError."""
+    jobs = options.jobs or 1
+    log.info("starting %d workers on %s", jobs, mask(options.storage_url))
+    procs = [spawn(worker_env(os.environ, index, options,
+                              worker_job(spec.name, options, shown=index == 0)))
              for index in range(jobs)]
     codes = wait_all(procs)
     code = worst(codes)

@@ -15,7 +15,7 @@ from objectives.data import Dataset
 from objectives.metrics import FAMILIES, base_name
 from tuner.errors import SpecError, tuner_errors
 from tuner.options import RunOptions
-from tuner.samplers import Direction, check_stage, optuna_direction
+from tuner.search.samplers import Direction, check_stage, optuna_direction
 from tuner.spec import StudySpec
 
 

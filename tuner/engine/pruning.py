@@ -24,9 +24,9 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from tuner.engine.context import Context
-from tuner.samplers import build_pruner, optuna_direction
+from tuner.search.samplers import build_pruner, optuna_direction
+from tuner.search.trials import PRUNING_SUFFIX
 from tuner.spec import Stage
-from tuner.trials import PRUNING_SUFFIX
 
 
 def open_pruning_study(ctx: Context, stage: Stage) -> optuna.Study:

@@ -20,7 +20,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from tuner.optuna_private import beats, trial_id
+from tuner.storage.optuna_private import beats, trial_id
 
 log = logging.getLogger("tuner")
 

@@ -20,17 +20,16 @@ from tuner.engine.interrupts import Interrupted, ask, check_interrupted, tell_in
 from tuner.engine.preflight import directions
 from tuner.engine.pruning import fail_orphan_companions, open_pruning_study
 from tuner.engine.slots import fail_orphans, first_beat, is_surplus, slots_taken
-from tuner.engine.summary import end_stage_info, summarize
+from tuner.engine.stage_result import end_stage_info, summarize
 from tuner.engine.trial import run_trial
 from tuner.errors import TunerError
-from tuner.pareto import refine_sources
 from tuner.results import StageResult
-from tuner.samplers import SHARED_SEED_SAMPLERS, build_pruner, build_sampler
+from tuner.search.refine import clip_config, refine_sources, refine_space
+from tuner.search.samplers import SHARED_SEED_SAMPLERS, build_pruner, build_sampler
+from tuner.search.trials import FINISHED
 from tuner.spec import ParamSpace, Stage, StudySpec
 from tuner.spec.model import SEED_LIMIT
-from tuner.stages import clip_config, refine_space
 from tuner.storage import fail_stale, mask
-from tuner.trials import FINISHED
 
 log = logging.getLogger("tuner")
 

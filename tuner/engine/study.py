@@ -4,16 +4,22 @@ storage), resumable by running it again."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import optuna
 
-from tuner.engine.context import Context
+from tuner.engine.context import Context, open_context
 from tuner.engine.interrupts import Interrupted, interruptible
+from tuner.engine.preflight import preflight
+from tuner.engine.spec_store import joined_spec, stored_spec
 from tuner.engine.stage import run_stage
+from tuner.options import RunOptions
 from tuner.results import StageResult
-from tuner.storage import mask, storage_errors
+from tuner.spec import StudySpec
+from tuner.storage import mask, open_storage, storage_errors
 
 log = logging.getLogger("tuner")
 
@@ -28,6 +34,23 @@ def optuna_warnings_only() -> Iterator[None]:
         yield
     finally:
         optuna.logging.set_verbosity(verbosity)
+
+
+def run_worker(study: str | Path | StudySpec, options: RunOptions,
+               settings: Mapping[str, Any] | None = None, *, stored_only: bool = False
+               ) -> tuple[Context, list[StageResult]]:
+    """One more worker on a study: the spec stored with it (engine/spec_store.py), checked
+    against the worker's own study file or spec if it has one, then every stage until each
+    has its trials. `stored_only`: `study` is a name and the stored spec is run as it is (the
+    workers that --jobs and --cluster start)."""
+    url = options.storage_url
+    storage = open_storage(url)
+    if stored_only:
+        spec = stored_spec(storage, str(study), url)
+    else:
+        spec = joined_spec(storage, url, study, settings or {})
+    ctx = open_context(spec, options, preflight(spec, options), role="worker")
+    return ctx, run_stages(ctx)
 
 
 def run_stages(ctx: Context) -> list[StageResult]:

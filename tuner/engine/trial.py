@@ -30,12 +30,11 @@ from tuner.engine.context import Context
 from tuner.engine.interrupts import Interrupted, check_interrupted
 from tuner.engine.pruning import Pruning
 from tuner.engine.values import MissingMetric, derived, objective_values
-from tuner.optuna_private import trial_id
-from tuner.space import suggest
+from tuner.search.space import params_text, suggest
 from tuner.spec import ParamSpace, Stage, StudySpec
 from tuner.spec.model import DERIVED_METRICS
 from tuner.storage import heartbeat
-from tuner.text import params_text
+from tuner.storage.optuna_private import trial_id
 from tuner.tracking import TrialTracker
 
 log = logging.getLogger("tuner")

@@ -1,1 +1,2 @@
-"""Results as files and text: charts, plots, tables, the study report, list/show output."""
+"""What the commands print and write for people: `list` / `show` text, the end-of-study summary,
+the report page."""

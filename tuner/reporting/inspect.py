@@ -12,11 +12,11 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from tuner.errors import TunerError
-from tuner.pareto import front, is_multi
-from tuner.reporting.tables import directions_text, objective_names
+from tuner.reporting.text import fmt, table
+from tuner.search.pareto import front, is_multi
+from tuner.search.space import params_text
+from tuner.search.trials import best_trial, directions_text, is_companion, objective_names
 from tuner.storage import mask
-from tuner.text import fmt, params_text, table
-from tuner.trials import best_trial, is_pruning_study
 
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING)
 
@@ -27,7 +27,7 @@ def _counts(trials: Sequence[FrozenTrial]) -> list[str]:
 
 def list_text(storage: Any, url: str) -> str:
     """One row per Optuna study (stage) in the storage."""
-    names = sorted(n for n in optuna.get_all_study_names(storage) if not is_pruning_study(n))
+    names = sorted(n for n in optuna.get_all_study_names(storage) if not is_companion(n))
     if not names:
         return f"no studies in {mask(url)}"
     rows = [["study", "complete", "pruned", "failed", "running", "best", "final test"]]
@@ -55,7 +55,7 @@ def _final_test(study: optuna.Study) -> str:
 def show_text(storage: Any, url: str, name: str) -> str:
     """Every stage of study `name`: its space, trials table, best trial and final result."""
     names = sorted(n for n in optuna.get_all_study_names(storage)
-                   if (n == name or n.startswith(name + "/")) and not is_pruning_study(n))
+                   if (n == name or n.startswith(name + "/")) and not is_companion(n))
     if not names:
         raise TunerError(f"No study '{name}' in storage {mask(url)}; "
                          "`tuner list` shows the studies there.")

@@ -11,11 +11,19 @@ from typing import Any
 import optuna
 
 from tuner.errors import StorageError, TunerError
-from tuner.pareto import front, is_multi
-from tuner.reporting.plots import study_plots
-from tuner.reporting.tables import directions_text, front_csv, objective_names, trials_csv
-from tuner.text import fmt, params_text
-from tuner.trials import PRUNING_SUFFIX, best_trial, is_pruning_study, state_counts
+from tuner.figures.study_plots import study_plots
+from tuner.figures.tables import front_csv, trials_csv
+from tuner.reporting.text import fmt
+from tuner.search.pareto import front, is_multi
+from tuner.search.space import params_text
+from tuner.search.trials import (
+    PRUNING_SUFFIX,
+    best_trial,
+    directions_text,
+    is_companion,
+    objective_names,
+    state_counts,
+)
 
 STAGE_SEPARATORS = ("/", ".", ":")
 
@@ -26,7 +34,7 @@ def stage_studies(storage: Any, name: str) -> list[str]:
     names = [s.study_name for s in summaries]
     prefixes = tuple(name + sep for sep in STAGE_SEPARATORS)
     return [n for n in names if (n == name or n.startswith(prefixes))
-            and not is_pruning_study(n)]
+            and not is_companion(n)]
 
 
 def default_out(name: str) -> Path:

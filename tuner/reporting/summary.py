@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tuner.results import FinalResult, StudyResult
-from tuner.text import params_text
+from tuner.search.space import params_text
 
 
 def study_summary(result: StudyResult) -> str:

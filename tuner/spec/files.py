@@ -1,5 +1,6 @@
 """Where study files are found: a path, studies/NAME.toml in the current folder, or one of the
-built-in studies shipped inside the package (tuner/studies/, package data of the wheel)."""
+built-in studies: the top-level studies/ folder of a source checkout, shipped inside the wheel as
+tuner/studies/ (setup.py maps the one onto the other)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from pathlib import Path
 
 from tuner.errors import SpecError
 
-BUILTIN_STUDIES = Path(__file__).resolve().parents[1] / "studies"
+_PACKAGED = Path(__file__).resolve().parents[1] / "studies"
+BUILTIN_STUDIES = _PACKAGED if _PACKAGED.is_dir() else _PACKAGED.parents[1] / "studies"
 
 
 def builtin_names() -> list[str]:

@@ -31,7 +31,7 @@ from tuner.spec.files import find_study_file
 from tuner.spec.metrics import check_rules, parse_metrics, parse_pick
 from tuner.spec.model import DEFAULT_MONITOR, DERIVED_METRICS, SEED_LIMIT, Final, Stage, StudySpec
 from tuner.spec.objectives import resolve_objective
-from tuner.spec.stages import parse_stage
+from tuner.spec.stage_table import parse_stage
 
 TOP_KEYS = {"name", "objective", "dataset", "metric", "direction", "metrics", "directions",
             "seed", "val_size", "train_limit", "fixed", "stages", "final", "target", "task",
@@ -50,7 +50,7 @@ def load_spec(
     name: str | Path,
     *,
     dataset: str | None = None,
-    sets: Mapping[str, Any] | None = None,
+    overrides: Mapping[str, Any] | None = None,
     trials: int | None = None,
     seed: int | None = None,
 ) -> StudySpec:
@@ -62,7 +62,7 @@ def load_spec(
         raise SpecError(f"{path}: malformed TOML: {exc}.") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(f"{path}: cannot read: {exc}.") from None
-    return parse_spec(raw, path, dataset=dataset, sets=sets, trials=trials, seed=seed)
+    return parse_spec(raw, path, dataset=dataset, overrides=overrides, trials=trials, seed=seed)
 
 
 def parse_spec(
@@ -70,7 +70,7 @@ def parse_spec(
     path: Path,
     *,
     dataset: str | None = None,
-    sets: Mapping[str, Any] | None = None,
+    overrides: Mapping[str, Any] | None = None,
     trials: int | None = None,
     seed: int | None = None,
 ) -> StudySpec:
@@ -80,7 +80,7 @@ def parse_spec(
     ref = c.get(raw, "objective", (str,), "", required=True)
     objective = resolve_objective(ref, f"{path}: objective", folder=path.parent)
     if isinstance(objective, FunctionObjective):
-        objective = objective.declaring(declared_params(raw, sets or {}))
+        objective = objective.declaring(declared_params(raw, overrides or {}))
     study_name = c.get(raw, "name", (str,), "", default=path.stem)
     if not study_name or "/" in study_name:
         raise c.fail("name", f"must be a non-empty name without '/'. Got {study_name!r} instead.")
@@ -96,7 +96,7 @@ def parse_spec(
     train_limit = c.get(raw, "train_limit", (int,), "")
     if train_limit is not None and train_limit < 1:
         raise c.fail("train_limit", f"must be >= 1. Got {train_limit} instead.")
-    overrides = _checked_sets(objective, sets or {})
+    overrides = _checked_overrides(objective, overrides or {})
     fixed_raw = _checked_table(c, objective, c.get(raw, "fixed", (dict,), "", default={}), "fixed")
     if trials is not None and trials < 1:
         raise SpecError(f"--trials must be >= 1. Got {trials} instead.")
@@ -109,7 +109,7 @@ def parse_spec(
         seed=study_seed, val_size=val_size, train_limit=train_limit,
         fixed=resolve_config(objective.name, objective.params, {**fixed_raw, **overrides}),
         stages=_stages(c, raw, objective, overrides, trials), final=_final(c, raw, objective),
-        sets=overrides, trials_override=trials, **_data_keys(c, raw),
+        overrides=overrides, trials_override=trials, **_data_keys(c, raw),
     )
     pick_raw = c.get(raw, "final", (dict,), "", default={}).get("pick")
     spec = replace(spec, final=replace(spec.final, pick=parse_pick(
@@ -118,14 +118,14 @@ def parse_spec(
     return spec
 
 
-def declared_params(raw: Mapping[str, Any], sets: Mapping[str, Any]) -> dict[str, Any]:
+def declared_params(raw: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
     """Every param a study declares for a training function, with its [fixed] value (None when
     only a space, a `set` table or --set names it)."""
     declared: dict[str, Any] = {}
     stages: list[Any] = raw["stages"] if isinstance(raw.get("stages"), list) else []
     tables = [t.get(key) for t in stages if isinstance(t, dict) for key in ("space", "set")]
     final = raw.get("final")
-    tables += [final.get("set") if isinstance(final, dict) else None, sets]
+    tables += [final.get("set") if isinstance(final, dict) else None, overrides]
     for table in tables:
         if isinstance(table, Mapping):
             declared.update(dict.fromkeys(table))
@@ -190,9 +190,10 @@ def _checked_table(c: Checker, objective: Objective, table: Mapping[str, Any], w
     return out
 
 
-def _checked_sets(objective: Objective, sets: Mapping[str, Any]) -> dict[str, Any]:
+def _checked_overrides(objective: Objective, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """--set (overrides=) values, each checked (and converted) for the objective."""
     out = {}
-    for key, value in sets.items():
+    for key, value in overrides.items():
         try:
             out[key] = check_param(objective.name, objective.params, key, value)
         except ConfigError as exc:

@@ -149,8 +149,9 @@ class Final:
 @dataclass(frozen=True)
 class StudySpec:
     """A validated study. `fixed` is the full resolved config (defaults + [fixed] + --set);
-    `sets` and `trials_override` are the overrides it was loaded with (workers repeat them);
-    target, task and test_size describe the user's own data."""
+    `overrides` (--set, overrides=) and `trials_override` (--trials) are what it was loaded
+    with; target, task and test_size describe the user's own data. It is stored with the study
+    as data (spec/record.py), and every worker runs the stored one."""
 
     name: str
     path: Path
@@ -165,7 +166,7 @@ class StudySpec:
     fixed: Mapping[str, Any]
     stages: tuple[Stage, ...]
     final: Final
-    sets: Mapping[str, Any] = field(default_factory=dict)
+    overrides: Mapping[str, Any] = field(default_factory=dict)
     trials_override: int | None = None
     target: str | None = None
     """The target column of a CSV dataset (default: its last column)."""

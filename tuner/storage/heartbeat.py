@@ -18,7 +18,7 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial
 
 from tuner.errors import StorageError
-from tuner.optuna_private import heartbeat_storage, trial_id
+from tuner.storage.optuna_private import heartbeat_storage, trial_id
 
 log = logging.getLogger("tuner")
 

@@ -17,7 +17,7 @@ import sqlalchemy
 from optuna.storages import RDBStorage
 
 from tuner.errors import StorageError
-from tuner.optuna_private import CACHED_CALLS
+from tuner.storage.optuna_private import CACHED_CALLS
 
 log = logging.getLogger("tuner")
 

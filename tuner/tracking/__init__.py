@@ -4,10 +4,10 @@ implementation (mlflow_tracker.py, with store.py the only MLflow importers); `tu
 from __future__ import annotations
 
 from tuner.tracking.base import Tracker, TrialTracker
+from tuner.tracking.keys import DEFAULT_TRACKING_URI, artifact_root, flat_params, resolve_uri
 from tuner.tracking.mlflow_tracker import MlflowTracker
 from tuner.tracking.store import MAX_FAILURES
 from tuner.tracking.ui import serve_ui
-from tuner.tracking.values import DEFAULT_TRACKING_URI, artifact_root, flat_params, resolve_uri
 
 
 def make_tracker(tracking_uri: str | None, disabled: bool = False) -> Tracker:

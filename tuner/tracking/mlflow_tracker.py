@@ -25,15 +25,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tuner.pareto import front, is_multi
-from tuner.reporting.charts import plot_learning_curves
-from tuner.reporting.plots import study_plots
-from tuner.reporting.tables import front_csv, trials_csv
+from tuner.figures.charts import plot_learning_curves
+from tuner.figures.study_plots import study_plots
+from tuner.figures.tables import front_csv, trials_csv
+from tuner.search.pareto import front, is_multi
+from tuner.search.trials import best_trial, state_counts
 from tuner.tracking.base import Tracker, TrialTracker
-from tuner.tracking.model_log import LoggedModel, ModelToLog, log_tuned_model
-from tuner.tracking.store import MlflowStore
-from tuner.tracking.trial_run import MlflowTrialTracker
-from tuner.tracking.values import (
+from tuner.tracking.keys import (
     MAX_TAG_CHARS,
     RUN_STATUS,
     clean_key,
@@ -44,7 +42,9 @@ from tuner.tracking.values import (
     param_value,
     scalars,
 )
-from tuner.trials import best_trial, state_counts
+from tuner.tracking.model_log import LoggedModel, ModelToLog, log_tuned_model
+from tuner.tracking.store import MlflowStore
+from tuner.tracking.trial_run import MlflowTrialTracker
 
 log = logging.getLogger(__name__)
 

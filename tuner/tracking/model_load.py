@@ -13,8 +13,8 @@ import pandas as pd
 
 from tuner.errors import DataError, TrackingError
 from tuner.inputs import InputShape
+from tuner.tracking.keys import first_line
 from tuner.tracking.model_log import fluent_uri
-from tuner.tracking.values import first_line
 
 
 @dataclass

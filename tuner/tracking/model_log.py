@@ -24,7 +24,7 @@ import numpy as np
 
 import objectives
 from objectives.bundle import load_bundle
-from tuner.tracking.values import MAX_TAG_CHARS
+from tuner.tracking.keys import MAX_TAG_CHARS
 
 MODEL_NAME = "model"
 CODE = str(Path(__file__).with_name("pyfunc_model.py"))

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from tuner.errors import TrackingError
 from tuner.storage import mask
 from tuner.storage.sqlite import create_once
-from tuner.tracking.values import EXPERIMENT_KIND, artifact_root, first_line, local_store
+from tuner.tracking.keys import EXPERIMENT_KIND, artifact_root, first_line, local_store
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient

@@ -12,10 +12,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tuner.reporting.charts import plot_learning_curves, plot_lr_schedule
+from tuner.figures.charts import plot_learning_curves, plot_lr_schedule
 from tuner.tracking.base import TrialTracker
-from tuner.tracking.store import MlflowStore
-from tuner.tracking.values import (
+from tuner.tracking.keys import (
     MAX_TAG_CHARS,
     RUN_STATUS,
     clean_key,
@@ -23,6 +22,7 @@ from tuner.tracking.values import (
     is_number,
     now_ms,
 )
+from tuner.tracking.store import MlflowStore
 
 
 class MlflowTrialTracker(TrialTracker):

@@ -17,7 +17,7 @@ from typing import Any
 
 from tuner.errors import TrackingError
 from tuner.storage import mask
-from tuner.tracking.values import ARTIFACTS_DIR, local_store, resolve_uri
+from tuner.tracking.keys import ARTIFACTS_DIR, local_store, resolve_uri
 
 log = logging.getLogger(__name__)
 

@@ -56,3 +56,9 @@ def suggest(trial: optuna.Trial, space: Sequence[ParamSpace]) -> dict[str, Any]:
                                                      float(param.high), step=param.step,
                                                      log=param.log)
     return values
+
+
+def params_text(params: Mapping[str, Any]) -> str:
+    """k=v, k=v with floats to 4 significant digits (log lines, tables, summaries)."""
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                     for k, v in params.items())

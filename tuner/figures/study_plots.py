@@ -1,10 +1,9 @@
-"""Figures drawn with matplotlib's Agg backend: the confusion matrix and Optuna's study plots."""
+"""A stage's study plots (Optuna's matplotlib plots) as PNG files."""
 
 from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,30 +24,6 @@ def _save(fig: Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=_DPI)
     return path
-
-
-def plot_confusion_matrix(
-    matrix: np.ndarray | Sequence[Sequence[int]], path: Path, labels: Sequence[str] | None = None
-) -> Path:
-    """Counts of true (rows) vs predicted (columns) classes, annotated."""
-    counts = np.asarray(matrix)
-    n = counts.shape[0]
-    names = list(labels) if labels is not None else [str(i) for i in range(n)]
-    fig = Figure(figsize=(1.0 + 0.5 * n, 0.8 + 0.5 * n))
-    ax = fig.subplots()
-    image = ax.imshow(counts, cmap="Blues")
-    fig.colorbar(image, ax=ax)
-    ax.set_xticks(range(n), names, rotation=45, ha="right")
-    ax.set_yticks(range(n), names)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    threshold = counts.max() / 2 if counts.size else 0
-    for i in range(n):
-        for j in range(n):
-            ax.text(j, i, str(int(counts[i, j])), ha="center", va="center", fontsize=7,
-                    color="white" if counts[i, j] > threshold else "black")
-    fig.tight_layout()
-    return _save(fig, path)
 
 
 def _importances(study: optuna.Study, first: dict[str, Any]) -> dict[str, float]:

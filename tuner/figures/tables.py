@@ -1,21 +1,14 @@
-"""Tables written as files: a study's trials CSV and confusion-matrix counts."""
+"""Tables written as files: a stage's trials CSV and its Pareto front CSV."""
 
 from __future__ import annotations
 
 import csv
 from pathlib import Path
 
-import numpy as np
 import optuna
 
-from tuner.pareto import front
-
-
-def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
-    """counts[i, j] = how many samples of class i were predicted as j."""
-    counts = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(counts, (np.asarray(y_true), np.asarray(y_pred)), 1)
-    return counts
+from tuner.search.pareto import front
+from tuner.search.trials import objective_names
 
 
 def trials_csv(study: optuna.Study, path: Path) -> Path:
@@ -40,23 +33,6 @@ def trials_csv(study: optuna.Study, path: Path) -> Path:
             writer.writerow([t.number, t.state.name, *values, start, seconds,
                              *(t.params.get(name, "") for name in names)])
     return path
-
-
-def objective_names(study: optuna.Study) -> list[str]:
-    """The stage's metric names (set by the tuner), one per objective."""
-    names = list(study.metric_names or [])
-    return names if len(names) == len(study.directions) else \
-        [f"objective_{i}" for i in range(len(study.directions))]
-
-
-def directions_text(study: optuna.Study) -> str:
-    """"maximize" for a single-objective stage; "maximize val_accuracy, minimize seconds" for
-    a multi-objective one."""
-    names = objective_names(study)
-    if len(names) == 1:
-        return study.directions[0].name.lower()
-    return ", ".join(f"{d.name.lower()} {m}" for m, d in
-                     zip(names, study.directions, strict=True))
 
 
 def front_csv(study: optuna.Study, path: Path) -> Path:

@@ -9,10 +9,9 @@ import optuna
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
-from tuner.pareto import front, is_multi
-from tuner.reporting.tables import objective_names
 from tuner.results import FrontTrial, StageResult
-from tuner.trials import best_trial, state_counts
+from tuner.search.pareto import front, is_multi
+from tuner.search.trials import best_trial, objective_names, state_counts
 
 
 def summarize(study: optuna.Study, stage: str, *, wall: float | None, ran: int) -> StageResult:

@@ -1,10 +1,12 @@
-"""Coarse -> fine: how a refine stage's bounds come from an earlier stage's best trials.
+"""Coarse -> fine: which trials of an earlier stage a refine stage starts from, and how its
+bounds come from them.
 
 For each refined numeric param, take the values of the top-k completed trials, measure their span
 (in log space for log params), widen each side by `margin` x that span (the span counts as at least
 a tenth of the original range, so one best value still gives a range), and clip to the original
 bounds. Int params round outwards; stepped params snap to their grid. A refined categorical keeps
-only the choices seen in the top-k. Pure functions: the runner computes this once and stores it.
+only the choices seen in the top-k. The stage loop computes this once and stores it with the
+stage (engine/stage.py).
 """
 
 from __future__ import annotations
@@ -14,7 +16,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from tuner.spec.model import ParamSpace, Refine
+import optuna
+from optuna.trial import TrialState
+
+from tuner.search.pareto import front, metric_value
+from tuner.spec.model import ParamSpace, Refine, Stage, StudySpec
 
 MIN_SPAN_FRACTION = 0.1
 
@@ -78,3 +84,25 @@ def clip_config(params: Mapping[str, Any], space: Sequence[ParamSpace]) -> dict[
             assert param.low is not None and param.high is not None
             out[name] = min(max(value, param.low), param.high)
     return out
+
+
+def refine_sources(spec: StudySpec, source: optuna.Study, stage: Stage
+                   ) -> tuple[list[Row], list[Row]]:
+    """(the trials whose params the refined space is built around, those to enqueue) as
+    (value, params) rows. With `refine.by`: the top_k (and the best `enqueue`) on that metric;
+    else in a multi-objective study the whole Pareto front (enqueued best first on the first
+    metric); else the top_k on the study metric."""
+    assert stage.refine is not None
+    refine = stage.refine
+    names = spec.metric_names
+    complete = source.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if refine.by is None and spec.multi:
+        on_front = front(source)
+        rows = [(metric_value(t, spec.metric, names) or 0.0, t.params) for t in on_front]
+        ranked = top_k(rows, len(rows), spec.direction)
+        return ranked, ranked[:refine.enqueue]
+    by = refine.by or spec.metric
+    rows = [(value, t.params) for t in complete
+            if (value := metric_value(t, by, names)) is not None]
+    direction = spec.direction_of(by)
+    return top_k(rows, refine.top_k, direction), top_k(rows, refine.enqueue, direction)

@@ -10,7 +10,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from tuner.errors import TunerError
-from tuner.pareto import metric_value
+from tuner.search.pareto import metric_value
 from tuner.spec import Stage, StudySpec
 from tuner.spec.model import Pick
 

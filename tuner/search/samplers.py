@@ -20,7 +20,7 @@ from typing import Any, Literal
 import optuna
 
 from tuner.errors import SpecError
-from tuner.space import suggest
+from tuner.search.space import suggest
 from tuner.spec.model import ParamSpace, Stage
 
 SHARED_SEED_SAMPLERS = ("qmc", "grid")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -11,11 +11,6 @@ def fmt(value: Any, digits: int = 4) -> str:
     if value is None:
         return "-"
     return f"{value:.{digits}g}" if isinstance(value, float) else str(value)
-
-
-def params_text(params: Mapping[str, Any]) -> str:
-    """k=v, k=v with floats shortened."""
-    return ", ".join(f"{k}={fmt(v)}" for k, v in params.items())
 
 
 def table(rows: Sequence[Sequence[str]]) -> str:

@@ -10,16 +10,19 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 PRUNING_SUFFIX = "#pruning"
 """Of a multi-objective stage's companion study, which carries its pruner's curves
 (tuner/engine/pruning.py)."""
+SPEC_SUFFIX = "#spec"
+"""Of the record study that holds a study's spec as data (tuner/engine/spec_store.py)."""
 
 
-def is_pruning_study(name: str) -> bool:
-    """True for a companion study (listings and reports skip these)."""
-    return name.endswith(PRUNING_SUFFIX)
+def is_companion(name: str) -> bool:
+    """True for the tuner's own companion studies (a stage's pruning study, a study's spec
+    record): listings and reports skip these."""
+    return name.endswith((PRUNING_SUFFIX, SPEC_SUFFIX))
 
 
 def best_trial(study: optuna.Study) -> FrozenTrial | None:
     """The best complete trial, or None when no trial completed (and in a multi-objective
-    study, which has a front instead: tuner/pareto.py)."""
+    study, which has a front instead: search/pareto.py)."""
     if len(study.directions) > 1:
         return None
     try:
@@ -42,3 +45,20 @@ def state_counts(study: optuna.Study) -> dict[str, int]:
     for trial in study.get_trials(deepcopy=False):
         counts[trial.state.name] = counts.get(trial.state.name, 0) + 1
     return counts
+
+
+def objective_names(study: optuna.Study) -> list[str]:
+    """The stage's metric names (set by the tuner), one per objective."""
+    names = list(study.metric_names or [])
+    return names if len(names) == len(study.directions) else \
+        [f"objective_{i}" for i in range(len(study.directions))]
+
+
+def directions_text(study: optuna.Study) -> str:
+    """"maximize" for a single-objective stage; "maximize val_accuracy, minimize seconds" for
+    a multi-objective one."""
+    names = objective_names(study)
+    if len(names) == 1:
+        return study.directions[0].name.lower()
+    return ", ".join(f"{d.name.lower()} {m}" for m, d in
+                     zip(names, study.directions, strict=True))

@@ -1,0 +1,113 @@
+"""The study's spec stored as data with its trials: a round trip loses nothing, a worker with only
+the study's name runs the stored spec, and a worker whose own file differs stops with one line
+before any trial."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import optuna
+import pytest
+
+import tuner
+from tuner.spec import builtin_names
+from tuner.spec.record import first_difference, from_record, to_record
+
+TOY = """
+objective = "tests.toy_objective:TOY"
+dataset = "digits"
+metrics = ["val_accuracy", "seconds"]
+seed = 5
+
+[fixed]
+epochs = 2
+
+[[stages]]
+name = "coarse"
+sampler = {{ type = "random" }}
+pruner = {{ type = "median", n_startup_trials = 2 }}
+trials = {trials}
+[stages.space]
+x = {{ low = -5.0, high = 5.0 }}
+optimizer = {{ choices = ["sgd", "momentum"] }}
+momentum = {{ low = 0.5, high = 0.99, when = {{ optimizer = ["momentum"] }} }}
+
+[[stages]]
+name = "fine"
+trials = 2
+refine = {{ from = "coarse", params = ["x"], top_k = 2 }}
+set = {{ epochs = 3 }}
+
+[final]
+monitor = 40
+pick = {{ max = "val_accuracy", where = "seconds <= 10" }}
+"""
+
+
+def _write(folder: Path, trials: int = 3) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "toy.toml").write_text(TOY.format(trials=trials))
+    return folder / "toy.toml"
+
+
+@pytest.mark.parametrize("name", builtin_names())
+def test_every_built_in_study_survives_the_round_trip(name: str) -> None:
+    spec = tuner.load_study_spec(name, trials=4, seed=9, dataset="digits")
+    again = from_record(to_record(spec))
+    assert again.path == spec.path.resolve() and again.objective.name == spec.objective.name
+    assert dataclasses.replace(again, objective=spec.objective, path=spec.path) == spec
+    assert to_record(again) == to_record(spec)
+
+
+def test_a_multi_objective_spec_with_a_pick_rule_survives_the_round_trip(tmp_path: Path) -> None:
+    spec = tuner.load_study_spec(_write(tmp_path), overrides={"epochs": 4}, dataset="wine.csv")
+    again = from_record(to_record(spec))
+    assert again.final == spec.final and again.stages == spec.stages
+    assert (again.metrics, again.overrides, again.dataset) == (spec.metrics, {"epochs": 4},
+                                                               "wine.csv")
+    assert first_difference(to_record(again), to_record(spec)) is None
+
+
+def test_first_difference_names_the_key() -> None:
+    spec = tuner.load_study_spec("lambda_search")
+    mine, stored = to_record(spec), to_record(spec)
+    mine["stages"][1]["trials"] = 30
+    assert first_difference(mine, stored) == "stages.fine.trials: 30 here, 16 stored"
+    mine = to_record(tuner.load_study_spec("lambda_search", overrides={"cycles": 1}))
+    assert first_difference(mine, stored).startswith("fixed.cycles: 1 here, ")
+    mine = dict(stored, path="/elsewhere/lambda_search.toml")
+    assert first_difference(mine, stored) is None  # the same study from another folder
+
+
+def test_a_worker_with_only_the_name_runs_the_stored_spec(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    storage = f"sqlite:///{tmp_path / 'tuner.db'}"
+    spec = tuner.load_study_spec(_write(tmp_path / "here"), trials=2)
+    tuner.run_study(spec, storage=storage, tracking=False, progress=False)
+    monkeypatch.chdir(tmp_path)  # no toy.toml here: the worker has only the name
+    result = tuner.join_study("toy", storage=storage, tracking=False, progress=False,
+                              trials=None)
+    assert set(result.stages) == {"coarse", "fine"}
+    assert result.stages["coarse"].complete + result.stages["coarse"].pruned == 2
+    with pytest.raises(tuner.SpecError, match=r"^No study 'nosuch' in storage "):
+        tuner.join_study("nosuch", storage=storage, tracking=False)
+
+
+def test_a_worker_whose_own_file_differs_stops_with_one_line_before_any_trial(
+        tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'tuner.db'}"
+    tuner.run_study(_write(tmp_path / "a"), storage=storage, tracking=False, progress=False,
+                    overrides={"epochs": 1})
+    before = len(optuna.load_study(study_name="toy/coarse", storage=storage).trials)
+    other = _write(tmp_path / "b", trials=5)
+    with pytest.raises(tuner.SpecError) as info:
+        tuner.join_study(other, storage=storage, tracking=False, progress=False)
+    message = str(info.value)
+    assert "\n" not in message and "does not describe study 'toy'" in message
+    assert "stages.coarse.trials: 5 here, 3 stored" in message
+    assert len(optuna.load_study(study_name="toy/coarse", storage=storage).trials) == before
+    # the same file with the stored overrides (epochs=1, from the study's own run) is welcome
+    same = tuner.join_study(_write(tmp_path / "c"), storage=storage, tracking=False,
+                            progress=False)
+    assert same.name == "toy"

@@ -1,0 +1,111 @@
+"""The study's spec stored with its trials: the process that runs a study writes it (as data,
+spec/record.py) into the user attrs of a record study `NAME#spec` in the storage before any
+stage starts; every worker (`--jobs`, `--cluster`, a `tuner worker NAME` started by hand) reads
+it from there, so all of them run the same spaces, stages and overrides, including a StudySpec
+changed in Python. A worker that brings its own study file must describe the same study, or it
+stops with one line before any trial."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from tuner.errors import SpecError
+from tuner.search.trials import SPEC_SUFFIX
+from tuner.spec import StudySpec, find_study_file, load_spec
+from tuner.spec.record import first_difference, from_record, to_record
+from tuner.storage import mask
+
+log = logging.getLogger("tuner")
+
+SPEC_ATTR = "spec"
+
+
+def record_study_name(name: str) -> str:
+    return f"{name}{SPEC_SUFFIX}"
+
+
+def store_spec(storage: Any, spec: StudySpec) -> None:
+    """Write `spec` as the study's stored spec (the runner's latest: a study file edited
+    between runs applies to the stages still to run, as the stages' own stored spaces keep
+    the ones already started)."""
+    record = to_record(spec)
+    study = optuna.create_study(storage=storage, study_name=record_study_name(spec.name),
+                                load_if_exists=True)
+    if study.user_attrs.get(SPEC_ATTR) != record:
+        study.set_user_attr(SPEC_ATTR, record)
+
+
+def stored_record(storage: Any, name: str) -> dict[str, Any] | None:
+    """The stored spec record of study `name`, or None when the storage has none."""
+    try:
+        study = optuna.load_study(study_name=record_study_name(name), storage=storage)
+    except KeyError:
+        return None
+    record = study.user_attrs.get(SPEC_ATTR)
+    return dict(record) if isinstance(record, dict) else None
+
+
+def stored_spec(storage: Any, name: str, url: str) -> StudySpec:
+    """The spec study `name` was started with (what --jobs and --cluster workers run)."""
+    record = stored_record(storage, name)
+    if record is None:
+        raise SpecError(f"No study '{name}' in storage {mask(url)}; start it with `tuner study` "
+                        "(or give the worker its study file).")
+    return from_record(record)
+
+
+def joined_spec(storage: Any, url: str, study: str | Path | StudySpec,
+                settings: Mapping[str, Any]) -> StudySpec:
+    """The spec a worker runs: the stored one. A worker given a study file (a path, or a name
+    with a file by that name here) or a StudySpec must describe the same study (its file is
+    loaded with the stored study's overrides under the worker's own `settings`); with nothing
+    stored, the worker's own spec is stored and run (it is the first process of the study)."""
+    name = study.name if isinstance(study, StudySpec) else _name_of(study)
+    record = stored_record(storage, name) if name is not None else None
+    mine = study if isinstance(study, StudySpec) else _own_spec(study, record, settings)
+    if mine is None:
+        assert name is not None
+        return stored_spec(storage, name, url)
+    if record is None and mine.name != name:
+        record = stored_record(storage, mine.name)
+        if record is not None and not isinstance(study, StudySpec):
+            mine = _own_spec(study, record, settings) or mine
+    if record is None:
+        store_spec(storage, mine)
+        return mine
+    difference = first_difference(to_record(mine), record)
+    if difference is not None:
+        raise SpecError(f"{mine.path} does not describe study '{mine.name}' as stored in "
+                        f"{mask(url)} ({difference}). Give the worker the same study file and "
+                        "overrides, or only the study's name where no such file is, to run the "
+                        "stored study.")
+    return mine
+
+
+def _name_of(study: str | Path) -> str | None:
+    """The study name a worker was given (None for a path: its file says the name)."""
+    text = str(study)
+    return None if isinstance(study, Path) or text.endswith(".toml") or "/" in text else text
+
+
+def _own_spec(study: str | Path, record: Mapping[str, Any] | None,
+              settings: Mapping[str, Any]) -> StudySpec | None:
+    """The worker's own study file loaded with the stored study's overrides under its own, or
+    None when a bare name has no file here (the worker runs the stored spec)."""
+    try:
+        path = find_study_file(study)
+    except SpecError:
+        if _name_of(study) is not None:
+            return None
+        raise
+    given = {k: v for k, v in settings.items() if v is not None}
+    if record is not None:
+        given = {"dataset": record["dataset"], "seed": record["seed"],
+                 "trials": record["trials_override"], **given,
+                 "overrides": {**record["overrides"], **(given.get("overrides") or {})}}
+    return load_spec(path, **given)
