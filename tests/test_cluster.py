@@ -225,7 +225,7 @@ def test_ctrl_c_or_sigterm_stops_every_worker_on_the_cluster_cleanly(
     study.send_signal(signum)
     out, err = study.communicate(timeout=300)
     assert study.returncode == 130, err[-3000:]
-    assert "to resume, run: python -m tuner study lambda_search" in out
+    assert "to resume, run: python -m tuner -q study lambda_search" in out
     assert "Traceback" not in err
     trials = [t for name in STAGES for t in _trials(storage, name)]
     assert not [t for t in trials if t.state == TrialState.RUNNING]  # none left for heartbeats

@@ -234,7 +234,8 @@ def test_two_jobs_on_the_default_sqlite_storage_interrupted_and_resumed(tmp_path
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
-    assert "interrupted; to resume, run: python -m tuner study toy.toml" in out
+    assert ("interrupted; to resume, run: python -m tuner study toy.toml --jobs 2 "
+            "--no-tracking") in out
     trials = optuna.load_study(study_name="toy/coarse", storage="sqlite:///" + str(
         tmp_path / "tuner.db")).trials
     assert not [t for t in trials if t.state.name == "RUNNING"]  # even one just asked for

@@ -45,7 +45,7 @@ def digits_final(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
     folder = tmp_path_factory.mktemp("digits_final")
     tracking = f"sqlite:///{folder / 'mlflow.db'}"
     old = os.getcwd()
-    os.chdir(folder)  # MLflow's artifacts go to ./mlartifacts
+    os.chdir(folder)  # the default stores: ./mlflow.db, artifacts in ./mlruns
     try:
         result = tuner.run_study("lambda_search", dataset="digits", final=True, progress=False,
                                  storage=f"sqlite:///{folder / 'tuner.db'}",

@@ -137,7 +137,7 @@ def test_sigint_or_sigterm_fails_the_running_trial_and_prints_how_to_resume(
     hold.touch()  # the held trial goes on to its next report, where the Ctrl-C stops it
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
-    assert "interrupted; to resume, run: python -m tuner study" in out
+    assert "interrupted; to resume, run: python -m tuner -q study" in out
     assert "Traceback" not in err
     interrupted = [t for t in trials(storage_url) if t.state == TrialState.FAIL]
     assert len(interrupted) == 1 and interrupted[0].user_attrs["reason"] == "interrupted"
@@ -175,8 +175,8 @@ def test_ctrl_c_right_after_ask_fails_that_trial_at_once(
     path = tmp_path / "kill.toml"
     path.write_text(STUDY)
     assert main(["-q", "study", str(path), "--storage", storage_url, "--no-tracking"]) == 130
-    hint = shlex.join(["python", "-m", "tuner", "study", str(path), "--no-tracking",
-                       "--storage", storage_url])
+    hint = shlex.join(["python", "-m", "tuner", "-q", "study", str(path), "--storage",
+                       storage_url, "--no-tracking"])  # the same command, URLs masked
     assert f"interrupted; to resume, run: {hint}\n" in capsys.readouterr().out
     (trial,) = trials(storage_url)
     assert trial.state == TrialState.FAIL and trial.user_attrs["reason"] == "interrupted"

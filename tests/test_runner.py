@@ -223,7 +223,7 @@ def test_optuna_cli_and_dashboard_read_our_storage(tmp_path: Path, storage_url: 
     body = b"".join(app(environ, lambda s, h, *a: status.append(s)))
     assert status[0].startswith("200")
     names = {s["study_name"] for s in json.loads(body)["study_summaries"]}
-    assert names == {"toy/coarse", "toy/fine"}
+    assert names == {"toy/coarse", "toy/fine", "toy#spec"}  # the stages and the stored spec
 
 
 def test_rerun_closes_a_stage_run_left_running(tmp_path: Path, storage_url: str,
@@ -250,8 +250,8 @@ def test_stock_tools_read_a_study_with_no_flags(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Default stores in the study folder: `mlflow runs list` finds the runs with no flags (the
-    store is MLflow's own default, sqlite:///mlflow.db) and optuna-dashboard gets the metric
-    name for its axis instead of "Objective 0"."""
+    store is MLflow's own default, sqlite:///mlflow.db, its artifacts in mlruns/) and
+    optuna-dashboard gets the metric name for its axis instead of "Objective 0"."""
     monkeypatch.chdir(tmp_path)
     assert main(["-q", "study", study_file(tmp_path), "--trials", "2"]) == 0
     assert optuna.load_study(study_name="toy/coarse",
@@ -266,6 +266,10 @@ def test_stock_tools_read_a_study_with_no_flags(
                             capture_output=True, text=True, timeout=300)
     assert listed.returncode == 0, listed.stderr
     assert "trial 0" in listed.stdout and "coarse" in listed.stdout
+    # MLflow's records: mlflow.db beside an mlruns/ folder of artifacts, nothing else
+    assert experiment.artifact_location == (tmp_path / "mlruns").as_uri()
+    assert list((tmp_path / "mlruns").rglob("trials.csv"))
+    assert not (tmp_path / "mlartifacts").exists()
 
 
 def test_a_trial_ended_by_another_worker_is_dropped_not_a_crash(

@@ -302,7 +302,7 @@ def test_make_tracker_uri_resolution(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     assert isinstance(tracker, MlflowTracker)
     assert tracker.tracking_uri == "http://127.0.0.1:5999"
     db = tmp_path / "m" / "mlflow.db"
-    assert artifact_root(f"sqlite:///{db}") == (tmp_path / "m" / "mlartifacts").as_uri()
+    assert artifact_root(f"sqlite:///{db}") == (tmp_path / "m" / "mlruns").as_uri()
     assert artifact_root("http://127.0.0.1:5000") is None
 
 

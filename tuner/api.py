@@ -40,6 +40,7 @@ from tuner.results import FinalResult, StageResult, StudyResult, TrainResult
 from tuner.search.trials import better
 from tuner.spec import StudySpec, check_seed, load_spec
 from tuner.spec.objectives import resolve_objective
+from tuner.storage import storage_errors
 
 StudyRef = str | Path | StudySpec
 SPEC_SETTINGS = ("dataset", "overrides", "trials", "seed")
@@ -114,7 +115,8 @@ def run_study(study: StudyRef, options: RunOptions | None = None, *, final: bool
     address = cluster_address(options.cluster)
     with optuna_warnings_only():
         ctx = open_context(spec, options, preflight(spec, options), role="study")
-        store_spec(ctx.storage, spec)
+        with storage_errors(options.storage_url):
+            store_spec(ctx.storage, spec)
         if address is not None:
             tasks = run_cluster(spec, options, address, ctx.storage)
             return _result(ctx, None, run_final(ctx) if final else None, workers=tasks,

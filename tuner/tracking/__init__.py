@@ -12,7 +12,7 @@ from tuner.tracking.ui import serve_ui
 
 def make_tracker(tracking_uri: str | None, disabled: bool = False) -> Tracker:
     """The tracker for a run: no-op when disabled, else MLflow at tracking_uri (default:
-    $MLFLOW_TRACKING_URI, then MLflow's own sqlite:///mlflow.db, artifacts in mlartifacts/)."""
+    $MLFLOW_TRACKING_URI, then MLflow's own sqlite:///mlflow.db, artifacts in mlruns/)."""
     if disabled:
         return Tracker()
     return MlflowTracker(resolve_uri(tracking_uri))

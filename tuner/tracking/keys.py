@@ -15,8 +15,10 @@ from tuner.storage import mask, sqlite_file
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 """MLflow's own default store, so `mlflow ui` and `mlflow runs list` in the study folder read
 it with no flags."""
-ARTIFACTS_DIR = "mlartifacts"
-"""Artifacts of a SQLite store go in this folder beside the database (MLflow's own default)."""
+ARTIFACTS_DIR = "mlruns"
+"""Artifacts of a SQLite store go in this folder beside the database: the working folder holds
+tuner.db, mlflow.db and mlruns/ (each experiment records this location, so stock `mlflow ui`
+finds the artifacts with no flags)."""
 RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
 """MLflow run status per trial state: pruned trials show as stopped early, not as green."""
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
@@ -40,7 +42,7 @@ def resolve_uri(tracking_uri: str | None) -> str:
 
 
 def artifact_root(uri: str) -> str | None:
-    """Where artifacts of new experiments go: mlartifacts/ beside a SQLite database; None lets
+    """Where artifacts of new experiments go: mlruns/ beside a SQLite database; None lets
     a tracking server (or another database) decide."""
     db = sqlite_file(uri)
     return None if db is None else (db.resolve().parent / ARTIFACTS_DIR).as_uri()
