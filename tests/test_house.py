@@ -119,6 +119,68 @@ def test_only_the_cli_uses_argparse() -> None:
     assert users and all(name.startswith("tuner.cli") for name in users), users
 
 
+def _global_state_calls(tree: ast.Module) -> list[str]:
+    """What in `tree` changes matplotlib's or the warnings module's process-wide state: an
+    import of pyplot (or of Optuna's pyplot-based plots), a call of matplotlib.use, and a
+    warnings.filterwarnings / simplefilter that runs at import (outside any function or
+    `with` block). Each as "LINE: what"."""
+    found = []
+
+    def visit(node: ast.AST, scoped: bool) -> None:
+        if isinstance(node, ast.Import):
+            found.extend(f"{node.lineno}: import {a.name}" for a in node.names
+                         if a.name.startswith(("matplotlib.pyplot", "optuna.visualization")))
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names = [f"{node.module}.{a.name}" for a in node.names]
+            found.extend(f"{node.lineno}: from {name}" for name in names
+                         if name.startswith(("matplotlib.pyplot", "matplotlib.use",
+                                             "optuna.visualization")))
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            owner = node.func.value.id if isinstance(node.func.value, ast.Name) else ""
+            call = f"{owner}.{node.func.attr}"
+            if call == "matplotlib.use" or (
+                    call in ("warnings.filterwarnings", "warnings.simplefilter") and not scoped):
+                found.append(f"{node.lineno}: {call}")
+        inner = scoped or isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda,
+                                            ast.With, ast.AsyncWith))
+        for child in ast.iter_child_nodes(node):
+            visit(child, inner)
+
+    visit(tree, False)
+    return found
+
+
+def test_no_module_touches_pyplot_backends_or_process_wide_warning_filters() -> None:
+    """A library changes no global state on import or behind the user: figures are drawn on
+    Figure objects (no pyplot, no matplotlib.use), warnings are silenced in
+    warnings.catch_warnings() scopes, never by a filter installed at import."""
+    found = {name: calls for name, path in _modules().items()
+             if (calls := _global_state_calls(ast.parse(path.read_text())))}
+    assert found == {}
+
+
+def test_the_global_state_finder_finds_what_it_looks_for() -> None:
+    source = """
+import warnings
+import matplotlib
+import matplotlib.pyplot as plt
+from matplotlib import pyplot
+from optuna.visualization import matplotlib as vis
+matplotlib.use("Agg")
+warnings.filterwarnings("ignore", message="x")
+if True:
+    warnings.simplefilter("ignore")
+
+def scoped():
+    warnings.simplefilter("ignore")
+
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore")
+"""
+    assert [line.split(": ")[0] for line in _global_state_calls(ast.parse(source))] == [
+        "4", "5", "6", "7", "8", "10"]
+
+
 def test_wheel_holds_the_studies_and_an_installed_copy_finds_them(tmp_path: Path) -> None:
     """`pip wheel --no-deps .` packs the top-level studies/*.toml as tuner/studies/*.toml (the
     two kept in step); installed outside the checkout, the built-in studies load from the

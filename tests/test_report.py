@@ -19,7 +19,14 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def _is_png(path: Path) -> bool:
-    return path.is_file() and path.read_bytes()[:8] == PNG_MAGIC
+    """A file that starts like a PNG and that Pillow decodes whole."""
+    from PIL import Image
+
+    if not path.is_file() or path.read_bytes()[:8] != PNG_MAGIC:
+        return False
+    with Image.open(path) as image:
+        image.load()
+        return image.format == "PNG" and min(image.size) > 100
 
 
 def _study(params: int = 2, trials: int = 6, storage: str | None = None,
@@ -66,19 +73,78 @@ def test_trials_csv_has_one_row_per_trial_and_every_param(tmp_path: Path) -> Non
     assert float(rows[0]["x"]) == study.trials[0].params["x"]
 
 
+def _mixed_study(params: int, objectives: int = 1, trials: int = 12
+                 ) -> tuple[optuna.Study, optuna.Study]:
+    """A study over a log float, then an int, then a categorical (the first `params` of them),
+    with a pruned trial; its learning curves are also kept in a second study (the companion a
+    multi-objective stage keeps them in)."""
+    directions = ["maximize", "minimize", "minimize"][:objectives]
+    study = optuna.create_study(directions=directions,
+                                sampler=optuna.samplers.RandomSampler(seed=1))
+    curves = optuna.create_study(direction="maximize")
+    for number in range(trials):
+        trial, companion = study.ask(), curves.ask()
+        lr = trial.suggest_float("lr", 1e-4, 1e-1, log=True)
+        layers = trial.suggest_int("layers", 1, 4) if params > 1 else 2
+        adam = params > 2 and trial.suggest_categorical("optimizer", ["sgd", "adam"]) == "adam"
+        score = 1 - abs(np.log10(lr) + 2) / 4 - 0.05 * layers + 0.1 * adam
+        for step in (1, 2, 3):
+            if objectives == 1:  # Optuna's multi-objective trials take no reports
+                trial.report(score * step, step)
+            companion.report(score * step, step)
+        if number == trials - 1:
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            curves.tell(companion, state=optuna.trial.TrialState.PRUNED)
+            continue
+        values = [score, layers + number / trials, lr][:objectives]
+        study.tell(trial, values if objectives > 1 else values[0])
+        curves.tell(companion, score)
+    return study, curves
+
+
+SINGLE = {"optimization_history.png", "intermediate_values.png", "slice.png",
+          "parallel_coordinate.png"}
+"""The plots of every single-objective study; 2+ params add importances and contour."""
+
+
+@pytest.mark.parametrize("params", [1, 2, 3])
+def test_study_plots_of_one_two_and_three_params_are_pngs(
+        tmp_path: Path, params: int, caplog: pytest.LogCaptureFixture) -> None:
+    written = plots.study_plots(_mixed_study(params)[0], tmp_path)
+    expected = SINGLE | ({"param_importances.png", "contour.png"} if params > 1 else set())
+    assert {p.name for p in written} == expected
+    assert all(p.parent == tmp_path and _is_png(p) for p in written)
+    assert "skipped" not in caplog.text
+
+
 def test_study_plots_include_contour_only_with_two_params(tmp_path: Path) -> None:
     two = {p.name for p in plots.study_plots(_study(params=2), tmp_path / "two")}
-    assert two == {"optimization_history.png", "intermediate_values.png", "slice.png",
-                   "parallel_coordinate.png", "param_importances.png", "contour.png"}
+    assert two == SINGLE | {"param_importances.png", "contour.png"}
     assert all(_is_png(tmp_path / "two" / name) for name in two)
     one = {p.name for p in plots.study_plots(_study(params=1), tmp_path / "one")}
-    assert "contour.png" not in one and "optimization_history.png" in one
+    assert one == SINGLE
+
+
+@pytest.mark.parametrize("objectives", [2, 3])
+def test_study_plots_of_a_multi_objective_study_add_its_pareto_front(
+        tmp_path: Path, objectives: int, caplog: pytest.LogCaptureFixture) -> None:
+    """The Pareto front (one panel, or one per pair of objectives), the other plots of the
+    first objective, and the curves from the companion study: without one, no curves."""
+    study, curves = _mixed_study(3, objectives)
+    written = plots.study_plots(study, tmp_path / "with", curves)
+    assert {p.name for p in written} == SINGLE | {"param_importances.png", "contour.png",
+                                                  "pareto_front.png"}
+    assert all(_is_png(p) for p in written)
+    alone = {p.name for p in plots.study_plots(study, tmp_path / "alone")}
+    assert alone == {p.name for p in written} - {"intermediate_values.png"}
+    assert "skipped" not in caplog.text
 
 
 def test_study_plots_keep_optunas_plot_warnings_off_the_console(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    """A contour param with one distinct value makes Optuna log a warning; the user must not
-    see it (the plot is still written), and Optuna's own verbosity is restored afterwards."""
+    """A contour param with one distinct value (Optuna's own contour logged a warning about
+    it): the plot is still written, nothing reaches the console the user is watching, and
+    Optuna's verbosity is as it was."""
     study = optuna.create_study(direction="maximize")
     for x in (0.1, 0.5, 0.9):
         study.enqueue_trial({"x": x, "y": 2})
@@ -88,12 +154,27 @@ def test_study_plots_keep_optunas_plot_warnings_off_the_console(
     optuna.logging.enable_propagation()
     try:
         with caplog.at_level("WARNING", logger="optuna"):
+            caplog.clear()
             written = plots.study_plots(study, tmp_path)
     finally:
         optuna.logging.disable_propagation()
     assert tmp_path / "contour.png" in written
-    assert "unique value" not in caplog.text
+    assert caplog.text == ""
     assert optuna.logging.get_verbosity() == verbosity
+    assert "intermediate_values.png" not in {p.name for p in written}  # nothing was reported
+
+
+def test_a_plot_that_fails_is_skipped_with_a_warning_and_the_others_written(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    def broken(*args: object) -> None:
+        raise ValueError("no room")
+
+    monkeypatch.setattr(plots, "contour", broken)
+    with caplog.at_level("WARNING"):
+        written = {p.name for p in plots.study_plots(_study(params=2), tmp_path)}
+    assert written == SINGLE | {"param_importances.png"}
+    assert "skipped the contour plot: ValueError: no room" in caplog.text
 
 
 def test_study_plots_of_a_study_without_complete_trials_is_empty(tmp_path: Path) -> None:

@@ -9,13 +9,14 @@ from __future__ import annotations
 import os
 import signal
 import threading
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 
 import optuna
 from optuna.trial import TrialState
+
+from tuner.storage import beating_by_hand
 
 
 class Interrupted(Exception):
@@ -74,8 +75,7 @@ def ask(study: optuna.Study) -> tuple[optuna.Trial, bool]:
     if hold:
         signal.signal(signal.SIGINT, hold_sigint)
     try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed")
+        with beating_by_hand():
             trial = study.ask()
     finally:
         if hold:

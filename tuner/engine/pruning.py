@@ -27,6 +27,7 @@ from tuner.engine.context import Context
 from tuner.search.samplers import build_pruner, optuna_direction
 from tuner.search.trials import PRUNING_SUFFIX
 from tuner.spec import Stage
+from tuner.storage import beating_by_hand
 
 
 def open_pruning_study(ctx: Context, stage: Stage) -> optuna.Study:
@@ -53,8 +54,7 @@ class Pruning:
         self.companion = companion
         self.watched: optuna.Trial = trial
         if companion is not None:
-            with warnings.catch_warnings():  # ask/tell beats by hand (storage/heartbeat.py)
-                warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed")
+            with beating_by_hand():
                 self.watched = companion.ask()
             self.watched.set_user_attr("trial", trial.number)
             trial.set_user_attr("pruning_trial", self.watched.number)

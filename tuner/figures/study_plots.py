@@ -1,106 +1,111 @@
-"""A stage's study plots (Optuna's matplotlib plots) as PNG files."""
+"""A stage's study plots as PNG files, each drawn on its own matplotlib Figure: no pyplot, no
+backend or style change, no figure of the user's touched."""
 
 from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import matplotlib
+import optuna
+from matplotlib.figure import Figure
+from optuna.trial import TrialState
 
-matplotlib.use("Agg")
-
-import numpy as np  # noqa: E402
-import optuna  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+from tuner.figures.contour import contour, contour_size
+from tuner.figures.param_plots import (
+    importances_size,
+    parallel_coordinate,
+    parallel_size,
+    param_importances,
+    slice_plot,
+    slice_size,
+)
+from tuner.figures.pareto_plot import pareto_front, pareto_size
+from tuner.figures.plot_axes import Objective, ParamAxis, objectives
+from tuner.figures.trial_plots import has_curves, intermediate_values, optimization_history
+from tuner.search.pareto import front
+from tuner.search.trials import objective_names
 
 log = logging.getLogger(__name__)
 
 _DPI = 80
+_SIZE = (6.4, 4.8)
+CONTOUR_PARAMS = 3
+"""The contour plot shows pairs of the (up to) three most important params."""
+
+Draw = Callable[[Figure], None]
 
 
-def _save(fig: Figure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=_DPI)
-    return path
-
-
-def _importances(study: optuna.Study, first: dict[str, Any]) -> dict[str, float]:
+def _importances(study: optuna.Study, objective: Objective) -> dict[str, float]:
+    """Optuna's param importances for `objective`, most important first; {} when they cannot
+    be computed (a param with a single value, too few trials)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return optuna.importance.get_param_importances(study, target=first.get("target"))
-    except Exception:  # noqa: BLE001 - too few trials or a single distribution value
+            return optuna.importance.get_param_importances(
+                study, target=lambda t: t.values[objective.index])
+    except Exception:  # noqa: BLE001 - Optuna raises several types for degenerate studies
         return {}
 
 
 def study_plots(study: optuna.Study, out: Path, curves: optuna.Study | None = None
                 ) -> list[Path]:
-    """Optuna's matplotlib plots as PNGs in `out`; a plot that cannot be drawn (too few complete
-    trials, one param) is skipped. Contour uses the (up to) three most important params.
+    """The study's plots as PNGs in `out`: optimization history, intermediate values, slice,
+    parallel coordinate, param importances (2+ params and 2+ complete trials), contour (2+
+    params; pairs of the three most important) and, for a multi-objective stage, its Pareto
+    front (the other plots then show its first metric). [] without complete trials.
     `curves`: a multi-objective stage's pruning study, whose learning curves are drawn as its
     intermediate values."""
-    import matplotlib.pyplot as plt
-    from optuna.visualization import matplotlib as vis
-
-    complete = [t for t in study.get_trials(deepcopy=False)
-                if t.state == optuna.trial.TrialState.COMPLETE]
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not complete:
         return []
-    params = sorted({name for t in complete for name in t.params})
-    # A multi-objective stage: its Pareto front, and the other plots of its first metric.
-    first: dict[str, Any] = {}
-    plots: list[tuple[str, Any]] = []
-    if len(study.directions) > 1:
-        names = list(study.metric_names or ["objective 0", "objective 1"])
-        first = {"target": lambda t: t.values[0], "target_name": names[0]}
-        plots.append(("pareto_front", lambda: vis.plot_pareto_front(
-            study, target_names=names if len(names) == len(study.directions) else None)))
-    ranked = list(_importances(study, first)) or params
-    plots.append(("optimization_history",
-                  lambda: vis.plot_optimization_history(study, **first)))
-    shown = curves if first else study  # a multi-objective stage's curves: its pruning study
-    if shown is not None:
-        plots.append(("intermediate_values", lambda: vis.plot_intermediate_values(shown)))
+    goals = objectives(study)
+    first = goals[0]
+    names = sorted({name for t in complete for name in t.params})
+    params = {name: ParamAxis.of(name, complete) for name in names}
+    importances = _importances(study, first) if len(names) >= 2 and len(complete) >= 2 else {}
+    ranked = [params[name] for name in importances] or list(params.values())
+    plots: list[tuple[str, tuple[float, float], Draw]] = []
+    if len(goals) > 1:
+        on_front = {t.number for t in front(study)}
+        plots.append(("pareto_front", pareto_size(len(goals)),
+                      lambda fig: pareto_front(fig, complete, on_front, goals)))
+    plots.append(("optimization_history", _SIZE,
+                  lambda fig: optimization_history(fig, complete, first)))
+    shown = curves if len(goals) > 1 else study
+    shown_trials = shown.get_trials(deepcopy=False) if shown is not None else []
+    if shown is not None and has_curves(shown_trials):
+        metric = objective_names(shown)[0]
+        plots.append(("intermediate_values", _SIZE,
+                      lambda fig: intermediate_values(fig, shown_trials, metric)))
     if params:
-        plots += [("slice", lambda: vis.plot_slice(study, **first)),
-                  ("parallel_coordinate", lambda: vis.plot_parallel_coordinate(study, **first))]
-    if len(ranked) >= 2 and len(complete) >= 2:
-        plots.append(("param_importances", lambda: vis.plot_param_importances(study, **first)))
+        plots += [("slice", slice_size(len(params)),
+                   lambda fig: slice_plot(fig, complete, list(params.values()), first)),
+                  ("parallel_coordinate", parallel_size(len(params)),
+                   lambda fig: parallel_coordinate(fig, complete, ranked, first))]
+    if len(importances) >= 2:
+        plots.append(("param_importances", importances_size(len(importances)),
+                      lambda fig: param_importances(fig, importances, first)))
     if len(params) >= 2:
-        plots.append(("contour", lambda: vis.plot_contour(study, params=ranked[:3], **first)))
+        shown_params = ranked[:CONTOUR_PARAMS]
+        plots.append(("contour", contour_size(len(shown_params)),
+                      lambda fig: contour(fig, complete, shown_params, first)))
     out.mkdir(parents=True, exist_ok=True)
-    written = []
-    # Optuna's plots log warnings of their own (a contour param with one distinct value) on the
-    # console the user is watching: keep them to errors while drawing.
-    verbosity = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    written = [_draw(draw, size, out / f"{name}.png") for name, size, draw in plots]
+    return [path for path in written if path is not None]
+
+
+def _draw(draw: Draw, size: tuple[float, float], path: Path) -> Path | None:
+    """One plot on a Figure of its own, saved to `path`; None (and a warning in the log) when
+    it cannot be drawn: a missing plot must not stop the stage or the report."""
+    fig = Figure(figsize=size, layout="constrained")
     try:
-        for name, draw in plots:
-            if _draw(name, draw, out):
-                written.append(out / f"{name}.png")
-    finally:
-        optuna.logging.set_verbosity(verbosity)
-    plt.close("all")
-    return written
-
-
-def _draw(name: str, draw: Any, out: Path) -> bool:
-    """Draw one Optuna plot into out/NAME.png; False when it cannot be drawn."""
-    import matplotlib.pyplot as plt
-
-    try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings():  # matplotlib's and NumPy's, on degenerate data
             warnings.simplefilter("ignore")
-            axes = draw()
-            fig = np.asarray(axes).flat[0].get_figure()
-            width, height = (9.0, 7.5) if np.asarray(axes).size > 1 else (6.4, 4.8)
-            fig.set_size_inches(max(fig.get_figwidth(), width),
-                                max(fig.get_figheight(), height))
-            fig.savefig(out / f"{name}.png", dpi=_DPI, bbox_inches="tight")
-        plt.close(fig)
-        return True
+            draw(fig)
+            fig.savefig(path, dpi=_DPI)
     except Exception as exc:  # noqa: BLE001 - a missing plot must not stop the report
-        log.debug("skipped %s plot: %s", name, exc)
-        return False
+        log.warning("skipped the %s plot: %s: %s", path.stem, type(exc).__name__, exc)
+        return None
+    return path

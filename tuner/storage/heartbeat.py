@@ -28,8 +28,9 @@ MAX_RETRY = 3
 
 StaleHook = Callable[[FrozenTrial], None]
 
-# An ask/tell loop beats with heartbeat() below; Optuna warns about heartbeats outside optimize().
-warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
+HEARTBEAT_WARNING = "Heartbeat of storage is supposed to be used"
+"""The start of the warning study.ask() gives on a storage with heartbeats (Optuna expects
+study.optimize() to beat); an ask/tell loop beats with heartbeat() below."""
 
 
 def heartbeat_seconds() -> int:
@@ -68,6 +69,15 @@ def fail_stale(study: optuna.Study) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
+
+
+@contextmanager
+def beating_by_hand() -> Iterator[None]:
+    """Keep Optuna's HEARTBEAT_WARNING quiet for the duration (wrap study.ask() in it), and
+    only that warning: the filter is scoped, not installed for the whole process."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=HEARTBEAT_WARNING)
+        yield
 
 
 @contextmanager

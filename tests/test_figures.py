@@ -1,0 +1,136 @@
+"""Study plots drawn on Figure objects: a notebook's backend, style and open figures survive a
+study run, params land on readable axes, and the contour fill appears only where it can."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+
+from tuner.figures.contour import fill
+from tuner.figures.param_plots import slice_plot
+from tuner.figures.plot_axes import ParamAxis, objectives
+
+ROOT = Path(__file__).resolve().parents[1]
+
+STUDY = """
+objective = "tests.toy_objective:TOY"
+dataset = "digits"
+
+[fixed]
+epochs = 2
+
+[[stages]]
+name = "coarse"
+sampler = "random"
+trials = 4
+[stages.space]
+x = { low = -10.0, high = 10.0 }
+lr = { low = 1e-4, high = 1.0, log = true }
+"""
+
+NOTEBOOK = """
+import json, sys
+import matplotlib
+matplotlib.use("svg")  # what a notebook's inline backend would be: anything but Agg
+import matplotlib.pyplot as plt
+plt.style.use("dark_background")  # the user's own style
+plt.figure()
+plt.figure()
+
+def state():
+    return [matplotlib.get_backend(), plt.get_fignums(), plt.rcParams["axes.facecolor"]]
+
+before = state()
+import tuner
+result = tuner.run_study(sys.argv[1], storage=sys.argv[2], tracking_uri=sys.argv[3],
+                         progress=False)
+print(json.dumps({"before": before, "after": state(),
+                  "complete": result.stages["coarse"].complete}))
+"""
+
+
+def test_a_study_run_leaves_a_notebooks_backend_style_and_figures_alone(tmp_path: Path) -> None:
+    """A notebook-like session (its own backend and style, two open figures) imports tuner and
+    runs a tracked study, whose stage draws its study plots: the backend, the open figures and
+    the style are what they were, and no Optuna heartbeat warning reaches stderr."""
+    study = tmp_path / "nb.toml"
+    study.write_text(STUDY)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    env.pop("MPLBACKEND", None)
+    done = subprocess.run(
+        [sys.executable, "-c", NOTEBOOK, str(study), f"sqlite:///{tmp_path / 'tuner.db'}",
+         f"sqlite:///{tmp_path / 'mlflow.db'}"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["before"] == ["svg", [1, 2], "black"]
+    assert seen["after"] == seen["before"]
+    assert seen["complete"] == 4
+    drawn = {p.name for p in tmp_path.rglob("plots/*.png")}
+    assert {"optimization_history.png", "contour.png", "slice.png"} <= drawn
+    assert "Heartbeat of storage" not in done.stderr
+
+
+def _trials() -> list[optuna.trial.FrozenTrial]:
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(lambda t: t.suggest_float("lr", 1e-4, 1e-1, log=True)
+                   + t.suggest_int("layers", 1, 4)
+                   + (t.suggest_categorical("optimizer", ["sgd", "adam"]) == "adam"),
+                   n_trials=12)
+    return study.trials
+
+
+def test_param_axes_are_log_integer_or_categorical_from_the_distribution() -> None:
+    trials = _trials()
+    lr, layers, optimizer = (ParamAxis.of(name, trials) for name in ("lr", "layers",
+                                                                    "optimizer"))
+    assert (lr.log, lr.label) == (True, "lr (log)")
+    assert lr.position(1e-3) == pytest.approx(-3.0)
+    assert [text for _, text in lr.ticks(-4.1, -0.9)] == ["0.0001", "0.001", "0.01", "0.1"]
+    assert layers.integer and not layers.log
+    assert all(text.isdigit() for _, text in layers.ticks(*layers.limits(np.array([1, 4]))))
+    assert optimizer.choices == ("sgd", "adam")
+    assert optimizer.ticks(-0.5, 1.5) == [(0.0, "sgd"), (1.0, "adam")]
+    assert optimizer.positions(trials).tolist() == [
+        float(t.params["optimizer"] == "adam") for t in trials]
+
+
+def test_slice_panels_show_log_and_categorical_params_in_their_own_values() -> None:
+    trials = _trials()
+    params = [ParamAxis.of(name, trials) for name in ("lr", "optimizer")]
+    study = optuna.create_study()
+    fig = Figure()
+    slice_plot(fig, trials, params, objectives(study)[0])
+    lr_ax, optimizer_ax = fig.axes[:2]
+    fig.canvas.draw_idle()
+    assert lr_ax.get_xlabel() == "lr (log)"
+    assert {t.get_text() for t in lr_ax.get_xticklabels()} >= {"0.001", "0.01"}
+    assert [t.get_text() for t in optimizer_ax.get_xticklabels()] == ["sgd", "adam"]
+    assert lr_ax.get_ylabel() == "objective_0 (minimize)"
+
+
+@pytest.mark.parametrize(("x", "y", "z", "filled"), [
+    ([0, 1, 0, 1], [0, 0, 1, 1], [1, 2, 3, 4], True),
+    ([0, 1, 0], [0, 0, 1], [1, 2, 3], False),  # three points
+    ([0, 1, 2, 3], [0, 1, 2, 3], [1, 2, 3, 4], False),  # on one line
+    ([0, 1, 0, 1, 1], [0, 0, 1, 1, 1], [1, 2, 3, 4, 5], True),  # a repeated point, averaged
+    ([0, 0, 1, 1, 0], [0, 0, 1, 1, 0], [1, 2, 3, 4, 5], False),  # 5 trials, 2 distinct points
+    ([0, 1, 0, 1], [0, 0, 1, 1], [2, 2, 2, 2], False),  # one value
+])
+def test_contour_fill_needs_four_points_spanning_an_area(
+        x: list[float], y: list[float], z: list[float], filled: bool) -> None:
+    ax = Figure().subplots()
+    drawn = fill(ax, np.array(x, float), np.array(y, float), np.array(z, float), "viridis",
+                 Normalize(min(z), max(z)))
+    assert drawn is filled
+    assert bool(ax.collections) is filled
