@@ -3,14 +3,13 @@
 The rule, per library, from benchmarks/bench_threads.py (docs/performance.md has the table):
 - NumPy's BLAS and torch get the thread budget: `threads` when a config sets it (> 0), else
   $TUNER_THREADS (`--threads`, or cores / N under `--jobs N`), else $OMP_NUM_THREADS, else every
-  usable core up to MAX_AUTO. Every objective shape we ship was faster with all cores than with
-  one (two-layer CIFAR-10 epoch 1.5x, softmax MNIST 1.2x, torch nets 1.5-1.7x on 2 cores);
-  operations too small to gain are left single-threaded by the libraries themselves.
+  usable core up to MAX_AUTO, because every shipped objective is fastest so; operations too
+  small to gain are left single-threaded by the libraries themselves.
 - Any *other* BLAS in the process gets one thread. SciPy's wheels bundle their own OpenBLAS,
   which objectives.blas uses for the level-1 updates (axpy). Two OpenBLAS copies both keeping
   worker threads spinning after each call fight over the cores when one training step calls
-  both: with both at two threads, the two-layer net's CIFAR-10 steps ran ~10x slower than with
-  one. Its axpy is memory-bound, so one thread costs it nothing that matters.
+  both, which slows the two-layer net's steps several-fold. Its axpy is memory-bound, so one
+  thread costs it nothing that matters.
 
 `limited(threads)` applies this for the duration of one fit (the tuner's final included) and
 restores the previous settings afterwards, so nothing depends on environment variables being set

@@ -55,8 +55,8 @@ class BatchSampler:
     def _draw(self) -> np.ndarray:
         order = self.rng.permutation(self.n)
         # Each batch's rows in ascending order: the same batch (a gradient does not depend on
-        # the order of its rows), but the gather then walks memory forwards, which measured
-        # ~12 % faster per epoch at batch 5000 (fewer TLB and DRAM-page misses).
+        # the order of its rows), but the gather then walks memory forwards, with fewer TLB and
+        # DRAM-page misses (docs/performance.md, "Speed").
         whole = self.n - self.n % self.batch_size
         order[:whole].reshape(-1, self.batch_size).sort(axis=1)
         order[whole:].sort()

@@ -59,17 +59,16 @@ PARAMS: dict[str, Param] = {
 
 CHUNK_MACS = 6_000_000
 """Multiply-adds per GEMM (rows x d x K) in one chunk of a batch: 765 rows of MNIST, 195 of
-CIFAR-10. A chunk's gathered rows (2.4 MB) are still in L3 for its second GEMM. Measured with
-OpenBLAS 0.3.31 on a 2-core AMD EPYC (benchmarks/bench_numpy.py): 0.070 s per MNIST epoch at
-batch 5000 against 0.086-0.100 s with 114-row chunks, where per-call overhead dominated."""
+CIFAR-10. Large enough that per-call overhead does not dominate, small enough that a chunk's
+gathered rows (2.4 MB) are still in L3 for its second GEMM (docs/performance.md, "Speed")."""
 
 
 class SoftmaxRegression:
     """Weights W (d, K), so scores are X @ W + b, and biases b (K,).
 
     Both live in one flat buffer (`flat_params`), as do their gradients: the optimizer steps that.
-    Scores are m x K and the gradient is X^T (P - Y): with OpenBLAS's kernels these GEMMs measured
-    20-25 % faster than the transposed orientation (W^T X^T) for K = 10.
+    Scores are m x K and the gradient is X^T (P - Y), because OpenBLAS runs these GEMMs faster than
+    the transposed orientation (W^T X^T) for K = 10 (docs/performance.md, "Speed").
     """
 
     def __init__(self, W: np.ndarray, b: np.ndarray, lam: float = 0.0) -> None:
@@ -85,7 +84,7 @@ class SoftmaxRegression:
     def init(cls, d: int, k: int, rng: np.random.Generator, lam: float = 0.0,
              dtype: type = np.float32) -> SoftmaxRegression:
         """Small random weights (std 0.01), zero biases."""
-        W = 0.01 * rng.standard_normal((k, d)).T  # the same draws as when W was stored (K, d)
+        W = 0.01 * rng.standard_normal((k, d)).T  # a seed's weights, whatever W's layout
         return cls(W.astype(dtype, order="C"), np.zeros(k, dtype), lam)
 
     def scores(self, X: np.ndarray) -> np.ndarray:
@@ -170,7 +169,7 @@ class SoftmaxObjective:
     name = "softmax"
     params = PARAMS
     # One mean/std per channel, not per pixel: per-pixel std turns MNIST's almost-always-black
-    # border pixels into huge outliers, which cost a linear model ~0.4 points of val accuracy.
+    # border pixels into huge outliers, which cost a linear model accuracy (docs/results.md).
     normalize = "channel"
     resumable = True
 

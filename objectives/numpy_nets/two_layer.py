@@ -54,19 +54,15 @@ class TwoLayerNet:
     (in, out), see below). All four are views of one flat buffer (`flat_params`, what the
     optimizer steps); gradients go to a preallocated flat buffer laid out the same way.
 
-    W1's orientation is the one whose GEMM pair (forward X @ W1, gradient X^T @ dH) OpenBLAS
-    runs fastest on the machine we measure on (batch 100, 3072 -> 50): on the Intel Xeon with
-    AVX-512 (2026-12) the pair took 210-215 ms per 450 steps at two threads against 230 ms with
-    W1 stored (h, d) (X @ W1^T, dH^T @ X), and the bench_numpy.py epoch 0.347 s against 0.375 s
-    (best of seven interleaved runs). The AMD EPYC (AVX2) we measured before ran the (h, d)
-    pair 2 % faster (795 against 809 us, one thread).
+    W1 is stored (in, out) because the GEMM pair of that orientation (forward X @ W1, gradient
+    X^T @ dH) is the one OpenBLAS runs faster for these shapes on the development machine; the
+    faster orientation depends on the CPU (docs/performance.md, "Speed").
 
     Plain SGD has a fused step, `sgd_step`, that keeps W1's L2 decay (W1 *= 1 - 2 lr lambda
     each step) in a scalar, `_w1_scale`, as scikit-learn's SGD keeps `wscale`: W1 is then
-    `_w1_scale` times the stored array, and a step makes one pass over W1's 614 kB (CIFAR-10,
-    50 hidden) instead of two (1-2 % of the bench_numpy.py epoch, medians of six interleaved
-    runs). Every other method folds the scale back into the array first (`_fold_scale`), so
-    outside `sgd_step` W1 is the weights."""
+    `_w1_scale` times the stored array, so a step makes one pass over W1 instead of two. Every
+    other method folds the scale back into the array first (`_fold_scale`), so outside
+    `sgd_step` W1 is the weights."""
 
     def __init__(self, W1: np.ndarray, b1: np.ndarray, W2: np.ndarray, b2: np.ndarray,
                  lam: float = 0.0) -> None:
@@ -82,7 +78,7 @@ class TwoLayerNet:
     def init(cls, d: int, hidden: int, k: int, rng: np.random.Generator, lam: float = 0.0,
              dtype: type = np.float32) -> TwoLayerNet:
         """He-style init: weights ~ N(0, 2 / fan_in), zero biases."""
-        # W2 drawn (in, out) and transposed: the same draws as when it was stored so.
+        # W2 drawn (in, out) and transposed, so a seed gives the same weights in either layout.
         W1 = rng.standard_normal((d, hidden)) * math.sqrt(2.0 / d)
         W2 = rng.standard_normal((hidden, k)).T * math.sqrt(2.0 / hidden)
         return cls(W1.astype(dtype), np.zeros(hidden, dtype), W2.astype(dtype),

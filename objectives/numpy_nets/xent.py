@@ -17,10 +17,10 @@ class CrossEntropyGrad:
     the last call's rows, for the divergence checks.
 
     The softmax skips the usual per-row max shift while every score lies within +-EXP_SAFE
-    (checked with two whole-array reductions): NumPy reduces a 10-wide row slowly, and the row
-    max and row sum cost more than the rest of the softmax together (measured 32 + 20 us for a
-    765 x 10 chunk, against 3 us for the row sums as a BLAS matrix-vector product). Larger or
-    NaN scores take the shifted path."""
+    (checked with two whole-array reductions), because NumPy reduces a 10-wide row slowly: a row
+    max and a row sum would cost more than the rest of the softmax together, so the row sums are
+    a BLAS matrix-vector product (docs/performance.md, "Speed"). Larger or NaN scores take the
+    shifted path."""
 
     def __init__(self) -> None:
         self._ones_k = self._ones_rows = self._sums = self._target = self._inv = np.empty(

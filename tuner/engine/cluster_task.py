@@ -55,7 +55,8 @@ def cluster_worker(index: int, env: Mapping[str, str], shares: Mapping[str, int]
     with its host's thread share; it dies with the Dask worker (PARENT_ENV), and stops cleanly
     (SIGINT: its trial told FAIL "interrupted") when the client sets the Dask Event `stop`. A
     process of its own, not the task's thread: it shares no GIL with the Dask worker's event
-    loop (docs/performance.md measures the difference) and leaves no state between tasks."""
+    loop (which slows trials: docs/performance.md, "Dask tasks") and leaves no state between
+    tasks."""
     from distributed import Event, get_worker
 
     threads = shares.get(host_of(get_worker().address), 1)

@@ -16,6 +16,7 @@ import optuna
 from optuna.trial import TrialState
 
 from tuner.engine.context import Context
+from tuner.engine.failure import traceback_place
 from tuner.engine.interrupts import Interrupted, ask, check_interrupted, tell_interrupted
 from tuner.engine.preflight import directions
 from tuner.engine.pruning import fail_orphan_companions, open_pruning_study
@@ -164,15 +165,17 @@ def _trials(ctx: Context, study: optuna.Study, stage: Stage, space: Sequence[Par
                 study.tell(trial, state=TrialState.FAIL)
                 continue
             first_beat(ctx.storage, trial)
-            state, reason = run_trial(ctx, study, trial, stage, space, parent, companion)
+            out = run_trial(ctx, study, trial, stage, space, parent, companion)
         except KeyboardInterrupt:  # before run_trial could tell the trial itself
             tell_interrupted(study, trial)
             raise Interrupted() from None
         ran += 1
-        failures = failures + 1 if state == TrialState.FAIL else 0
+        failures = failures + 1 if out.state == TrialState.FAIL else 0
         if failures >= MAX_CONSECUTIVE_FAILURES:
+            where = f" {traceback_place(trial.number, out.run_id)}" if out.failure else ""
+            ctx.tracker.flush()  # the error.txt it names is written before the stage stops
             raise TunerError(f"Stage '{stage.name}': {failures} trials in a row failed; "
-                             f"last error: {reason}. Fix the cause and run again.")
+                             f"last error: {out.reason}.{where} Fix the cause and run again.")
 
 
 def _parent_run(ctx: Context, study: optuna.Study, stage: Stage,

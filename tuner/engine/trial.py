@@ -5,8 +5,9 @@ pruner watches (a user's function may report others), a report to the pruner and
 -> optuna.TrialPruned (engine/pruning.py: on the trial itself, or on its companion trial in a
 multi-objective stage). A complete trial is told one value per objective (engine/values.py). A
 DivergenceError ends the trial PRUNED (its region is bad, and samplers learn from pruned
-trials) with the reason in user attr "reason"; any other exception ends it FAIL with its
-message. Every trial stores user attrs epochs, seconds, pruned_at, steps, reason and its last
+trials) with the reason in user attr "reason"; any other exception ends it FAIL, its last line
+the reason and its traceback logged at WARNING and kept in its MLflow run (engine/failure.py).
+Every trial stores user attrs epochs, seconds, pruned_at, steps, reason and its last
 metrics (the reported ones, plus those computed from a user's model at its end).
 """
 
@@ -27,6 +28,7 @@ from optuna.trial import TrialState
 from objectives.errors import DivergenceError
 from tuner.engine.checkpoints import TrialCheckpoint, trial_key
 from tuner.engine.context import Context
+from tuner.engine.failure import Failure
 from tuner.engine.interrupts import Interrupted, check_interrupted
 from tuner.engine.pruning import Pruning
 from tuner.engine.values import MissingMetric, derived, objective_values
@@ -38,6 +40,8 @@ from tuner.storage.optuna_private import trial_id
 from tuner.tracking import TrialTracker
 
 log = logging.getLogger("tuner")
+
+DROPPED = "ended by another worker (heartbeat late); result dropped"
 
 
 @dataclass
@@ -54,13 +58,17 @@ class Outcome:
     history: list[dict[str, float]] = field(default_factory=list)
     final: dict[str, float] | None = None
     """The returned run's last row: the reported metrics, plus any computed at its end."""
+    failure: Failure | None = None
+    """The objective's exception, when it raised one."""
+    run_id: str | None = None
+    """The trial's MLflow run."""
 
 
 def run_trial(ctx: Context, study: optuna.Study, trial: optuna.Trial, stage: Stage,
               space: Sequence[ParamSpace], parent: str | None,
-              companion: optuna.Study | None = None) -> tuple[TrialState, str | None]:
-    """Train once with the trial's params; tell the study how it ended. `companion`: the
-    stage's pruning study in a multi-objective stage (engine/pruning.py)."""
+              companion: optuna.Study | None = None) -> Outcome:
+    """Train once with the trial's params; tell the study how it ended, and return it.
+    `companion`: the stage's pruning study in a multi-objective stage (engine/pruning.py)."""
     spec = ctx.spec
     params = suggest(trial, space)
     pruning = Pruning(trial, companion)
@@ -69,7 +77,7 @@ def run_trial(ctx: Context, study: optuna.Study, trial: optuna.Trial, stage: Sta
     tracker = ctx.tracker.start_trial(parent, spec.name, stage.name, trial.number, params)
     if tracker.run_id:
         trial.set_user_attr("mlflow_run_id", tracker.run_id)
-    out = Outcome()
+    out = Outcome(run_id=tracker.run_id)
     # Steps the trial already holds: a retry of a dead worker's trial inherits its intermediate
     # values when it may continue from a checkpoint (only then: no read otherwise).
     inherited = (set(ctx.storage.get_trial(trial_id(trial)).intermediate_values)
@@ -77,9 +85,8 @@ def run_trial(ctx: Context, study: optuna.Study, trial: optuna.Trial, stage: Sta
     with tempfile.TemporaryDirectory(prefix="tuner-checkpoint-") as tmp:
         checkpoint = _checkpoint(ctx, stage.name, trial, tracker, out, inherited, Path(tmp),
                                  pruning, watch)
-        state, reason = _run(ctx, study, trial, config, tracker, out, inherited, checkpoint,
-                             pruning, watch)
-    return state, reason
+        _run(ctx, study, trial, config, tracker, out, inherited, checkpoint, pruning, watch)
+    return out
 
 
 def _checkpoint(ctx: Context, stage: str, trial: optuna.Trial, tracker: TrialTracker,
@@ -105,8 +112,7 @@ def _checkpoint(ctx: Context, stage: str, trial: optuna.Trial, tracker: TrialTra
 
 def _run(ctx: Context, study: optuna.Study, trial: optuna.Trial, config: Mapping[str, Any],
          tracker: TrialTracker, out: Outcome, inherited: set[int],
-         checkpoint: TrialCheckpoint | None, pruning: Pruning, watch: str
-         ) -> tuple[TrialState, str | None]:
+         checkpoint: TrialCheckpoint | None, pruning: Pruning, watch: str) -> None:
     """Fit and tell; steps in `inherited` (trained again after the last checkpoint) are
     already reported to Optuna; `watch` is the metric the pruner judges."""
     spec = ctx.spec
@@ -145,13 +151,15 @@ def _run(ctx: Context, study: optuna.Study, trial: optuna.Trial, config: Mapping
         if checkpoint is not None:
             checkpoint.resume_later(study)
         raise Interrupted() from None
+    except optuna.exceptions.UpdateFinishedTrialError:  # a report after another worker ended it
+        out.reason = DROPPED
     except Exception as exc:  # noqa: BLE001 - one trial's failure must not stop the study
-        out.reason = f"{type(exc).__name__}: {exc}"
+        out.failure = Failure.of(exc)
+        out.reason = out.failure.line
     _tell(ctx, study, trial, tracker, out, config, time.perf_counter() - start, checkpoint,
           pruning, watch)
     if checkpoint is not None:
         checkpoint.discard()
-    return out.state, out.reason
 
 
 def _ended(out: Outcome, final: Mapping[str, float] | None, spec: StudySpec, seconds: float,
@@ -212,19 +220,22 @@ def _tell(ctx: Context, study: optuna.Study, trial: optuna.Trial, tracker: Trial
                     "late); this run's result is dropped, its retry counts instead",
                     trial.number)
         out.state, out.value, out.values = TrialState.FAIL, None, None
-        out.reason = "ended by another worker (heartbeat late); result dropped"
-        info["reason"] = out.reason
+        out.reason = info["reason"] = DROPPED
     last = out.final or (history[-1] if history else None)
     pruning.finish(out.state, float(last[watch]) if last and watch in last else None)
+    failure = out.failure
     tracker.finish(out.state.name, out.value, {**info, "schedule": config.get("schedule")},
-                   history, config)
+                   history, config, failure.text if failure else None)
     shown = (" ".join(f"{m}={v:.4f}" for (m, _), v in zip(ctx.spec.objectives, out.values,
                                                            strict=True))
              if out.values is not None else (out.reason or ""))
     if out.state == TrialState.PRUNED and out.pruned_at:
         shown += f" pruned at step {out.pruned_at}"
-    log.info("trial %d %s: %s  [%s] %.1f epochs, %.1f s", trial.number, out.state.name, shown,
-             params_text(trial.params), epochs, seconds)
+    log.log(logging.WARNING if failure else logging.INFO,
+            "trial %d %s: %s  [%s] %.1f epochs, %.1f s", trial.number, out.state.name, shown,
+            params_text(trial.params), epochs, seconds, exc_info=failure.exc if failure else None)
+    if failure:
+        failure.exc = None  # its traceback holds the fit's frames
 
 
 def _store(study: optuna.Study, trial: optuna.Trial, out: Outcome,

@@ -1,6 +1,6 @@
-"""The per-trial line charts (learning curves, LR schedule), drawn with Pillow's ImageDraw: a few
-ms each instead of ~40 ms with matplotlib, which was most of the per-trial tracking cost (see
-benchmarks/bench_tracking.py)."""
+"""The per-trial line charts (learning curves, LR schedule), drawn with Pillow's ImageDraw rather
+than matplotlib, because they are drawn for every trial and matplotlib's figures would be most of
+a trial's tracking cost (docs/performance.md, "Tracking and storage overhead")."""
 
 from __future__ import annotations
 
@@ -85,7 +85,7 @@ def _line_charts(history: Sequence[Mapping[str, float]], path: Path,
     for i, (ylabel, keys) in enumerate(panels):
         _panel(draw, i * width, x, xlabel, ylabel, {k: _series(history, k) for k in keys})
     path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path, format="PNG", compress_level=1)  # 2x faster to write than the default 6
+    image.save(path, format="PNG", compress_level=1)  # small files, written per trial: speed first
     return path
 
 

@@ -1,6 +1,7 @@
 """The text of `tuner list` (every study in a storage, with counts and best values) and `tuner
 show NAME` (per stage a trials table and the best params, plus the final test result). The
-table shows each trial's last val_accuracy too, useful when the study minimizes val_loss."""
+table shows each trial's last val_accuracy too, useful when the study minimizes val_loss, and why
+a trial ended so (a failed trial: its exception's last line; the traceback is in its MLflow run)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from tuner.search.trials import best_trial, directions_text, is_companion, objec
 from tuner.storage import mask
 
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING)
+REASON_CHARS = 60
+"""A reason longer than this is cut in the table, so a row stays one line."""
 
 
 def _counts(trials: Sequence[FrozenTrial]) -> list[str]:
@@ -64,8 +67,12 @@ def show_text(storage: Any, url: str, name: str) -> str:
 
 
 def _reason(attrs: dict[str, Any]) -> str:
-    """Why a trial ended so, and whether it continued another's checkpoint."""
-    parts = [str(attrs["reason"])] if attrs.get("reason") else []
+    """Why a trial ended so (on one line, cut at REASON_CHARS), and whether it continued another's
+    checkpoint."""
+    reason = " ".join(str(attrs.get("reason") or "").split())
+    if len(reason) > REASON_CHARS:
+        reason = reason[:REASON_CHARS - 3] + "..."
+    parts = [reason] if reason else []
     if attrs.get("resumed_from_trial") is not None:
         parts.append(f"resumed #{attrs['resumed_from_trial']} at step "
                      f"{attrs.get('resumed_at_step')}")

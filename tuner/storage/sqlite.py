@@ -1,10 +1,11 @@
 """SQLite files shared by several processes: created once, never half-made, then used in WAL mode.
 
-Processes started at the same moment on a new file used to race on creating its tables ("table
+Processes started at the same moment on a new file would race on creating its tables ("table
 studies already exists", "duplicate column name", a half-migrated MLflow store left broken for
-good). `create_once` builds the file under an exclusive lock on its folder, into a temporary file
-that is renamed into place only when complete: a process killed while creating leaves nothing a
-later one would trip over. Optuna's storage and MLflow's tracking store both go through it.
+good), so `create_once` builds the file under an exclusive lock on its folder, into a temporary
+file that is renamed into place only when complete: a process killed while creating leaves
+nothing a later one would trip over. Optuna's storage and MLflow's tracking store both go
+through it.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ implementation (mlflow_tracker.py, with store.py the only MLflow importers); `tu
 
 from __future__ import annotations
 
-from tuner.tracking.base import Tracker, TrialTracker
+from tuner.tracking.base import ERROR_ARTIFACT, Tracker, TrialTracker
 from tuner.tracking.keys import DEFAULT_TRACKING_URI, artifact_root, flat_params, resolve_uri
 from tuner.tracking.mlflow_tracker import MlflowTracker
 from tuner.tracking.store import MAX_FAILURES
@@ -18,5 +18,6 @@ def make_tracker(tracking_uri: str | None, disabled: bool = False) -> Tracker:
     return MlflowTracker(resolve_uri(tracking_uri))
 
 
-__all__ = ["DEFAULT_TRACKING_URI", "MAX_FAILURES", "MlflowTracker", "Tracker", "TrialTracker",
-           "artifact_root", "flat_params", "make_tracker", "resolve_uri", "serve_ui"]
+__all__ = ["DEFAULT_TRACKING_URI", "ERROR_ARTIFACT", "MAX_FAILURES", "MlflowTracker", "Tracker",
+           "TrialTracker", "artifact_root", "flat_params", "make_tracker", "resolve_uri",
+           "serve_ui"]

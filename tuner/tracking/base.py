@@ -5,7 +5,7 @@ Call order, per process:
     parent = tracker.stage_run(study, stage, info)    # parent run id of a stage (reused by id)
     trial = tracker.start_trial(parent, study, stage, number, params)
     trial.log_epoch(step, metrics)                    # each reporting point
-    trial.finish(state, value, info, history, config) # state in COMPLETE / PRUNED / FAIL
+    trial.finish(state, value, info, history, config, error)  # COMPLETE / PRUNED / FAIL
     tracker.end_stage(parent, optuna_study, summary)  # plots, CSV, counts, cost summary
     tracker.final_run(study, info, artifacts)         # final evaluation run
     tracker.log_model(run_id, study, model)            # the tuned model, registered
@@ -19,6 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from tuner.tracking.model_log import LoggedModel, ModelToLog
+
+ERROR_ARTIFACT = "error.txt"
+"""A failed trial's traceback, as an artifact of its run."""
 
 
 class TrialTracker:
@@ -36,8 +39,10 @@ class TrialTracker:
         info: Mapping[str, Any],
         history: Sequence[Mapping[str, float]],
         config: Mapping[str, Any],
+        error: str | None = None,
     ) -> None:
-        """End the run: tags (state, pruned-at, failure reason), curves PNG, LR PNG, config JSON.
+        """End the run: tags (state, pruned-at, failure reason), curves PNG, LR PNG, config JSON,
+        and `error` (the traceback of a trial failed by an exception) as ERROR_ARTIFACT.
 
         info holds: epochs (float), seconds (float), pruned_at (int|None), reason (str|None),
         schedule (str|None: the LR schedule name when one is used).

@@ -4,8 +4,9 @@ Layout: one experiment per study (tagged so MLflow 3's UI opens it on the runs t
 a parent run; per trial a child run attached to its parent by id (tag mlflow.parentRunId), so
 workers in other processes attach to the same parent; one "final" run. Trial runs carry tags
 study, stage, trial_number, optuna.study_name, state, pruned_at, failure_reason and worker
-(host:pid). Every call names its run id (MlflowClient), so no global active-run state is shared
-between threads or processes.
+(host:pid); a trial failed by an exception keeps its traceback as artifact error.txt. Every
+call names its run id (MlflowClient), so no global active-run state is shared between threads or
+processes.
 
 Per-epoch metrics and a trial's end (artifacts, status) are written by one background thread in
 order, so a trial pays only for creating its run; `flush()` (called by end_stage, final_run and

@@ -1,8 +1,8 @@
 """The MLflow side of tracking that is not about runs: the client, one background writer thread,
 error containment, batched writes, the reachability check and one experiment per study.
 
-A SQLite store is created once for all processes (tuner.storage.sqlite.create_once): workers
-started together on a fresh store used to race on its schema and could leave it broken for good.
+A SQLite store is created once for all processes (tuner.storage.sqlite.create_once), because
+workers started together on a fresh store would race on its schema and could break it for good.
 An MLflow error is never raised into a trial: it is counted in `warnings` and logged.
 """
 

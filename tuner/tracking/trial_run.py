@@ -1,6 +1,6 @@
 """One trial's MLflow child run: per-epoch metrics batched on the tracker's background thread,
-then the end (state tags, curves, config, status). Pruned trials end KILLED and are named
-"trial N (pruned)", so the runs list tells them from complete ones."""
+then the end (state tags, curves, config, a failed trial's traceback, status). Pruned trials end
+KILLED and are named "trial N (pruned)", so the runs list tells them from complete ones."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tuner.figures.charts import plot_learning_curves, plot_lr_schedule
-from tuner.tracking.base import TrialTracker
+from tuner.tracking.base import ERROR_ARTIFACT, TrialTracker
 from tuner.tracking.keys import (
     MAX_TAG_CHARS,
     RUN_STATUS,
@@ -65,6 +65,7 @@ class MlflowTrialTracker(TrialTracker):
         info: Mapping[str, Any],
         history: Sequence[Mapping[str, float]],
         config: Mapping[str, Any],
+        error: str | None = None,
     ) -> None:
         if self.run_id is None:
             return
@@ -73,7 +74,7 @@ class MlflowTrialTracker(TrialTracker):
         unsent, self._unsent = self._unsent, []
         unsent_params, self._unsent_params = self._unsent_params, []
         self.tracker.submit("finish the trial run", lambda: self._finish(
-            run_id, state, value, info, history, config, unsent, unsent_params))
+            run_id, state, value, info, history, config, unsent, unsent_params, error))
 
     def _finish(
         self,
@@ -85,6 +86,7 @@ class MlflowTrialTracker(TrialTracker):
         config: Mapping[str, Any],
         unsent: list[Any],
         unsent_params: list[Any],
+        error: str | None,
     ) -> None:
         from mlflow.entities import Metric, Param, RunTag
 
@@ -106,7 +108,7 @@ class MlflowTrialTracker(TrialTracker):
         self.tracker.log_batch(run_id, metrics=metrics, params=params,
                                tags=[RunTag(k, v) for k, v in tags.items()])
         self.tracker._safe("log trial artifacts",
-                           lambda: self._artifacts(run_id, info, history, config))
+                           lambda: self._artifacts(run_id, info, history, config, error))
         client.set_terminated(run_id, RUN_STATUS.get(state, "FINISHED"))
 
     def _artifacts(
@@ -115,10 +117,13 @@ class MlflowTrialTracker(TrialTracker):
         info: Mapping[str, Any],
         history: Sequence[Mapping[str, float]],
         config: Mapping[str, Any],
+        error: str | None,
     ) -> None:
         with tempfile.TemporaryDirectory(prefix="tuner-trial-") as tmp:
             folder = Path(tmp)
             (folder / "config.json").write_text(json.dumps(dict(config), indent=2, default=str))
+            if error:
+                (folder / ERROR_ARTIFACT).write_text(error)
             if history:
                 plot_learning_curves(history, folder / "learning_curves.png")
                 if len({row.get("lr") for row in history}) > 1:  # a schedule moved it
