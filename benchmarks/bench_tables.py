@@ -46,6 +46,7 @@ from string import Template
 
 import numpy as np
 import optuna
+from scipy.stats import rankdata, wilcoxon
 from tables_data import (
     EVALUATORS,
     TASKS,
@@ -208,8 +209,6 @@ def _outcomes(cases: Sequence[Case], folder: Path, jobs: int) -> Iterator[Outcom
 def ranks(outcomes: Sequence[Outcome]) -> dict[Case, float]:
     """Each run's rank among the strategies on its (task, budget, seed), by picked regret (1 =
     best, ties share the mean rank)."""
-    from scipy.stats import rankdata
-
     groups: dict[tuple[str, int, int], list[Outcome]] = {}
     for out in outcomes:
         groups.setdefault((out.case.task, out.case.budget, out.case.seed), []).append(out)
@@ -223,8 +222,6 @@ def ranks(outcomes: Sequence[Outcome]) -> dict[Case, float]:
 def p_value(outcomes: Sequence[Outcome], strategy: str, baseline: str = "tpe") -> str:
     """Paired Wilcoxon signed-rank p of picked regret, `strategy` vs `baseline`, paired by
     task and seed ("-" without pairs or without any difference)."""
-    from scipy.stats import wilcoxon
-
     by_key = {(o.case.task, o.case.seed, o.case.strategy): o.picked for o in outcomes}
     pairs = [(v, by_key[(t, s, baseline)]) for (t, s, name), v in by_key.items()
              if name == strategy and (t, s, baseline) in by_key]
