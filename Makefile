@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DATA_DIR ?= $(if $(wildcard ../shared/data),../shared/data,)
 
-.PHONY: install run test test-slow lint bench clean
+.PHONY: install run test test-e2e test-slow test-all lint bench clean
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,13 +20,21 @@ install: $(STAMP)
 run: $(STAMP)
 	$(PY) -m tuner study lambda_search --dataset digits --final
 
+# The everyday loop: lint, types and the unit tests (one process each, in parallel).
 test: $(STAMP)
 	$(PY) -m ruff check tuner objectives tests benchmarks examples
 	$(PY) -m mypy tuner objectives
-	$(PY) -m pytest -m "not slow" -q
+	$(PY) -m pytest tests/unit -m "not slow" -q -n auto
 
+# End to end: worker processes, signals, Dask, PostgreSQL, Chromium, mlflow models serve.
+test-e2e: $(STAMP)
+	$(PY) -m pytest tests/e2e -m "not slow" -q -n 2 --dist loadgroup
+
+# Real data (../shared/data, Debian's Fashion-MNIST); skipped where absent.
 test-slow: $(STAMP)
 	$(PY) -m pytest -m slow -q
+
+test-all: test test-e2e test-slow
 
 lint: $(STAMP)
 	$(PY) -m ruff check tuner objectives tests benchmarks examples

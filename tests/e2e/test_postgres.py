@@ -19,6 +19,7 @@ from typing import Any
 import optuna
 import pytest
 from optuna.trial import FrozenTrial
+from paths import ROOT
 from ports import free_port
 from postgres_db import admin
 from sqlalchemy.engine import make_url
@@ -28,7 +29,6 @@ from tuner.storage import open_storage
 
 pytestmark = pytest.mark.postgres
 
-ROOT = Path(__file__).resolve().parents[1]
 State = optuna.trial.TrialState
 
 
@@ -98,22 +98,32 @@ WORKER = textwrap.dedent(
     def objective(trial):
         x = trial.suggest_float("x", -5, 5)
         trial.set_user_attr("pid", os.getpid())
-        time.sleep(1.5)
+        while not os.path.exists(sys.argv[2]):  # the gate: every trial waits mid-way for it
+            time.sleep(0.02)
+        time.sleep(0.3)
         return x * x
-    done = lambda s, t: len(s.get_trials(states=(optuna.trial.TrialState.COMPLETE,))) >= 8 \\
-        and s.stop()
+    def done(s, t):  # 8 complete, and the killed trial failed (stale) and retried
+        trials = s.get_trials()
+        complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+        failed = {t.number for t in trials if t.state == optuna.trial.TrialState.FAIL}
+        retried = {t.system_attrs.get("failed_trial") for t in complete}
+        if len(complete) >= 8 and failed and failed <= retried:
+            s.stop()
     study.optimize(objective, callbacks=[done])
     """
 )
 
 
-def test_killed_worker_trial_fails_and_is_retried_by_optuna_workers(pg_url: str) -> None:
+def test_killed_worker_trial_fails_and_is_retried_by_optuna_workers(pg_url: str,
+                                                                    tmp_path: Path) -> None:
     """Storage level (plain study.optimize): SIGKILL one of three workers mid-trial; its trial
     turns FAIL after the 2 s grace period and a survivor reruns the same params."""
     optuna.create_study(storage=open_storage(pg_url), study_name="s")
-    procs = [subprocess.Popen([sys.executable, "-c", WORKER, pg_url], cwd=ROOT) for _ in range(3)]
+    gate = tmp_path / "gate"
+    procs = [subprocess.Popen([sys.executable, "-c", WORKER, pg_url, str(gate)], cwd=ROOT)
+             for _ in range(3)]
     study = optuna.load_study(study_name="s", storage=pg_url)
-    _kill_mid_trial(procs[0], lambda: _running_trial_of_pid(study, procs[0].pid), young=0.8)
+    _kill_mid_trial(procs[0], lambda: _running_trial_of_pid(study, procs[0].pid), gate)
     for proc in procs[1:]:
         assert proc.wait(timeout=120) == 0
     trials = study.get_trials(deepcopy=False)
@@ -136,24 +146,24 @@ def _running_trial_of_pid(study: optuna.Study, pid: int) -> FrozenTrial | None:
 def _kill_mid_trial(
     proc: subprocess.Popen[bytes],
     running_trial: Callable[[], FrozenTrial | None],
-    young: float,
+    gate: Path,
     timeout: float = 120,
 ) -> None:
-    """SIGKILL `proc` while running_trial() (the trial that process runs) started under `young`
-    seconds ago, well under a trial's length, so the kill certainly lands mid-trial."""
+    """SIGKILL `proc` once running_trial() (the trial that process runs) is seen: every trial
+    waits mid-way until `gate` exists, so the kill lands mid-trial for certain, whatever the
+    load; then open the gate for the other workers."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        trial = running_trial()
-        if trial is not None and trial.datetime_start is not None and (
-            time.time() - trial.datetime_start.timestamp() < young
-        ):
+        if running_trial() is not None:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
+            gate.touch()
             return
         assert proc.poll() is None, "the worker to kill exited by itself"
         time.sleep(0.05)
     proc.kill()
-    pytest.fail("never caught the worker in a young trial")
+    gate.touch()
+    pytest.fail("never saw the worker's trial running")
 
 
 TOY_STUDY = """
@@ -196,13 +206,15 @@ def test_three_tuner_workers_one_killed_mid_trial(pg_url: str, tmp_path: Path) -
     from mlflow import MlflowClient
 
     study_file = tmp_path / "toy.toml"
-    study_file.write_text(TOY_STUDY.format(trials=8))
+    gate = tmp_path / "gate"
+    held = TOY_STUDY.format(trials=8).replace("sleep = 0.4\n", f'sleep = 0.4\nhold = "{gate}"\n')
+    study_file.write_text(held)  # every trial waits after its first report until the gate opens
     tracking_uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
     (tmp_path / "mlruns").mkdir()
     procs = _workers(3, study_file, pg_url, tracking_uri)
     study = _wait_for_study(pg_url, "toy/only")
     _kill_mid_trial(procs[0], lambda: _running_trial_of_worker(study, tracking_uri, procs[0].pid),
-                    young=0.8)
+                    gate)
     for proc in procs[1:]:
         assert proc.wait(timeout=180) == 0
 

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import logging
-import socket
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +12,6 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from ports import free_port
 
-from tuner.cli import main
 from tuner.errors import TrackingError
 from tuner.tracking import (
     DEFAULT_TRACKING_URI,
@@ -26,10 +22,8 @@ from tuner.tracking import (
     flat_params,
     make_tracker,
     resolve_uri,
-    serve_ui,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
 STAGE_INFO = {"objective": "softmax", "dataset": "digits", "seed": 0, "sampler": "tpe",
               "pruner": "median", "fixed": {"epochs": 3, "batch_size": 64}}
 
@@ -179,69 +173,6 @@ def test_workers_creating_a_stage_together_share_the_first_parent(shared_uri: st
     assert sorted(r.info.run_name for r in runs) == ["coarse", "fine"]  # the duplicate is gone
 
 
-TOY_STUDY = """
-objective = "tests.toy_objective:TOY"
-dataset = "digits"
-metric = "val_accuracy"
-seed = 1
-
-[fixed]
-epochs = 4
-sleep = 0.05
-diverge_above = 8.0
-
-[[stages]]
-name = "coarse"
-sampler = "random"
-pruner = { type = "median", n_startup_trials = 2 }
-trials = 8
-[stages.space]
-x = { low = -10.0, high = 10.0 }
-y = { low = 0, high = 10 }
-
-[final]
-monitor = 50
-"""
-
-
-def test_two_worker_processes_record_children_under_one_parent(
-    tmp_path: Path, storage_url: str, tracking_uri: str
-) -> None:
-    (tmp_path / "toy.toml").write_text(TOY_STUDY)
-    done = subprocess.run(
-        [sys.executable, "-m", "tuner", "-q", "study", str(tmp_path / "toy.toml"), "--jobs", "2",
-         "--storage", storage_url, "--tracking-uri", tracking_uri],
-        cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    study = optuna.load_study(study_name="toy/coarse", storage=storage_url)
-    ran = {t.user_attrs["mlflow_run_id"]: t for t in study.trials
-           if "mlflow_run_id" in t.user_attrs}
-    parent = study.user_attrs["mlflow_parent_run_id"]
-    children = {r.info.run_id: r for r in _children(tracking_uri, parent)}
-    assert set(children) == set(ran) and len(ran) >= 8
-    assert len({r.data.tags["worker"] for r in children.values()}) == 2
-    client = MlflowClient(tracking_uri)
-    for run_id, trial in ran.items():
-        tags = children[run_id].data.tags
-        assert tags["state"] == trial.state.name
-        assert tags["trial_number"] == str(trial.number)
-        steps = client.get_metric_history(run_id, "val_accuracy")
-        assert len(steps) == trial.user_attrs["steps"]
-        if trial.state.name == "PRUNED":
-            assert tags["pruned_at"] == str(trial.user_attrs["pruned_at"])
-    assert {"plots", "trials.csv"} <= _artifacts(tracking_uri, parent)
-    exp_id = client.get_run(parent).info.experiment_id
-    stage_runs = client.search_runs([exp_id], filter_string="tags.`tuner.role` = 'stage'")
-    assert [r.info.run_id for r in stage_runs] == [parent]  # one parent, whoever created it
-
-    assert main(["-q", "final", str(tmp_path / "toy.toml"), "--storage", storage_url,
-                 "--tracking-uri", tracking_uri]) == 0
-    final = client.search_runs([exp_id], filter_string="tags.`tuner.role` = 'final'")
-    assert len(final) == 1 and "test_accuracy" in final[0].data.metrics
-    assert {"confusion_matrix.png", "weights.npz"} <= _artifacts(tracking_uri,
-                                                                 final[0].info.run_id)
-
-
 def test_mlflow_error_in_a_trial_is_a_counted_warning(
     shared_uri: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -310,15 +241,6 @@ def test_flat_params_merges_nested_and_drops_none() -> None:
     assert flat_params({"objective": "mlp", "fixed": {"milestones": [3, 6], "epochs": 5},
                         "pruner": None, "bad key!": 1}) == {
         "objective": "mlp", "fixed.milestones": "[3, 6]", "fixed.epochs": "5", "bad key_": "1"}
-
-
-def test_ui_refuses_a_busy_port(tracking_uri: str) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen()
-        port = sock.getsockname()[1]
-        with pytest.raises(TrackingError, match=f"Port {port} on 127.0.0.1 is in use"):
-            serve_ui(tracking_uri, host="127.0.0.1", port=port)
 
 
 def test_one_log_batch_per_reporting_point_when_epochs_are_slow(

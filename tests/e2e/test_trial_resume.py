@@ -16,8 +16,6 @@ import pytest
 import sqlalchemy
 from optuna.trial import FrozenTrial, TrialState
 
-ROOT = Path(__file__).resolve().parents[1]
-
 STUDY = """
 name = "resume"
 objective = "{objective}"

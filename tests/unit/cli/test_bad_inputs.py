@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from test_data import make_cifar, make_mnist
+from fake_data import make_cifar, make_mnist
 
 import tuner
 from tuner.cli import main

@@ -13,11 +13,11 @@ import optuna
 import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
+from paths import ROOT
 
 from tuner.cli import main
 from tuner.spec import BUILTIN_STUDIES, load_spec
 
-ROOT = Path(__file__).resolve().parents[1]
 STUDIES = sorted(p.stem for p in BUILTIN_STUDIES.glob("*.toml"))
 
 

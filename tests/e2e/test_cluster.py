@@ -16,9 +16,8 @@ import optuna
 import pytest
 from mlflow import MlflowClient
 from optuna.trial import TrialState
+from paths import ROOT
 from ports import free_port
-
-from tuner.engine.cluster import thread_shares
 
 BIN = Path(sys.executable).parent
 STAGES = ("lambda_search/coarse", "lambda_search/fine")
@@ -204,13 +203,6 @@ def test_unreachable_scheduler_is_one_line(tmp_path: Path) -> None:
     assert "cannot be reached" in done.stderr and "dask scheduler" in done.stderr
 
 
-def test_thread_shares_divide_each_hosts_cores_among_its_worker_threads() -> None:
-    workers = {"tcp://10.0.0.1:1": {"nthreads": 1}, "tcp://10.0.0.1:2": {"nthreads": 1},
-               "tcp://10.0.0.2:1": {"nthreads": 4}, "tcp://10.0.0.3:1": {"nthreads": 8}}
-    cores = {"10.0.0.1": 16, "10.0.0.2": 16, "10.0.0.3": 4}
-    assert thread_shares(workers, cores) == {"10.0.0.1": 8, "10.0.0.2": 4, "10.0.0.3": 1}
-
-
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_or_sigterm_stops_every_worker_on_the_cluster_cleanly(
         tmp_path: Path, make_cluster: list[DaskCluster], signum: int) -> None:
@@ -230,15 +222,6 @@ def test_ctrl_c_or_sigterm_stops_every_worker_on_the_cluster_cleanly(
     trials = [t for name in STAGES for t in _trials(storage, name)]
     assert not [t for t in trials if t.state == TrialState.RUNNING]  # none left for heartbeats
     assert [t for t in trials if t.user_attrs.get("reason") == "interrupted"]
-
-
-def test_a_cuda_study_asks_each_task_for_a_gpu() -> None:
-    import tuner
-    from tuner.engine.cluster import task_resources
-
-    assert task_resources(tuner.load_study_spec("lenet_optimizers")) is None
-    cuda = tuner.load_study_spec("lenet_optimizers", overrides={"device": "cuda"})
-    assert task_resources(cuda) == {"GPU": 1}
 
 
 TOY = """
@@ -268,7 +251,7 @@ def test_a_spec_changed_in_python_is_what_every_cluster_worker_runs(
 
     import tuner
 
-    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[1]))
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
     (tmp_path / "toy.toml").write_text(TOY)
     spec = tuner.load_study_spec(tmp_path / "toy.toml")
     stage = spec.stages[0]

@@ -13,8 +13,8 @@ from pathlib import Path
 import optuna
 from mlflow import MlflowClient
 from optuna.trial import TrialState
+from paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 STUDY = """
 objective = "tests.toy_objective:TOY"
 dataset = "digits"

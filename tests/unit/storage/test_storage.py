@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import subprocess
-import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -24,8 +21,6 @@ from tuner.storage import (
     scrub,
     storage_errors,
 )
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_resolve_url_prefers_flag_then_env_then_default(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -137,36 +132,6 @@ def test_dead_workers_trial_is_failed_and_requeued(storage_url: str) -> None:
     assert seen == [0]
     again = study.ask()
     assert again.number == 1 and again.params == study.trials[0].params
-
-
-WORKER = textwrap.dedent(
-    """
-    import sys
-    import optuna
-    from tuner.storage import open_storage
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.load_study(study_name="race", storage=open_storage(sys.argv[1]))
-    study.optimize(lambda t: (t.suggest_float("x", -5, 5) - 1) ** 2, n_trials=int(sys.argv[2]))
-    """
-)
-
-
-def test_sqlite_file_shared_by_four_processes_has_no_lock_errors(storage_url: str) -> None:
-    """Four processes writing trials as fast as they can into one SQLite file: no
-    'database is locked', every trial COMPLETE, trial numbers unique."""
-    optuna.create_study(storage=open_storage(storage_url), study_name="race")
-    procs = [
-        subprocess.Popen([sys.executable, "-c", WORKER, storage_url, "40"], cwd=ROOT,
-                         stderr=subprocess.PIPE, text=True)
-        for _ in range(4)
-    ]
-    errors = [proc.communicate(timeout=120)[1] for proc in procs]
-    assert [proc.returncode for proc in procs] == [0, 0, 0, 0], errors
-    assert not any("locked" in e for e in errors), errors
-    trials = optuna.load_study(study_name="race", storage=storage_url).trials
-    assert len(trials) == 160
-    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
-    assert sorted(t.number for t in trials) == list(range(160))
 
 
 def test_losing_the_database_mid_run_is_one_line_without_password() -> None:

@@ -1,0 +1,106 @@
+"""Stock tools read our stores: the optuna CLI and optuna-dashboard our storage, `mlflow runs list`
+our tracking store, with no flags."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from wsgiref.util import setup_testing_defaults
+
+import optuna
+import pytest
+from paths import ROOT
+
+from tuner.cli import main
+
+STUDY = """
+objective = "tests.toy_objective:TOY"
+dataset = "digits"
+metric = "val_accuracy"
+seed = 3
+
+[fixed]
+epochs = 3
+
+[[stages]]
+name = "coarse"
+sampler = "random"
+pruner = { type = "median", n_startup_trials = 2 }
+trials = 6
+[stages.space]
+x = { low = -10.0, high = 10.0 }
+y = { low = 0, high = 10 }
+optimizer = { choices = ["sgd", "momentum"] }
+momentum = { low = 0.5, high = 0.99, when = { optimizer = ["momentum"] } }
+
+[[stages]]
+name = "fine"
+sampler = "tpe"
+trials = 4
+refine = { from = "coarse", params = ["x", "y"], top_k = 2, enqueue = 2 }
+
+[final]
+monitor = 50
+"""
+
+
+def study_file(tmp_path: Path, text: str = STUDY) -> str:
+    path = tmp_path / "toy.toml"
+    path.write_text(text)
+    return str(path)
+
+
+def run(path: str, storage_url: str, *extra: str) -> int:
+    return main(["-q", "study", path, "--storage", storage_url, "--no-tracking", *extra])
+
+
+def test_optuna_cli_and_dashboard_read_our_storage(tmp_path: Path, storage_url: str) -> None:
+    assert run(study_file(tmp_path), storage_url, "--trials", "2") == 0
+    optuna_cli = Path(sys.executable).parent / "optuna"
+    out = subprocess.run(
+        [str(optuna_cli), "trials", "--study-name", "toy/coarse", "--storage", storage_url,
+         "-f", "json"], capture_output=True, text=True, check=True, timeout=120, cwd=ROOT)
+    rows = json.loads(out.stdout)
+    assert len(rows) == 2 and {r["number"] for r in rows} == {0, 1}
+
+    from optuna_dashboard import wsgi
+
+    app = wsgi(storage_url)
+    environ: dict = {"PATH_INFO": "/api/studies", "REQUEST_METHOD": "GET",
+                     "wsgi.input": io.BytesIO()}
+    setup_testing_defaults(environ)
+    status: list[str] = []
+    body = b"".join(app(environ, lambda s, h, *a: status.append(s)))
+    assert status[0].startswith("200")
+    names = {s["study_name"] for s in json.loads(body)["study_summaries"]}
+    assert names == {"toy/coarse", "toy/fine", "toy#spec"}  # the stages and the stored spec
+
+
+def test_stock_tools_read_a_study_with_no_flags(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Default stores in the study folder: `mlflow runs list` finds the runs with no flags (the
+    store is MLflow's own default, sqlite:///mlflow.db, its artifacts in mlruns/) and
+    optuna-dashboard gets the metric name for its axis instead of "Objective 0"."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["-q", "study", study_file(tmp_path), "--trials", "2"]) == 0
+    assert optuna.load_study(study_name="toy/coarse",
+                             storage="sqlite:///tuner.db").metric_names == ["val_accuracy"]
+    from mlflow import MlflowClient
+
+    experiment = MlflowClient("sqlite:///mlflow.db").get_experiment_by_name("toy")
+    assert experiment is not None
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    listed = subprocess.run([str(Path(sys.executable).parent / "mlflow"), "runs", "list",
+                             "--experiment-id", experiment.experiment_id], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert listed.returncode == 0, listed.stderr
+    assert "trial 0" in listed.stdout and "coarse" in listed.stdout
+    # MLflow's records: mlflow.db beside an mlruns/ folder of artifacts, nothing else
+    assert experiment.artifact_location == (tmp_path / "mlruns").as_uri()
+    assert list((tmp_path / "mlruns").rglob("trials.csv"))
+    assert not (tmp_path / "mlartifacts").exists()
