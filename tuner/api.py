@@ -25,6 +25,7 @@ from objectives.adapters.function import FunctionObjective
 from objectives.base import Objective
 from objectives.config import resolve_config
 from objectives.threads import set_budget
+from tuner.engine.answer import record_answer
 from tuner.engine.cluster import cluster_address, run_cluster
 from tuner.engine.context import Context, open_context
 from tuner.engine.final import run_final
@@ -33,17 +34,22 @@ from tuner.engine.preflight import check_stages, check_task, preflight
 from tuner.engine.spec_store import store_spec
 from tuner.engine.stage import open_stage_study
 from tuner.engine.stage_result import summarize
-from tuner.engine.study import optuna_warnings_only, run_stages, run_worker
+from tuner.engine.study import (
+    optuna_warnings_only,
+    run_confirm_stage,
+    run_stages,
+    run_worker,
+    stages_of,
+)
 from tuner.errors import SpecError, tuner_errors
 from tuner.options import RunOptions
 from tuner.results import FinalResult, StageResult, StudyResult, TrainResult
-from tuner.search.trials import better
 from tuner.spec import StudySpec, check_seed, load_spec
 from tuner.spec.objectives import resolve_objective
 from tuner.storage import storage_errors
 
 StudyRef = str | Path | StudySpec
-SPEC_SETTINGS = ("dataset", "overrides", "trials", "seed")
+SPEC_SETTINGS = ("dataset", "overrides", "trials", "seed", "confirm")
 """Keyword settings that change the study itself (load_study_spec's); every other keyword
 setting is a RunOptions field."""
 
@@ -56,11 +62,15 @@ def load_study_spec(
     overrides: Mapping[str, Any] | None = None,
     trials: int | None = None,
     seed: int | None = None,
+    confirm: bool | Mapping[str, Any] | None = None,
 ) -> StudySpec:
     """A built-in study name, or a path to a study file, read and validated (samplers and
     pruners included) with the overrides (`--set` on the command line, a stage's `set` table
-    in the file) applied. SpecError (one line) when it is invalid."""
-    spec = load_spec(study, dataset=dataset, overrides=overrides, trials=trials, seed=seed)
+    in the file) applied. `confirm`: True / False turns the confirm stage on (the file's
+    [final] confirm table, else top_k 5 x repeats 2) or off; a mapping like the file's table.
+    SpecError (one line) when it is invalid."""
+    spec = load_spec(study, dataset=dataset, overrides=overrides, trials=trials, seed=seed,
+                     confirm=confirm)
     check_stages(spec)
     return spec
 
@@ -82,22 +92,19 @@ def _prepare(study: StudyRef, options: RunOptions | None, caller: str,
 def _result(ctx: Context, ran: list[StageResult] | None, final: FinalResult | None,
             workers: int = 1, worker_kind: str = "worker processes") -> StudyResult:
     """The study's result: each stage as this process ran it (or as its worker processes left
-    it in storage), and the best trial over all stages (the one the final retrains)."""
+    it in storage), and its answer (the trial the final retrains, stored with the study)."""
     spec = ctx.spec
     stages = ran or [summarize(open_stage_study(ctx, s), s.name, wall=None, ran=0)
-                     for s in spec.stages]
-    best: StageResult | None = None
-    for stage in stages:
-        if stage.best_value is not None and better(
-                stage.best_value, best.best_value if best else None, spec.direction):
-            best = stage
+                     for s in stages_of(spec) if s is not None]
+    answer = final.answer if final is not None else record_answer(ctx)
     return StudyResult(
         name=spec.name, metric=spec.metric, direction=spec.direction,
-        best_value=best.best_value if best else None,
-        best_params=dict(best.best_params or {}) if best else {},
-        best_stage=best.name if best else None, stages={s.name: s for s in stages},
+        best_value=answer.best_value if answer else None,
+        best_params=dict(answer.params) if answer else {},
+        best_stage=answer.stage if answer else None, stages={s.name: s for s in stages},
         final=final, tracking_warnings=ctx.tracker.warnings, workers=workers,
-        worker_kind=worker_kind, metrics=spec.metrics, directions=spec.directions)
+        worker_kind=worker_kind, metrics=spec.metrics, directions=spec.directions,
+        answer=answer)
 
 
 @tuner_errors
@@ -157,7 +164,10 @@ def final(study: StudyRef, options: RunOptions | None = None, *, trial: str | in
     options = dataclasses.replace(options, progress=False,
                                   final_trial=None if trial is None else str(trial))
     with optuna_warnings_only():
-        return run_final(open_context(spec, options, preflight(spec, options), role="final"))
+        ctx = open_context(spec, options, preflight(spec, options), role="final")
+        if options.final_trial is None:
+            run_confirm_stage(ctx)  # the answer is confirmed before it is retrained
+        return run_final(ctx)
 
 
 Reporter = Callable[[int, Mapping[str, float]], None]

@@ -21,6 +21,57 @@ class FrontTrial:
 
 
 @dataclass(frozen=True)
+class Answer:
+    """The configuration a study hands back, the same everywhere (StudyResult.best_*, the final,
+    `tuner show` / `list` / `report`, MLflow): the trial the final retrains, the rule that chose
+    it, and, when the confirm stage evaluated it again, its mean over every evaluation."""
+
+    stage: str
+    """The search stage of its (first) trial."""
+    trial: int
+    params: Mapping[str, Any]
+    metric: str
+    """The metric the rule ranks by."""
+    value: float
+    """Its trial's value on that metric (one measurement)."""
+    rule: str
+    """What chose it: "pick max val_accuracy", "--trial fine:3", with ", confirmed" when raced."""
+    mean: float | None = None
+    """Confirmed: the mean over its evaluations (its search trials' and its repeats')."""
+    stderr: float | None = None
+    """Confirmed: the standard error of that mean (the noise pooled over every candidate)."""
+    evaluations: int = 1
+
+    @property
+    def best_value(self) -> float:
+        """What it is judged by: the confirmed mean, else its one measurement."""
+        return self.value if self.mean is None else self.mean
+
+    def describe(self) -> str:
+        """One line: "fine:7, val_accuracy 0.9321 +- 0.0012 over 3 evaluations (pick ...)"."""
+        if self.mean is None:
+            shown = f"{self.metric} {self.value:.4f}"
+        else:
+            spread = "" if self.stderr is None else f" +- {self.stderr:.4f}"
+            shown = (f"{self.metric} {self.mean:.4f}{spread} over {self.evaluations} "
+                     "evaluations")
+        return f"{self.stage}:{self.trial}, {shown} ({self.rule})"
+
+    def record(self) -> dict[str, Any]:
+        """Plain JSON-able form, stored with the study (the spec record's user attr "answer")."""
+        return {"stage": self.stage, "trial": self.trial, "params": dict(self.params),
+                "metric": self.metric, "value": self.value, "rule": self.rule,
+                "mean": self.mean, "stderr": self.stderr, "evaluations": self.evaluations}
+
+    @classmethod
+    def from_record(cls, data: Mapping[str, Any]) -> Answer:
+        return cls(stage=data["stage"], trial=int(data["trial"]), params=dict(data["params"]),
+                   metric=data["metric"], value=float(data["value"]), rule=data["rule"],
+                   mean=data.get("mean"), stderr=data.get("stderr"),
+                   evaluations=int(data.get("evaluations", 1)))
+
+
+@dataclass(frozen=True)
 class StageResult:
     """One stage, counted from storage (every worker's trials): how many trials ended how, the
     best one, and what the stage cost."""
@@ -66,6 +117,8 @@ class FinalResult(Mapping[str, float]):
     """What chose the trial: "pick max val_accuracy where seconds <= 10", "--trial 3"..."""
     search_values: Mapping[str, float] = field(default_factory=dict)
     """The trial's value of each objective during the search."""
+    answer: Answer | None = None
+    """The study's answer the final retrained (with its confirmed mean, when raced)."""
 
     def __getitem__(self, key: str) -> float:
         return self.metrics[key]
@@ -83,6 +136,8 @@ class FinalResult(Mapping[str, float]):
                                "dataset": self.dataset, "train_size": self.train_size,
                                "test_size": self.test_size, "seconds": self.seconds,
                                "rule": self.rule, "search_values": dict(self.search_values)}
+        if self.answer is not None:
+            out["answer"] = self.answer.record()
         if math.isfinite(self.monitor_accuracy):
             out["monitor_accuracy"] = self.monitor_accuracy
         if self.mlflow_run_id:
@@ -94,13 +149,15 @@ class FinalResult(Mapping[str, float]):
 
 @dataclass(frozen=True)
 class StudyResult:
-    """A study after `run_study`: the best trial over all stages (the one the final retrains),
-    every stage's counts, and the final's test metrics (None without a final)."""
+    """A study after `run_study`: its answer (the trial the final retrains: best_value,
+    best_params, best_stage, best_trial say the same), every stage's counts (the confirm
+    stage's too), and the final's test metrics (None without a final)."""
 
     name: str
     metric: str
     direction: str
     best_value: float | None
+    """The answer's value on the pick rule's metric: its confirmed mean, or its one value."""
     best_params: Mapping[str, Any]
     best_stage: str | None
     stages: Mapping[str, StageResult]
@@ -112,6 +169,19 @@ class StudyResult:
     metrics: tuple[str, ...] = ()
     """Every objective of a multi-objective study (`metric` is the first); () for one."""
     directions: tuple[str, ...] = ()
+    answer: Answer | None = None
+    """The configuration handed back (None before any trial completed)."""
+
+    @property
+    def best_trial(self) -> int | None:
+        return None if self.answer is None else self.answer.trial
+
+    @property
+    def objectives(self) -> list[tuple[str, str]]:
+        """(metric, direction) of every objective, never empty."""
+        if self.metrics:
+            return list(zip(self.metrics, self.directions, strict=True))
+        return [(self.metric, self.direction)]
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, str]:
 def _spec_settings(args: argparse.Namespace) -> dict[str, Any]:
     """What the study commands' flags change in the study itself (load_study_spec's)."""
     return {"dataset": args.dataset, "overrides": _overrides(args), "trials": args.trials,
-            "seed": args.seed}
+            "seed": args.seed, "confirm": args.confirm}
 
 
 def _options(args: argparse.Namespace) -> RunOptions:

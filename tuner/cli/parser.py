@@ -52,6 +52,13 @@ def _study_args(p: argparse.ArgumentParser) -> None:
                    help="override a fixed param (repeatable)")
     p.add_argument("--trials", type=int, help="override every stage's trial count")
     p.add_argument("--seed", type=int, help="override the study seed")
+    confirm = p.add_mutually_exclusive_group()
+    confirm.add_argument("--confirm", action="store_const", const=True, dest="confirm",
+                         help="confirm the answer: train its top candidates again with other "
+                         "seeds and pick the best mean ([final] confirm, else top_k 5 x "
+                         "repeats 2)")
+    confirm.add_argument("--no-confirm", action="store_const", const=False, dest="confirm",
+                         help="no confirm stage: the answer is the best single measurement")
     p.add_argument("--storage", help="Optuna storage URL (default: $TUNER_STORAGE or "
                    "sqlite:///tuner.db)")
     p.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI "

@@ -61,6 +61,11 @@ def description(spec: StudySpec, outcome: FinalResult) -> str:
     values = ", ".join(f"{m} {v:.4g}" for m, v in outcome.search_values.items()) or \
         f"{spec.metric} {outcome.search_value:.4f}"
     chosen = f", chosen by {outcome.rule}" if outcome.rule else ""
+    answer = outcome.answer
+    if answer is not None and answer.mean is not None:
+        spread = "" if answer.stderr is None else f" +- {answer.stderr:.4f}"
+        values = (f"{answer.metric} {answer.mean:.4f}{spread} as the mean of "
+                  f"{answer.evaluations} evaluations")
     return (f"Study '{spec.name}' ({spec.objective.name} on {outcome.dataset}): trial "
             f"{outcome.trial} of {outcome.stage}{chosen} ({values} on the validation split). "
             f"Retrained with that "

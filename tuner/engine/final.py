@@ -1,6 +1,7 @@
 """The final: retrain the best configuration and evaluate it on the test split once.
 
-The best trial over all stages is retrained with its stage's `set` and the [final] overrides on
+The study's answer (engine/answer.py: --trial, the confirm stage's winner, or the pick rule's
+best) is retrained with its stage's `set` and the [final] overrides on
 train+val minus a small monitoring split (Dataset.final_splits, the only place the test files are
 read), then evaluated on the test split. A resumable objective checkpoints it like a trial
 (engine/checkpoints.final_checkpoint), so a killed final continues when run again. The result
@@ -26,37 +27,23 @@ from objectives.adapters.function import PICKLE_NOTE, FunctionModel
 from objectives.base import Model, Split
 from objectives.data import Dataset
 from objectives.data.dataset import CLASSIFICATION
+from tuner.engine.answer import record_answer, study_answer
 from tuner.engine.checkpoints import final_checkpoint
 from tuner.engine.context import Context
 from tuner.engine.export import model_to_log
 from tuner.engine.preflight import monitor_size
-from tuner.engine.stage import open_stage_study
 from tuner.figures.confusion import confusion_matrix, plot_confusion_matrix
 from tuner.results import FinalResult
-from tuner.search.pick import Candidate, named, pick, rule_of
 
 log = logging.getLogger("tuner")
-
-
-def chosen_trial(ctx: Context) -> tuple[Candidate, str]:
-    """The trial the final retrains and the rule that chose it: --trial, else [final] pick,
-    else the best on the study's (first) metric, over every stage."""
-    spec = ctx.spec
-    candidates = [Candidate(stage, study, trial) for stage in spec.stages
-                  for study in [open_stage_study(ctx, stage)]
-                  for trial in study.get_trials(deepcopy=False)]
-    if ctx.options.final_trial is not None:
-        return named(spec, candidates, ctx.options.final_trial), \
-            f"--trial {ctx.options.final_trial}"
-    rule = rule_of(spec)
-    return pick(spec, candidates, rule), f"pick {rule}"
 
 
 def run_final(ctx: Context) -> FinalResult:
     """Retrain, test once, store and record the result; return it."""
     spec = ctx.spec
-    chosen, rule = chosen_trial(ctx)
+    answer, chosen = study_answer(ctx, ctx.options.final_trial)
     stage, study, trial = chosen.stage, chosen.study, chosen.trial
+    rule = answer.rule
     config = {**spec.stage_fixed(stage), **trial.params, **spec.final.overrides}
     search_values = {m: float(v) for m, v in zip(spec.metric_names, trial.values or (),
                                                  strict=False)}
@@ -84,7 +71,7 @@ def run_final(ctx: Context) -> FinalResult:
         monitor_accuracy=result.val_accuracy, trial=trial.number, stage=study.study_name,
         search_value=float((trial.values or [0.0])[0]), config=config, dataset=spec.dataset,
         train_size=len(train), test_size=len(test), seconds=round(seconds, 2), rule=rule,
-        search_values=search_values)
+        search_values=search_values, answer=answer)
     with tempfile.TemporaryDirectory(prefix="tuner-final-") as tmp:
         artifacts = _artifacts(result.model, test, ctx.data, Path(tmp))
         info: dict[str, Any] = {**outcome.record(), "history": result.history,
@@ -100,6 +87,7 @@ def run_final(ctx: Context) -> FinalResult:
         outcome = replace(outcome, mlflow_run_id=run_id,
                           model_uri=logged.uri if logged else None)
     study.set_user_attr("final", outcome.record())
+    record_answer(ctx, ctx.options.final_trial)
     return outcome
 
 

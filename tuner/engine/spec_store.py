@@ -23,6 +23,7 @@ from tuner.storage import mask
 log = logging.getLogger("tuner")
 
 SPEC_ATTR = "spec"
+ANSWER_ATTR = "answer"
 
 
 def record_study_name(name: str) -> str:
@@ -38,6 +39,24 @@ def store_spec(storage: Any, spec: StudySpec) -> None:
                                 load_if_exists=True)
     if study.user_attrs.get(SPEC_ATTR) != record:
         study.set_user_attr(SPEC_ATTR, record)
+
+
+def store_answer(storage: Any, name: str, answer: Mapping[str, Any]) -> None:
+    """Keep the study's answer (Answer.record()) beside its spec, where `tuner show`, `list` and
+    `report` read it."""
+    study = optuna.load_study(study_name=record_study_name(name), storage=storage)
+    if study.user_attrs.get(ANSWER_ATTR) != answer:
+        study.set_user_attr(ANSWER_ATTR, dict(answer))
+
+
+def stored_answer(storage: Any, name: str) -> dict[str, Any] | None:
+    """The stored answer of study `name`, or None."""
+    try:
+        study = optuna.load_study(study_name=record_study_name(name), storage=storage)
+    except KeyError:
+        return None
+    answer = study.user_attrs.get(ANSWER_ATTR)
+    return dict(answer) if isinstance(answer, dict) else None
 
 
 def stored_record(storage: Any, name: str) -> dict[str, Any] | None:
@@ -106,6 +125,7 @@ def _own_spec(study: str | Path, record: Mapping[str, Any] | None,
     given = {k: v for k, v in settings.items() if v is not None}
     if record is not None:
         given = {"dataset": record["dataset"], "seed": record["seed"],
-                 "trials": record["trials_override"], **given,
+                 "trials": record["trials_override"],
+                 "confirm": record["final"]["confirm"] or False, **given,
                  "overrides": {**record["overrides"], **(given.get("overrides") or {})}}
     return load_spec(path, **given)

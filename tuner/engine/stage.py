@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from tuner.engine.context import Context
 from tuner.engine.failure import traceback_place
@@ -22,7 +22,7 @@ from tuner.engine.preflight import directions
 from tuner.engine.pruning import fail_orphan_companions, open_pruning_study
 from tuner.engine.slots import fail_orphans, first_beat, is_surplus, slots_taken
 from tuner.engine.stage_result import end_stage_info, summarize
-from tuner.engine.trial import run_trial
+from tuner.engine.trial import TrialSetup, run_trial
 from tuner.errors import TunerError
 from tuner.results import StageResult
 from tuner.search.refine import clip_config, refine_sources, refine_space
@@ -97,8 +97,25 @@ def stage_space(ctx: Context, study: optuna.Study, stage: Stage) -> tuple[ParamS
     return tuple(ParamSpace.from_dict(d) for d in stored)
 
 
+class StagePlan:
+    """How the stage loop runs the trials of a search stage: params sampled from its space,
+    the stage's fixed params, the study's training seed. (The confirm stage has a plan of its
+    own: engine/confirm.py.)"""
+
+    def __init__(self, spec: StudySpec, stage: Stage, space: Sequence[ParamSpace]) -> None:
+        self.setup = TrialSetup(space, spec.stage_fixed(stage), spec.seed)
+
+    def ready(self, study: optuna.Study, trials: Sequence[FrozenTrial]) -> bool:
+        """True when there is a trial to ask for now; False ends the stage (decided)."""
+        return True
+
+    def setup_of(self, trial: optuna.Trial) -> TrialSetup | None:
+        """How `trial` runs (None: it has nothing to run and is told FAIL)."""
+        return self.setup
+
+
 def stage_done(study: optuna.Study, stage: Stage) -> bool:
-    if study.user_attrs.get("timed_out"):
+    if study.user_attrs.get("timed_out") or study.user_attrs.get("decided"):
         return True
     if stage.trials is None:
         return False
@@ -118,18 +135,25 @@ def run_stage(ctx: Context, stage: Stage) -> StageResult:
     seed = sampler_seed(spec, stage, ctx.worker_index, len(probe.get_trials(deepcopy=False)))
     study = open_stage_study(ctx, stage, seed, space)
     companion = open_pruning_study(ctx, stage) if spec.multi else None
-    parent = _parent_run(ctx, study, stage, space)
+    return run_plan(ctx, study, stage, StagePlan(spec, stage, space), companion)
+
+
+def run_plan(ctx: Context, study: optuna.Study, stage: Stage, plan: StagePlan,
+             companion: optuna.Study | None = None) -> StageResult:
+    """The stage's trials run by the loop below under its MLflow parent run; its result."""
+    parent = _parent_run(ctx, study, stage, plan.setup.space)
     start = time.monotonic()
     with _progress(ctx, stage) as bar:
-        ran = _trials(ctx, study, stage, space, parent, start, bar, companion)
+        ran = _trials(ctx, study, stage, plan, parent, start, bar, companion)
     result = summarize(study, stage.name, wall=time.monotonic() - start, ran=ran)
     ctx.tracker.end_stage(parent, study, end_stage_info(result), companion)
     return result
 
 
-def _trials(ctx: Context, study: optuna.Study, stage: Stage, space: Sequence[ParamSpace],
+def _trials(ctx: Context, study: optuna.Study, stage: Stage, plan: StagePlan,
             parent: str | None, start: float, bar: Any, companion: optuna.Study | None) -> int:
-    """Ask, run and tell trials until the stage has its target (or timeout); how many ran."""
+    """Ask, run and tell trials until the stage has its target (or timeout, or the plan says it
+    is decided); how many ran."""
     deadline = None if stage.timeout is None else start + stage.timeout
     ran = failures = 0
     waiting_logged = False
@@ -156,16 +180,22 @@ def _trials(ctx: Context, study: optuna.Study, stage: Stage, space: Sequence[Par
                 waiting_logged = True
             time.sleep(POLL_SECONDS)
             continue
+        if not plan.ready(study, trials):
+            study.set_user_attr("decided", True)
+            log.info("stage %s: decided", stage.name)
+            return ran
         trial, interrupted = ask(study)
         try:
             if interrupted:
                 raise KeyboardInterrupt
-            if stage.trials is not None and is_surplus(study, trial, stage.trials):
+            setup = plan.setup_of(trial)
+            if setup is None or stage.trials is not None and is_surplus(study, trial,
+                                                                         stage.trials):
                 trial.set_user_attr("reason", "surplus")
                 study.tell(trial, state=TrialState.FAIL)
                 continue
             first_beat(ctx.storage, trial)
-            out = run_trial(ctx, study, trial, stage, space, parent, companion)
+            out = run_trial(ctx, study, trial, stage, setup, parent, companion)
         except KeyboardInterrupt:  # before run_trial could tell the trial itself
             tell_interrupted(study, trial)
             raise Interrupted() from None

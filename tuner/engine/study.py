@@ -11,6 +11,7 @@ from typing import Any
 
 import optuna
 
+from tuner.engine.confirm import confirm_stage, run_confirm
 from tuner.engine.context import Context, open_context
 from tuner.engine.interrupts import Interrupted, interruptible
 from tuner.engine.preflight import preflight
@@ -18,7 +19,7 @@ from tuner.engine.spec_store import joined_spec, stored_spec
 from tuner.engine.stage import run_stage
 from tuner.options import RunOptions
 from tuner.results import StageResult
-from tuner.spec import StudySpec
+from tuner.spec import Stage, StudySpec
 from tuner.storage import mask, open_storage, storage_errors
 
 log = logging.getLogger("tuner")
@@ -53,6 +54,12 @@ def run_worker(study: str | Path | StudySpec, options: RunOptions,
     return ctx, run_stages(ctx)
 
 
+def stages_of(spec: StudySpec) -> list[Stage | None]:
+    """The study's stages in the order they run: the search stages, then the confirm stage
+    (None when it has none)."""
+    return [*spec.stages, confirm_stage(spec)]
+
+
 def run_stages(ctx: Context) -> list[StageResult]:
     """Every stage of the study, in order. Ctrl-C raises KeyboardInterrupt once the running
     trial is told FAIL "interrupted"."""
@@ -60,6 +67,17 @@ def run_stages(ctx: Context) -> list[StageResult]:
     log.info("study %s on %s", ctx.spec.name, mask(url))
     try:
         with interruptible(), storage_errors(url):
-            return [run_stage(ctx, stage) for stage in ctx.spec.stages]
+            results = [run_stage(ctx, stage) for stage in ctx.spec.stages]
+            confirmed = run_confirm(ctx)
+            return results if confirmed is None else [*results, confirmed]
+    except Interrupted:
+        raise KeyboardInterrupt from None
+
+
+def run_confirm_stage(ctx: Context) -> StageResult | None:
+    """The confirm stage alone (what `tuner final` runs first when the study has one)."""
+    try:
+        with interruptible(), storage_errors(ctx.options.storage_url):
+            return run_confirm(ctx)
     except Interrupted:
         raise KeyboardInterrupt from None

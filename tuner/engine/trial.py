@@ -64,16 +64,26 @@ class Outcome:
     """The trial's MLflow run."""
 
 
+@dataclass(frozen=True)
+class TrialSetup:
+    """What a trial runs with besides its sampled params: the space they come from, the fixed
+    params of its stage and the training seed (the study's; a confirm repeat's own)."""
+
+    space: Sequence[ParamSpace]
+    fixed: Mapping[str, Any]
+    seed: int
+
+
 def run_trial(ctx: Context, study: optuna.Study, trial: optuna.Trial, stage: Stage,
-              space: Sequence[ParamSpace], parent: str | None,
+              setup: TrialSetup, parent: str | None,
               companion: optuna.Study | None = None) -> Outcome:
     """Train once with the trial's params; tell the study how it ended, and return it.
     `companion`: the stage's pruning study in a multi-objective stage (engine/pruning.py)."""
     spec = ctx.spec
-    params = suggest(trial, space)
+    params = suggest(trial, setup.space)
     pruning = Pruning(trial, companion)
     watch = spec.prune_on(stage)
-    config = {**spec.stage_fixed(stage), **params}
+    config = {**setup.fixed, **params}
     tracker = ctx.tracker.start_trial(parent, spec.name, stage.name, trial.number, params)
     if tracker.run_id:
         trial.set_user_attr("mlflow_run_id", tracker.run_id)
@@ -85,7 +95,8 @@ def run_trial(ctx: Context, study: optuna.Study, trial: optuna.Trial, stage: Sta
     with tempfile.TemporaryDirectory(prefix="tuner-checkpoint-") as tmp:
         checkpoint = _checkpoint(ctx, stage.name, trial, tracker, out, inherited, Path(tmp),
                                  pruning, watch)
-        _run(ctx, study, trial, config, tracker, out, inherited, checkpoint, pruning, watch)
+        _run(ctx, study, trial, config, tracker, out, inherited, checkpoint, pruning, watch,
+             setup.seed)
     return out
 
 
@@ -112,9 +123,9 @@ def _checkpoint(ctx: Context, stage: str, trial: optuna.Trial, tracker: TrialTra
 
 def _run(ctx: Context, study: optuna.Study, trial: optuna.Trial, config: Mapping[str, Any],
          tracker: TrialTracker, out: Outcome, inherited: set[int],
-         checkpoint: TrialCheckpoint | None, pruning: Pruning, watch: str) -> None:
-    """Fit and tell; steps in `inherited` (trained again after the last checkpoint) are
-    already reported to Optuna; `watch` is the metric the pruner judges."""
+         checkpoint: TrialCheckpoint | None, pruning: Pruning, watch: str, seed: int) -> None:
+    """Fit with training seed `seed` and tell; steps in `inherited` (trained again after the
+    last checkpoint) are already reported to Optuna; `watch` is the metric the pruner judges."""
     spec = ctx.spec
     extra = {"checkpoint": checkpoint} if checkpoint is not None else {}
 
@@ -133,7 +144,7 @@ def _run(ctx: Context, study: optuna.Study, trial: optuna.Trial, config: Mapping
     try:
         with heartbeat(study, trial):
             start = time.perf_counter()
-            result = spec.objective.fit(config, ctx.data.train, ctx.data.val, report, spec.seed,
+            result = spec.objective.fit(config, ctx.data.train, ctx.data.val, report, seed,
                                         ctx.data.image_shape, **extra)
         seconds = time.perf_counter() - start
         _ended(out, result.history[-1] if result.history else None, spec, seconds,

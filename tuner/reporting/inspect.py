@@ -12,11 +12,20 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from tuner.engine.spec_store import stored_answer
 from tuner.errors import TunerError
 from tuner.reporting.text import fmt, table
+from tuner.results import Answer
 from tuner.search.pareto import front, is_multi
 from tuner.search.space import params_text
-from tuner.search.trials import best_trial, directions_text, is_companion, objective_names
+from tuner.search.trials import (
+    SPEC_SUFFIX,
+    best_trial,
+    directions_text,
+    is_companion,
+    objective_names,
+)
+from tuner.spec.model import CONFIRM_STAGE
 from tuner.storage import mask
 
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING)
@@ -34,14 +43,23 @@ def list_text(storage: Any, url: str) -> str:
     if not names:
         return f"no studies in {mask(url)}"
     rows = [["study", "complete", "pruned", "failed", "running", "best", "final test"]]
+    answers = []
+    for record in sorted(n for n in optuna.get_all_study_names(storage)
+                         if n.endswith(SPEC_SUFFIX)):
+        study_name = record.removesuffix(SPEC_SUFFIX)
+        answer = stored_answer(storage, study_name)
+        if answer is not None:
+            answers.append(f"{study_name} {answer_line(answer)}")
     for name in names:
         study = optuna.load_study(study_name=name, storage=storage)
         best = best_trial(study)
         shown = f"front of {len(front(study))}" if is_multi(study) else \
             fmt(best.value if best else None)
+        if name.endswith(f"/{CONFIRM_STAGE}"):
+            shown = "(answer below)"  # its best single repeat is no answer
         rows.append([name, *_counts(study.get_trials(deepcopy=False)), shown,
                      _final_test(study)])
-    return table(rows)
+    return "\n".join([table(rows), *answers])
 
 
 def _final_test(study: optuna.Study) -> str:
@@ -62,8 +80,16 @@ def show_text(storage: Any, url: str, name: str) -> str:
     if not names:
         raise TunerError(f"No study '{name}' in storage {mask(url)}; "
                          "`tuner list` shows the studies there.")
-    return "\n".join(_stage_text(optuna.load_study(study_name=n, storage=storage))
+    text = "\n".join(_stage_text(optuna.load_study(study_name=n, storage=storage))
                      for n in names)
+    answer = stored_answer(storage, name)
+    return text if answer is None else text + "\n" + answer_line(answer) + "\n"
+
+
+def answer_line(record: dict[str, Any]) -> str:
+    """The study's answer as `show` and `list` print it (the trial the final retrains)."""
+    answer = Answer.from_record(record)
+    return f"answer: {answer.describe()}: {params_text(answer.params)}"
 
 
 def _reason(attrs: dict[str, Any]) -> str:
@@ -99,6 +125,8 @@ def _stage_text(study: optuna.Study) -> str:
     on_front_numbers = {t.number for t in on_front}
     heads = [*objectives, "front"] if multi else ["value"]
     shown = [m for m in ("val_accuracy", "epochs", "seconds") if not multi or m not in objectives]
+    if study.study_name.endswith(f"/{CONFIRM_STAGE}"):
+        shown = ["candidate", "repeat", *shown]
     rows = [["#", "state", *heads, *params, *shown, "pruned_at", "reason"]]
     for t in trials:
         a = t.user_attrs
@@ -111,7 +139,11 @@ def _stage_text(study: optuna.Study) -> str:
     if trials:
         lines.append(table(rows))
     best = best_trial(study)
-    if best is not None:
+    confirming = study.study_name.endswith(f"/{CONFIRM_STAGE}")
+    if confirming:
+        lines.append("  repeats of the search's top candidates (user attr candidate); the "
+                     "answer is the best mean")
+    elif best is not None:
         lines.append(f"  best: trial {best.number} value {fmt(best.value)}: "
                      f"{params_text(best.params)}")
     if multi:

@@ -10,9 +10,11 @@ from typing import Any
 
 import optuna
 
+from tuner.engine.spec_store import stored_answer
 from tuner.errors import StorageError, TunerError
 from tuner.figures.study_plots import study_plots
 from tuner.figures.tables import front_csv, trials_csv
+from tuner.reporting.inspect import answer_line
 from tuner.reporting.text import fmt
 from tuner.search.pareto import front, is_multi
 from tuner.search.space import params_text
@@ -60,6 +62,10 @@ def _write(storage: Any, name: str, found: list[str], out: Path) -> Path:
     lines = [f"# Study report: {name}", "",
              f"Written {datetime.now().isoformat(timespec='seconds')} by `tuner report`.", ""]
     all_names = set(optuna.get_all_study_names(storage))
+    answer = stored_answer(storage, name)
+    if answer is not None:
+        lines += ["## Answer", "", f"{answer_line(answer)}. This is the configuration "
+                  "`tuner final` retrains and tests once.", ""]
     for study_name in found:
         study = optuna.load_study(study_name=study_name, storage=storage)
         folder = out / safe_dir(study_name)

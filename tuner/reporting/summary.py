@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from tuner.results import FinalResult, StudyResult
 from tuner.search.space import params_text
+from tuner.spec.model import CONFIRM_STAGE
 
 
 def study_summary(result: StudyResult) -> str:
-    """One block per stage (counts, wall time, best trial, epochs saved by pruning), then the
-    MLflow warnings if any."""
+    """One block per stage (counts, wall time, best trial, epochs saved by pruning), the
+    study's answer, then the MLflow warnings if any."""
     lines = [f"study {result.name}: " + ", ".join(
         f"{d} {m}" for m, d in zip(result.metrics or (result.metric,),
                                    result.directions or (result.direction,), strict=True))]
@@ -17,6 +18,10 @@ def study_summary(result: StudyResult) -> str:
                 else f"run by {result.workers} {result.worker_kind}")
         lines.append(f"  stage {s.name}: {s.complete} complete, {s.pruned} pruned, "
                      f"{s.failed} failed; {wall}, {s.trial_seconds:.1f} s in trials")
+        if s.name == CONFIRM_STAGE:
+            lines.append(f"    {s.complete + s.pruned} evaluations of the search's top "
+                         "candidates, with other training seeds")
+            continue
         if s.best_value is not None:
             lines.append(f"    best {result.metric} {s.best_value:.4f} "
                          f"(trial {s.best_trial}): {params_text(s.best_params or {})}")
@@ -28,6 +33,9 @@ def study_summary(result: StudyResult) -> str:
         trained, full = s.epochs_trained, s.epochs_without_pruning
         saved = f" ({100 * (1 - trained / full):.0f}% saved by pruning)" if full > 0 else ""
         lines.append(f"    epochs trained {trained:.1f} vs {full:.1f} without pruning{saved}")
+    if result.answer is not None:
+        lines.append(f"  answer: {result.answer.describe()}: "
+                     f"{params_text(result.answer.params)}")
     if result.tracking_warnings:
         lines.append(f"  MLflow: {result.tracking_warnings} tracking warnings (failed writes, "
                      "logged above); the trials are unaffected")

@@ -33,24 +33,28 @@ def pick(spec: StudySpec, candidates: Sequence[Candidate], rule: Pick) -> Candid
     better on the study's objectives in order (so a faster one of two equally accurate trials,
     the one on the Pareto front), then to the first."""
     names = spec.metric_names
-    complete = [c for c in candidates if c.trial.state == TrialState.COMPLETE]
     ranked: list[tuple[tuple[float, ...], Candidate]] = []
-    for c in complete:
-        value = metric_value(c.trial, rule.metric, names)
-        if value is None or not all(
-                (v := metric_value(c.trial, cond.metric, names)) is not None
-                and cond.holds(v) for cond in rule.where):
-            continue
+    for c in eligible(spec, candidates, rule):
+        value = float(metric_value(c.trial, rule.metric, names) or 0.0)
         others = [_signed(float(v), d) for v, (_, d) in zip(c.trial.values or (),
                                                              spec.objectives, strict=False)]
         ranked.append(((_signed(value, rule.direction), *others), c))
     if not ranked:
-        if not complete:
+        if not any(c.trial.state == TrialState.COMPLETE for c in candidates):
             raise TunerError(f"Study '{spec.name}' has no completed trial yet; run "
                              f"`tuner study {spec.name}` first.")
         raise TunerError(f"No completed trial of study '{spec.name}' meets the final's pick "
                          f"rule ({rule}); relax [final] pick or name one with --trial.")
     return max(ranked, key=lambda r: r[0])[1]
+
+
+def eligible(spec: StudySpec, candidates: Sequence[Candidate], rule: Pick) -> list[Candidate]:
+    """The complete trials that have the rule's metric and meet every `where` condition."""
+    names = spec.metric_names
+    return [c for c in candidates if c.trial.state == TrialState.COMPLETE
+            and metric_value(c.trial, rule.metric, names) is not None
+            and all((v := metric_value(c.trial, cond.metric, names)) is not None
+                    and cond.holds(v) for cond in rule.where)]
 
 
 def _signed(value: float, direction: str) -> float:

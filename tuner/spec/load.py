@@ -28,7 +28,13 @@ from objectives.metrics import (
 from tuner.errors import SpecError
 from tuner.spec.checker import Checker
 from tuner.spec.files import find_study_file
-from tuner.spec.metrics import check_rules, parse_metrics, parse_pick
+from tuner.spec.metrics import (
+    check_rules,
+    confirm_override,
+    parse_confirm,
+    parse_metrics,
+    parse_pick,
+)
 from tuner.spec.model import DEFAULT_MONITOR, DERIVED_METRICS, SEED_LIMIT, Final, Stage, StudySpec
 from tuner.spec.objectives import resolve_objective
 from tuner.spec.stage_table import parse_stage
@@ -36,7 +42,7 @@ from tuner.spec.stage_table import parse_stage
 TOP_KEYS = {"name", "objective", "dataset", "metric", "direction", "metrics", "directions",
             "seed", "val_size", "train_limit", "fixed", "stages", "final", "target", "task",
             "test_size"}
-FINAL_KEYS = {"monitor", "set", "pick"}
+FINAL_KEYS = {"monitor", "set", "pick", "confirm"}
 
 
 def check_seed(seed: Any, where: str) -> int:
@@ -53,8 +59,11 @@ def load_spec(
     overrides: Mapping[str, Any] | None = None,
     trials: int | None = None,
     seed: int | None = None,
+    confirm: bool | Mapping[str, Any] | None = None,
 ) -> StudySpec:
-    """Read, validate and resolve a study file, applying the overrides."""
+    """Read, validate and resolve a study file, applying the overrides (`confirm`: True for
+    the file's [final] confirm or the default one, False for none, or a table like the
+    file's)."""
     path = find_study_file(name)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -62,7 +71,8 @@ def load_spec(
         raise SpecError(f"{path}: malformed TOML: {exc}.") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(f"{path}: cannot read: {exc}.") from None
-    return parse_spec(raw, path, dataset=dataset, overrides=overrides, trials=trials, seed=seed)
+    return parse_spec(raw, path, dataset=dataset, overrides=overrides, trials=trials, seed=seed,
+                      confirm=confirm)
 
 
 def parse_spec(
@@ -73,6 +83,7 @@ def parse_spec(
     overrides: Mapping[str, Any] | None = None,
     trials: int | None = None,
     seed: int | None = None,
+    confirm: bool | Mapping[str, Any] | None = None,
 ) -> StudySpec:
     """Validate a parsed study file and apply the overrides."""
     c = Checker(path)
@@ -82,8 +93,9 @@ def parse_spec(
     if isinstance(objective, FunctionObjective):
         objective = objective.declaring(declared_params(raw, overrides or {}))
     study_name = c.get(raw, "name", (str,), "", default=path.stem)
-    if not study_name or "/" in study_name:
-        raise c.fail("name", f"must be a non-empty name without '/'. Got {study_name!r} instead.")
+    if not study_name or "/" in study_name or "#" in study_name:
+        raise c.fail("name", f"must be a non-empty name without '/' or '#'. Got {study_name!r} "
+                     "instead.")
     metrics, directions = parse_metrics(c, raw, lambda m, key: _metric(c, m, key, ref,
                                                                         objective))
     if seed is not None:
@@ -114,6 +126,9 @@ def parse_spec(
     pick_raw = c.get(raw, "final", (dict,), "", default={}).get("pick")
     spec = replace(spec, final=replace(spec.final, pick=parse_pick(
         c, pick_raw, spec, lambda m, key: _rule_metric(c, m, key, spec))))
+    if confirm is not None:
+        spec = replace(spec, final=replace(spec.final, confirm=confirm_override(
+            confirm, spec.final.confirm)))
     check_rules(c, spec)
     return spec
 
@@ -237,4 +252,5 @@ def _final(c: Checker, raw: Mapping[str, Any], objective: Objective) -> Final:
                      f"Got {monitor} instead.")
     final_set = _checked_table(c, objective, c.get(final_raw, "set", (dict,), "final.",
                                                    default={}), "final.set")
-    return Final(monitor=monitor, overrides=final_set)
+    return Final(monitor=monitor, overrides=final_set,
+                 confirm=parse_confirm(c, final_raw.get("confirm")))

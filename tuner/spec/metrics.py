@@ -1,15 +1,17 @@
 """What a study optimizes and how its final picks a trial: `metric`/`direction` or
-`metrics`/`directions` (multi-objective), each stage's `prune_on` and `refine.by`, and
-`[final] pick`. Every problem is one SpecError line naming the key."""
+`metrics`/`directions` (multi-objective), each stage's `prune_on` and `refine.by`,
+`[final] pick` and `[final] confirm`. Every problem is one SpecError line naming the key."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
+from tuner.errors import SpecError
 from tuner.spec.checker import Checker
-from tuner.spec.model import Condition, Pick, StudySpec, default_direction
+from tuner.spec.model import Condition, Confirm, Pick, StudySpec, default_direction
 
 MetricCheck = Callable[[str, str], None]
 """check(metric, key): raise SpecError naming `key` when `metric` is not one the objective
@@ -111,3 +113,42 @@ def check_rules(c: Checker, spec: StudySpec) -> None:
             if metric is not None and metric not in names:
                 raise c.fail(f"stages.{stage.name}.{key}", f"'{metric}' is not one of the "
                              f"study's metrics; expected one of: {', '.join(names)}.")
+
+
+CONFIRM_KEYS = {"top_k", "repeats"}
+CONFIRM_LIMIT = 1000
+"""The most top_k or repeats a confirm table may ask for (each is a training run)."""
+
+
+def parse_confirm(c: Checker, raw: Any) -> Confirm | None:
+    """`confirm = { top_k = 5, repeats = 2 }` (either key may be left out), `confirm = true`
+    (the defaults) or `confirm = false` / absent (none)."""
+    if raw is None or raw is False:
+        return None
+    if raw is True:
+        return Confirm()
+    if not isinstance(raw, dict):
+        raise c.fail("final.confirm", f"must be true, false or a table {{ top_k = 5, repeats = "
+                     f"2 }}. Got {raw!r} instead.")
+    c.unknown(raw, CONFIRM_KEYS, "final.confirm.")
+    values = {}
+    for key in ("top_k", "repeats"):
+        value = c.get(raw, key, (int,), "final.confirm.", default=getattr(Confirm(), key))
+        if not 1 <= value <= CONFIRM_LIMIT:
+            raise c.fail(f"final.confirm.{key}", f"must be an int in [1, {CONFIRM_LIMIT}]. Got "
+                         f"{value!r} instead.")
+        values[key] = value
+    return Confirm(**values)
+
+
+def confirm_override(value: Any, from_file: Confirm | None) -> Confirm | None:
+    """--confirm / --no-confirm, `confirm=` in Python: True (the file's confirm table, else the
+    defaults), False (none) or a mapping like the file's table."""
+    if value is True:
+        return from_file or Confirm()
+    if value is False:
+        return None
+    if isinstance(value, dict):
+        return parse_confirm(Checker(Path("confirm=")), value)
+    raise SpecError(f"confirm must be True, False or a mapping {{'top_k': 5, 'repeats': 2}}. "
+                    f"Got {value!r} instead.")

@@ -139,11 +139,32 @@ class Pick:
 
 
 @dataclass(frozen=True)
+class Confirm:
+    """Before the answer is trusted, its `top_k` best candidates (by the pick rule) are trained
+    again, `repeats` more evaluations each on average (other training seeds, the same split):
+    the answer is the best mean (engine/confirm.py)."""
+
+    top_k: int = 5
+    repeats: int = 2
+
+    @property
+    def budget(self) -> int:
+        """The confirm stage's evaluations at most (racing may end it sooner)."""
+        return self.top_k * self.repeats
+
+
+CONFIRM_STAGE = "confirm"
+"""The name of the confirm stage's study, `NAME/confirm` (no search stage may take it)."""
+
+
+@dataclass(frozen=True)
 class Final:
     monitor: int | float = DEFAULT_MONITOR
     overrides: Mapping[str, Any] = field(default_factory=dict)
     pick: Pick | None = None
     """None: the best trial on the study's (first) metric."""
+    confirm: Confirm | None = None
+    """None: the answer is the best single measurement (no confirm stage)."""
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,16 @@ from typing import Any
 
 from objectives.adapters.function import FunctionObjective
 from tuner.errors import SpecError
-from tuner.spec.model import Condition, Final, ParamSpace, Pick, Refine, Stage, StudySpec
+from tuner.spec.model import (
+    Condition,
+    Confirm,
+    Final,
+    ParamSpace,
+    Pick,
+    Refine,
+    Stage,
+    StudySpec,
+)
 from tuner.spec.objectives import resolve_objective
 
 VERSION = 1
@@ -58,7 +67,10 @@ def _stage(stage: Stage) -> dict[str, Any]:
 
 def _final(final: Final) -> dict[str, Any]:
     pick = final.pick
+    confirm = final.confirm
     return {"monitor": final.monitor, "overrides": dict(final.overrides),
+            "confirm": None if confirm is None else {"top_k": confirm.top_k,
+                                                     "repeats": confirm.repeats},
             "pick": None if pick is None else {
                 "metric": pick.metric, "direction": pick.direction,
                 "where": [[c.metric, c.op, c.bound] for c in pick.where]}}
@@ -84,6 +96,7 @@ def from_record(record: Mapping[str, Any], folder: Path | None = None) -> StudyS
         seed=record["seed"], val_size=record["val_size"], train_limit=record["train_limit"],
         fixed=dict(record["fixed"]), stages=tuple(_stage_of(s) for s in record["stages"]),
         final=Final(monitor=final["monitor"], overrides=dict(final["overrides"]),
+                    confirm=None if final["confirm"] is None else Confirm(**final["confirm"]),
                     pick=None if pick is None else Pick(
                         metric=pick["metric"], direction=pick["direction"],
                         where=tuple(Condition(m, op, bound) for m, op, bound in pick["where"]))),

@@ -10,7 +10,7 @@ from objectives.base import Objective
 from objectives.config import check_param
 from objectives.errors import ConfigError
 from tuner.spec.checker import Checker
-from tuner.spec.model import PRUNERS, SAMPLERS, ParamSpace, Refine, Stage
+from tuner.spec.model import CONFIRM_STAGE, PRUNERS, SAMPLERS, ParamSpace, Refine, Stage
 from tuner.spec.params import parse_param
 
 STAGE_KEYS = {"name", "sampler", "pruner", "trials", "timeout", "space", "refine", "set",
@@ -83,9 +83,10 @@ def parse_stage(c: Checker, raw: Mapping[str, Any], index: int, objective: Objec
     """Stage number `index` (0-based) of the file, given the stages before it."""
     name = c.get(raw, "name", (str,), f"stages[{index}].", required=True)
     where = f"stages.{name}."
-    if not name or "/" in name:
-        raise c.fail(f"stages[{index}].name",
-                     f"must be a non-empty name without '/'. Got {name!r} instead.")
+    if not name or "/" in name or "#" in name or name == CONFIRM_STAGE:
+        raise c.fail(f"stages[{index}].name", f"must be a non-empty name without '/' or '#', "
+                     f"other than '{CONFIRM_STAGE}' (the confirm stage's). Got {name!r} "
+                     "instead.")
     if any(s.name == name for s in earlier):
         raise c.fail(f"{where}name", "duplicate stage name.")
     c.unknown(raw, STAGE_KEYS, where)

@@ -104,5 +104,10 @@ class Tracker:
         register it under the study's name unless model.register is False."""
         return None
 
+    def record_answer(self, study: str, answer: Mapping[str, Any], run_ids: Sequence[str]
+                      ) -> None:
+        """Tag the study's experiment and the given runs (the stage runs the answer came
+        from) with the study's answer (Answer.record())."""
+
     def flush(self) -> None:
         """Wait until every queued trial record (metrics, artifacts) is written."""

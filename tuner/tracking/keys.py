@@ -83,6 +83,21 @@ def scalars(info: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in info.items() if not isinstance(v, Mapping)}
 
 
+def answer_tags(answer: Mapping[str, Any]) -> dict[str, str]:
+    """The study's answer as MLflow tags: answer.trial ("fine:7"), answer.rule, answer.value
+    (its confirmed mean, else its one measurement), answer.stderr, answer.evaluations and
+    answer.param.NAME."""
+    value = answer["mean"] if answer.get("mean") is not None else answer["value"]
+    tags = {"answer.trial": f"{answer['stage']}:{answer['trial']}",
+            "answer.rule": str(answer["rule"]), "answer.metric": str(answer["metric"]),
+            "answer.value": f"{value:.6g}", "answer.evaluations": str(answer["evaluations"])}
+    if answer.get("stderr") is not None:
+        tags["answer.stderr"] = f"{answer['stderr']:.6g}"
+    tags.update({f"answer.param.{clean_key(k)}": param_value(v)
+                 for k, v in answer["params"].items()})
+    return {k: v[:MAX_TAG_CHARS] for k, v in tags.items()}
+
+
 def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 

@@ -35,6 +35,7 @@ from tuner.tracking.base import Tracker, TrialTracker
 from tuner.tracking.keys import (
     MAX_TAG_CHARS,
     RUN_STATUS,
+    answer_tags,
     clean_key,
     flat_params,
     is_number,
@@ -183,6 +184,20 @@ class MlflowTracker(MlflowStore, Tracker):
             if run_id and trial.state.is_finished():
                 value = "true" if trial.number in on_front else "false"
                 self.log_batch(run_id, tags=[RunTag("pareto_front", value)])
+
+    def record_answer(self, study: str, answer: Mapping[str, Any], run_ids: Sequence[str]
+                      ) -> None:
+        tags = answer_tags(answer)
+
+        def write() -> None:
+            experiment = self.experiment_id(study)
+            for key, value in tags.items():
+                self.client.set_experiment_tag(experiment, key, value)
+            for run_id in run_ids:
+                for key, value in tags.items():
+                    self.client.set_tag(run_id, key, value)
+
+        self._safe("record the study's answer", write)
 
     def run_is_open(self, run_id: str) -> bool:
         status = self._safe("read a run's status",

@@ -1,0 +1,192 @@
+"""The confirm stage, `NAME/confirm`: after the search stages, the pick rule's `top_k` best
+configurations are trained again with other training seeds (the same train/val split), raced
+as search/confirm.py decides, until `top_k x repeats` evaluations are spent or the race is
+decided. Each evaluation is a trial of the stage's study, so it is resumable, shared by workers
+(`--jobs`, `--cluster`), tracked in MLflow under the stage's parent run and checkpointed like
+any trial. The candidates are chosen once, on first use, and stored with the stage.
+
+Repeat r of every candidate trains with seed (study seed + r): the candidates of one round share
+their seeds. A training function gets it through its own `seed` param when it declares one
+(it is given no other seed); a repeat that diverges takes its candidate out of the race.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from objectives.adapters.function import FunctionObjective
+from tuner.engine.context import Context
+from tuner.engine.stage import StagePlan, open_stage_study, run_plan, stage_done, stage_space
+from tuner.engine.stage_result import summarize
+from tuner.engine.trial import TrialSetup
+from tuner.results import StageResult
+from tuner.search.confirm import Candidate, Ranked, Standing, choose, next_candidate, standings
+from tuner.search.pareto import metric_value
+from tuner.search.pick import Candidate as SearchTrial
+from tuner.search.pick import eligible, rule_of
+from tuner.spec import ParamSpace, Stage, StudySpec
+from tuner.spec.model import CONFIRM_STAGE, SEED_LIMIT
+
+log = logging.getLogger("tuner")
+
+COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
+"""Confirm trials that hold a repeat of their candidate (a FAIL's retry is a WAITING copy)."""
+
+
+def confirm_stage(spec: StudySpec) -> Stage | None:
+    """The confirm stage of the study, or None when it has none."""
+    confirm = spec.final.confirm
+    if confirm is None:
+        return None
+    return Stage(name=CONFIRM_STAGE, sampler="random", sampler_options={}, pruner="none",
+                 pruner_options={}, trials=confirm.budget, timeout=None, space=())
+
+
+def search_trials(ctx: Context) -> list[SearchTrial]:
+    """Every trial of every search stage, with its stage and study."""
+    return [SearchTrial(stage, study, trial) for stage in ctx.spec.stages
+            for study in [open_stage_study(ctx, stage)]
+            for trial in study.get_trials(deepcopy=False)]
+
+
+class ConfirmPlan(StagePlan):
+    """The confirm stage's trials: the next candidate the race wants, enqueued before each ask
+    with its params; trained with its stage's fixed params and the repeat's seed."""
+
+    def __init__(self, ctx: Context, study: optuna.Study) -> None:
+        self.ctx = ctx
+        self.spec = ctx.spec
+        self.candidates = stored_candidates(ctx, study)
+        self.searched = search_values(ctx, self.candidates)
+        self.stages = {s.name: s for s in self.spec.stages}
+        self.spaces: dict[str, Sequence[ParamSpace]] = {}
+        self.setup = TrialSetup((), {}, self.spec.seed)
+
+    def ready(self, study: optuna.Study, trials: Sequence[FrozenTrial]) -> bool:
+        table = race(self.spec, self.searched, trials)
+        assigned = {c.key: 0 for c in self.candidates}
+        for t in trials:
+            key = t.user_attrs.get("candidate")
+            if key in assigned and t.state in COUNTED:
+                assigned[key] += 1
+        key = next_candidate(table, assigned)
+        if key is None:
+            return False
+        candidate = next(c for c in self.candidates if c.key == key)
+        study.enqueue_trial(dict(candidate.params), user_attrs={
+            "candidate": key, "repeat": assigned[key] + 1})
+        return True
+
+    def setup_of(self, trial: optuna.Trial) -> TrialSetup | None:
+        key = trial.user_attrs.get("candidate")
+        candidate = next((c for c in self.candidates if c.key == key), None)
+        if candidate is None:
+            return None
+        stage = self.stages[candidate.stage]
+        if stage.name not in self.spaces:
+            self.spaces[stage.name] = stage_space(
+                self.ctx, open_stage_study(self.ctx, stage), stage)
+        seed = (self.spec.seed + int(trial.user_attrs.get("repeat", 1))) % SEED_LIMIT
+        fixed = dict(self.spec.stage_fixed(stage))
+        if isinstance(self.spec.objective, FunctionObjective) and "seed" in fixed:
+            fixed["seed"] = seed
+        return TrialSetup(self.spaces[stage.name], fixed, seed)
+
+
+def stored_candidates(ctx: Context, study: optuna.Study) -> list[Candidate]:
+    """The stage's candidates, chosen on first use from every search stage and stored."""
+    stored = study.user_attrs.get("candidates")
+    if stored is None:
+        confirm = ctx.spec.final.confirm
+        assert confirm is not None
+        chosen = choose(ranked(ctx.spec, search_trials(ctx)), rule_of(ctx.spec), confirm.top_k)
+        study.set_user_attr("candidates", [c.to_dict() for c in chosen])
+        stored = study.user_attrs["candidates"]
+    return [Candidate.from_dict(d) for d in stored]
+
+
+def ranked(spec: StudySpec, trials: Sequence[SearchTrial]) -> list[Ranked]:
+    """The complete search trials the pick rule may choose (in a multi-objective study, those on
+    the front of all stages together), with their value on its metric."""
+    rule = rule_of(spec)
+    names = spec.metric_names
+    chosen = eligible(spec, trials, rule)
+    if spec.multi:
+        chosen = _front(spec, chosen)
+    return [Ranked(f"{c.stage.name}:{c.trial.number}", c.stage.name, spec.stage_fixed(c.stage),
+                   dict(c.trial.params), float(metric_value(c.trial, rule.metric, names) or 0))
+            for c in chosen]
+
+
+def _front(spec: StudySpec, trials: Sequence[SearchTrial]) -> list[SearchTrial]:
+    """The trials no other one dominates on the study's objectives."""
+    signs = [1.0 if d == "maximize" else -1.0 for _, d in spec.objectives]
+
+    def scores(c: SearchTrial) -> list[float]:
+        return [s * float(v) for s, v in zip(signs, c.trial.values or (), strict=False)]
+
+    def dominates(a: list[float], b: list[float]) -> bool:
+        return all(x >= y for x, y in zip(a, b, strict=True)) and a != b
+
+    return [c for c in trials if not any(dominates(scores(o), scores(c)) for o in trials)]
+
+
+def search_values(ctx: Context, candidates: Sequence[Candidate]) -> dict[str, float]:
+    """Each candidate's value on the pick rule's metric in the search (the mean over its
+    search trials, which all trained with the study's seed: seed index 0)."""
+    rule = rule_of(ctx.spec)
+    names = ctx.spec.metric_names
+    by_key = {f"{t.stage.name}:{t.trial.number}": t.trial for t in search_trials(ctx)}
+    out = {}
+    for c in candidates:
+        found = [v for key in c.trials if key in by_key
+                 if (v := metric_value(by_key[key], rule.metric, names)) is not None]
+        if found:
+            out[c.key] = sum(found) / len(found)
+    return out
+
+
+def race(spec: StudySpec, searched: Mapping[str, float],
+         confirm_trials: Sequence[FrozenTrial]) -> list[Standing]:
+    """Every candidate's standing from its search value (seed index 0) and its finished
+    repeats (seed index r); a candidate whose repeat diverged leaves the race and goes last."""
+    rule = rule_of(spec)
+    names = spec.metric_names
+    values: dict[str, dict[int, float]] = {key: {0: v} for key, v in searched.items()}
+    unstable: set[str] = set()
+    for t in confirm_trials:
+        key = t.user_attrs.get("candidate")
+        if key not in values:
+            continue
+        if t.state == TrialState.PRUNED:
+            unstable.add(key)
+        elif t.state == TrialState.COMPLETE:
+            value = metric_value(t, rule.metric, names)
+            if value is not None:
+                values[key][int(t.user_attrs.get("repeat", len(values[key])))] = value
+    table = standings(values, rule.direction)
+    return ([s for s in table if s.key not in unstable]
+            + [Standing(s.key, s.mean, s.stderr, s.n, False) for s in table
+               if s.key in unstable])
+
+
+def run_confirm(ctx: Context) -> StageResult | None:
+    """Run (or resume, or skip when done) the confirm stage; None when the study has none."""
+    stage = confirm_stage(ctx.spec)
+    if stage is None:
+        return None
+    study = open_stage_study(ctx, stage)
+    if stage_done(study, stage):
+        log.info("stage %s: already decided; skipped", stage.name)
+        return summarize(study, stage.name, wall=0.0, ran=0)
+    plan = ConfirmPlan(ctx, study)
+    if not plan.candidates:
+        log.info("stage %s: no completed trial to confirm; skipped", stage.name)
+        return None
+    log.info("stage %s: %d candidates, up to %d evaluations", stage.name,
+             len(plan.candidates), stage.trials)
+    return run_plan(ctx, study, stage, plan)
