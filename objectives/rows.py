@@ -116,8 +116,8 @@ def as_rows(X: Any, shape: InputShape, where: str = "The input") -> np.ndarray:
     finite = np.isfinite(array)
     if not finite.all():
         row, column = (int(i) for i in np.argwhere(~finite)[0])
-        raise DataError(f"{where} holds NaN or infinite values (first at row {row + 1}, column "
-                        f"{column + 1}); the model takes finite numbers.")
+        raise DataError(f"{where} holds missing, NaN or infinite values (first at row "
+                        f"{row + 1}, column {column + 1}); the model takes finite numbers.")
     return np.ascontiguousarray(array, dtype=np.float64)
 
 
@@ -126,8 +126,10 @@ def _numbers(X: Any, where: str) -> np.ndarray:
         array = np.asarray(X)
     except ValueError:  # rows of different lengths
         raise DataError(f"{where}: its rows have different lengths.") from None
-    if array.dtype.kind == "O" and all(isinstance(v, numbers.Real) for v in array.flat):
-        array = array.astype(np.float64)
+    if array.dtype.kind == "O" and all(v is None or isinstance(v, numbers.Real)
+                                       for v in array.flat):  # JSON null: missing
+        array = np.array([np.nan if v is None else v for v in array.flat],
+                         dtype=np.float64).reshape(array.shape)
     if array.dtype.kind not in REAL_KINDS:
         what = {"U": "text", "S": "bytes", "O": "non-numeric"}.get(array.dtype.kind,
                                                                   str(array.dtype))
