@@ -27,6 +27,7 @@ from objectives.data.normalize import Normalizer, Standardize
 from objectives.errors import DataError
 from objectives.numpy_nets.softmax import SoftmaxRegression
 from objectives.numpy_nets.two_layer import TwoLayerNet
+from objectives.rows import InputShape, as_rows
 
 META = "tuned.json"
 SCALER = "scaler.npz"
@@ -47,6 +48,13 @@ class Info:
     features: int
     pixel_max: float | None = None  # images: the largest pixel value in the dataset files
     feature_names: Sequence[str] = ()
+    target: str = ""  # the user's own tables: the target column's name (dropped if given)
+
+    def input_shape(self) -> InputShape:
+        """What the model takes (objectives.rows): images only where pixels have a range."""
+        c, h, w = (int(v) for v in self.image_shape)
+        return InputShape(int(self.features), (c, h, w) if self.pixel_max else None,
+                          self.pixel_max, tuple(self.feature_names), self.target)
 
 
 def save_bundle(folder: Path, model: Model, scale: Scale, info: Info) -> Path:
@@ -100,28 +108,36 @@ class Predictor:
         self.info = info
 
     def prepare(self, X: Any) -> np.ndarray:
-        """Raw rows as the scaled float32 (n, features) the model was trained on. Images may
-        come as (n, C, H, W) or, with one channel, (n, H, W); DataError for anything else."""
-        X = np.asarray(X)
-        d = self.info.features
-        if X.ndim > 2 and int(np.prod(X.shape[1:])) == d:
-            X = X.reshape(len(X), d)
-        if X.ndim != 2 or X.shape[1] != d:
-            raise DataError(f"The input must have {d} values per row (shape (n, {d})). Got "
-                            f"shape {X.shape} instead.")
-        if not (np.issubdtype(X.dtype, np.number) or X.dtype == np.bool_):
-            raise DataError(f"The input must be numbers. Got dtype {X.dtype} instead.")
-        return self.scale(X)
+        """Raw rows as the scaled float32 (n, features) the model was trained on: any input
+        objectives.rows.as_rows takes (any real dtype, DataFrames, lists, images); DataError
+        for anything else."""
+        return self.scale(as_rows(X, self.info.input_shape()))
 
     def predict(self, X: Any) -> np.ndarray:
         """Class ids (int64) for classification, predicted values for regression."""
-        return np.asarray(self.model.predict(self.prepare(X)))
+        return self.outputs(X)[0]
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities (n, classes); DataError where the model has none."""
         if not hasattr(self.model, "predict_proba"):
             raise DataError(f"The {self.info.objective} model gives no class probabilities.")
-        return np.asarray(self.model.predict_proba(self.prepare(X)), dtype=np.float64)
+        proba = self.outputs(X, probabilities=True)[1]
+        assert proba is not None
+        return proba
+
+    def outputs(self, X: Any, probabilities: bool = False
+                ) -> tuple[np.ndarray, np.ndarray | None]:
+        """(predict's answer, class probabilities where asked and the model has them) from one
+        pass over the input; one answer per row, always."""
+        rows = self.prepare(X)
+        answer = np.asarray(self.model.predict(rows))
+        proba = (np.asarray(self.model.predict_proba(rows), dtype=np.float64)
+                 if probabilities and hasattr(self.model, "predict_proba") else None)
+        for out in (answer, proba):
+            if out is not None and len(out) != len(rows):
+                raise DataError(f"The {self.info.objective} model gave {len(out)} answers for "
+                                f"{len(rows)} rows.")
+        return answer, proba
 
 
 def load_bundle(folder: Path) -> Predictor:

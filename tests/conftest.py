@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from postgres_db import ADMIN_URL, SKIP_REASON, fresh_database
+from tuned_models import digits_final, wine_final  # noqa: F401  (session fixtures)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"

@@ -1,56 +1,77 @@
-"""Rows to predict on, from the files users have: .npy, .npz, .csv, or a folder of PNG / JPEG
-images. Each reader gives float64 (n, features) raw rows (pixel values as the dataset files
-hold them) and the name of each row's source; any problem is one DataError line."""
+"""Rows to predict on, as users hold them: a NumPy array, a DataFrame or a list of rows (any
+real dtype; objectives.rows checks them), or a file: .npy, .npz, .csv, or a folder of PNG / JPEG
+images. Each gives float64 (n, features) raw rows (pixel values as the dataset files hold
+them), the name of each row's source and how the input was read (for the summary line); any
+problem is one DataError line. Rows in == rows out: nothing here drops or adds a row.
+"""
 
 from __future__ import annotations
 
 import csv
+import math
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from objectives.rows import Columns, InputShape, as_rows, frame_values, is_frame, match_columns
 from tuner.errors import DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 @dataclass(frozen=True)
-class InputShape:
-    """What the model takes: `features` values per row (0: not known); images (C, H, W) with
-    pixel values up to `pixel_max` (None for table models)."""
+class Rows:
+    """Raw rows (n, features), one source name per row, and how they were read."""
 
-    features: int
-    image_shape: tuple[int, int, int] | None = None
-    pixel_max: float | None = None
+    values: np.ndarray
+    sources: list[str]
+    how: str
 
 
-def read_rows(path: Path, shape: InputShape) -> tuple[np.ndarray, list[str]]:
-    """(float64 rows (n, features), one source name per row) from `path`."""
-    if path.is_dir():
-        return _images(path, shape)
+def read_rows(source: Any, shape: InputShape, header: bool | None = None) -> Rows:
+    """Rows from `source`: a path (str or Path), a DataFrame, a NumPy array or a list of rows.
+    `header` (CSV files only): whether the first line names the columns; None: decided by
+    `csv_header`."""
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if header is not None and (path.is_dir() or path.suffix.lower() != ".csv"):
+            raise DataError(f"A header applies to CSV input only; {path} is not a .csv file.")
+        if path.is_dir():
+            values, sources = _images(path, shape)
+            return Rows(values, sources, f"{path.name}/ ({len(values)} images)")
+        values, how = _file(path, shape, header)
+    elif header is not None:
+        raise DataError(f"A header applies to CSV input only; got a {type(source).__name__}.")
+    elif is_frame(source):
+        values, columns = frame_values(source, shape)
+        values, how = as_rows(values, shape), f"a DataFrame ({_columns(columns)})"
+    else:
+        kind = (f"a {source.dtype} array" if isinstance(source, np.ndarray)
+                else f"a {type(source).__name__} of rows")
+        values, how = as_rows(source, shape), kind
+    return Rows(values, [str(i) for i in range(len(values))], how)
+
+
+def _file(path: Path, shape: InputShape, header: bool | None) -> tuple[np.ndarray, str]:
     if not path.is_file():
         raise DataError(f"Input {path} does not exist; expected a .npy, .npz or .csv file or a "
                         f"folder of images.")
     suffix = path.suffix.lower()
+    where = f"Input {path}"
     if suffix == ".csv":
-        rows = _csv(path, shape.features)
-    elif suffix in (".npy", ".npz"):
-        rows = _array(path)
-    else:
-        raise DataError(f"Input {path} has suffix {suffix or '(none)'}; expected .npy, .npz, "
-                        f".csv or a folder of images.")
-    if not shape.features:  # a model that does not say its width: MLflow checks what it can
-        return rows, [str(i) for i in range(len(rows))]
-    if rows.ndim > 2 and int(np.prod(rows.shape[1:])) == shape.features:
-        rows = rows.reshape(len(rows), shape.features)
-    if rows.ndim == 1 and rows.size == shape.features:
-        rows = rows.reshape(1, -1)
-    if rows.ndim != 2 or rows.shape[1] != shape.features:
-        raise DataError(f"Input {path} has shape {rows.shape}; the model takes rows of "
-                        f"{shape.features} values (shape (n, {shape.features})).")
-    return rows, [str(i) for i in range(len(rows))]
+        return _csv(path, shape, header)
+    if suffix in (".npy", ".npz"):
+        array = _array(path)
+        return as_rows(array, shape, where), f"{path.name} ({array.dtype} array)"
+    raise DataError(f"Input {path} has suffix {suffix or '(none)'}; expected .npy, .npz, "
+                    f".csv or a folder of images.")
+
+
+def _columns(columns: Columns) -> str:
+    return "; ".join([columns.kind, *(f"dropped {d}" for d in columns.dropped)])
 
 
 def _array(path: Path) -> np.ndarray:
@@ -66,32 +87,64 @@ def _array(path: Path) -> np.ndarray:
                 raise DataError(f"Input {path} holds arrays {', '.join(keys) or '(none)'}; "
                                 f"expected one named X, or a single array.")
             loaded = loaded[key]
-    if not np.issubdtype(loaded.dtype, np.number) and loaded.dtype != np.bool_:
-        raise DataError(f"Input {path} holds {loaded.dtype} values; expected numbers.")
-    return np.asarray(loaded, dtype=np.float64)
+    return np.asarray(loaded)
 
 
-def _csv(path: Path, features: int) -> np.ndarray:
-    """Numbers, one row per line; a first line that is not all numbers is a header."""
-    with path.open(newline="") as handle:
-        lines = [row for row in csv.reader(handle) if row]
-    if lines and not all(_is_number(cell) for cell in lines[0]):
-        lines = lines[1:]
+def csv_header(first: list[str], shape: InputShape) -> bool:
+    """Whether a CSV's first line is a header: it names the model's columns (with or without
+    its target), is pandas' default column names 0..n-1, or is not all numbers."""
+    cells = [c.strip() for c in first]
+    names = set(shape.feature_names) | ({shape.target} if shape.target else set())
+    return (bool(names) and set(cells) <= names) or cells == [str(i) for i in range(len(cells))] \
+        or not all(_is_number(cell) for cell in cells)
+
+
+def _csv(path: Path, shape: InputShape, header: bool | None) -> tuple[np.ndarray, str]:
+    """Numbers, one row per line, below a header row where `header` (or csv_header) says."""
+    try:
+        with path.open(newline="") as handle:
+            lines = [row for row in csv.reader(handle) if row]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"Input {path} is not a readable CSV file ({exc}).") from None
     if not lines:
         raise DataError(f"Input {path} holds no rows of numbers.")
-    width = features or len(lines[0])  # a model that does not say: as wide as the first row
-    out = np.empty((len(lines), width))
-    for number, row in enumerate(lines, start=1):
+    named = csv_header(lines[0], shape) if header is None else header
+    columns = match_columns(lines[0], shape, f"Input {path}") if named else None
+    body = lines[1:] if named else lines
+    if not body:
+        raise DataError(f"Input {path} holds a header row and no rows of numbers.")
+    width = len(lines[0]) if named else shape.features or len(lines[0])
+    kept = len(columns.order) if columns and columns.order is not None else width
+    if named and shape.features and kept != shape.features:
+        without = f" ({kept} without {' and '.join(columns.dropped)})" \
+            if columns and columns.dropped else ""
+        raise DataError(f"Input {path}: its header row has {width} columns{without}; the model "
+                        f"takes {shape.features}{_target_hint(shape)}.")
+    out = np.empty((len(body), width))
+    for number, row in enumerate(body, start=1):
         if len(row) != width:
-            raise DataError(f"Input {path}, data row {number}: {len(row)} values; the model "
-                            f"takes {width} per row.")
+            raise DataError(f"Input {path}, data row {number}: {len(row)} values; "
+                            + (f"the header row has {width}." if named else
+                               f"the model takes {width} per row{_target_hint(shape)}."))
         for column, cell in enumerate(row, start=1):
             try:
-                out[number - 1, column - 1] = float(cell)
+                value = float(cell)
             except ValueError:
                 raise DataError(f"Input {path}, data row {number}, column {column}: {cell!r} "
                                 f"is not a number.") from None
-    return out
+            if not math.isfinite(value):
+                raise DataError(f"Input {path}, data row {number}, column {column}: {cell!r} "
+                                f"is not a finite number.")
+            out[number - 1, column - 1] = value
+    if columns is not None and columns.order is not None:
+        out = out[:, list(columns.order)]
+    how = f"header row: {_columns(columns)}" if columns else "no header row"
+    return as_rows(out, shape, f"Input {path}"), f"{path.name} ({how})"
+
+
+def _target_hint(shape: InputShape) -> str:
+    return (f" (without its target '{shape.target}': name the columns in a header row and "
+            f"the target is dropped)" if shape.target else "")
 
 
 def _is_number(cell: str) -> bool:

@@ -1,15 +1,17 @@
 """`tuner.predict`: a study's tuned model (its latest registered version, or any model URI) on
-the user's rows, images or files, written as a CSV table."""
+the user's rows (an array, a DataFrame, a list of rows) or files, as a table, written as a CSV
+where asked."""
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from tuner.errors import tuner_errors
+from tuner.errors import DataError, tuner_errors
 from tuner.inputs import read_rows
 from tuner.tracking import resolve_uri
 from tuner.tracking.model_load import default_uri, load_model
@@ -17,35 +19,46 @@ from tuner.tracking.model_load import default_uri, load_model
 
 @dataclass(frozen=True)
 class Predictions:
-    """What `predict` wrote: the table (index, source, class, p_<class> ...), where, and which
-    model made it."""
+    """What `predict` gave: the table (index, source, class, label, p_<class> ...; value for
+    regression), which model made it, how the input was read, and the file written (if any)."""
 
     table: pd.DataFrame
     model_uri: str
     output: Path | None
+    input: str = ""  # how the input was read: "raw.csv (header row: pandas' column numbers)"
 
     def summary(self) -> str:
-        """One line: rows, model, the most frequent classes, the output file."""
+        """One line: rows, how the input was read, model, the most frequent classes, the
+        output file."""
         counts = Counter(self.table["class"].tolist()) if "class" in self.table else Counter()
         top = ", ".join(f"{k}: {n}" for k, n in counts.most_common(5))
         where = f" -> {self.output}" if self.output else ""
-        return (f"predicted {len(self.table)} rows with {self.model_uri}"
+        of = f" of {self.input}" if self.input else ""
+        return (f"predicted {len(self.table)} rows{of} with {self.model_uri}"
                 + (f" (most frequent classes {top})" if top else "") + where)
 
 
 @tuner_errors
-def predict(study: str, input: str | Path, *, output: str | Path | None = None,
-            model_uri: str | None = None, tracking_uri: str | None = None) -> Predictions:
-    """Predict with `study`'s latest registered model (or `model_uri`) on `input`: a .npy,
-    .npz or .csv of raw rows, or a folder of PNG / JPEG images; write a CSV to `output`."""
+def predict(study: str, input: Any, *, output: str | Path | None = None,
+            header: bool | None = None, model_uri: str | None = None,
+            tracking_uri: str | None = None) -> Predictions:
+    """Predict with `study`'s latest registered model (or `model_uri`) on `input`: a NumPy
+    array (any real dtype; rows, or images (n, C, H, W) / (n, H, W)), a pandas DataFrame (the
+    user's tables: columns by name, in any order), a list of rows, or a path: a .npy, .npz or
+    .csv of raw rows or a folder of PNG / JPEG images. `header` (CSV only): True / False say
+    whether the first line names the columns; None decides (inputs.csv_header). Writes the
+    table to `output` as a CSV unless it is None. One prediction per input row, always."""
     uri = model_uri or default_uri(study)
     model = load_model(uri, resolve_uri(tracking_uri))
-    rows, sources = read_rows(Path(input), model.shape)
-    table = model.predict(rows)
-    table.insert(0, "source", sources)
+    rows = read_rows(input, model.shape, header)
+    table = model.predict(rows.values)
+    if len(table) != len(rows.values) or len(rows.sources) != len(rows.values):
+        raise DataError(f"{uri} gave {len(table)} predictions for {len(rows.values)} rows; "
+                        f"nothing was written.")
+    table.insert(0, "source", rows.sources)
     table.index.name = "index"
     target = Path(output) if output is not None else None
     if target is not None:
         target.parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(target)
-    return Predictions(table, uri, target)
+    return Predictions(table, uri, target, rows.how)

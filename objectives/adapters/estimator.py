@@ -21,6 +21,7 @@ from objectives.base import Param, Reporter, RunResult, Split, class_count
 from objectives.config import resolve_config
 from objectives.errors import ConfigError
 from objectives.metrics import prefixed, scores, task_of
+from objectives.rows import InputShape, RawRows
 
 DEFAULT_EPOCHS = 10
 KINDS = {bool: "bool", int: "int", float: "float", str: "str"}
@@ -51,13 +52,15 @@ class EstimatorModel:
     def evaluate(self, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
         return scores(self.estimator, X, y, self.classes)
 
-    def on_raw_rows(self, scale: Any) -> Any:
-        """A scikit-learn Pipeline: `scale` (the data layer's scaling, a picklable callable)
-        then the fitted estimator, so raw rows give what predict gives on scaled ones."""
+    def on_raw_rows(self, scale: Any, shape: InputShape) -> Any:
+        """A scikit-learn Pipeline: objectives.rows' check of raw rows (any real dtype,
+        DataFrames by column name; `shape` says what the model takes), `scale` (the data
+        layer's scaling, a picklable callable), then the fitted estimator, so raw rows give
+        what predict gives on scaled ones."""
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import FunctionTransformer
 
-        return make_pipeline(FunctionTransformer(scale), self.estimator)
+        return make_pipeline(FunctionTransformer(RawRows(shape, scale)), self.estimator)
 
     def save(self, path: Path) -> Path:
         """A pickle (joblib) of the fitted estimator at `path`.pkl."""

@@ -48,6 +48,7 @@ class Dataset:
     _read_test: Callable[[], Raw] = field(repr=False)
     _scaler: Scaler = field(repr=False)
     feature_names: tuple[str, ...] = ()
+    target_name: str = ""  # the user's CSV: its target column (the models drop it if given)
     _final_scales: dict[int, Callable[[np.ndarray], np.ndarray]] = field(
         default_factory=dict, repr=False)
     """final_scale's result per monitor size: fitted once, for the splits and for the model."""

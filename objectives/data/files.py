@@ -15,12 +15,14 @@ from objectives.errors import ConfigError, DataError
 
 
 class Parts:
-    """Raw arrays as read: features, targets, an optional test part, feature names."""
+    """Raw arrays as read: features, targets, an optional test part, feature names and the
+    target's name (a CSV's header)."""
 
     def __init__(self, X: Any, y: Any, X_test: Any = None, y_test: Any = None,
-                 names: Sequence[str] = ()) -> None:
+                 names: Sequence[str] = (), target: str = "") -> None:
         self.X, self.y, self.X_test, self.y_test = X, y, X_test, y_test
         self.names = tuple(names)
+        self.target = target
 
 
 def read_csv(path: Path, target: str | None) -> Parts:
@@ -51,7 +53,8 @@ def read_csv(path: Path, target: str | None) -> Parts:
             except ValueError:
                 raise DataError(f"{path}: column '{header[i]}' is not numeric (line {number}: "
                                 f"{row[i]!r}); feature columns must hold numbers.") from None
-    return Parts(X, [row[column].strip() for row in body], names=[header[i] for i in features])
+    return Parts(X, [row[column].strip() for row in body], names=[header[i] for i in features],
+                 target=name)
 
 
 def read_npz(path: Path) -> Parts:

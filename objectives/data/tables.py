@@ -156,7 +156,7 @@ def load_table(
         train=Split(scale(pool[0][train_idx]), pool[1][train_idx]),
         val=Split(scale(pool[0][val_idx]), pool[1][val_idx]), seed=seed, _pool=pool,
         _train_idx=train_idx, _val_idx=val_idx, _read_test=partial(_given, test),
-        _scaler=scaler, feature_names=parts.names)
+        _scaler=scaler, feature_names=parts.names, target_name=parts.target)
 
 
 def _read(ref: str, folder: Path | None, target: str | None) -> tuple[Parts, str]:

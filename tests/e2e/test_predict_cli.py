@@ -7,8 +7,8 @@ import os
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,41 +18,7 @@ from paths import ROOT
 from PIL import Image
 from ports import free_port
 from sklearn.datasets import load_digits
-
-import tuner
-from objectives.data import load
-from objectives.numpy_nets.two_layer import TwoLayerNet
-from tuner.engine.preflight import monitor_size
-
-
-@pytest.fixture(scope="module")
-def digits_final(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """lambda_search on digits with --final, in a folder of its own (storage and MLflow)."""
-    folder = tmp_path_factory.mktemp("digits_final")
-    tracking = f"sqlite:///{folder / 'mlflow.db'}"
-    old = os.getcwd()
-    os.chdir(folder)  # the default stores: ./mlflow.db, artifacts in ./mlruns
-    try:
-        result = tuner.run_study("lambda_search", dataset="digits", final=True, progress=False,
-                                 storage=f"sqlite:///{folder / 'tuner.db'}",
-                                 tracking_uri=tracking)
-    finally:
-        os.chdir(old)
-    yield {"folder": folder, "tracking": tracking, "result": result}
-
-
-def _own_predictions(run: dict[str, Any], X: np.ndarray) -> np.ndarray:
-    """What the tuner's own evaluation gives on raw rows X: the final's weights from its MLflow
-    run behind the final's scaling."""
-    from mlflow import MlflowClient
-
-    spec = tuner.load_study_spec("lambda_search", dataset="digits")
-    data = load("digits", seed=spec.seed, val_size=spec.val_size)
-    scale = data.final_scale(monitor_size(spec, data))
-    client = MlflowClient(run["tracking"])
-    weights = client.download_artifacts(run["result"].final.mlflow_run_id, "weights.npz",
-                                        str(run["folder"] / "dl"))
-    return TwoLayerNet.load(Path(weights)).predict(scale(X))
+from tuned_models import own_predictions
 
 
 def test_registered_version_has_tags_and_description(digits_final: dict[str, Any]) -> None:
@@ -93,15 +59,30 @@ def test_mlflow_models_serve_answers_invocations(digits_final: dict[str, Any]) -
             assert time.monotonic() < deadline, "mlflow models serve did not start in 120 s"
             time.sleep(0.5)
         X = load_digits().data[:40]
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/invocations", data=json.dumps({"inputs": X.tolist()})
-            .encode(), headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=30) as response:
-            answer = json.loads(response.read())
-        np.testing.assert_array_equal(answer["predictions"], _own_predictions(digits_final, X))
+        ints = X.astype(int).tolist()  # JSON ints, as most clients send pixel values
+        expected = own_predictions(digits_final, X)
+        for body in ({"inputs": X.tolist()}, {"inputs": ints},
+                     {"dataframe_split": {"columns": list(range(64)), "data": ints}}):
+            answer = _post(port, body)
+            np.testing.assert_array_equal(answer["predictions"], expected)
+        table = _post(port, {"inputs": ints[:3], "params": {"probabilities": True}})
+        assert [row["class"] for row in table["predictions"]] == list(expected[:3])
+        with pytest.raises(urllib.error.HTTPError) as refused:  # one line, not a class 0
+            _post(port, {"inputs": [[None] * 64]})
+        assert refused.value.code == 400
+        assert "missing, NaN or infinite values (first at row 1, column 1)" in \
+            json.loads(refused.value.read())["message"]
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def _post(port: int, body: dict[str, Any]) -> Any:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/invocations", data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
 
 
 def _cli(*args: str, cwd: Path, tracking: str) -> subprocess.CompletedProcess[str]:
@@ -120,10 +101,11 @@ def test_tuner_predict_on_csv_and_png_folder(digits_final: dict[str, Any], tmp_p
     done = _cli("predict", "lambda_search", "--input", str(csv_file), "--output",
                 str(tmp_path / "out.csv"), cwd=tmp_path, tracking=digits_final["tracking"])
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("predicted 30 rows with models:/lambda_search/latest")
+    assert done.stdout.startswith("predicted 30 rows of rows.csv (header row: names, taken by "
+                                  "position) with models:/lambda_search/latest")
     table = pd.read_csv(tmp_path / "out.csv")
     assert list(table.columns[:3]) == ["index", "source", "class"]
-    np.testing.assert_array_equal(table["class"], _own_predictions(digits_final, X))
+    np.testing.assert_array_equal(table["class"], own_predictions(digits_final, X))
 
     images = tmp_path / "images"
     images.mkdir()
@@ -136,7 +118,7 @@ def test_tuner_predict_on_csv_and_png_folder(digits_final: dict[str, Any], tmp_p
     assert done.returncode == 0, done.stderr
     table = pd.read_csv(tmp_path / "images.csv")
     assert list(table["source"]) == [f"digit_{i}.png" for i in range(5)]
-    expected = _own_predictions(digits_final, np.stack([
+    expected = own_predictions(digits_final, np.stack([
         np.asarray(Image.open(images / f"digit_{i}.png").resize((8, 8),
                    Image.Resampling.BILINEAR), dtype=np.float64).reshape(-1) * 16 / 255
         for i in range(5)]))

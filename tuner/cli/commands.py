@@ -139,8 +139,8 @@ def final(args: argparse.Namespace) -> int:
 
 
 def predict(args: argparse.Namespace) -> int:
-    result = tuner.predict(args.name, args.input, output=args.output, model_uri=args.model_uri,
-                           tracking_uri=args.tracking_uri)
+    result = tuner.predict(args.name, args.input, output=args.output, header=args.header,
+                           model_uri=args.model_uri, tracking_uri=args.tracking_uri)
     print(result.summary())
     return 0
 

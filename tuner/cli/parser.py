@@ -140,6 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "PNG / JPEG images")
     p.add_argument("--output", default="predictions.csv",
                    help="CSV to write: index, source, class, p_<class> (default: %(default)s)")
+    p.add_argument("--header", action=argparse.BooleanOptionalAction, default=None,
+                   help="whether the CSV's first line names the columns (default: it does "
+                   "when it names the model's columns, is 0..n-1 as pandas writes, or is not "
+                   "all numbers)")
     p.add_argument("--model-uri", help="any MLflow model URI (default: models:/NAME/latest)")
     p.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI "
                    "or sqlite:///mlflow.db)")

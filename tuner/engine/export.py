@@ -44,12 +44,12 @@ def model_to_log(spec: StudySpec, data: Dataset, model: Model, monitor: int,
                 classes=data.classes, class_names=data.class_names,
                 image_shape=data.image_shape, features=int(data.train.X.shape[1]),
                 pixel_max=MAX_VALUE[data.name] if data.name in DATASETS else None,
-                feature_names=data.feature_names)
+                feature_names=data.feature_names, target=data.target_name)
     metadata = {k: v for k, v in _plain(info.__dict__).items() if k != "config"}
     common: dict[str, Any] = {"example": example, "register": register, "tags": tags,
                               "description": description(spec, outcome), "metadata": metadata}
     if isinstance(model, EstimatorModel):
-        return ModelToLog(sklearn=model.on_raw_rows(scale), **common)
+        return ModelToLog(sklearn=model.on_raw_rows(scale, info.input_shape()), **common)
     bundle = save_bundle(folder / "bundle", model, scale, info)
     network = _raw_network(model, scale)
     return ModelToLog(bundle=bundle, torch_network=network, **common)

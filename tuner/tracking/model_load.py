@@ -1,6 +1,8 @@
 """Loads a tuned model from MLflow (models:/STUDY/latest by default) for `tuner predict`: its
 pyfunc model and, from the metadata the final logged with it, what inputs it takes (features,
-image shape, pixel range), its task and its class names."""
+image shape, pixel range, a table's column names and target), its task and its class names.
+Models logged before the signature lost its input schema (float64 (-1, features)) load the
+same way: `tuner predict` hands every model float64 rows."""
 
 from __future__ import annotations
 
@@ -11,8 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from objectives.rows import InputShape
 from tuner.errors import DataError, TrackingError
-from tuner.inputs import InputShape
 from tuner.tracking.keys import first_line
 from tuner.tracking.model_log import fluent_uri
 
@@ -83,6 +85,8 @@ def load_model(uri: str, tracking_uri: str) -> LoadedModel:
     image = meta.get("image_shape")
     pixel_max = meta.get("pixel_max")
     shape = InputShape(features, (int(image[0]), int(image[1]), int(image[2]))
-                       if image and pixel_max else None, pixel_max)
+                       if image and pixel_max else None, pixel_max,
+                       tuple(str(n) for n in meta.get("feature_names") or ()),
+                       str(meta.get("target") or ""))
     return LoadedModel(uri, tracking_uri, model, shape, str(meta.get("task", "classification")),
                        [str(n) for n in meta.get("class_names", [])])

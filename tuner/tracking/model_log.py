@@ -4,8 +4,9 @@ functions, MLflow's sklearn flavour for the user's estimators (a Pipeline that s
 first), and for torch networks also MLflow's pytorch flavour (artifact "network": the network
 alone, on scaled (n, C, H, W) inputs, for fine-tuning).
 
-Every variant takes RAW rows (see objectives.bundle) with a signature of float64 (-1, features)
-inferred from a few raw training rows, which are also the input example.
+Every variant takes RAW rows (see objectives.bundle) in any real dtype, checked by the model
+itself (objectives.rows); its signature has outputs and params but no input schema (see
+`model_signature` for why); a few raw training rows are the input example.
 """
 
 from __future__ import annotations
@@ -57,7 +58,6 @@ def log_tuned_model(tracking_uri: str, run_id: str, study: str, model: ModelToLo
     """Log `model` in run `run_id` (reopened for it), register it as `study` unless told not."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     import mlflow
-    from mlflow.models import infer_signature
 
     example = np.asarray(model.example, dtype=np.float64)
     name = study if model.register else None
@@ -71,7 +71,7 @@ def log_tuned_model(tracking_uri: str, run_id: str, study: str, model: ModelToLo
             import mlflow.sklearn
             import skops.io
 
-            signature = infer_signature(example, model.sklearn.predict(example))
+            signature = model_signature(example, model.sklearn.predict(example))
             # MLflow stores it with skops (no pickle); the types skops does not know are our
             # scaling and the user's own estimator classes, which this run just trained
             ours = skops.io.get_untrusted_types(data=skops.io.dumps(model.sklearn))
@@ -81,7 +81,7 @@ def log_tuned_model(tracking_uri: str, run_id: str, study: str, model: ModelToLo
         else:
             assert model.bundle is not None
             predicted = load_bundle(model.bundle).predict(example)
-            signature = infer_signature(example, predicted, params={"probabilities": False})
+            signature = model_signature(example, predicted, {"probabilities": False})
             torch = ("torch",) if model.torch_network is not None else ()
             info = mlflow.pyfunc.log_model(
                 python_model=CODE, artifacts={"bundle": str(model.bundle)},
@@ -101,6 +101,25 @@ def log_tuned_model(tracking_uri: str, run_id: str, study: str, model: ModelToLo
     if model.description:
         client.update_model_version(study, number, description=model.description)
     return LoggedModel(f"models:/{study}/{number}", number)
+
+
+def model_signature(example: np.ndarray, predicted: Any,
+                    params: dict[str, Any] | None = None) -> Any:
+    """The logged signature: outputs and params, NO input schema, so that the model's own check
+    (objectives.rows: any real dtype, DataFrames by column name, lists, images; NaN, text and
+    wrong widths refused in one line) decides what it takes, the same way for
+    mlflow.pyfunc.load_model, `mlflow models serve` and `tuner predict`. MLflow 3.17's schema
+    enforcement would refuse what users hold: a tensor spec float64 (-1, n) takes float64
+    only ("dtype of input float32 does not match expected dtype float64", and so for uint8,
+    every int, float16 and bool); n unnamed double columns take (u)int8-32 and float16/32 but
+    refuse int64 (NumPy's default int), uint64 and bool, and silently drop columns past n;
+    named double columns refuse every NumPy array. The width stays documented: the metadata
+    holds features, image_shape, feature_names and target, and the input example a few rows.
+    """
+    from mlflow.models import ModelSignature, infer_signature
+
+    inferred = infer_signature(example, predicted, params=params)
+    return ModelSignature(outputs=inferred.outputs, params=inferred.params)
 
 
 @contextmanager

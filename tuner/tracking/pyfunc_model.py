@@ -7,7 +7,10 @@ never the rest of tuner, so the model loads wherever those are installed.
 
 predict(rows) -> class ids (int64; predicted values for regression). With
 params={"probabilities": True}: a DataFrame with a "class" column and one "p_<class name>"
-column of probabilities per class.
+column of probabilities per class. The rows may come in any real dtype, as an array, a
+DataFrame (the user's tables: columns by name) or a list (objectives.rows checks them: the
+logged signature leaves the input to the model, see model_log.signature); a refused input is
+an MlflowException (HTTP 400 from `mlflow models serve`) with objectives.rows' one line.
 """
 
 from __future__ import annotations
@@ -17,10 +20,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from mlflow.exceptions import MlflowException
 from mlflow.models import set_model
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.pyfunc import PythonModel
 
 from objectives.bundle import Predictor, load_bundle
+from objectives.errors import DataError
 
 PROBABILITIES = "probabilities"
 
@@ -33,15 +39,16 @@ class TunedModel(PythonModel):
     def load_context(self, context: Any) -> None:
         self.predictor = load_bundle(Path(context.artifacts["bundle"]))
 
-    # np.ndarray: a hint MLflow leaves to the logged signature (DataFrames come too)
+    # np.ndarray: a hint MLflow validates nothing against (arrays, DataFrames and lists come)
     def predict(self, context: Any, model_input: np.ndarray,
                 params: dict[str, Any] | None = None) -> Any:
-        rows = model_input.to_numpy() if isinstance(model_input, pd.DataFrame) else model_input
-        ids = self.predictor.predict(np.asarray(rows))
-        if not (params or {}).get(PROBABILITIES) or not hasattr(self.predictor.model,
-                                                                 "predict_proba"):
+        try:
+            ids, proba = self.predictor.outputs(model_input,
+                                                bool((params or {}).get(PROBABILITIES)))
+        except DataError as exc:
+            raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from None
+        if proba is None:
             return ids
-        proba = self.predictor.predict_proba(rows)
         names = self.predictor.info.class_names
         return pd.DataFrame({"class": ids, **{f"p_{name}": proba[:, i]
                                               for i, name in enumerate(names)}})

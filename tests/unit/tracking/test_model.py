@@ -5,59 +5,18 @@ mlflow.pyfunc on RAW rows giving exactly the tuner's own class ids, servable ove
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
+from tuned_models import own_predictions, pyfunc
 
 import tuner
 from objectives.data import load
 from objectives.data.sources import _digits_part
-from objectives.numpy_nets.two_layer import TwoLayerNet
 from tuner.engine.preflight import monitor_size
-
-
-def _pyfunc(tracking: str, uri: str) -> Any:
-    import mlflow
-
-    mlflow.set_tracking_uri(tracking)
-    try:
-        return mlflow.pyfunc.load_model(uri)
-    finally:
-        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
-
-
-@pytest.fixture(scope="module")
-def digits_final(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """lambda_search on digits with --final, in a folder of its own (storage and MLflow)."""
-    folder = tmp_path_factory.mktemp("digits_final")
-    tracking = f"sqlite:///{folder / 'mlflow.db'}"
-    old = os.getcwd()
-    os.chdir(folder)  # the default stores: ./mlflow.db, artifacts in ./mlruns
-    try:
-        result = tuner.run_study("lambda_search", dataset="digits", final=True, progress=False,
-                                 storage=f"sqlite:///{folder / 'tuner.db'}",
-                                 tracking_uri=tracking)
-    finally:
-        os.chdir(old)
-    yield {"folder": folder, "tracking": tracking, "result": result}
-
-
-def _own_predictions(run: dict[str, Any], X: np.ndarray) -> np.ndarray:
-    """What the tuner's own evaluation gives on raw rows X: the final's weights from its MLflow
-    run behind the final's scaling."""
-    from mlflow import MlflowClient
-
-    spec = tuner.load_study_spec("lambda_search", dataset="digits")
-    data = load("digits", seed=spec.seed, val_size=spec.val_size)
-    scale = data.final_scale(monitor_size(spec, data))
-    client = MlflowClient(run["tracking"])
-    weights = client.download_artifacts(run["result"].final.mlflow_run_id, "weights.npz",
-                                        str(run["folder"] / "dl"))
-    return TwoLayerNet.load(Path(weights)).predict(scale(X))
 
 
 def test_registered_model_gives_the_tuners_own_predictions_on_raw_rows(
@@ -65,26 +24,29 @@ def test_registered_model_gives_the_tuners_own_predictions_on_raw_rows(
     final = digits_final["result"].final
     assert final.model_uri == "models:/lambda_search/1"
     assert digits_final["result"].tracking_warnings == 0
-    model = _pyfunc(digits_final["tracking"], "models:/lambda_search/latest")
+    model = pyfunc(digits_final["tracking"], "models:/lambda_search/latest")
     X = load_digits().data  # float64 pixel values 0..16, as scikit-learn gives them
     ids = model.predict(X)
     assert ids.dtype == np.int64
-    np.testing.assert_array_equal(ids, _own_predictions(digits_final, X))
+    np.testing.assert_array_equal(ids, own_predictions(digits_final, X))
     X_test, y_test = _digits_part("test")
     assert np.mean(model.predict(X_test.astype(np.float64)) == y_test) == final["test_accuracy"]
     table = model.predict(X[:4], params={"probabilities": True})
     assert list(table.columns) == ["class"] + [f"p_{i}" for i in range(10)]
     np.testing.assert_array_equal(table["class"], ids[:4])
     np.testing.assert_allclose(table.iloc[:, 1:].sum(axis=1), 1.0)
-    spec = model.metadata.get_input_schema().inputs[0]
-    assert spec.shape == (-1, 64) and spec.type == np.dtype("float64")
+    # no input schema (MLflow would refuse every dtype but float64); the width is metadata
+    assert model.metadata.get_input_schema() is None
+    assert [p.name for p in model.metadata.get_params_schema().params] == ["probabilities"]
+    assert model.metadata.metadata["features"] == 64
+    assert model.metadata.metadata["image_shape"] == [1, 8, 8]
 
 
-def test_bad_rows_are_refused_by_the_signature(digits_final: dict[str, Any]) -> None:
+def test_bad_rows_are_refused_by_the_model(digits_final: dict[str, Any]) -> None:
     from mlflow.exceptions import MlflowException
 
-    model = _pyfunc(digits_final["tracking"], "models:/lambda_search/latest")
-    with pytest.raises(MlflowException, match="Shape of input"):
+    model = pyfunc(digits_final["tracking"], "models:/lambda_search/latest")
+    with pytest.raises(MlflowException, match=r"shape \(2, 63\); the model takes rows of 64 "):
         model.predict(np.zeros((2, 63)))
 
 
@@ -100,7 +62,7 @@ def test_no_register_logs_the_model_in_the_run_only(tmp_path: Path, storage_url:
                         tracking_uri=tracking_uri, register=False)
     assert final.model_uri == f"runs:/{final.mlflow_run_id}/model"
     assert MlflowClient(tracking_uri).search_registered_models() == []
-    model = _pyfunc(tracking_uri, final.model_uri)
+    model = pyfunc(tracking_uri, final.model_uri)
     assert model.predict(load_digits().data[:3]).shape == (3,)
 
 
@@ -142,7 +104,7 @@ def _check_image_final(folder: Path, study: Path, data_dir: Path, name: str) -> 
     assert final is not None and final.model_uri == f"models:/{name}/1"
     assert result.tracking_warnings == 0
     X_test, y_test = source("mnist", data_dir, False)[1]()
-    model = _pyfunc(tracking, f"models:/{name}/latest")
+    model = pyfunc(tracking, f"models:/{name}/latest")
     ids = model.predict(X_test.astype(np.float64))
     assert np.mean(ids == y_test) == final["test_accuracy"]
     spec = tuner.load_study_spec(study)
