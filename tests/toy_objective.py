@@ -4,7 +4,8 @@ val_accuracy peaks at x = 2, y = 3 and grows with the step, so pruners have curv
 `sleep` slows each step, `hold` (a file path) stops every trial after its first report until
 that file exists (kill and interrupt tests then land mid-trial for certain, whatever the load),
 `fail_above` / `diverge_above` make trials with x above the threshold raise, to exercise failure
-handling. No data is used beyond its length.
+handling; `noise` adds a training seed's luck to the score (each run reports its seed as
+`training_seed`). No data is used beyond its length.
 Use it in a study file as objective = "tests.toy_objective:TOY".
 """
 
@@ -57,12 +58,14 @@ class Toy:
         "diverge_above": Param("float", 1e9),
         "milestones": Param("ints", [2, 3]),
         "hold": Param("str", ""),
+        "noise": Param("float", 0.0, low=0.0),
     }
 
     def fit(self, config: Mapping[str, Any], train: Split, val: Split, report: Reporter,
             seed: int, image_shape: tuple[int, int, int]) -> RunResult:
         cfg = resolve_config(self.name, self.params, config)
         score = 1.0 / (1.0 + (cfg["x"] - 2.0) ** 2 + 0.1 * (cfg["y"] - 3) ** 2)
+        score += cfg["noise"] * float(np.random.default_rng(seed).normal())  # a seed's luck
         history: list[dict[str, float]] = []
         for step in range(1, cfg["epochs"] + 1):
             time.sleep(cfg["sleep"])
@@ -73,7 +76,7 @@ class Toy:
             acc = score * step / cfg["epochs"]
             metrics = {"epoch": float(step), "train_loss": 1.0 - acc, "train_accuracy": acc,
                        "val_loss": 1.0 - acc, "val_accuracy": acc, "lr": cfg["lr"],
-                       "seconds": cfg["sleep"]}
+                       "seconds": cfg["sleep"], "training_seed": float(seed)}
             history.append(metrics)
             report(step, metrics)
             while cfg["hold"] and not Path(cfg["hold"]).exists():

@@ -212,3 +212,10 @@ def test_no_command_line_is_built_outside_the_cli() -> None:
     old = 'argv = [str(spec.path), "--dataset", spec.dataset]\nargv += ["--set", "a=1"]'
     assert len(_argv_lists(ast.parse(old))) == 2  # the finder finds what it looks for
     assert _argv_lists(ast.parse('[sys.executable, "-m", "tuner", "worker"]'))
+
+
+def test_test_modules_have_unique_names() -> None:
+    """pytest imports test modules by their file name (rootdir-relative, no packages): two
+    test_x.py in different folders collide ("import file mismatch")."""
+    names = [p.name for p in (ROOT / "tests").rglob("test_*.py")]
+    assert len(names) > 40 and len(names) == len(set(names))

@@ -207,12 +207,13 @@ class TrialCheckpoint(Checkpoint):
             if ref is not None:
                 self._forget(ref)
 
-    def resume_later(self, study: optuna.Study) -> None:
-        """An interrupted trial: queue its params again with its latest checkpoint."""
+    def resume_later(self, study: optuna.Study, keep: Mapping[str, Any]) -> None:
+        """An interrupted trial: queue its params again with its latest checkpoint and the
+        user attrs `keep` (what it is: a confirm repeat's candidate and repeat)."""
         latest = self.current or self.origin
         if latest is None:
             return
-        study.enqueue_trial(dict(self.trial.params), user_attrs={ATTR: dict(latest)})
+        study.enqueue_trial(dict(self.trial.params), user_attrs={**keep, ATTR: dict(latest)})
         log.info("trial %d: queued to continue from its checkpoint", self.trial.number)
 
 

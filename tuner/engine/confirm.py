@@ -24,7 +24,15 @@ from tuner.engine.stage import StagePlan, open_stage_study, run_plan, stage_done
 from tuner.engine.stage_result import summarize
 from tuner.engine.trial import TrialSetup
 from tuner.results import StageResult
-from tuner.search.confirm import Candidate, Ranked, Standing, choose, next_candidate, standings
+from tuner.search.confirm import (
+    Candidate,
+    Ranked,
+    Standing,
+    choose,
+    complete_rounds,
+    next_repeat,
+    standings,
+)
 from tuner.search.pareto import metric_value
 from tuner.search.pick import Candidate as SearchTrial
 from tuner.search.pick import eligible, rule_of
@@ -33,8 +41,26 @@ from tuner.spec.model import CONFIRM_STAGE, SEED_LIMIT
 
 log = logging.getLogger("tuner")
 
-COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
-"""Confirm trials that hold a repeat of their candidate (a FAIL's retry is a WAITING copy)."""
+UNFINISHED_FAILS = ("interrupted", "surplus", None)
+"""Reasons of FAIL trials whose repeat is run again (Ctrl-C, a surplus ask, a dead worker's
+trial, whose retry Optuna queues); any other FAIL (the objective raised) ends its repeat."""
+
+
+def repeats(trials: Sequence[FrozenTrial]) -> tuple[dict[str, set[int]], dict[str, set[int]]]:
+    """Per candidate, the repeats handed out (queued, running or ended) and those ended."""
+    assigned: dict[str, set[int]] = {}
+    finished: dict[str, set[int]] = {}
+    for t in trials:
+        key, repeat = t.user_attrs.get("candidate"), t.user_attrs.get("repeat")
+        if key is None or repeat is None:
+            continue
+        failed = t.state == TrialState.FAIL
+        if failed and t.user_attrs.get("reason") in UNFINISHED_FAILS:
+            continue
+        assigned.setdefault(key, set()).add(int(repeat))
+        if t.state.is_finished():
+            finished.setdefault(key, set()).add(int(repeat))
+    return assigned, finished
 
 
 def confirm_stage(spec: StudySpec) -> Stage | None:
@@ -60,31 +86,38 @@ class ConfirmPlan(StagePlan):
     def __init__(self, ctx: Context, study: optuna.Study) -> None:
         self.ctx = ctx
         self.spec = ctx.spec
+        self.study = study
         self.candidates = stored_candidates(ctx, study)
         self.searched = search_values(ctx, self.candidates)
         self.stages = {s.name: s for s in self.spec.stages}
         self.spaces: dict[str, Sequence[ParamSpace]] = {}
         self.setup = TrialSetup((), {}, self.spec.seed)
 
-    def ready(self, study: optuna.Study, trials: Sequence[FrozenTrial]) -> bool:
-        table = race(self.spec, self.searched, trials)
-        assigned = {c.key: 0 for c in self.candidates}
-        for t in trials:
-            key = t.user_attrs.get("candidate")
-            if key in assigned and t.state in COUNTED:
-                assigned[key] += 1
-        key = next_candidate(table, assigned)
-        if key is None:
+    def ready(self, study: optuna.Study, trials: Sequence[FrozenTrial]) -> bool | None:
+        if any(t.state == TrialState.WAITING for t in trials):
+            return True  # a queued repeat first (a dead worker's, retried; a continuation)
+        assigned, finished = repeats(trials)
+
+        def table(rounds: int) -> list[Standing]:
+            return race(self.spec, self.searched, trials, rounds)
+
+        rounds = complete_rounds(finished, lambda r: [s.key for s in table(r) if s.racing])
+        step = next_repeat(table(rounds), assigned, rounds)
+        if step.action == "decided":
             return False
-        candidate = next(c for c in self.candidates if c.key == key)
+        if step.action == "wait":
+            return None
+        candidate = next(c for c in self.candidates if c.key == step.key)
         study.enqueue_trial(dict(candidate.params), user_attrs={
-            "candidate": key, "repeat": assigned[key] + 1})
+            "candidate": step.key, "repeat": step.repeat})
         return True
 
     def setup_of(self, trial: optuna.Trial) -> TrialSetup | None:
+        """How a repeat trains; None for a trial with no repeat, or one whose repeat an
+        earlier trial holds (two workers queued the same next repeat at once)."""
         key = trial.user_attrs.get("candidate")
         candidate = next((c for c in self.candidates if c.key == key), None)
-        if candidate is None:
+        if candidate is None or _held_earlier(self.study, trial):
             return None
         stage = self.stages[candidate.stage]
         if stage.name not in self.spaces:
@@ -95,6 +128,16 @@ class ConfirmPlan(StagePlan):
         if isinstance(self.spec.objective, FunctionObjective) and "seed" in fixed:
             fixed["seed"] = seed
         return TrialSetup(self.spaces[stage.name], fixed, seed)
+
+
+def _held_earlier(study: optuna.Study, trial: optuna.Trial) -> bool:
+    """True when a lower-numbered trial holds the same repeat (queued, running or ended)."""
+    mine = (trial.user_attrs.get("candidate"), trial.user_attrs.get("repeat"))
+    return any(t.number < trial.number and (t.user_attrs.get("candidate"),
+                                           t.user_attrs.get("repeat")) == mine
+               and not (t.state == TrialState.FAIL
+                        and t.user_attrs.get("reason") in UNFINISHED_FAILS)
+               for t in study.get_trials(deepcopy=False))
 
 
 def stored_candidates(ctx: Context, study: optuna.Study) -> list[Candidate]:
@@ -150,24 +193,27 @@ def search_values(ctx: Context, candidates: Sequence[Candidate]) -> dict[str, fl
     return out
 
 
-def race(spec: StudySpec, searched: Mapping[str, float],
-         confirm_trials: Sequence[FrozenTrial]) -> list[Standing]:
+def race(spec: StudySpec, searched: Mapping[str, float], confirm_trials: Sequence[FrozenTrial],
+         rounds: int | None = None) -> list[Standing]:
     """Every candidate's standing from its search value (seed index 0) and its finished
-    repeats (seed index r); a candidate whose repeat diverged leaves the race and goes last."""
+    repeats (seed index r; only those of the first `rounds` rounds when given); a candidate
+    whose repeat diverged or failed leaves the race and goes last."""
     rule = rule_of(spec)
     names = spec.metric_names
     values: dict[str, dict[int, float]] = {key: {0: v} for key, v in searched.items()}
     unstable: set[str] = set()
     for t in confirm_trials:
         key = t.user_attrs.get("candidate")
-        if key not in values:
+        repeat = int(t.user_attrs.get("repeat", 0))
+        if key not in values or rounds is not None and repeat > rounds:
             continue
-        if t.state == TrialState.PRUNED:
+        if t.state == TrialState.PRUNED or (t.state == TrialState.FAIL and t.user_attrs.get(
+                "reason") not in UNFINISHED_FAILS):
             unstable.add(key)
         elif t.state == TrialState.COMPLETE:
             value = metric_value(t, rule.metric, names)
             if value is not None:
-                values[key][int(t.user_attrs.get("repeat", len(values[key])))] = value
+                values[key][repeat] = value
     table = standings(values, rule.direction)
     return ([s for s in table if s.key not in unstable]
             + [Standing(s.key, s.mean, s.stderr, s.n, False) for s in table

@@ -105,8 +105,9 @@ class StagePlan:
     def __init__(self, spec: StudySpec, stage: Stage, space: Sequence[ParamSpace]) -> None:
         self.setup = TrialSetup(space, spec.stage_fixed(stage), spec.seed)
 
-    def ready(self, study: optuna.Study, trials: Sequence[FrozenTrial]) -> bool:
-        """True when there is a trial to ask for now; False ends the stage (decided)."""
+    def ready(self, study: optuna.Study, trials: Sequence[FrozenTrial]) -> bool | None:
+        """True when there is a trial to ask for now; None: not yet (wait); False ends the
+        stage (decided)."""
         return True
 
     def setup_of(self, trial: optuna.Trial) -> TrialSetup | None:
@@ -180,7 +181,11 @@ def _trials(ctx: Context, study: optuna.Study, stage: Stage, plan: StagePlan,
                 waiting_logged = True
             time.sleep(POLL_SECONDS)
             continue
-        if not plan.ready(study, trials):
+        ready = plan.ready(study, trials)
+        if ready is None:  # e.g. a confirm round still running in other workers
+            time.sleep(POLL_SECONDS)
+            continue
+        if not ready:
             study.set_user_attr("decided", True)
             log.info("stage %s: decided", stage.name)
             return ran

@@ -32,6 +32,7 @@ from tuner.engine.failure import Failure
 from tuner.engine.interrupts import Interrupted, check_interrupted
 from tuner.engine.pruning import Pruning
 from tuner.engine.values import MissingMetric, derived, objective_values
+from tuner.search.confirm import IDENTITY
 from tuner.search.space import params_text, suggest
 from tuner.spec import ParamSpace, Stage, StudySpec
 from tuner.spec.model import DERIVED_METRICS
@@ -160,7 +161,8 @@ def _run(ctx: Context, study: optuna.Study, trial: optuna.Trial, config: Mapping
         _tell(ctx, study, trial, tracker, out, config, time.perf_counter() - start, checkpoint,
               pruning, watch)
         if checkpoint is not None:
-            checkpoint.resume_later(study)
+            checkpoint.resume_later(study, {k: trial.user_attrs[k] for k in IDENTITY
+                                            if k in trial.user_attrs})
         raise Interrupted() from None
     except optuna.exceptions.UpdateFinishedTrialError:  # a report after another worker ended it
         out.reason = DROPPED

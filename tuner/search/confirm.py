@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from tuner.spec.model import Pick
 
+IDENTITY = ("candidate", "repeat")
+"""The user attrs that say which evaluation a confirm trial is (its candidate's key and its
+repeat); a trial continued from a checkpoint keeps them."""
 Z = 2.0
 """Standard errors of the difference by which a candidate trails the leader to leave the race."""
 
@@ -148,15 +151,42 @@ def _pooled_sd(groups: Sequence[Sequence[float]]) -> float | None:
     return math.sqrt(squares / df) if df else None
 
 
-def next_candidate(table: Sequence[Standing], assigned: Mapping[str, int]) -> str | None:
-    """The candidate to evaluate next: among those still racing, the one with the fewest
-    evaluations assigned (finished, running or queued), the better one on ties; None when the
-    race is decided (only the leader left, every candidate evaluated again at least once)."""
-    racing = [s for s in table if s.racing]
-    if len(racing) == 1 and all(assigned.get(s.key, 0) >= 1 for s in table):
-        return None
-    rank = {s.key: i for i, s in enumerate(table)}
-    return min(racing, key=lambda s: (assigned.get(s.key, 0), rank[s.key])).key
+def complete_rounds(finished: Mapping[str, set[int]],
+                    racing_after: Callable[[int], Sequence[str]]) -> int:
+    """How many rounds are complete: round r is when every candidate still racing after round
+    r - 1 (`racing_after(r - 1)`) has its repeat r finished. The race is judged on complete
+    rounds only, so it decides the same whatever the order in which workers finish (or are
+    killed and retried)."""
+    rounds = 0
+    while True:
+        racing = racing_after(rounds)
+        if not racing or any(rounds + 1 not in finished.get(k, set()) for k in racing):
+            return rounds
+        rounds += 1
+
+
+@dataclass(frozen=True)
+class Next:
+    """What the confirm stage does next: run `key`'s repeat `repeat`, wait for the round to
+    complete, or end (decided)."""
+
+    action: str  # "run", "wait" or "decided"
+    key: str = ""
+    repeat: int = 0
+
+
+def next_repeat(table: Sequence[Standing], assigned: Mapping[str, set[int]],
+                rounds: int) -> Next:
+    """After `rounds` complete rounds, standing as `table` says: decided when only the leader
+    is left in the race (every candidate ran a round); else round rounds + 1 for the racing
+    candidates, best first; wait while that round is handed out."""
+    racing = [s.key for s in table if s.racing]
+    if rounds >= 1 and len(racing) == 1:
+        return Next("decided")
+    for key in racing:
+        if rounds + 1 not in assigned.get(key, set()):
+            return Next("run", key, rounds + 1)
+    return Next("wait")
 
 
 def answer(table: Sequence[Standing]) -> Standing:
