@@ -21,6 +21,11 @@ Strategies, each with the same number of evaluations per run (`budget`):
            no tracking or checkpoints): stage "coarse", scrambled QMC for half the budget, stage
            "fine", TPE refined from the coarse top-3 on every param, for the rest. It picks
            result.best_params (the best observed value over both stages).
+  confirm  the recipe with its last quarter of the budget spent on a confirm stage ([final]
+           confirm = { top_k = 5, repeats = budget / 20 }: the top 5 configurations trained
+           again and raced, tuner/search/confirm.py); the search stages split the other three
+           quarters. It picks result.best_params (the confirmed best mean); racing may end it
+           before its whole budget is spent (the evaluations column says).
   tpe, random, cmaes   Optuna's samplers (seed = run seed) in create_study().optimize on the same
            lookup; they pick the best observed trial.
 More tuner variants are one more entry in TEMPLATES (a study-file template). Per run, "picked"
@@ -82,9 +87,16 @@ sampler = "tpe"
 trials = $rest
 refine = { from = "coarse", params = $params, top_k = 3 }
 """)
-TEMPLATES = {"recipe": RECIPE}
+CONFIRMED = Template(RECIPE.template + """
+[final]
+confirm = { top_k = $top_k, repeats = $repeats }
+""")
+TEMPLATES = {"recipe": RECIPE, "confirm": CONFIRMED}
 """Tuner strategies: study-file templates ($seed, $run, $space, $params, $budget, $half,
-$rest), run through tuner.run_study."""
+$rest, $top_k, $repeats), run through tuner.run_study."""
+CONFIRM = {"confirm": (5, 0.25)}
+"""The confirm strategies' top_k and the share of the budget their confirm stage gets (its
+top_k x repeats evaluations come out of the search's, so every strategy spends the same)."""
 SAMPLERS: dict[str, Callable[[int], optuna.samplers.BaseSampler]] = {
     "tpe": lambda seed: optuna.samplers.TPESampler(seed=seed),
     "random": lambda seed: optuna.samplers.RandomSampler(seed=seed),
@@ -131,10 +143,14 @@ def study_text(template: Template, case: Case, table: Table) -> str:
     names = [index_name(p) for p in table.params]
     space = "\n".join(f"{index_name(p)} = {{ low = 0, high = {len(values) - 1} }}"
                       for p, values in table.grid.items())
-    half = case.budget // 2
+    top_k, share = CONFIRM.get(case.strategy, (1, 0.0))
+    repeats = max(1, round(case.budget * share / top_k))
+    search = case.budget - (top_k * repeats if case.strategy in CONFIRM else 0)
+    half = search // 2
     return template.substitute(seed=case.seed, run=case.name, space=space,
                                params="[" + ", ".join(f'"{n}"' for n in names) + "]",
-                               budget=case.budget, half=half, rest=case.budget - half)
+                               budget=case.budget, half=half, rest=search - half, top_k=top_k,
+                               repeats=repeats)
 
 
 def run_tuner(case: Case, evaluator: Evaluator, folder: Path) -> dict[str, int]:
@@ -234,7 +250,8 @@ def quality_table(outcomes: Sequence[Outcome]) -> str:
     """Markdown, one budget: per task and pooled, each strategy's regrets, rank and spend."""
     rank = ranks(outcomes)
     lines = ["| task | strategy | picked: mean regret | picked: median | tried: mean regret | "
-             "mean rank | evaluations (mean) | p vs tpe |", "|---|---|---|---|---|---|---|---|"]
+             "mean rank | evaluations (mean) | p vs tpe | p vs recipe |",
+             "|---|---|---|---|---|---|---|---|---|"]
     tasks = list(dict.fromkeys(o.case.task for o in outcomes))
     for task in [*tasks, "pooled"] if len(tasks) > 1 else tasks:
         mine = [o for o in outcomes if task in ("pooled", o.case.task)]
@@ -245,7 +262,8 @@ def quality_table(outcomes: Sequence[Outcome]) -> str:
                 f"| {task} | {strategy} | {np.mean(picked):.3f} | {np.median(picked):.3f} | "
                 f"{np.mean([o.tried for o in runs]):.3f} | "
                 f"{np.mean([rank[o.case] for o in runs]):.2f} | "
-                f"{np.mean([o.evaluations for o in runs]):.1f} | {p_value(mine, strategy)} |")
+                f"{np.mean([o.evaluations for o in runs]):.1f} | {p_value(mine, strategy)} | "
+                f"{p_value(mine, strategy, 'recipe')} |")
     return "\n".join(lines)
 
 

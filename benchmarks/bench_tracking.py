@@ -1,7 +1,7 @@
 """Per-trial overhead of Optuna storage + MLflow tracking on a ~2-second trial; prints a table.
 
 The trial is the real NumPy softmax objective on sklearn digits, reporting 20 epochs through
-the same path as the runner (trial.report, tracker.log_epoch, should_prune). Each mode runs a
+the same path as the stage loop (trial.report, tracker.log_epoch, should_prune). Each mode runs a
 block of trials and its flush (queued MLflow writes) is timed inside the block, so deferred work
 is charged to the mode that caused it. Blocks alternate over rounds to spread machine noise.
 
@@ -49,7 +49,7 @@ def digits(repeat: int) -> Dataset:
 
 def run_trial(study: optuna.Study, tracker: Tracker, parent: str | None, epochs: int,
               batch_size: int, dataset: Dataset) -> None:
-    """One trial along the runner's path: suggest, train, report each epoch, tell, finish."""
+    """One trial along the stage loop's path: suggest, train, report each epoch, tell, finish."""
     trial = study.ask()
     config = {"epochs": epochs, "batch_size": batch_size, "schedule": "exponential",
               "lr": trial.suggest_float("lr", 1e-3, 1e-1, log=True),

@@ -31,7 +31,7 @@ def record_study_name(name: str) -> str:
 
 
 def store_spec(storage: Any, spec: StudySpec) -> None:
-    """Write `spec` as the study's stored spec (the runner's latest: a study file edited
+    """Write `spec` as the study's stored spec (the latest `tuner study`'s: a study file edited
     between runs applies to the stages still to run, as the stages' own stored spaces keep
     the ones already started)."""
     record = to_record(spec)

@@ -39,7 +39,7 @@ def grid_values(param: ParamSpace) -> list[Any]:
 
 class AskTellGridSampler(optuna.samplers.GridSampler):
     """GridSampler without its study.stop() once the grid is exhausted: Optuna allows stop()
-    only inside study.optimize, and the runner (ask/tell) counts a stage's trials itself."""
+    only inside study.optimize, and the stage loop (ask/tell) counts a stage's trials itself."""
 
     def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
         return None
