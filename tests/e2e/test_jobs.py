@@ -18,16 +18,10 @@ from typing import Any
 import optuna
 import pytest
 from paths import ROOT
+from toy_studies import SLEEPY, sleepy_spec
 
 import tuner
 from tuner.engine import jobs
-from tuner.spec import StudySpec
-
-
-def _spec(tmp_path: Path, **kwargs: Any) -> StudySpec:
-    (tmp_path / "toy.toml").write_text(TOY_STUDY.format(sleep=0.0))
-    return tuner.load_study_spec(tmp_path / "toy.toml", **kwargs)
-
 
 CHILD = (
     "import signal, sys, time\n"
@@ -51,32 +45,6 @@ def test_ctrl_c_is_forwarded_once_to_every_worker() -> None:
     assert codes == [130, 130]
     assert time.monotonic() - start < 10
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-
-
-TOY_STUDY = """
-objective = "tests.toy_objective:TOY"
-dataset = "digits"
-metric = "val_accuracy"
-direction = "maximize"
-seed = 0
-
-[fixed]
-epochs = 3
-sleep = {sleep}
-
-[[stages]]
-name = "coarse"
-sampler = "random"
-trials = 8
-[stages.space]
-x = {{ low = -5.0, high = 5.0 }}
-
-[[stages]]
-name = "fine"
-sampler = "tpe"
-trials = 4
-refine = {{ from = "coarse", params = ["x"], top_k = 3, margin = 0.5 }}
-"""
 
 
 def _tuner(cwd: Path, *argv: str, **kwargs: Any) -> subprocess.Popen[str]:
@@ -105,7 +73,7 @@ def test_two_jobs_on_the_default_sqlite_storage_interrupted_and_resumed(tmp_path
 
     The interrupt is sent at the first COMPLETE trial: the 7 left take 2 workers ~3 s (0.9 s
     each). On failure the message holds the workers' logs and exit codes."""
-    (tmp_path / "toy.toml").write_text(TOY_STUDY.format(sleep=0.3))
+    (tmp_path / "toy.toml").write_text(SLEEPY.format(sleep=0.3))
     argv = ("study", "toy.toml", "--jobs", "2", "--no-tracking")
     proc = _tuner(tmp_path, *argv)
     _wait_for_complete(tmp_path / "tuner.db", "toy/coarse", 1, proc)
@@ -153,7 +121,7 @@ def test_a_spec_changed_in_python_is_what_every_job_runs(tmp_path: Path) -> None
     """A StudySpec changed with dataclasses.replace (x narrowed to [3, 4], a fixed param the
     file does not set) runs as changed in both worker processes: they read it from the
     storage, not from the study file."""
-    spec = _spec(tmp_path, trials=3)
+    spec = sleepy_spec(tmp_path, trials=3)
     narrowed = dataclasses.replace(spec.stages[0].space[0], low=3.0, high=4.0)
     changed = dataclasses.replace(
         spec, stages=(dataclasses.replace(spec.stages[0], space=(narrowed,)), spec.stages[1]),

@@ -11,36 +11,17 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import optuna
 import pytest
 from optuna.trial import FrozenTrial, TrialState
 from paths import ROOT
-
-TARGET = 4
-
-
-STUDY = f"""
-objective = "tests.toy_objective:TOY"
-dataset = "digits"
-
-[fixed]
-epochs = 3
-sleep = 0.1
-
-[[stages]]
-name = "only"
-sampler = "random"
-trials = {TARGET}
-[stages.space]
-x = {{ low = -10.0, high = 10.0 }}
-"""
+from toy_studies import KILL_STUDY, TARGET, kill_trials
 
 
 def start(tmp_path: Path, storage_url: str, hold: Path | None = None) -> subprocess.Popen[str]:
     """`tuner study` on the toy study; with `hold`, every trial waits after its first report
     until that file exists (so a trial is certainly running when the test acts)."""
     path = tmp_path / "kill.toml"
-    path.write_text(STUDY)
+    path.write_text(KILL_STUDY)
     env = {**os.environ, "TUNER_HEARTBEAT_SECONDS": "1"}
     extra = ["--set", f"hold={hold}"] if hold is not None else []
     return subprocess.Popen(
@@ -49,18 +30,11 @@ def start(tmp_path: Path, storage_url: str, hold: Path | None = None) -> subproc
         stderr=subprocess.PIPE, text=True)
 
 
-def trials(storage_url: str) -> list[FrozenTrial]:
-    try:
-        return optuna.load_study(study_name="kill/only", storage=storage_url).get_trials()
-    except KeyError:
-        return []
-
-
 def wait_for(storage_url: str, proc: subprocess.Popen[str],
              cond: Callable[[list[FrozenTrial]], bool], timeout: float = 90.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if cond(trials(storage_url)):
+        if cond(kill_trials(storage_url)):
             return
         if proc.poll() is not None:
             pytest.fail(f"process exited early: {proc.communicate()}")
@@ -82,7 +56,7 @@ def rerun_to_the_end(tmp_path: Path, storage_url: str) -> list[FrozenTrial]:
     proc = start(tmp_path, storage_url)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
-    ts = trials(storage_url)
+    ts = kill_trials(storage_url)
     assert complete(ts) == TARGET
     assert not any(t.state in (TrialState.RUNNING, TrialState.WAITING) for t in ts)
     numbers = [t.number for t in ts]
@@ -97,7 +71,7 @@ def test_sigkill_mid_trial_then_restart(tmp_path: Path, storage_url: str) -> Non
     wait_for(storage_url, proc, held_mid_trial)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    (killed,) = [t for t in trials(storage_url) if t.state == TrialState.RUNNING]
+    (killed,) = [t for t in kill_trials(storage_url) if t.state == TrialState.RUNNING]
     hold.touch()
     ts = rerun_to_the_end(tmp_path, storage_url)
     assert ts[killed.number].state == TrialState.FAIL
@@ -112,7 +86,7 @@ def test_sigkill_between_trials_then_restart(tmp_path: Path, storage_url: str) -
     wait_for(storage_url, proc, lambda ts: complete(ts) >= 2)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    before = trials(storage_url)
+    before = kill_trials(storage_url)
     assert complete(before) >= 2
     ts = rerun_to_the_end(tmp_path, storage_url)
     for t in before:
@@ -133,8 +107,8 @@ def test_sigint_or_sigterm_fails_the_running_trial_and_prints_how_to_resume(
     assert proc.returncode == 130, err
     assert "interrupted; to resume, run: python -m tuner -q study" in out
     assert "Traceback" not in err
-    interrupted = [t for t in trials(storage_url) if t.state == TrialState.FAIL]
+    interrupted = [t for t in kill_trials(storage_url) if t.state == TrialState.FAIL]
     assert len(interrupted) == 1 and interrupted[0].user_attrs["reason"] == "interrupted"
-    assert not any(t.state == TrialState.RUNNING for t in trials(storage_url))
+    assert not any(t.state == TrialState.RUNNING for t in kill_trials(storage_url))
     ts = rerun_to_the_end(tmp_path, storage_url)
     assert sum(t.state == TrialState.FAIL for t in ts) == 1

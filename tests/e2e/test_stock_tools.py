@@ -14,52 +14,13 @@ from wsgiref.util import setup_testing_defaults
 import optuna
 import pytest
 from paths import ROOT
+from toy_studies import run_cli, study_file
 
 from tuner.cli import main
 
-STUDY = """
-objective = "tests.toy_objective:TOY"
-dataset = "digits"
-metric = "val_accuracy"
-seed = 3
-
-[fixed]
-epochs = 3
-
-[[stages]]
-name = "coarse"
-sampler = "random"
-pruner = { type = "median", n_startup_trials = 2 }
-trials = 6
-[stages.space]
-x = { low = -10.0, high = 10.0 }
-y = { low = 0, high = 10 }
-optimizer = { choices = ["sgd", "momentum"] }
-momentum = { low = 0.5, high = 0.99, when = { optimizer = ["momentum"] } }
-
-[[stages]]
-name = "fine"
-sampler = "tpe"
-trials = 4
-refine = { from = "coarse", params = ["x", "y"], top_k = 2, enqueue = 2 }
-
-[final]
-monitor = 50
-"""
-
-
-def study_file(tmp_path: Path, text: str = STUDY) -> str:
-    path = tmp_path / "toy.toml"
-    path.write_text(text)
-    return str(path)
-
-
-def run(path: str, storage_url: str, *extra: str) -> int:
-    return main(["-q", "study", path, "--storage", storage_url, "--no-tracking", *extra])
-
 
 def test_optuna_cli_and_dashboard_read_our_storage(tmp_path: Path, storage_url: str) -> None:
-    assert run(study_file(tmp_path), storage_url, "--trials", "2") == 0
+    assert run_cli(study_file(tmp_path), storage_url, "--trials", "2") == 0
     optuna_cli = Path(sys.executable).parent / "optuna"
     out = subprocess.run(
         [str(optuna_cli), "trials", "--study-name", "toy/coarse", "--storage", storage_url,

@@ -10,39 +10,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-import optuna
 import pytest
 from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
+from toy_studies import KILL_STUDY, kill_trials
 
 from tuner.cli import main
 from tuner.engine import interrupts, stage
 from tuner.engine import trial as trial_module
-
-TARGET = 4
-
-STUDY = f"""
-objective = "tests.toy_objective:TOY"
-dataset = "digits"
-
-[fixed]
-epochs = 3
-sleep = 0.1
-
-[[stages]]
-name = "only"
-sampler = "random"
-trials = {TARGET}
-[stages.space]
-x = {{ low = -10.0, high = 10.0 }}
-"""
-
-
-def trials(storage_url: str) -> list[FrozenTrial]:
-    try:
-        return optuna.load_study(study_name="kill/only", storage=storage_url).get_trials()
-    except KeyError:
-        return []
 
 
 @pytest.mark.parametrize("where", ["inside study.ask()", "before the first heartbeat",
@@ -72,12 +47,12 @@ def test_ctrl_c_right_after_ask_fails_that_trial_at_once(
         else:
             monkeypatch.setattr(trial_module, "suggest", ctrl_c)
     path = tmp_path / "kill.toml"
-    path.write_text(STUDY)
+    path.write_text(KILL_STUDY)
     assert main(["-q", "study", str(path), "--storage", storage_url, "--no-tracking"]) == 130
     hint = shlex.join(["python", "-m", "tuner", "-q", "study", str(path), "--storage",
                        storage_url, "--no-tracking"])  # the same command, URLs masked
     assert f"interrupted; to resume, run: {hint}\n" in capsys.readouterr().out
-    (trial,) = trials(storage_url)
+    (trial,) = kill_trials(storage_url)
     assert trial.state == TrialState.FAIL and trial.user_attrs["reason"] == "interrupted"
 
 
@@ -98,10 +73,10 @@ def test_a_swallowed_ctrl_c_still_stops_the_trial_at_its_next_report(
 
     monkeypatch.setattr(time, "sleep", sigint_swallowed_during_sleep)
     path = tmp_path / "kill.toml"
-    path.write_text(STUDY)
+    path.write_text(KILL_STUDY)
     assert main(["-q", "study", str(path), "--storage", storage_url, "--no-tracking"]) == 130
     assert "interrupted; to resume, run:" in capsys.readouterr().out
-    (trial,) = trials(storage_url)
+    (trial,) = kill_trials(storage_url)
     assert trial.state == TrialState.FAIL and trial.user_attrs["reason"] == "interrupted"
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 

@@ -11,18 +11,13 @@ from typing import Any
 
 import optuna
 import pytest
+from toy_studies import sleepy_spec
 
 import tuner
 from tuner.cli import main
 from tuner.engine import jobs
 from tuner.errors import SpecError, StorageError
 from tuner.options import RunOptions
-from tuner.spec import StudySpec
-
-
-def _spec(tmp_path: Path, **kwargs: Any) -> StudySpec:
-    (tmp_path / "toy.toml").write_text(TOY_STUDY.format(sleep=0.0))
-    return tuner.load_study_spec(tmp_path / "toy.toml", **kwargs)
 
 
 def test_worker_job_is_the_study_name_and_options_as_data_without_urls(tmp_path: Path) -> None:
@@ -82,7 +77,7 @@ def test_worst_exit_code(codes: list[int], expected: int) -> None:
 
 
 def test_jobs_must_be_positive(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    _spec(tmp_path)
+    sleepy_spec(tmp_path)
     assert main(["study", str(tmp_path / "toy.toml"), "--jobs", "0"]) == 1
     assert capsys.readouterr().err.endswith(
         "error: argument --jobs: must be a positive number of processes. Got 0 instead.\n")
@@ -117,7 +112,7 @@ def test_run_jobs_creates_both_stores_before_starting_workers(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(jobs, "spawn", _FakePopen)
     _FakePopen.launched = []
-    spec = _spec(tmp_path, overrides={"epochs": 2})
+    spec = sleepy_spec(tmp_path, overrides={"epochs": 2})
     result = tuner.run_study(spec, jobs=2)
     first, second = _FakePopen.launched
     assert first.tables_ready == second.tables_ready == (True, True)
@@ -138,32 +133,6 @@ def test_a_bad_storage_fails_once_before_any_worker_starts(
 
     monkeypatch.setattr(jobs, "spawn", no_spawn)
     with pytest.raises(StorageError, match=r"^Unknown database driver 'postgresql\+nosuchdriver'"):
-        tuner.run_study(_spec(tmp_path), jobs=3, storage="postgresql+nosuchdriver://u:pw7@h/db")
-
-
-TOY_STUDY = """
-objective = "tests.toy_objective:TOY"
-dataset = "digits"
-metric = "val_accuracy"
-direction = "maximize"
-seed = 0
-
-[fixed]
-epochs = 3
-sleep = {sleep}
-
-[[stages]]
-name = "coarse"
-sampler = "random"
-trials = 8
-[stages.space]
-x = {{ low = -5.0, high = 5.0 }}
-
-[[stages]]
-name = "fine"
-sampler = "tpe"
-trials = 4
-refine = {{ from = "coarse", params = ["x"], top_k = 3, margin = 0.5 }}
-"""
+        tuner.run_study(sleepy_spec(tmp_path), jobs=3, storage="postgresql+nosuchdriver://u:pw7@h/db")
 
 

@@ -7,50 +7,15 @@ from pathlib import Path
 
 import optuna
 import pytest
+from toy_studies import write_multi_objective
 
 import tuner
-
-TOY = """
-objective = "tests.toy_objective:TOY"
-dataset = "digits"
-metrics = ["val_accuracy", "seconds"]
-seed = 5
-
-[fixed]
-epochs = 2
-
-[[stages]]
-name = "coarse"
-sampler = {{ type = "random" }}
-pruner = {{ type = "median", n_startup_trials = 2 }}
-trials = {trials}
-[stages.space]
-x = {{ low = -5.0, high = 5.0 }}
-optimizer = {{ choices = ["sgd", "momentum"] }}
-momentum = {{ low = 0.5, high = 0.99, when = {{ optimizer = ["momentum"] }} }}
-
-[[stages]]
-name = "fine"
-trials = 2
-refine = {{ from = "coarse", params = ["x"], top_k = 2 }}
-set = {{ epochs = 3 }}
-
-[final]
-monitor = 40
-pick = {{ max = "val_accuracy", where = "seconds <= 10" }}
-"""
-
-
-def _write(folder: Path, trials: int = 3) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "toy.toml").write_text(TOY.format(trials=trials))
-    return folder / "toy.toml"
 
 
 def test_a_worker_with_only_the_name_runs_the_stored_spec(tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     storage = f"sqlite:///{tmp_path / 'tuner.db'}"
-    spec = tuner.load_study_spec(_write(tmp_path / "here"), trials=2)
+    spec = tuner.load_study_spec(write_multi_objective(tmp_path / "here"), trials=2)
     tuner.run_study(spec, storage=storage, tracking=False, progress=False)
     monkeypatch.chdir(tmp_path)  # no toy.toml here: the worker has only the name
     result = tuner.join_study("toy", storage=storage, tracking=False, progress=False,
@@ -64,10 +29,10 @@ def test_a_worker_with_only_the_name_runs_the_stored_spec(tmp_path: Path,
 def test_a_worker_whose_own_file_differs_stops_with_one_line_before_any_trial(
         tmp_path: Path) -> None:
     storage = f"sqlite:///{tmp_path / 'tuner.db'}"
-    tuner.run_study(_write(tmp_path / "a"), storage=storage, tracking=False, progress=False,
-                    overrides={"epochs": 1})
+    tuner.run_study(write_multi_objective(tmp_path / "a"), storage=storage, tracking=False,
+                    progress=False, overrides={"epochs": 1})
     before = len(optuna.load_study(study_name="toy/coarse", storage=storage).trials)
-    other = _write(tmp_path / "b", trials=5)
+    other = write_multi_objective(tmp_path / "b", trials=5)
     with pytest.raises(tuner.SpecError) as info:
         tuner.join_study(other, storage=storage, tracking=False, progress=False)
     message = str(info.value)
@@ -75,6 +40,6 @@ def test_a_worker_whose_own_file_differs_stops_with_one_line_before_any_trial(
     assert "stages.coarse.trials: 5 here, 3 stored" in message
     assert len(optuna.load_study(study_name="toy/coarse", storage=storage).trials) == before
     # the same file with the stored overrides (epochs=1, from the study's own run) is welcome
-    same = tuner.join_study(_write(tmp_path / "c"), storage=storage, tracking=False,
+    same = tuner.join_study(write_multi_objective(tmp_path / "c"), storage=storage, tracking=False,
                             progress=False)
     assert same.name == "toy"

@@ -9,52 +9,13 @@ from typing import Any
 import optuna
 import pytest
 from optuna.trial import TrialState
+from toy_studies import TWO_STAGES, run_cli, study_file
 
 from tuner import tracking
 from tuner.cli import main
 from tuner.engine.slots import is_surplus, slots_taken
 from tuner.engine.stage import sampler_seed
 from tuner.spec import load_spec
-
-STUDY = """
-objective = "tests.toy_objective:TOY"
-dataset = "digits"
-metric = "val_accuracy"
-seed = 3
-
-[fixed]
-epochs = 3
-
-[[stages]]
-name = "coarse"
-sampler = "random"
-pruner = { type = "median", n_startup_trials = 2 }
-trials = 6
-[stages.space]
-x = { low = -10.0, high = 10.0 }
-y = { low = 0, high = 10 }
-optimizer = { choices = ["sgd", "momentum"] }
-momentum = { low = 0.5, high = 0.99, when = { optimizer = ["momentum"] } }
-
-[[stages]]
-name = "fine"
-sampler = "tpe"
-trials = 4
-refine = { from = "coarse", params = ["x", "y"], top_k = 2, enqueue = 2 }
-
-[final]
-monitor = 50
-"""
-
-
-def study_file(tmp_path: Path, text: str = STUDY) -> str:
-    path = tmp_path / "toy.toml"
-    path.write_text(text)
-    return str(path)
-
-
-def run(path: str, storage_url: str, *extra: str) -> int:
-    return main(["-q", "study", path, "--storage", storage_url, "--no-tracking", *extra])
 
 
 def trials_of(storage_url: str, name: str) -> list[optuna.trial.FrozenTrial]:
@@ -68,7 +29,7 @@ def finished(trials: list[optuna.trial.FrozenTrial]) -> int:
 def test_study_runs_every_stage_to_its_target(
     tmp_path: Path, storage_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run(study_file(tmp_path), storage_url) == 0
+    assert run_cli(study_file(tmp_path), storage_url) == 0
     coarse, fine = trials_of(storage_url, "toy/coarse"), trials_of(storage_url, "toy/fine")
     assert finished(coarse) == 6 and finished(fine) == 4
     for t in coarse + fine:
@@ -95,8 +56,8 @@ def test_study_runs_every_stage_to_its_target(
 
 
 def test_stage_set_applies_to_that_stage_trials_only(tmp_path: Path, storage_url: str) -> None:
-    text = STUDY.replace("enqueue = 2 }\n", "enqueue = 2 }\nset = { epochs = 5 }\n")
-    assert run(study_file(tmp_path, text), storage_url) == 0
+    text = TWO_STAGES.replace("enqueue = 2 }\n", "enqueue = 2 }\nset = { epochs = 5 }\n")
+    assert run_cli(study_file(tmp_path, text), storage_url) == 0
     for name, epochs in (("toy/coarse", 3), ("toy/fine", 5)):
         done = [t for t in trials_of(storage_url, name) if t.state == TrialState.COMPLETE]
         assert done and all(len(t.intermediate_values) == epochs for t in done)
@@ -115,7 +76,7 @@ def test_summary_counts_mlflow_warnings(
     capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(tracking, "make_tracker", lambda *args, **kwargs: FlakyTracker())
-    assert run(study_file(tmp_path), storage_url, "--trials", "2") == 0
+    assert run_cli(study_file(tmp_path), storage_url, "--trials", "2") == 0
     out = capsys.readouterr().out
     assert "  MLflow: 4 tracking warnings (failed writes, logged above); the trials are " \
         "unaffected" in out
@@ -125,12 +86,12 @@ def test_rerun_skips_finished_stages_and_trials_override_continues(
     tmp_path: Path, storage_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = study_file(tmp_path)
-    assert run(path, storage_url, "--trials", "2") == 0
+    assert run_cli(path, storage_url, "--trials", "2") == 0
     caplog.set_level("INFO", logger="tuner")
     assert main(["study", path, "--storage", storage_url, "--no-tracking", "--trials", "2"]) == 0
     assert "stage coarse: already has its trials; skipped" in caplog.text
     assert len(trials_of(storage_url, "toy/coarse")) == 2
-    assert run(path, storage_url, "--trials", "5") == 0
+    assert run_cli(path, storage_url, "--trials", "5") == 0
     for name in ("toy/coarse", "toy/fine"):
         trials = trials_of(storage_url, name)
         assert finished(trials) == 5
@@ -138,9 +99,9 @@ def test_rerun_skips_finished_stages_and_trials_override_continues(
 
 
 def test_failed_and_diverged_trials_do_not_stop_the_study(tmp_path: Path, storage_url: str) -> None:
-    text = STUDY.replace("epochs = 3", "epochs = 3\nfail_above = 6.0\ndiverge_above = 2.5")
+    text = TWO_STAGES.replace("epochs = 3", "epochs = 3\nfail_above = 6.0\ndiverge_above = 2.5")
     text = text.replace("trials = 6", "trials = 12")
-    assert run(study_file(tmp_path, text), storage_url, "--trials", "12") == 0
+    assert run_cli(study_file(tmp_path, text), storage_url, "--trials", "12") == 0
     coarse = trials_of(storage_url, "toy/coarse")
     assert finished(coarse) == 12
     failed = [t for t in coarse if t.state == TrialState.FAIL]
@@ -155,8 +116,8 @@ def test_failed_and_diverged_trials_do_not_stop_the_study(tmp_path: Path, storag
 def test_too_many_failures_stop_with_one_line(
     tmp_path: Path, storage_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    text = STUDY.replace("epochs = 3", "epochs = 3\nfail_above = -100.0")
-    assert run(study_file(tmp_path, text), storage_url) == 1
+    text = TWO_STAGES.replace("epochs = 3", "epochs = 3\nfail_above = -100.0")
+    assert run_cli(study_file(tmp_path, text), storage_url) == 1
     err = capsys.readouterr().err
     assert "error: Stage 'coarse': 5 trials in a row failed; last error: RuntimeError: toy " \
         "failure at x=" in err
@@ -180,19 +141,19 @@ def test_sampler_seeds_differ_per_worker_and_resume(tmp_path: Path) -> None:
     seeds = {sampler_seed(spec, coarse, i, n) for i in range(3) for n in (0, 4)}
     assert len(seeds) == 6
     assert sampler_seed(spec, coarse, None, 0) is None
-    qmc = load_spec(study_file(tmp_path, STUDY.replace('"random"', '"qmc"'))).stage("coarse")
+    qmc = load_spec(study_file(tmp_path, TWO_STAGES.replace('"random"', '"qmc"'))).stage("coarse")
     assert sampler_seed(spec, qmc, 5, 7) == 3
 
 
 def test_timeout_only_stage_ends_and_is_skipped_on_rerun(tmp_path: Path, storage_url: str) -> None:
-    text = STUDY.replace("trials = 6", "timeout = 0.5").replace("epochs = 3",
+    text = TWO_STAGES.replace("trials = 6", "timeout = 0.5").replace("epochs = 3",
                                                                   "epochs = 3\nsleep = 0.05")
     path = study_file(tmp_path, text)
-    assert run(path, storage_url) == 0
+    assert run_cli(path, storage_url) == 0
     study = optuna.load_study(study_name="toy/coarse", storage=storage_url)
     count = len(study.trials)
     assert study.user_attrs["timed_out"] is True and 1 <= count
-    assert run(path, storage_url) == 0
+    assert run_cli(path, storage_url) == 0
     assert len(trials_of(storage_url, "toy/coarse")) == count
 
 
@@ -242,7 +203,7 @@ def test_a_trial_ended_by_another_worker_is_dropped_not_a_crash(
 
     monkeypatch.setattr(Toy, "fit", fit)
     with caplog.at_level("WARNING", logger="tuner"):
-        assert run(study_file(tmp_path), storage_url) == 0
+        assert run_cli(study_file(tmp_path), storage_url) == 0
     coarse = trials_of(storage_url, "toy/coarse")
     assert coarse[ended[0]].state == TrialState.FAIL
     assert finished(coarse) == 6

@@ -8,46 +8,11 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from toy_studies import write_multi_objective
 
 import tuner
 from tuner.spec import builtin_names
 from tuner.spec.record import first_difference, from_record, to_record
-
-TOY = """
-objective = "tests.toy_objective:TOY"
-dataset = "digits"
-metrics = ["val_accuracy", "seconds"]
-seed = 5
-
-[fixed]
-epochs = 2
-
-[[stages]]
-name = "coarse"
-sampler = {{ type = "random" }}
-pruner = {{ type = "median", n_startup_trials = 2 }}
-trials = {trials}
-[stages.space]
-x = {{ low = -5.0, high = 5.0 }}
-optimizer = {{ choices = ["sgd", "momentum"] }}
-momentum = {{ low = 0.5, high = 0.99, when = {{ optimizer = ["momentum"] }} }}
-
-[[stages]]
-name = "fine"
-trials = 2
-refine = {{ from = "coarse", params = ["x"], top_k = 2 }}
-set = {{ epochs = 3 }}
-
-[final]
-monitor = 40
-pick = {{ max = "val_accuracy", where = "seconds <= 10" }}
-"""
-
-
-def _write(folder: Path, trials: int = 3) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "toy.toml").write_text(TOY.format(trials=trials))
-    return folder / "toy.toml"
 
 
 @pytest.mark.parametrize("name", builtin_names())
@@ -60,7 +25,8 @@ def test_every_built_in_study_survives_the_round_trip(name: str) -> None:
 
 
 def test_a_multi_objective_spec_with_a_pick_rule_survives_the_round_trip(tmp_path: Path) -> None:
-    spec = tuner.load_study_spec(_write(tmp_path), overrides={"epochs": 4}, dataset="wine.csv")
+    spec = tuner.load_study_spec(write_multi_objective(tmp_path), overrides={"epochs": 4},
+                                 dataset="wine.csv")
     again = from_record(to_record(spec))
     assert again.final == spec.final and again.stages == spec.stages
     assert (again.metrics, again.overrides, again.dataset) == (spec.metrics, {"epochs": 4},
