@@ -26,9 +26,11 @@ test: $(STAMP)
 	$(PY) -m mypy tuner objectives
 	$(PY) -m pytest tests/unit -m "not slow" -q -n auto
 
-# End to end: worker processes, signals, Dask, PostgreSQL, Chromium, mlflow models serve.
+# End to end: worker processes, signals, Dask, PostgreSQL, Chromium, mlflow models serve;
+# then, alone, the test that restarts the PostgreSQL server under its workers.
 test-e2e: $(STAMP)
-	$(PY) -m pytest tests/e2e -m "not slow" -q -n 2 --dist loadgroup
+	$(PY) -m pytest tests/e2e -m "not slow and not restarts_postgres" -q -n 2
+	$(PY) -m pytest tests/e2e -m "restarts_postgres and not slow" -q
 
 # Real data (../shared/data, Debian's Fashion-MNIST); skipped where absent.
 test-slow: $(STAMP)

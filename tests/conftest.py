@@ -23,14 +23,6 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests on the one PostgreSQL server run one after another in one xdist worker (with
-    --dist loadgroup): one of them restarts the server."""
-    for item in items:
-        if "pg_url" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("postgres"))
-
-
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """The URL of a fresh, empty PostgreSQL database owned by the test role (skipped without

@@ -26,11 +26,11 @@ TARGET = 16  # trials per stage in lambda_search
 
 class DaskCluster:
     """`dask scheduler` and `dask worker --nthreads 1` processes (no nanny: a killed worker
-    stays dead), each in its own process group."""
+    stays dead), each in its own process group; tests/ importable (the toy objective)."""
 
     def __init__(self, folder: Path, port: int, workers: int) -> None:
         self.address = f"tcp://127.0.0.1:{port}"
-        env = {**os.environ, "TUNER_HEARTBEAT_SECONDS": "1"}
+        env = {**os.environ, "TUNER_HEARTBEAT_SECONDS": "1", "PYTHONPATH": str(ROOT)}
         common = {"cwd": folder, "env": env, "stdout": subprocess.DEVNULL,
                   "stderr": subprocess.DEVNULL, "process_group": 0}
         self.scheduler = subprocess.Popen(
@@ -96,71 +96,97 @@ def _parent(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
-def _kill_mid_trial(cluster: DaskCluster, storage: str, tracking: str
-                    ) -> tuple[str, int, int]:
-    """SIGKILL the Dask worker whose task's `tuner worker` process runs a trial, that process
-    frozen (SIGSTOP) while the trial is RUNNING so the kill lands mid-trial for certain;
-    (stage study, trial number, pid of the trial's process)."""
+HELD = """
+objective = "tests.toy_objective:TOY"
+dataset = "digits"
+seed = 0
+
+[fixed]
+epochs = 3
+sleep = 0.2
+hold = "{gate}"
+
+[[stages]]
+name = "only"
+sampler = "random"
+trials = 6
+[stages.space]
+x = {{ low = -5.0, high = 5.0 }}
+"""
+
+
+def _running_in_dask_worker(cluster: DaskCluster, storage: str, tracking: str
+                            ) -> tuple[int, int, int] | None:
+    """(trial number, pid of its tuner worker process, pid of that process's Dask worker) of a
+    RUNNING trial whose MLflow run is open (tag worker = host:pid), or None."""
     pids = {proc.pid for proc in cluster.workers}
     client = MlflowClient(tracking)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        for name in STAGES:
-            for trial in _trials(storage, name):
-                run_id = trial.user_attrs.get("mlflow_run_id")
-                if trial.state != TrialState.RUNNING or not run_id:
-                    continue
-                pid = int(client.get_run(run_id).data.tags["worker"].rsplit(":", 1)[1])
-                try:
-                    dask_worker = _parent(pid)
-                    os.kill(pid, signal.SIGSTOP)
-                except (OSError, IndexError):  # the process just ended
-                    continue
-                now = next(t for t in _trials(storage, name) if t.number == trial.number)
-                if now.state == TrialState.RUNNING and dask_worker in pids:
-                    os.kill(dask_worker, signal.SIGKILL)
-                    return name, trial.number, pid
-                os.kill(pid, signal.SIGCONT)
-        time.sleep(0.1)
-    pytest.fail("no trial was seen running in a Dask worker within 120 s")
+    for trial in _trials(storage, "toy/only"):
+        run_id = trial.user_attrs.get("mlflow_run_id")
+        if trial.state != TrialState.RUNNING or not run_id:
+            continue
+        pid = int(client.get_run(run_id).data.tags["worker"].rsplit(":", 1)[1])
+        if _parent(pid) in pids:
+            return trial.number, pid, _parent(pid)
+    return None
 
 
 @pytest.mark.postgres
 def test_a_dask_worker_killed_mid_trial(pg_url: str, tmp_path: Path,
                                         make_cluster: list[DaskCluster]) -> None:
+    """Every trial waits after its first report until the gate file exists, so the Dask worker
+    is SIGKILLed while its trial runs, whatever the load; then the gate opens. The trial's
+    process dies with its Dask worker, the trial is failed by its stale heartbeat and retried,
+    and the stage ends at exactly its target on the other worker."""
     cluster = DaskCluster(tmp_path, free_port(), workers=2)
     make_cluster.append(cluster)
+    gate = tmp_path / "gate"
+    (tmp_path / "toy.toml").write_text(HELD.format(gate=gate))
     tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    study = _study(tmp_path, cluster.address, pg_url, tracking)
-    stage, number, trial_pid = _kill_mid_trial(cluster, pg_url, tracking)
-    deadline = time.monotonic() + 30
-    while Path(f"/proc/{trial_pid}").exists():  # the trial's process dies with its Dask worker
-        status = Path(f"/proc/{trial_pid}/status").read_text() if Path(
-            f"/proc/{trial_pid}/status").exists() else ""
-        if "zombie" in status:
-            break
-        assert time.monotonic() < deadline, "the tuner worker outlived its Dask worker"
-        time.sleep(0.2)
+    study = subprocess.Popen(
+        [sys.executable, "-m", "tuner", "-q", "study", "toy.toml", "--storage", pg_url,
+         "--tracking-uri", tracking, "--cluster", cluster.address],
+        cwd=tmp_path, env={**os.environ, "TUNER_HEARTBEAT_SECONDS": "1", "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while (found := _running_in_dask_worker(cluster, pg_url, tracking)) is None:
+            assert time.monotonic() < deadline, "no trial was seen running in a Dask worker"
+            assert study.poll() is None, study.communicate()[1][-3000:]
+            time.sleep(0.1)
+        number, trial_pid, dask_worker = found
+        os.kill(dask_worker, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while Path(f"/proc/{trial_pid}").exists() and "zombie" not in _status(trial_pid):
+            assert time.monotonic() < deadline, "the tuner worker outlived its Dask worker"
+            time.sleep(0.1)
+    finally:
+        gate.touch()
     out, err = study.communicate(timeout=600)
     assert study.returncode == 0, err[-3000:]
     assert "run by 2 tuner workers on the Dask cluster" in out and "Traceback" not in err
+    trials = _trials(pg_url, "toy/only")
+    finished = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(finished) == 6  # exactly the target, the killed trial retried
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    killed = next(t for t in trials if t.number == number)
+    assert killed.state == TrialState.FAIL
     client = MlflowClient(tracking)
-    experiment = client.get_experiment_by_name("lambda_search")
+    assert client.get_run(killed.user_attrs["mlflow_run_id"]).data.tags[
+        "failure_reason"] == "worker died (heartbeat stale)"
+    experiment = client.get_experiment_by_name("toy")
     assert experiment is not None
     runs = client.search_runs([experiment.experiment_id], "tags.`tuner.role` = 'trial'")
-    for name in STAGES:
-        trials = _trials(pg_url, name)
-        finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
-        assert len(finished) == TARGET  # exactly the target, the killed trial retried
-        assert not [t for t in trials if t.state == TrialState.RUNNING]
-        ended = [r for r in runs if r.data.tags["optuna.study_name"] == name
-                 and r.data.tags["state"] in ("COMPLETE", "PRUNED")]
-        assert sorted(int(r.data.tags["trial_number"]) for r in ended) == sorted(
-            t.number for t in finished)  # one MLflow child run per finished trial
-    killed = next(t for t in _trials(pg_url, stage) if t.number == number)
-    assert killed.state == TrialState.FAIL
-    run = client.get_run(killed.user_attrs["mlflow_run_id"])
-    assert run.data.tags["failure_reason"] == "worker died (heartbeat stale)"
+    ended = [r for r in runs if r.data.tags["state"] == "COMPLETE"]
+    assert sorted(int(r.data.tags["trial_number"]) for r in ended) == sorted(
+        t.number for t in finished)  # one MLflow child run per finished trial
+
+
+def _status(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return ""
 
 
 def test_a_lost_scheduler_is_one_line_and_the_same_command_resumes(

@@ -342,6 +342,7 @@ def _assert_no_password(runs: list[Any], url: str) -> None:
 PG_DIR = Path(os.environ.get("TUNER_PG_DIR", "/tmp/tuner-pg"))
 
 
+@pytest.mark.restarts_postgres  # every other test's connections would be cut: run alone
 def test_a_database_restart_pauses_the_workers_instead_of_stopping_them(
     pg_url: str, tmp_path: Path
 ) -> None:

@@ -219,3 +219,24 @@ def test_test_modules_have_unique_names() -> None:
     test_x.py in different folders collide ("import file mismatch")."""
     names = [p.name for p in (ROOT / "tests").rglob("test_*.py")]
     assert len(names) > 40 and len(names) == len(set(names))
+
+
+def _restarting_tests(source: str) -> dict[str, bool]:
+    """Each test function that restarts the test PostgreSQL server: whether it is marked
+    restarts_postgres (make test-e2e runs those alone, after the parallel run)."""
+    found = {}
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.FunctionDef) and node.name.startswith("test_") and \
+                "restart_postgres" in ast.unparse(node):
+            found[node.name] = "restarts_postgres" in ast.unparse(node.decorator_list)
+    return found
+
+
+def test_tests_that_restart_postgres_are_run_alone() -> None:
+    """A test that stops the shared PostgreSQL server cuts every other test's connections
+    (an xdist group does not help: pytest 9 ignores the node id xdist's loadgroup rewrites)."""
+    found = {name: marked for path in (ROOT / "tests" / "e2e").rglob("test_*.py")
+             for name, marked in _restarting_tests(path.read_text()).items()}
+    assert found and all(found.values()), found
+    bare = 'def test_x():\n    subprocess.run(["bash", "-c", "restart_postgres 1"])\n'
+    assert _restarting_tests(bare) == {"test_x": False}  # the finder finds what it looks for
