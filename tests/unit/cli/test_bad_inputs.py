@@ -6,54 +6,17 @@ from __future__ import annotations
 import gzip
 import pickle
 import re
-import sqlite3
 import struct
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from bad_studies import nothing_written, stored_args, study
 from fake_data import make_cifar, make_mnist
 
 import tuner
 from tuner.cli import main
 from tuner.storage.errors import explain
-
-HEAD = """
-objective = "tests.toy_objective:TOY"
-dataset = "digits"
-{top}
-[fixed]
-epochs = 2
-
-[[stages]]
-name = "coarse"
-sampler = {sampler}
-pruner = {pruner}
-trials = 3
-{stage}
-[stages.space]
-x = {{ low = -10.0, high = 10.0 }}
-{space}
-{final}
-"""
-
-
-def study(tmp_path: Path, *, top: str = "", sampler: str = '"random"', pruner: str = '"none"',
-          stage: str = "", space: str = "", final: str = "") -> str:
-    path = tmp_path / "bad.toml"
-    path.write_text(HEAD.format(top=top, sampler=sampler, pruner=pruner, stage=stage,
-                                space=space, final=final))
-    return str(path)
-
-
-def trial_rows(db: Path) -> int:
-    """Trials stored in the SQLite file `db` (0 when it was never created)."""
-    if not db.exists():
-        return 0
-    with sqlite3.connect(db) as conn:
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
-        return conn.execute("SELECT count(*) FROM trials").fetchone()[0] if "trials" in tables \
-            else 0
 
 
 def mnist_data(tmp_path: Path) -> Path:
@@ -162,13 +125,12 @@ def test_bad_input_is_one_line_exit_1_and_no_trial(
     argv: Callable[[Path], list[str]], line: str, tmp_path: Path,
     capsys: pytest.CaptureFixture[str]
 ) -> None:
-    db = tmp_path / "tuner.db"
-    code = main(["study", *argv(tmp_path), "--storage", f"sqlite:///{db}", "--no-tracking"])
+    code = main(["study", *argv(tmp_path), *stored_args(tmp_path)])
     err = capsys.readouterr().err
     assert code == 1, err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
     assert re.match(line, err.strip()), err
-    assert trial_rows(db) == 0
+    nothing_written(tmp_path)
     assert not (tmp_path / "pwned").exists()
 
 
