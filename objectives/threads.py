@@ -30,6 +30,10 @@ THREADS_ENV = "TUNER_THREADS"
 MAX_AUTO = 8
 """The most threads `auto` takes on a big machine (beyond that these small nets stop gaining)."""
 
+THREADS_LIMIT = 1024
+"""The most threads a config's `threads` may ask for (--threads is held to 4 per core by the
+tuner; a config may be meant for a bigger machine than the one that reads it)."""
+
 THREADS_HELP = "CPU threads; 0 = auto: --threads, cores / N under --jobs N, else all cores"
 
 _budget: int | None = None

@@ -5,12 +5,38 @@ beyond these defaults), and worker processes receive it as data."""
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from objectives.threads import cores
 from tuner.errors import SpecError
 from tuner.storage import resolve_url
+
+CLUSTER_ENV = "TUNER_CLUSTER"
+PER_CORE_LIMIT = 4
+"""The most worker processes (--jobs), or threads per training run (--threads), per core of this
+machine: beyond that they only queue for the cores (and each process holds its own memory)."""
+CLUSTER_LIMIT = 1024
+"""The most tuner workers, or threads per training run, on a Dask cluster (--cluster), whose
+cores this machine cannot count."""
+
+
+def check_limit(name: str, value: int | None, cluster: str | None) -> None:
+    """jobs or threads (`name`) at most PER_CORE_LIMIT per core of this machine, or
+    CLUSTER_LIMIT with a cluster (`cluster`, else $TUNER_CLUSTER); SpecError otherwise."""
+    if value is None:
+        return
+    if cluster or os.environ.get(CLUSTER_ENV):
+        if value > CLUSTER_LIMIT:
+            raise SpecError(f"{name} must be at most {CLUSTER_LIMIT} on a Dask cluster. Got "
+                            f"{value} instead.")
+        return
+    count = cores()
+    if value > PER_CORE_LIMIT * count:
+        raise SpecError(f"{name} must be at most {PER_CORE_LIMIT * count} ({PER_CORE_LIMIT} per "
+                        f"core; this machine has {count}). Got {value} instead.")
 
 
 @dataclass(frozen=True)
@@ -47,6 +73,7 @@ class RunOptions:
                 what = "processes" if name == "jobs" else "threads"
                 raise SpecError(f"{name} must be a positive number of {what}. Got {value!r} "
                                 "instead.")
+            check_limit(name, value, self.cluster)
 
     @property
     def storage_url(self) -> str:

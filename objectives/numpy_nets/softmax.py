@@ -30,7 +30,7 @@ from objectives.numpy_nets.loop import train as train_loop
 from objectives.numpy_nets.optimizers import OPTIMIZERS, make_optimizer
 from objectives.numpy_nets.xent import CrossEntropyGrad
 from objectives.schedules import SCHEDULES, learning_rate
-from objectives.threads import THREADS_HELP, limited
+from objectives.threads import THREADS_HELP, THREADS_LIMIT, limited
 
 PARAMS: dict[str, Param] = {
     "epochs": Param("int", 20, "passes over the training split", low=1),
@@ -53,7 +53,7 @@ PARAMS: dict[str, Param] = {
     "lambda": Param("float", 1e-4, "L2 penalty: cost = CE + lambda * ||W||^2", low=0.0),
     "stop_threshold": Param("float", 0.0, "stop rule: max |update| threshold; 0 = off", low=0.0),
     "stop_patience": Param("int", 0, "stop rule: consecutive small-update steps; 0 = off", low=0),
-    "threads": Param("int", 0, THREADS_HELP, low=0),
+    "threads": Param("int", 0, THREADS_HELP, low=0, high=THREADS_LIMIT),
 }
 
 

@@ -31,7 +31,7 @@ from objectives.numpy_nets.loop import train as train_loop
 from objectives.numpy_nets.optimizers import Optimizer
 from objectives.numpy_nets.xent import CrossEntropyGrad
 from objectives.schedules import cyclical
-from objectives.threads import THREADS_HELP, limited
+from objectives.threads import THREADS_HELP, THREADS_LIMIT, limited
 
 PARAMS: dict[str, Param] = {
     "hidden": Param("int", 50, "hidden ReLU units", low=1),
@@ -44,7 +44,7 @@ PARAMS: dict[str, Param] = {
                         low=0),
     "points_per_cycle": Param("int", 4, "evaluations per cycle (plus the last step)", low=1),
     "flip": Param("bool", False, "mirror a random half of each mini-batch left to right"),
-    "threads": Param("int", 0, THREADS_HELP, low=0),
+    "threads": Param("int", 0, THREADS_HELP, low=0, high=THREADS_LIMIT),
 }
 
 

@@ -13,7 +13,7 @@ from torch import nn
 from objectives import schedules
 from objectives.base import Param
 from objectives.errors import ConfigError
-from objectives.threads import THREADS_HELP
+from objectives.threads import THREADS_HELP, THREADS_LIMIT
 
 SCHEDULES = ("constant", "step", "multistep", "exponential", "cyclical")
 OPTIMIZERS = ("sgd", "adagrad", "adam")
@@ -40,7 +40,7 @@ def common_params(**defaults: Any) -> dict[str, Param]:
         "cycle_epochs": Param("float", 4.0, "cyclical: epochs per triangle (> 0)", low=0.0),
         "device": Param("str", "auto", "auto (cuda when present), cpu or cuda",
                         choices=("auto", "cpu", "cuda")),
-        "threads": Param("int", 0, THREADS_HELP, low=0),
+        "threads": Param("int", 0, THREADS_HELP, low=0, high=THREADS_LIMIT),
     }
     for key, value in defaults.items():
         p = params[key]

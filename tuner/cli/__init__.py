@@ -16,6 +16,7 @@ from tuner.cli.commands import COMMANDS
 from tuner.cli.parser import build_parser
 from tuner.engine.worker_process import configure_logging
 from tuner.errors import TunerError
+from tuner.options import check_limit
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -30,6 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                       logging.DEBUG if args.verbose else logging.INFO)
     try:
         if getattr(args, "threads", None) is not None:
+            check_limit("threads", args.threads, getattr(args, "cluster", None))
             set_budget(args.threads)
         return COMMANDS[args.command](args)
     except (TunerError, ObjectiveError) as exc:

@@ -33,14 +33,13 @@ from tuner.engine.cluster_task import cluster_worker, host_of, task_env
 from tuner.engine.jobs import thread_share
 from tuner.engine.worker_process import INTERRUPTED
 from tuner.errors import TunerError
-from tuner.options import RunOptions
+from tuner.options import CLUSTER_ENV, RunOptions
 from tuner.search.trials import FINISHED
 from tuner.spec import StudySpec
 from tuner.storage import mask
 
 log = logging.getLogger("tuner")
 
-CLUSTER_ENV = "TUNER_CLUSTER"
 POLL_SECONDS = 2.0
 STOP_SECONDS = 120
 CONNECT_TIMEOUT = "15s"

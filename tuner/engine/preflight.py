@@ -17,6 +17,8 @@ from tuner.errors import SpecError, tuner_errors
 from tuner.options import RunOptions
 from tuner.search.samplers import Direction, check_stage, optuna_direction
 from tuner.spec import StudySpec
+from tuner.spec.checker import Checker
+from tuner.spec.sampler_options import check_stage_options
 
 
 def directions(spec: StudySpec) -> list[Direction]:
@@ -25,8 +27,10 @@ def directions(spec: StudySpec) -> list[Direction]:
 
 
 def check_stages(spec: StudySpec) -> None:
-    """Each stage's sampler and pruner, built and run on made-up values (see samplers.py)."""
+    """Each stage's sampler and pruner options against their tables (again, for a StudySpec
+    changed in Python), then both built and run on made-up values (see samplers.py)."""
     for stage in spec.stages:
+        check_stage_options(Checker(spec.path), stage)
         check_stage(stage, directions(spec), spec.direction_of(spec.prune_on(stage)),
                     str(spec.path))
 

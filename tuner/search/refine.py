@@ -45,8 +45,8 @@ def refine_param(param: ParamSpace, values: Sequence[Any], margin: float) -> Par
     full_lo, full_hi = to(param.low), to(param.high)
     lo, hi = min(to(v) for v in values), max(to(v) for v in values)
     pad = margin * max(hi - lo, MIN_SPAN_FRACTION * (full_hi - full_lo))
-    low = max(param.low, back(lo - pad))
-    high = min(param.high, back(hi + pad))
+    low = param.low if lo - pad <= full_lo else max(param.low, back(lo - pad))
+    high = param.high if hi + pad >= full_hi else min(param.high, back(hi + pad))
     if param.step is not None:
         low = param.low + math.floor((low - param.low) / param.step + 1e-9) * param.step
         high = param.low + math.ceil((high - param.low) / param.step - 1e-9) * param.step

@@ -6,15 +6,17 @@ their own RNG, so the engine passes a different seed per worker and per resume (
 tuner.engine.stage.sampler_seed) — otherwise two workers, or a resumed run, would propose the
 same params again.
 
-`check_stage` builds both and runs them on a throwaway in-memory study, so that an option Optuna
-only trips over when sampling or pruning (a wrong type, a reduction factor of 1) is one line at
-load time instead of a failure in every trial.
+Each option's type and range is checked at load from a table (tuner/spec/sampler_options.py);
+`check_stage` then builds both and runs them on a throwaway in-memory study, past the start-up
+trials of the model-based samplers, so that a combination Optuna only trips over when sampling or
+pruning is one line at load time instead of a failure in every trial.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, Literal
 
 import optuna
@@ -22,6 +24,7 @@ import optuna
 from tuner.errors import SpecError
 from tuner.search.space import suggest
 from tuner.spec.model import ParamSpace, Stage
+from tuner.spec.sampler_options import GRID_LIMIT, grid_size
 
 SHARED_SEED_SAMPLERS = ("qmc", "grid")
 
@@ -30,9 +33,11 @@ def grid_values(param: ParamSpace) -> list[Any]:
     """The grid points of one param: its choices, or low..high by step."""
     if param.kind == "categorical":
         return list(param.choices or ())
-    if param.step is None or param.low is None or param.high is None:
-        raise ValueError(f"the grid sampler needs `choices` or `step` for param '{param.name}'")
-    count = int((param.high - param.low) / param.step + 1e-9) + 1
+    count = grid_size(param)
+    if count is None or count > GRID_LIMIT:
+        raise ValueError(f"the grid sampler needs `choices` or `step` for param '{param.name}', "
+                         f"and at most {GRID_LIMIT} points")
+    assert param.low is not None and param.step is not None
     values = [param.low + i * param.step for i in range(count)]
     return [int(v) for v in values] if param.kind == "int" else [float(v) for v in values]
 
@@ -93,6 +98,10 @@ def build_pruner(stage: Stage) -> optuna.pruners.BasePruner:
 
 CHECK_TRIALS = 3
 CHECK_STEPS = 3
+MODEL_SAMPLERS = ("tpe", "cmaes")
+"""Samplers that sample at random for `n_startup_trials` and then from a model: the check runs
+them with one start-up trial, so that its few trials reach the model too. Not gp: fitting its
+model (torch) would add seconds to every load, and the table checks each of its options."""
 
 
 Direction = Literal["minimize", "maximize"]
@@ -121,7 +130,11 @@ def check_stage(stage: Stage, directions: Sequence[Direction], prune_direction: 
 
 def _exercise(stage: Stage, directions: Sequence[Direction], where: str, part: str) -> None:
     try:
-        sampler = build_sampler(stage, stage.space, seed=0)
+        checked = stage
+        if stage.sampler in MODEL_SAMPLERS:
+            checked = replace(stage, sampler_options={**stage.sampler_options,
+                                                      "n_startup_trials": 1})
+        sampler = build_sampler(checked, stage.space, seed=0)
         pruner = build_pruner(stage) if part == "pruner" else optuna.pruners.NopPruner()
         study = optuna.create_study(directions=directions, sampler=sampler, pruner=pruner)
         for number in range(CHECK_TRIALS):

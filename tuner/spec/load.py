@@ -35,7 +35,15 @@ from tuner.spec.metrics import (
     parse_metrics,
     parse_pick,
 )
-from tuner.spec.model import DEFAULT_MONITOR, DERIVED_METRICS, SEED_LIMIT, Final, Stage, StudySpec
+from tuner.spec.model import (
+    DEFAULT_MONITOR,
+    DERIVED_METRICS,
+    SEED_LIMIT,
+    TRIALS_LIMIT,
+    Final,
+    Stage,
+    StudySpec,
+)
 from tuner.spec.objectives import resolve_objective
 from tuner.spec.stage_table import parse_stage
 
@@ -110,8 +118,10 @@ def parse_spec(
         raise c.fail("train_limit", f"must be >= 1. Got {train_limit} instead.")
     overrides = _checked_overrides(objective, overrides or {})
     fixed_raw = _checked_table(c, objective, c.get(raw, "fixed", (dict,), "", default={}), "fixed")
-    if trials is not None and trials < 1:
-        raise SpecError(f"--trials must be >= 1. Got {trials} instead.")
+    if trials is not None and (isinstance(trials, bool) or not isinstance(trials, int)
+                               or not 1 <= trials <= TRIALS_LIMIT):
+        raise SpecError(f"--trials must be an int in [1, {TRIALS_LIMIT}]. Got {trials!r} "
+                        "instead.")
     spec = StudySpec(
         name=study_name, path=path, objective_ref=ref, objective=objective,
         dataset=dataset or c.get(raw, "dataset", (str,), "", required=True),

@@ -19,6 +19,9 @@ PRUNERS = ("median", "hyperband", "successive_halving", "percentile", "threshold
 PARAM_TYPES = ("float", "int", "categorical")
 SEED_LIMIT = 2**32
 """Seeds are in [0, SEED_LIMIT): NumPy's and Optuna's samplers' range."""
+TRIALS_LIMIT = 100_000
+"""The most trials a stage (or --trials, a refine's top_k) may ask for: each is a training run
+and an MLflow run; Optuna's storages slow to a crawl long before."""
 DERIVED_METRICS = ("seconds", "epochs", "params_count")
 """Objectives the tuner measures itself (trial training seconds, epochs trained) or takes from
 the objective's last row (params_count, where the objective reports it); all minimized."""

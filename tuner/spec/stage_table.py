@@ -10,12 +10,24 @@ from objectives.base import Objective
 from objectives.config import check_param
 from objectives.errors import ConfigError
 from tuner.spec.checker import Checker
-from tuner.spec.model import CONFIRM_STAGE, PRUNERS, SAMPLERS, ParamSpace, Refine, Stage
+from tuner.spec.model import (
+    CONFIRM_STAGE,
+    PRUNERS,
+    SAMPLERS,
+    TRIALS_LIMIT,
+    ParamSpace,
+    Refine,
+    Stage,
+)
 from tuner.spec.params import parse_param
+from tuner.spec.sampler_options import check_stage_options
 
 STAGE_KEYS = {"name", "sampler", "pruner", "trials", "timeout", "space", "refine", "set",
               "prune_on"}
 REFINE_KEYS = {"from", "params", "top_k", "margin", "enqueue", "by"}
+MARGIN_LIMIT = 10
+"""A refine margin of 10 already widens every side by the whole original range (the span counts
+as at least a tenth of it), so a larger one means nothing more."""
 
 
 def parse_kind_table(c: Checker, value: Any, key: str, names: Sequence[str]
@@ -55,9 +67,13 @@ def _parse_refine(c: Checker, raw: Mapping[str, Any], where: str, earlier: Seque
     top_k = c.get(refine_raw, "top_k", (int,), rw, default=3)
     margin = c.get(refine_raw, "margin", (int, float), rw, default=0.5)
     enqueue = c.get(refine_raw, "enqueue", (int,), rw, default=0)
-    for key, value, least in (("top_k", top_k, 1), ("margin", margin, 0), ("enqueue", enqueue, 0)):
-        if value < least:
-            raise c.fail(f"{rw}{key}", f"must be >= {least}. Got {value} instead.")
+    for key, value, least, most in (("top_k", top_k, 1, TRIALS_LIMIT),
+                                    ("margin", margin, 0, MARGIN_LIMIT),
+                                    ("enqueue", enqueue, 0, TRIALS_LIMIT)):
+        if not least <= value <= most:
+            name = "a number" if key == "margin" else "an int"
+            raise c.fail(f"{rw}{key}", f"must be {name} in [{least}, {most}]. Got {value} "
+                         "instead.")
     refine = Refine(source=source, params=tuple(refine_params), top_k=top_k,
                     margin=float(margin), enqueue=enqueue,
                     by=c.get(refine_raw, "by", (str,), rw))
@@ -96,8 +112,9 @@ def parse_stage(c: Checker, raw: Mapping[str, Any], index: int, objective: Objec
                                               PRUNERS)
     trials = c.get(raw, "trials", (int,), where)
     timeout = c.get(raw, "timeout", (int, float), where)
-    if trials is not None and trials < 1:
-        raise c.fail(f"{where}trials", f"must be >= 1. Got {trials} instead.")
+    if trials is not None and not 1 <= trials <= TRIALS_LIMIT:
+        raise c.fail(f"{where}trials", f"must be an int in [1, {TRIALS_LIMIT}]. Got {trials} "
+                     "instead.")
     if timeout is not None and timeout <= 0:
         raise c.fail(f"{where}timeout", f"must be > 0 seconds. Got {timeout} instead.")
     if trials is None and timeout is None:
@@ -112,8 +129,10 @@ def parse_stage(c: Checker, raw: Mapping[str, Any], index: int, objective: Objec
         if not isinstance(pname, str) or pname not in space:
             raise c.fail(f"{where}refine.params", f"'{pname}' is not a param of this "
                          f"stage's space; expected some of: {', '.join(space)}.")
-    return Stage(name=name, sampler=sampler, sampler_options=sampler_options, pruner=pruner,
-                 pruner_options=pruner_options, trials=trials,
-                 timeout=None if timeout is None else float(timeout),
-                 space=tuple(space.values()), refine=refine, overrides=stage_set,
-                 prune_on=c.get(raw, "prune_on", (str,), where))
+    stage = Stage(name=name, sampler=sampler, sampler_options=sampler_options, pruner=pruner,
+                  pruner_options=pruner_options, trials=trials,
+                  timeout=None if timeout is None else float(timeout),
+                  space=tuple(space.values()), refine=refine, overrides=stage_set,
+                  prune_on=c.get(raw, "prune_on", (str,), where))
+    check_stage_options(c, stage)
+    return stage

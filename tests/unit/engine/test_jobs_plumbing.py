@@ -14,6 +14,7 @@ import pytest
 from toy_studies import sleepy_spec
 
 import tuner
+from tuner import options as run_options
 from tuner.cli import main
 from tuner.engine import jobs
 from tuner.errors import SpecError, StorageError
@@ -52,6 +53,7 @@ def test_worker_log_level_quiet_unless_shown_debug_when_debugging() -> None:
 
 def test_worker_env_splits_cores_and_carries_urls(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(jobs, "cores", lambda: 8)
+    monkeypatch.setattr(run_options, "cores", lambda: 8)  # --jobs 16 is within 4 per core
     options = RunOptions(storage="sqlite:///x.db", tracking_uri="http://127.0.0.1:1", jobs=4)
     env = jobs.worker_env({"PATH": "/bin"}, 2, options, "{}")
     assert all(env[var] == "2" for var in jobs.THREAD_VARS)
