@@ -24,7 +24,7 @@ import optuna
 from tuner.errors import SpecError
 from tuner.search.space import suggest
 from tuner.spec.model import ParamSpace, Stage
-from tuner.spec.sampler_options import GRID_LIMIT, grid_size
+from tuner.spec.sampler_options import GRID_LIMIT, PRUNER_OPTIONS, grid_size
 
 SHARED_SEED_SAMPLERS = ("qmc", "grid")
 
@@ -103,6 +103,10 @@ MODEL_SAMPLERS = ("tpe", "cmaes")
 them with one start-up trial, so that its few trials reach the model too. Not gp: fitting its
 model (torch) would add seconds to every load, and the table checks each of its options."""
 
+WAIT_OPTIONS = ("n_startup_trials", "n_warmup_steps")
+"""Pruner options that hold pruning back; the check sets them to 0 so that its few trials and
+steps are judged."""
+
 
 Direction = Literal["minimize", "maximize"]
 
@@ -130,12 +134,13 @@ def check_stage(stage: Stage, directions: Sequence[Direction], prune_direction: 
 
 def _exercise(stage: Stage, directions: Sequence[Direction], where: str, part: str) -> None:
     try:
-        checked = stage
+        checked = replace(stage, pruner_options={**stage.pruner_options, **{
+            key: 0 for key in WAIT_OPTIONS if key in PRUNER_OPTIONS[stage.pruner]}})
         if stage.sampler in MODEL_SAMPLERS:
-            checked = replace(stage, sampler_options={**stage.sampler_options,
-                                                      "n_startup_trials": 1})
+            checked = replace(checked, sampler_options={**stage.sampler_options,
+                                                        "n_startup_trials": 1})
         sampler = build_sampler(checked, stage.space, seed=0)
-        pruner = build_pruner(stage) if part == "pruner" else optuna.pruners.NopPruner()
+        pruner = build_pruner(checked) if part == "pruner" else optuna.pruners.NopPruner()
         study = optuna.create_study(directions=directions, sampler=sampler, pruner=pruner)
         for number in range(CHECK_TRIALS):
             trial = study.ask()

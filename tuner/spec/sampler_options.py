@@ -195,7 +195,12 @@ def check_stage_options(c: Checker, stage: Stage) -> None:
     where = f"stages.{stage.name}"
     check_options(c, SAMPLER_OPTIONS[stage.sampler], stage.sampler_options, f"{where}.sampler",
                   {"seed": SEED})
-    check_options(c, PRUNER_OPTIONS[stage.pruner], stage.pruner_options, f"{where}.pruner")
+    options = stage.pruner_options
+    check_options(c, PRUNER_OPTIONS[stage.pruner], options, f"{where}.pruner")
+    low, high = options.get("min_resource", 1), options.get("max_resource", "auto")
+    if stage.pruner == "hyperband" and high != "auto" and high < low:
+        raise c.fail(f"{where}.pruner.max_resource", f"must be >= min_resource ({low}); with "
+                     f"less, hyperband has no bracket and never prunes. Got {high} instead.")
     if stage.sampler == "cmaes" and "x0" in stage.sampler_options:
         check_x0(c, stage.sampler_options["x0"], stage.space, f"{where}.sampler.x0")
     if stage.sampler == "grid":

@@ -101,6 +101,10 @@ CASES: list[tuple[str, Callable[[Path], list[str]], str]] = [
                                                  '}'),
      AT + r"pruner\.max_resource: must be an int in \[1, inf\) or \"auto\"\. Got 'big' "
      r"instead\.$"),
+    ("hyperband with no bracket", _pruner('{ type = "hyperband", min_resource = 10, '
+                                          'max_resource = 5 }'),
+     AT + r"pruner\.max_resource: must be >= min_resource \(10\); with less, hyperband has no "
+     r"bracket and never prunes\. Got 5 instead\.$"),
     ("successive halving fractional rate", _pruner('{ type = "successive_halving", '
                                                   'min_early_stopping_rate = 1.5 }'),
      AT + r"pruner\.min_early_stopping_rate: must be an int in \[0, inf\)\. Got 1\.5 "
@@ -113,6 +117,9 @@ CASES: list[tuple[str, Callable[[Path], list[str]], str]] = [
     ("refine margin 2000", lambda t: [_refine(t, "margin = 2000")],
      r"error: .*bad\.toml: stages\.fine\.refine\.margin: must be a number in \[0, 10\]\. Got "
      r"2000 instead\.$"),
+    ("refine enqueue negative", lambda t: [_refine(t, "enqueue = -1")],
+     r"error: .*bad\.toml: stages\.fine\.refine\.enqueue: must be an int in \[0, 100000\]\. "
+     r"Got -1 instead\.$"),
     ("refine top_k past the limit", lambda t: [_refine(t, "top_k = 1000000")],
      r"error: .*bad\.toml: stages\.fine\.refine\.top_k: must be an int in \[1, 100000\]\. "
      r"Got 1000000 instead\.$"),
@@ -225,3 +232,10 @@ def test_the_cluster_limit_applies_with_tuner_cluster_set(monkeypatch: pytest.Mo
     assert tuner.RunOptions(jobs=LIMIT + 1).jobs == LIMIT + 1
     with pytest.raises(SpecError, match=r"^jobs must be at most 1024 on a Dask cluster"):
         tuner.RunOptions(jobs=1025)
+
+
+def test_a_config_asking_for_too_many_threads_is_one_line(capsys: pytest.CaptureFixture[str]
+                                                          ) -> None:
+    assert main(["run", "softmax", "--dataset", "digits", "--set", "threads=5000"]) == 1
+    assert capsys.readouterr().err == (
+        "error: The 'threads' parameter must be in [0, 1024]. Got 5000 instead.\n")
