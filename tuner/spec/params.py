@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from objectives.base import Objective
@@ -96,6 +97,10 @@ def _numeric(c: Checker, name: str, raw: Mapping[str, Any], where: str, objectiv
         raise c.fail(f"{where}.step", f"must be > 0. Got {step} instead.")
     if step is not None and log:
         raise c.fail(f"{where}.step", "cannot be combined with log = true.")
+    if step is not None and (Decimal(str(high)) - Decimal(str(low))) % Decimal(str(step)):
+        raise c.fail(f"{where}.step", f"`high - low` must be a multiple of step (else Optuna "
+                     f"lowers high without a word), but got (low={low}, high={high}, "
+                     f"step={step}).")
     _checked(c, objective, name, f"{where}.low", low)
     _checked(c, objective, name, f"{where}.high", high)
     return ParamSpace(name=name, kind=kind, low=low, high=high, log=log, step=step, when=when)

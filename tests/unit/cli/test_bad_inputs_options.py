@@ -65,6 +65,10 @@ CASES: list[tuple[str, Callable[[Path], list[str]], str]] = [
     ("grid step 1e-7", lambda t: [_grid(t, "x = { low = 0.0, high = 1.0, step = 1e-7 }")],
      AT + r"sampler: the grid has 10,000,001 points \(the product of each param's choices or "
      r"steps\); expected at most 100,000: use fewer choices or a larger step\.$"),
+    ("step not dividing the range", lambda t: [study(t, space="y = { low = 0, high = 10, "
+                                                          "step = 3 }")],
+     AT + r"space\.y\.step: `high - low` must be a multiple of step \(else Optuna lowers high "
+     r"without a word\), but got \(low=0, high=10, step=3\)\.$"),
     ("qmc unknown qmc_type", _sampler('{ type = "qmc", qmc_type = "lattice" }'),
      AT + r"sampler\.qmc_type: must be one of: sobol, halton\. Got 'lattice' instead\.$"),
     ("qmc independent sampler by name", _sampler('{ type = "qmc", independent_sampler = '
