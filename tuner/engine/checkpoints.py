@@ -5,18 +5,20 @@ A resumable objective (objectives.checkpoint) saves its state after reporting po
 every CHECKPOINT_EVERY seconds ($TUNER_CHECKPOINT_EVERY); each save goes to the study's artifact
 store (a FileSystemArtifactStore: `checkpoints/` beside a SQLite storage, or --checkpoint-dir /
 $TUNER_CHECKPOINT_DIR), replacing the trial's previous one, and the trial's user attr
-"checkpoint" names it. A trial re-queued for a dead worker copies its user attrs (Optuna's
-RetryHeartbeatStaleTrialCallback, with its intermediate values); an interrupted one is queued
-again here with that attr. The trial that runs it downloads the checkpoint, the objective
-continues from it, and the steps before it are reported again to MLflow (the whole curve) and,
-where missing, to Optuna. A trial that ends for good deletes its checkpoint and the one it
-resumed from.
+"checkpoint" names it, with the SHA-256 of its bytes (set after the file is stored: a file
+whose digest no attr records is never loaded). A trial re-queued for a dead worker copies its
+user attrs (Optuna's RetryHeartbeatStaleTrialCallback, with its intermediate values); an
+interrupted one is queued again here with that attr. The trial that runs it downloads the
+checkpoint and checks its SHA-256 before anything reads it: one missing, damaged, changed or
+unrecorded (an older tuner's) is refused with a WARNING naming the trial and why, and the trial
+trains from scratch. Otherwise the objective continues from it, and the steps before it are
+reported again to MLflow (the whole curve) and, where missing, to Optuna. A trial that ends for
+good deletes its checkpoint and the one it resumed from.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import time
@@ -27,7 +29,7 @@ from typing import Any
 import optuna
 from optuna.artifacts import FileSystemArtifactStore, download_artifact
 
-from objectives.checkpoint import Checkpoint
+from objectives.checkpoint import ARRAYS, TORCH, Checkpoint, sha256_file
 from tuner.errors import SpecError
 from tuner.storage.sqlite import sqlite_file
 
@@ -37,6 +39,19 @@ CHECKPOINT_DIR_ENV = "TUNER_CHECKPOINT_DIR"
 CHECKPOINT_EVERY_ENV = "TUNER_CHECKPOINT_EVERY"
 DEFAULT_EVERY = 30.0
 ATTR = "checkpoint"
+REFUSED_ATTR = "checkpoint_refused"
+"""Why a trial's checkpoint was not loaded (it trained from scratch)."""
+
+
+def mismatch(path: Path, recorded: Any) -> str | None:
+    """Why the file at `path` does not match the SHA-256 `recorded` when it was saved, or None."""
+    if not recorded:
+        return "it has no recorded SHA-256 (saved by an older tuner)"
+    actual = sha256_file(path)
+    if actual != recorded:
+        return (f"its SHA-256 {actual[:12]}... is not the {str(recorded)[:12]}... recorded when "
+                "it was saved (the file was damaged or changed)")
+    return None
 
 
 def checkpoint_location(storage_url: str, given: str | None) -> str:
@@ -92,24 +107,6 @@ class _Prefixed:
         self.store.remove(self.prefix + artifact_id)
 
 
-def final_checkpoint(ctx: Any, stage: str, trial: int, config: Mapping[str, Any]
-                     ) -> Checkpoint | None:
-    """The final retrain's checkpoint: a folder under the checkpoint folder named by the study,
-    the trial it retrains and its config, so a rerun of the same final continues it (and a
-    different one never does). None when checkpoints are off."""
-    if ctx.checkpoints is None:
-        return None
-    key = hashlib.sha256(json.dumps([stage, trial, dict(config)], sort_keys=True,
-                                    default=str).encode()).hexdigest()[:16]
-    location = checkpoint_location(ctx.options.storage_url, ctx.options.checkpoint_dir)
-    root = local_folder(location) or Path.cwd() / "checkpoints"  # the final runs here
-    folder = root / "final" / f"{ctx.spec.name.replace('/', '_')}-{key}"
-    checkpoint = Checkpoint(folder, every_seconds())
-    if checkpoint.files():
-        log.info("final: continuing from its checkpoint in %s", folder)
-    return checkpoint
-
-
 def trial_key(storage_url: str, study_name: str, number: int) -> str:
     """The store key stem of a trial's checkpoint: unique per storage, study and trial."""
     where = hashlib.sha256(storage_url.encode()).hexdigest()[:8]
@@ -151,9 +148,24 @@ class TrialCheckpoint(Checkpoint):
             download_artifact(artifact_store=self.store, artifact_id=str(origin["id"]),
                               file_path=str(self.folder / str(origin["file"])))
         except Exception as exc:  # noqa: BLE001 - a lost checkpoint: train from the start
-            log.warning("trial %d: checkpoint of trial %s cannot be read (%s); training from "
-                        "the start", self.trial.number, origin.get("trial"), exc)
-            self.origin = None
+            self.refused(f"its file cannot be read ({type(exc).__name__}: {exc})")
+
+    def refusal(self, path: Path) -> str | None:
+        """A file is loaded only when its SHA-256 is the one recorded when it was saved."""
+        return mismatch(path, self.origin.get("sha256") if self.origin else None)
+
+    def refused(self, why: str) -> None:
+        """Not continued: warn, say why in the trial's attrs, delete the refused checkpoint;
+        the objective trains from scratch."""
+        origin = self.origin
+        log.warning("trial %d: checkpoint of trial %s not loaded: %s; training from the start",
+                    self.trial.number, origin.get("trial") if origin else "?", why)
+        self.trial.set_user_attr(REFUSED_ATTR, why)
+        for name in (ARRAYS, TORCH):
+            (self.folder / name).unlink(missing_ok=True)
+        if origin is not None:
+            self._forget(origin)
+        self.origin = None
 
     def load_arrays(self) -> Any:
         loaded = super().load_arrays()
@@ -184,7 +196,7 @@ class TrialCheckpoint(Checkpoint):
             self.store.write(artifact, body)
         first = self.current is None
         self.current = {"id": artifact, "file": name, "trial": self.trial.number,
-                        "slots": [f"{self.key}-a", f"{self.key}-b"]}
+                        "slots": [f"{self.key}-a", f"{self.key}-b"], "sha256": self.digest}
         self.trial.set_user_attr(ATTR, self.current)
         if first and self.origin is not None:  # the one this trial continued is done with
             self._forget(self.origin)

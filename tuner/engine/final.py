@@ -28,9 +28,9 @@ from objectives.base import Model, Split
 from objectives.data import Dataset
 from objectives.data.dataset import CLASSIFICATION
 from tuner.engine.answer import record_answer, study_answer
-from tuner.engine.checkpoints import final_checkpoint
 from tuner.engine.context import Context
 from tuner.engine.export import model_to_log
+from tuner.engine.final_checkpoint import final_checkpoint
 from tuner.engine.preflight import monitor_size
 from tuner.figures.confusion import confusion_matrix, plot_confusion_matrix
 from tuner.results import FinalResult

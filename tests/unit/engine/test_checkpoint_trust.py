@@ -1,0 +1,205 @@
+"""A trial's checkpoint is loaded only when its bytes are the ones saved: the SHA-256 recorded in
+the trial's attrs when it was saved (engine/checkpoints.py). A truncated, bit-flipped, altered
+(well-formed, other values), unrecorded (an older tuner's) or missing checkpoint is refused with
+one WARNING naming the trial and why; the trial trains all its steps from scratch and ends with
+the value of a run that never had a checkpoint. Each case stops a real study at a report in
+process (Ctrl-C's path: the trial is queued again with its checkpoint), damages what it left,
+then runs the study again."""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+from optuna.trial import FrozenTrial, TrialState
+
+from tuner.cli import main
+from tuner.engine import trial as trial_module
+from tuner.engine.checkpoints import ATTR, REFUSED_ATTR
+
+STUDY = """
+name = "trust"
+objective = "{objective}"
+dataset = "digits"
+metric = "val_accuracy"
+seed = 0
+
+[fixed]
+{fixed}
+
+[[stages]]
+name = "only"
+sampler = "random"
+trials = 1
+[stages.space]
+{space}
+"""
+
+OBJECTIVES = {  # the NumPy nets (a .npz state) and a torch net (a torch.save state)
+    "softmax": ("epochs = 6\nbatch_size = 100\noptimizer = \"momentum\"",
+                "lr = { choices = [0.01] }"),
+    "two_layer": ("hidden = 20\ncycles = 1\nn_s = 60\nbatch_size = 50\npoints_per_cycle = 6",
+                  "lambda = { choices = [0.001] }"),
+    "mlp": ("epochs = 5\nbatch_size = 64\nwidths = [32, 16, 16]", "lr = { choices = [0.05] }"),
+}
+STOP_AT = 3
+"""The first run stops at its 3rd report, so the checkpoint it leaves is the 2nd step's."""
+
+
+def _truncated(path: Path, kind: str) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _bit_flipped(path: Path, kind: str) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    path.write_bytes(bytes(data))
+
+
+def _altered(path: Path, kind: str) -> None:
+    """Well-formed (it loads without complaint), but its weights are not the saved ones."""
+    if kind == "state.npz":
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+        arrays["params"] = arrays["params"] * 0.5
+        with path.open("wb") as handle:
+            np.savez(handle, allow_pickle=False, **arrays)
+        return
+    import torch
+
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    state["network"] = {k: v * 0.5 for k, v in state["network"].items()}
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    path.write_bytes(buffer.getvalue())
+
+
+def _missing(path: Path, kind: str) -> None:
+    path.unlink()
+
+
+def _unrecorded(path: Path, kind: str) -> None:
+    """The file as it was; the attr loses its digest below (what an older tuner stored)."""
+
+
+FAULTS: dict[str, tuple[Callable[[Path, str], None], str]] = {
+    "truncated": (_truncated, r"its SHA-256 \w+\.\.\. is not the \w+\.\.\. recorded when it was "
+                              r"saved \(the file was damaged or changed\)"),
+    "bit-flipped": (_bit_flipped, r"its SHA-256 \w+\.\.\. is not the \w+\.\.\. recorded"),
+    "altered": (_altered, r"its SHA-256 \w+\.\.\. is not the \w+\.\.\. recorded"),
+    "missing": (_missing, r"its file cannot be read \("),
+    "unrecorded (an older tuner's)": (
+        _unrecorded, r"it has no recorded SHA-256 \(saved by an older tuner\)"),
+}
+CASES = [(o, f) for o in OBJECTIVES for f in FAULTS
+         if o != "two_layer" or f in ("truncated", "altered")]
+
+
+def _study(tmp_path: Path, name: str, objective: str) -> tuple[Path, str]:
+    folder = tmp_path / name
+    folder.mkdir()
+    fixed, space = OBJECTIVES[objective]
+    path = folder / "study.toml"
+    path.write_text(STUDY.format(objective=objective, fixed=fixed, space=space))
+    return path, f"sqlite:///{folder / 'tuner.db'}"
+
+
+def _run(path: Path, storage: str, *extra: str) -> int:
+    return main(["-q", "study", str(path), "--storage", storage, "--no-tracking", *extra])
+
+
+def _trials(storage: str) -> list[FrozenTrial]:
+    return optuna.load_study(study_name="trust/only", storage=storage).trials
+
+
+_REFERENCE: dict[str, FrozenTrial] = {}
+
+
+def _reference(tmp_path: Path, objective: str) -> FrozenTrial:
+    """The trial as a run without any checkpoint ends it (same seed, same params)."""
+    if objective not in _REFERENCE:
+        path, storage = _study(tmp_path, "plain", objective)
+        assert _run(path, storage, "--no-checkpoints") == 0
+        (_REFERENCE[objective],) = _trials(storage)
+    return _REFERENCE[objective]
+
+
+def _stopped_with_checkpoint(tmp_path: Path, objective: str,
+                             monkeypatch: pytest.MonkeyPatch) -> tuple[Path, str, FrozenTrial]:
+    """Run the study until its trial's STOP_AT-th report, then stop it there (Ctrl-C): the
+    trial is queued again with the checkpoint of the step before."""
+    monkeypatch.setenv("TUNER_CHECKPOINT_EVERY", "0")
+    path, storage = _study(tmp_path, "stopped", objective)
+    reports = 0
+
+    def ctrl_c_at_stop() -> None:
+        nonlocal reports
+        reports += 1
+        if reports == STOP_AT:
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(trial_module, "check_interrupted", ctrl_c_at_stop)
+        assert _run(path, storage) == 130
+    stopped, queued = _trials(storage)
+    assert stopped.state == TrialState.FAIL and queued.state == TrialState.WAITING
+    assert queued.user_attrs[ATTR]["sha256"] == stopped.user_attrs[ATTR]["sha256"]
+    return path, storage, queued
+
+
+def _stored_file(path: Path, queued: FrozenTrial) -> Path:
+    return path.parent / "checkpoints" / str(queued.user_attrs[ATTR]["id"])
+
+
+@pytest.mark.parametrize(("objective", "fault"), CASES)
+def test_a_bad_checkpoint_is_refused_and_the_trial_trains_from_scratch(
+    objective: str, fault: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture
+) -> None:
+    reference = _reference(tmp_path, objective)
+    path, storage, queued = _stopped_with_checkpoint(tmp_path, objective, monkeypatch)
+    damage, why = FAULTS[fault]
+    damage(_stored_file(path, queued), queued.user_attrs[ATTR]["file"])
+    if fault.startswith("unrecorded"):  # as an older tuner queued it: no digest in the attr
+        legacy = {k: v for k, v in queued.user_attrs[ATTR].items() if k != "sha256"}
+        optuna.storages.get_storage(storage).set_trial_user_attr(queued._trial_id, ATTR, legacy)
+    caplog.clear()
+    assert _run(path, storage) == 0
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 1, warned  # one line, and the trial did not fail
+    assert warned[0].startswith("trial 1: checkpoint of trial 0 not loaded: ")
+    assert re.search(why, warned[0]) and warned[0].endswith("; training from the start")
+    assert not [r for r in caplog.records if r.exc_info]
+    done = _trials(storage)[1]
+    assert done.state == TrialState.COMPLETE
+    assert done.value == reference.value  # as if no checkpoint had ever been written
+    assert done.intermediate_values == reference.intermediate_values
+    assert done.user_attrs["steps"] == reference.user_attrs["steps"]
+    assert done.user_attrs["epochs"] == reference.user_attrs["epochs"]  # all of them, here
+    assert "resumed_from_trial" not in done.user_attrs
+    assert re.search(why, done.user_attrs[REFUSED_ATTR])
+    assert not [p for p in (path.parent / "checkpoints").rglob("*") if p.is_file()]
+
+
+@pytest.mark.parametrize("objective", list(OBJECTIVES))
+def test_an_intact_checkpoint_is_continued(objective: str, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch,
+                                           caplog: pytest.LogCaptureFixture) -> None:
+    """The same stop, nothing damaged: the trial continues from the step it was saved at, and
+    ends as the run without a checkpoint (the cases above refuse because of the damage)."""
+    reference = _reference(tmp_path, objective)
+    path, storage, _ = _stopped_with_checkpoint(tmp_path, objective, monkeypatch)
+    caplog.clear()
+    assert _run(path, storage) == 0
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    done = _trials(storage)[1]
+    assert done.state == TrialState.COMPLETE and done.value == reference.value
+    assert done.user_attrs["resumed_from_trial"] == 0
+    assert done.user_attrs["resumed_at_step"] == STOP_AT - 1
+    assert REFUSED_ATTR not in done.user_attrs
