@@ -209,6 +209,18 @@ def _final(folder: Path) -> dict[str, float]:
     return {k: v for k, v in study.user_attrs["final"].items() if k.startswith("test_")}
 
 
+def _final_saved(folder: Path) -> bool:
+    """The final has saved a checkpoint and recorded its SHA-256 (a file alone is not loaded)."""
+    try:
+        if folder not in _STORAGES:
+            _STORAGES[folder] = optuna.storages.RDBStorage(f"sqlite:///{folder / 'tuner.db'}")
+        storage = _STORAGES[folder]
+        attrs = storage.get_study_system_attrs(storage.get_study_id_from_name("resume/only"))
+    except (KeyError, sqlalchemy.exc.OperationalError, optuna.exceptions.StorageInternalError):
+        return False
+    return any(k.startswith("final_checkpoint:") for k in attrs)
+
+
 def test_killed_final_continues_from_its_checkpoint(tmp_path: Path) -> None:
     env = {**os.environ, **ENV}
     plain = _folder(tmp_path, "plain", "softmax")
@@ -221,8 +233,7 @@ def test_killed_final_continues_from_its_checkpoint(tmp_path: Path) -> None:
              "--no-tracking"]
     proc = subprocess.Popen(final, cwd=killed, env=env, text=True, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    _freeze_when(proc, lambda: bool(list((killed / "checkpoints" / "final").glob(
-        "*/state.npz"))))  # saved while the final runs, removed when it ends
+    _freeze_when(proc, lambda: _final_saved(killed))  # saved while it runs, removed at its end
     proc.kill()
     proc.wait()
     done = subprocess.run(final, cwd=killed, env=env, capture_output=True, text=True,

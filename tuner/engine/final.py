@@ -64,7 +64,7 @@ def run_final(ctx: Context) -> FinalResult:
                                 **extra)
     seconds = time.perf_counter() - start
     if checkpoint is not None:
-        shutil.rmtree(checkpoint.folder, ignore_errors=True)
+        shutil.rmtree(checkpoint.root, ignore_errors=True)
     scores = result.model.evaluate(test.X, test.y)
     outcome = FinalResult(
         metrics={f"test_{name}": float(value) for name, value in sorted(scores.items())},

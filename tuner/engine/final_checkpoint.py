@@ -1,8 +1,10 @@
 """The final retrain's checkpoint: a folder under the checkpoint folder named by the study, the
 trial it retrains and its config, so a rerun of the same final continues it (and a different
-one never does). Each save records the file's SHA-256 in the searched study's system attrs
-(after the file is written); a rerun loads the file only when its digest is the recorded one,
-else warns and retrains from scratch."""
+one never does). Like a trial's, it has two slots (a/ and b/): each save writes the slot the
+record does not name, then records that slot and the file's SHA-256 in the searched study's
+system attrs, so a kill at any moment leaves a recorded, whole checkpoint. A rerun loads the
+recorded slot's file only when its digest is the recorded one, else warns and retrains from
+scratch."""
 
 from __future__ import annotations
 
@@ -15,38 +17,47 @@ from typing import Any
 
 from optuna.storages import BaseStorage
 
-from objectives.checkpoint import Checkpoint
+from objectives.checkpoint import ARRAYS, TORCH, Checkpoint
 from tuner.engine.checkpoints import checkpoint_location, every_seconds, local_folder, mismatch
 
 log = logging.getLogger("tuner")
 
 PREFIX = "final_checkpoint:"
-"""A study system attr PREFIX + key holds the SHA-256 of that final's last save."""
+"""A study system attr PREFIX + key holds {"slot", "sha256"} of that final's last save."""
 
 
 class FinalCheckpoint(Checkpoint):
-    """A Checkpoint whose saves are recorded in the study `study_id` of `storage` as `attr`."""
+    """A Checkpoint in `root`/a or `root`/b, its saves recorded in the study `study_id` of
+    `storage` as `attr`."""
 
-    def __init__(self, folder: Path, storage: BaseStorage, study_id: int, attr: str) -> None:
-        super().__init__(folder, every_seconds())
-        self.storage, self.study_id, self.attr = storage, study_id, attr
+    def __init__(self, root: Path, storage: BaseStorage, study_id: int, attr: str) -> None:
+        self.root, self.storage, self.study_id, self.attr = root, storage, study_id, attr
+        self.record: Mapping[str, Any] = storage.get_study_system_attrs(study_id).get(attr) or {}
+        super().__init__(root / str(self.record.get("slot", "a")), every_seconds())
+        for old in (root / ARRAYS, root / TORCH):  # an older tuner's, without slot or digest
+            if old.is_file():
+                self.refused("it has no recorded SHA-256 (saved by an older tuner)")
+                old.unlink()
 
     def _replace(self, name: str, write: Any) -> None:
+        slot = "b" if self.record.get("slot") == "a" else "a"
+        self.folder = self.root / slot
         super()._replace(name, write)
-        self.storage.set_study_system_attr(self.study_id, self.attr, self.digest)
+        self.record = {"slot": slot, "sha256": self.digest}
+        self.storage.set_study_system_attr(self.study_id, self.attr, dict(self.record))
 
     def refusal(self, path: Path) -> str | None:
-        return mismatch(path, self.storage.get_study_system_attrs(self.study_id).get(self.attr))
+        return mismatch(path, self.record.get("sha256"))
 
     def refused(self, why: str) -> None:
         log.warning("final: its checkpoint in %s not loaded: %s; training from the start",
-                    self.folder, why)
+                    self.root, why)
         for path in self.files():
             path.unlink()
 
 
 def final_checkpoint(ctx: Any, stage: str, trial: int, config: Mapping[str, Any]
-                     ) -> Checkpoint | None:
+                     ) -> FinalCheckpoint | None:
     """The final's checkpoint when the study keeps them (None when off)."""
     if ctx.checkpoints is None:
         return None

@@ -23,6 +23,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from objectives import registry
 from objectives.base import Split
+from objectives.checkpoint import Checkpoint
 from tuner.cli import main
 from tuner.engine import trial as trial_module
 from tuner.engine.checkpoints import ATTR, REFUSED_ATTR
@@ -269,6 +270,27 @@ def test_the_finals_checkpoint_is_verified_too(objective: str, fault: str, tmp_p
         assert steps[0] == 3 and not warned  # continued after step 2
     else:
         assert steps[0] == 1 and len(warned) == 1, warned  # from scratch, said once
-        assert warned[0].startswith(f"final: its checkpoint in {saved.parent} not loaded: ")
+        assert warned[0].startswith(f"final: its checkpoint in {saved.parent.parent} not "
+                                    "loaded: ")
         assert re.search(FAULTS[fault][1], warned[0])
     assert [r["val_loss"] for r in again.history] == [r["val_loss"] for r in plain.history]
+
+
+def test_an_older_tuners_final_checkpoint_is_refused(tmp_path: Path,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    """Older tuners kept the final's state in its folder itself, with no digest anywhere."""
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'tuner.db'}")
+    optuna.create_study(storage=storage, study_name="trust/only")
+    ctx = SimpleNamespace(checkpoints=object(), storage=storage, spec=SimpleNamespace(
+        name="trust"), options=SimpleNamespace(storage_url=f"sqlite:///{tmp_path / 'tuner.db'}",
+                                               checkpoint_dir=str(tmp_path / "ckpt")))
+    config = FINAL_CONFIGS["softmax"]
+    probe = final_checkpoint(ctx, "trust/only", 0, config)
+    assert probe is not None
+    Checkpoint(probe.root).save_arrays({"params": np.zeros(3)}, {"step": 1})  # the old layout
+    caplog.clear()
+    checkpoint = final_checkpoint(ctx, "trust/only", 0, config)
+    assert checkpoint is not None and checkpoint.load_arrays() is None
+    (warned,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "not loaded: it has no recorded SHA-256 (saved by an older tuner)" in warned
+    assert not (probe.root / "state.npz").exists()
