@@ -19,6 +19,7 @@ good deletes its checkpoint and the one it resumed from.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import time
@@ -121,6 +122,19 @@ def every_seconds() -> float:
         return DEFAULT_EVERY
 
 
+def params_digest(params: Mapping[str, Any]) -> str:
+    """A short SHA-256 of a trial's params: a checkpoint continues only the params it was for."""
+    text = json.dumps(dict(params), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _well_formed(record: Any) -> bool:
+    """A checkpoint record as TrialCheckpoint writes it (no other file names, no other keys)."""
+    return (isinstance(record, Mapping) and isinstance(record.get("id"), str)
+            and record.get("file") in (ARRAYS, TORCH)
+            and all(isinstance(slot, str) for slot in record.get("slots", [])))
+
+
 class TrialCheckpoint(Checkpoint):
     """objectives.checkpoint.Checkpoint in a local folder, each save also uploaded to `store`
     as the trial's one checkpoint. `on_restore(history)` runs when the objective loads one."""
@@ -135,12 +149,28 @@ class TrialCheckpoint(Checkpoint):
         trial's attr does not name, then names it, so a kill at any point leaves a named,
         whole checkpoint, and no file that nothing names."""
         self.on_restore = on_restore
-        self.origin: Mapping[str, Any] | None = trial.user_attrs.get(ATTR)
+        recorded = trial.user_attrs.get(ATTR)
+        self.saved_by = recorded.get("trial", "?") if isinstance(recorded, Mapping) else "?"
+        """The number of the trial that saved the checkpoint this one may continue."""
+        self.origin: Mapping[str, Any] | None = (
+            recorded if recorded is None or _well_formed(recorded) else None)
         self.current: dict[str, Any] | None = None
         self.resumed_at = 0
         self.resumed_epoch = 0.0
-        if self.origin is not None:
+        why = ("its record is not one this tuner writes" if recorded is not None and
+               self.origin is None else self._misfit(self.origin) if self.origin else None)
+        if why is not None:
+            self.refused(why)
+        elif self.origin is not None:
             self._download(self.origin)
+
+    def _misfit(self, origin: Mapping[str, Any]) -> str | None:
+        """Why the record cannot be this trial's to continue (before anything is read)."""
+        if not origin.get("sha256"):
+            return "it has no recorded SHA-256 (saved by an older tuner)"
+        if origin.get("params") != params_digest(self.trial.params):
+            return "it was saved for other params than this trial's"
+        return None
 
     def _download(self, origin: Mapping[str, Any]) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -159,7 +189,7 @@ class TrialCheckpoint(Checkpoint):
         the objective trains from scratch."""
         origin = self.origin
         log.warning("trial %d: checkpoint of trial %s not loaded: %s; training from the start",
-                    self.trial.number, origin.get("trial") if origin else "?", why)
+                    self.trial.number, self.saved_by, why)
         self.trial.set_user_attr(REFUSED_ATTR, why)
         for name in (ARRAYS, TORCH):
             (self.folder / name).unlink(missing_ok=True)
@@ -196,7 +226,8 @@ class TrialCheckpoint(Checkpoint):
             self.store.write(artifact, body)
         first = self.current is None
         self.current = {"id": artifact, "file": name, "trial": self.trial.number,
-                        "slots": [f"{self.key}-a", f"{self.key}-b"], "sha256": self.digest}
+                        "slots": [f"{self.key}-a", f"{self.key}-b"], "sha256": self.digest,
+                        "params": params_digest(self.trial.params)}
         self.trial.set_user_attr(ATTR, self.current)
         if first and self.origin is not None:  # the one this trial continued is done with
             self._forget(self.origin)

@@ -102,9 +102,17 @@ FAULTS: dict[str, tuple[Callable[[Path, str], None], str]] = {
     "missing": (_missing, r"its file cannot be read \("),
     "unrecorded (an older tuner's)": (
         _unrecorded, r"it has no recorded SHA-256 \(saved by an older tuner\)"),
+    "for other params": (_unrecorded, r"it was saved for other params than this trial's"),
+    "a record naming another file": (_unrecorded, r"its record is not one this tuner writes"),
+}
+RECORDS: dict[str, Callable[[dict[str, Any]], Any]] = {  # the attr as an older tuner, a
+    # checkpoint of another configuration or a hand-edited record left it
+    "unrecorded (an older tuner's)": lambda r: {k: v for k, v in r.items() if k != "sha256"},
+    "for other params": lambda r: {**r, "params": "0" * 16},
+    "a record naming another file": lambda r: {**r, "file": "../../tuner.db"},
 }
 CASES = [(o, f) for o in OBJECTIVES for f in FAULTS
-         if o != "two_layer" or f in ("truncated", "altered")]
+         if o == "softmax" or f in ("truncated", "bit-flipped", "altered", "missing")]
 
 
 def _study(tmp_path: Path, name: str, objective: str) -> tuple[Path, str]:
@@ -166,15 +174,15 @@ def _stored_file(path: Path, queued: FrozenTrial) -> Path:
 @pytest.mark.parametrize(("objective", "fault"), CASES)
 def test_a_bad_checkpoint_is_refused_and_the_trial_trains_from_scratch(
     objective: str, fault: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture
+    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
     reference = _reference(tmp_path, objective)
     path, storage, queued = _stopped_with_checkpoint(tmp_path, objective, monkeypatch)
     damage, why = FAULTS[fault]
     damage(_stored_file(path, queued), queued.user_attrs[ATTR]["file"])
-    if fault.startswith("unrecorded"):  # as an older tuner queued it: no digest in the attr
-        legacy = {k: v for k, v in queued.user_attrs[ATTR].items() if k != "sha256"}
-        optuna.storages.get_storage(storage).set_trial_user_attr(queued._trial_id, ATTR, legacy)
+    if fault in RECORDS:
+        record = RECORDS[fault](dict(queued.user_attrs[ATTR]))
+        optuna.storages.get_storage(storage).set_trial_user_attr(queued._trial_id, ATTR, record)
     caplog.clear()
     assert _run(path, storage) == 0
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
@@ -190,7 +198,13 @@ def test_a_bad_checkpoint_is_refused_and_the_trial_trains_from_scratch(
     assert done.user_attrs["epochs"] == reference.user_attrs["epochs"]  # all of them, here
     assert "resumed_from_trial" not in done.user_attrs
     assert re.search(why, done.user_attrs[REFUSED_ATTR])
-    assert not [p for p in (path.parent / "checkpoints").rglob("*") if p.is_file()]
+    caplog.clear()
+    capsys.readouterr()
+    assert main(["show", "trust", "--storage", storage]) == 0
+    assert "its checkpoint refused, trained from scratch" in capsys.readouterr().out
+    if fault != "a record naming another file":  # a record that names no file of its own
+        assert not [p for p in (path.parent / "checkpoints").rglob("*") if p.is_file()]
+    assert (path.parent / "tuner.db").stat().st_size > 0
 
 
 @pytest.mark.parametrize("objective", list(OBJECTIVES))
