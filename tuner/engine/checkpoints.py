@@ -191,6 +191,7 @@ class TrialCheckpoint(Checkpoint):
         log.warning("trial %d: checkpoint of trial %s not loaded: %s; training from the start",
                     self.trial.number, self.saved_by, why)
         self.trial.set_user_attr(REFUSED_ATTR, why)
+        self.trial.set_user_attr(ATTR, None)  # names nothing now (a retry starts afresh too)
         for name in (ARRAYS, TORCH):
             (self.folder / name).unlink(missing_ok=True)
         if origin is not None:
