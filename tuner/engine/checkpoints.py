@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -60,7 +61,7 @@ def checkpoint_location(storage_url: str, given: str | None) -> str:
     SQLite storage file (or in the current folder). A folder, or s3://BUCKET[/PREFIX]."""
     chosen = given or os.environ.get(CHECKPOINT_DIR_ENV)
     if chosen and chosen.startswith("s3://"):
-        return chosen.rstrip("/")
+        return "s3://" + chosen.removeprefix("s3://").strip("/")
     if chosen:
         return str(Path(chosen).resolve())
     db = sqlite_file(storage_url)
@@ -80,7 +81,11 @@ def checkpoint_store(location: str) -> ArtifactStore:
     prefix) for s3://BUCKET/PREFIX, which needs boto3 and AWS credentials as boto3 finds them."""
     folder = local_folder(location)
     if folder is not None:
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SpecError(f"The checkpoint folder {folder} cannot be created ({exc.strerror});"
+                            " expected a folder this user can write.") from None
         return FileSystemArtifactStore(str(folder))
     try:
         import boto3  # noqa: F401 - Optuna's S3 store needs it
@@ -115,11 +120,36 @@ def trial_key(storage_url: str, study_name: str, number: int) -> str:
 
 
 def every_seconds() -> float:
+    """$TUNER_CHECKPOINT_EVERY (seconds >= 0; inf: never), else DEFAULT_EVERY."""
     raw = os.environ.get(CHECKPOINT_EVERY_ENV, "").strip()
-    try:
-        return max(0.0, float(raw)) if raw else DEFAULT_EVERY
-    except ValueError:
+    if not raw:
         return DEFAULT_EVERY
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    if not seconds >= 0:
+        raise SpecError(f"${CHECKPOINT_EVERY_ENV}={raw!r} is not a number of seconds; expected "
+                        "a number >= 0 (0 saves at every report, inf never).")
+    return seconds
+
+
+def check_checkpoints(storage_url: str, given: str | None) -> None:
+    """Refuse bad checkpoint settings before anything is written (SpecError, one line): the
+    interval, and a location that is a file or an S3 URL without a bucket."""
+    every_seconds()
+    location = checkpoint_location(storage_url, given)
+    if location.startswith("s3://"):
+        if not location.removeprefix("s3://").partition("/")[0]:
+            raise SpecError(f"The checkpoint location {location!r} names no bucket; expected "
+                            "s3://BUCKET[/PREFIX].")
+        return
+    there = next(p for p in (Path(location), *Path(location).parents) if p.exists())
+    if not there.is_dir():
+        raise SpecError(f"The checkpoint folder {location} (--checkpoint-dir, "
+                        f"${CHECKPOINT_DIR_ENV}) {'is' if str(there) == location else 'is in'} "
+                        f"a file{'' if str(there) == location else f' ({there})'}; expected "
+                        "a folder, or s3://BUCKET[/PREFIX].")
 
 
 def params_digest(params: Mapping[str, Any]) -> str:
