@@ -7,6 +7,12 @@ optimizer state, every random state, the data order, the history). NumPy states 
 of arrays plus JSON for the small values; torch states one torch.save file of tensors and plain
 values, read back with weights_only=True. Nothing is ever unpickled.
 
+Each save records the SHA-256 of the file it wrote (`digest`); before any load, `refusal(path)`
+says whether the file may be read: here always (a folder of one's own), while the tuner's
+subclasses compare the file with the digest they stored in Optuna when it was saved. A file
+refused, or one that cannot be read, is not loaded: `refused(why)` warns and the fit starts from
+scratch (load_* return None), never fails on it.
+
 Each save replaces the previous file atomically (written aside, then renamed): a kill while
 writing leaves the previous checkpoint, which still loads. The tuner copies the file to its
 artifact store after each save (tuner/...); tests use the folder as it is.
@@ -14,7 +20,9 @@ artifact store after each save (tuner/...); tests use the folder as it is.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import math
 import os
 import time
@@ -27,6 +35,17 @@ import numpy as np
 ARRAYS = "state.npz"
 TORCH = "state.pt"
 META_KEY = "__meta__"
+
+log = logging.getLogger(__name__)
+
+
+def sha256_file(path: Path) -> str:
+    """The SHA-256 of a file's bytes, in hex."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class Checkpoint:
@@ -41,19 +60,25 @@ class Checkpoint:
         """Time spent saving (writing, and for the tuner's subclass uploading)."""
         self._last = time.monotonic() if min_interval > 0 else -math.inf
         """The first save comes min_interval seconds into the run (short runs save none)."""
+        self.digest: str | None = None
+        """SHA-256 of the file the last save wrote."""
 
     def due(self) -> bool:
         """Whether a reporting point now should save (objectives ask before building a state)."""
         return time.monotonic() - self._last >= self.min_interval
 
     def load_arrays(self) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
-        """(arrays, meta) of the last save_arrays, or None."""
+        """(arrays, meta) of the last save_arrays, or None (none, or refused)."""
         path = self.folder / ARRAYS
-        if not path.is_file():
+        if not self._trusted(path):
             return None
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files if k != META_KEY}
-            meta = json.loads(str(data[META_KEY]))
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files if k != META_KEY}
+                meta = json.loads(str(data[META_KEY]))
+        except Exception as exc:  # noqa: BLE001 - any unreadable file: start from scratch
+            self.refused(f"it cannot be read ({type(exc).__name__}: {exc})")
+            return None
         return arrays, meta
 
     def save_arrays(self, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> None:
@@ -65,14 +90,38 @@ class Checkpoint:
         self._replace(ARRAYS, write)
 
     def load_torch(self) -> dict[str, Any] | None:
-        """The dict of the last save_torch (tensors and plain values), or None."""
+        """The dict of the last save_torch (tensors and plain values), or None (none, or
+        refused)."""
         import torch
 
         path = self.folder / TORCH
-        if not path.is_file():
+        if not self._trusted(path):
             return None
-        state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - any unreadable file: start from scratch
+            self.refused(f"it cannot be read ({type(exc).__name__}: {exc})")
+            return None
         return state
+
+    def _trusted(self, path: Path) -> bool:
+        """Whether `path` exists and may be loaded (refusal says no: refused, then False)."""
+        if not path.is_file():
+            return False
+        why = self.refusal(path)
+        if why is not None:
+            self.refused(why)
+        return why is None
+
+    def refusal(self, path: Path) -> str | None:
+        """Why the checkpoint file at `path` must not be loaded, or None: here None (a folder
+        of one's own); the tuner checks the SHA-256 it recorded when the file was saved."""
+        return None
+
+    def refused(self, why: str) -> None:
+        """The checkpoint is not loaded, because `why`: the fit starts from scratch."""
+        log.warning("checkpoint in %s not loaded: %s; training from the start", self.folder,
+                    why)
 
     def save_torch(self, state: Mapping[str, Any]) -> None:
         import torch
@@ -84,6 +133,7 @@ class Checkpoint:
         self.folder.mkdir(parents=True, exist_ok=True)
         tmp = self.folder / f".{name}.{os.getpid()}.tmp"
         write(tmp)
+        self.digest = sha256_file(tmp)
         os.replace(tmp, self.folder / name)
         self.saves += 1
         self._last = time.monotonic()

@@ -140,6 +140,40 @@ def test_killed_trial_continues_from_its_checkpoint_bit_for_bit(tmp_path: Path,
     assert f"resumed #0 at step {at}" in show and "checkpoints: 0 files, 0.0 MB in " in show
 
 
+def test_a_killed_trials_damaged_checkpoint_is_refused_and_its_retry_trains_from_scratch(
+    tmp_path: Path
+) -> None:
+    """SIGKILL mid-trial, one bit of its stored checkpoint flipped: the retry (the heartbeat's)
+    refuses it with a WARNING, trains every step and ends as the run without a checkpoint."""
+    env = {**os.environ, **ENV}
+    plain = _folder(tmp_path, "plain", "softmax")
+    subprocess.run(_command(plain), cwd=plain, env=env, check=True, timeout=300,
+                   capture_output=True)
+    (reference,) = _trials(plain)
+    total = len(reference.intermediate_values)
+    killed = _folder(tmp_path, "killed", "softmax")
+    proc = subprocess.Popen(_command(killed), cwd=killed, env=env, text=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _freeze_when(proc, _mid_trial(killed, 2, total))
+    proc.kill()
+    proc.wait()
+    stored = killed / "checkpoints" / _trials(killed)[0].user_attrs["checkpoint"]["id"]
+    data = bytearray(stored.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    stored.write_bytes(bytes(data))
+    done = subprocess.run(_command(killed), cwd=killed, env=env, timeout=300,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "trial 1: checkpoint of trial 0 not loaded: its SHA-256 " in done.stderr
+    assert "Traceback" not in done.stderr
+    first, retry = _trials(killed)
+    assert first.state == TrialState.FAIL and retry.state == TrialState.COMPLETE
+    assert retry.value == reference.value and retry.user_attrs["steps"] == total
+    assert retry.user_attrs["epochs"] == reference.user_attrs["epochs"]  # every one of them
+    assert "resumed_from_trial" not in retry.user_attrs
+    assert not [p for p in (killed / "checkpoints").rglob("*") if p.is_file()]
+
+
 def test_sigterm_queues_the_trial_to_continue_from_its_checkpoint(tmp_path: Path) -> None:
     env = {**os.environ, **ENV}
     plain = _folder(tmp_path, "plain", "softmax")
@@ -175,6 +209,18 @@ def _final(folder: Path) -> dict[str, float]:
     return {k: v for k, v in study.user_attrs["final"].items() if k.startswith("test_")}
 
 
+def _final_saved(folder: Path) -> bool:
+    """The final has saved a checkpoint and recorded its SHA-256 (a file alone is not loaded)."""
+    try:
+        if folder not in _STORAGES:
+            _STORAGES[folder] = optuna.storages.RDBStorage(f"sqlite:///{folder / 'tuner.db'}")
+        storage = _STORAGES[folder]
+        attrs = storage.get_study_system_attrs(storage.get_study_id_from_name("resume/only"))
+    except (KeyError, sqlalchemy.exc.OperationalError, optuna.exceptions.StorageInternalError):
+        return False
+    return any(k.startswith("final_checkpoint:") for k in attrs)
+
+
 def test_killed_final_continues_from_its_checkpoint(tmp_path: Path) -> None:
     env = {**os.environ, **ENV}
     plain = _folder(tmp_path, "plain", "softmax")
@@ -187,8 +233,7 @@ def test_killed_final_continues_from_its_checkpoint(tmp_path: Path) -> None:
              "--no-tracking"]
     proc = subprocess.Popen(final, cwd=killed, env=env, text=True, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    _freeze_when(proc, lambda: bool(list((killed / "checkpoints" / "final").glob(
-        "*/state.npz"))))  # saved while the final runs, removed when it ends
+    _freeze_when(proc, lambda: _final_saved(killed))  # saved while it runs, removed at its end
     proc.kill()
     proc.wait()
     done = subprocess.run(final, cwd=killed, env=env, capture_output=True, text=True,

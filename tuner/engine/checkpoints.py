@@ -5,12 +5,15 @@ A resumable objective (objectives.checkpoint) saves its state after reporting po
 every CHECKPOINT_EVERY seconds ($TUNER_CHECKPOINT_EVERY); each save goes to the study's artifact
 store (a FileSystemArtifactStore: `checkpoints/` beside a SQLite storage, or --checkpoint-dir /
 $TUNER_CHECKPOINT_DIR), replacing the trial's previous one, and the trial's user attr
-"checkpoint" names it. A trial re-queued for a dead worker copies its user attrs (Optuna's
-RetryHeartbeatStaleTrialCallback, with its intermediate values); an interrupted one is queued
-again here with that attr. The trial that runs it downloads the checkpoint, the objective
-continues from it, and the steps before it are reported again to MLflow (the whole curve) and,
-where missing, to Optuna. A trial that ends for good deletes its checkpoint and the one it
-resumed from.
+"checkpoint" names it, with the SHA-256 of its bytes (set after the file is stored: a file
+whose digest no attr records is never loaded). A trial re-queued for a dead worker copies its
+user attrs (Optuna's RetryHeartbeatStaleTrialCallback, with its intermediate values); an
+interrupted one is queued again here with that attr. The trial that runs it downloads the
+checkpoint and checks its SHA-256 before anything reads it: one missing, damaged, changed or
+unrecorded (an older tuner's) is refused with a WARNING naming the trial and why, and the trial
+trains from scratch. Otherwise the objective continues from it, and the steps before it are
+reported again to MLflow (the whole curve) and, where missing, to Optuna. A trial that ends for
+good deletes its checkpoint and the one it resumed from.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -27,7 +31,7 @@ from typing import Any
 import optuna
 from optuna.artifacts import FileSystemArtifactStore, download_artifact
 
-from objectives.checkpoint import Checkpoint
+from objectives.checkpoint import ARRAYS, TORCH, Checkpoint, sha256_file
 from tuner.errors import SpecError
 from tuner.storage.sqlite import sqlite_file
 
@@ -37,6 +41,19 @@ CHECKPOINT_DIR_ENV = "TUNER_CHECKPOINT_DIR"
 CHECKPOINT_EVERY_ENV = "TUNER_CHECKPOINT_EVERY"
 DEFAULT_EVERY = 30.0
 ATTR = "checkpoint"
+REFUSED_ATTR = "checkpoint_refused"
+"""Why a trial's checkpoint was not loaded (it trained from scratch)."""
+
+
+def mismatch(path: Path, recorded: Any) -> str | None:
+    """Why the file at `path` does not match the SHA-256 `recorded` when it was saved, or None."""
+    if not recorded:
+        return "it has no recorded SHA-256 (saved by an older tuner)"
+    actual = sha256_file(path)
+    if actual != recorded:
+        return (f"its SHA-256 {actual[:12]}... is not the {str(recorded)[:12]}... recorded when "
+                "it was saved (the file was damaged or changed)")
+    return None
 
 
 def checkpoint_location(storage_url: str, given: str | None) -> str:
@@ -44,7 +61,7 @@ def checkpoint_location(storage_url: str, given: str | None) -> str:
     SQLite storage file (or in the current folder). A folder, or s3://BUCKET[/PREFIX]."""
     chosen = given or os.environ.get(CHECKPOINT_DIR_ENV)
     if chosen and chosen.startswith("s3://"):
-        return chosen.rstrip("/")
+        return "s3://" + chosen.removeprefix("s3://").strip("/")
     if chosen:
         return str(Path(chosen).resolve())
     db = sqlite_file(storage_url)
@@ -64,7 +81,11 @@ def checkpoint_store(location: str) -> ArtifactStore:
     prefix) for s3://BUCKET/PREFIX, which needs boto3 and AWS credentials as boto3 finds them."""
     folder = local_folder(location)
     if folder is not None:
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SpecError(f"The checkpoint folder {folder} cannot be created ({exc.strerror});"
+                            " expected a folder this user can write.") from None
         return FileSystemArtifactStore(str(folder))
     try:
         import boto3  # noqa: F401 - Optuna's S3 store needs it
@@ -92,24 +113,6 @@ class _Prefixed:
         self.store.remove(self.prefix + artifact_id)
 
 
-def final_checkpoint(ctx: Any, stage: str, trial: int, config: Mapping[str, Any]
-                     ) -> Checkpoint | None:
-    """The final retrain's checkpoint: a folder under the checkpoint folder named by the study,
-    the trial it retrains and its config, so a rerun of the same final continues it (and a
-    different one never does). None when checkpoints are off."""
-    if ctx.checkpoints is None:
-        return None
-    key = hashlib.sha256(json.dumps([stage, trial, dict(config)], sort_keys=True,
-                                    default=str).encode()).hexdigest()[:16]
-    location = checkpoint_location(ctx.options.storage_url, ctx.options.checkpoint_dir)
-    root = local_folder(location) or Path.cwd() / "checkpoints"  # the final runs here
-    folder = root / "final" / f"{ctx.spec.name.replace('/', '_')}-{key}"
-    checkpoint = Checkpoint(folder, every_seconds())
-    if checkpoint.files():
-        log.info("final: continuing from its checkpoint in %s", folder)
-    return checkpoint
-
-
 def trial_key(storage_url: str, study_name: str, number: int) -> str:
     """The store key stem of a trial's checkpoint: unique per storage, study and trial."""
     where = hashlib.sha256(storage_url.encode()).hexdigest()[:8]
@@ -117,11 +120,49 @@ def trial_key(storage_url: str, study_name: str, number: int) -> str:
 
 
 def every_seconds() -> float:
+    """$TUNER_CHECKPOINT_EVERY (seconds >= 0; inf: never), else DEFAULT_EVERY."""
     raw = os.environ.get(CHECKPOINT_EVERY_ENV, "").strip()
-    try:
-        return max(0.0, float(raw)) if raw else DEFAULT_EVERY
-    except ValueError:
+    if not raw:
         return DEFAULT_EVERY
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    if not seconds >= 0:
+        raise SpecError(f"${CHECKPOINT_EVERY_ENV}={raw!r} is not a number of seconds; expected "
+                        "a number >= 0 (0 saves at every report, inf never).")
+    return seconds
+
+
+def check_checkpoints(storage_url: str, given: str | None) -> None:
+    """Refuse bad checkpoint settings before anything is written (SpecError, one line): the
+    interval, and a location that is a file or an S3 URL without a bucket."""
+    every_seconds()
+    location = checkpoint_location(storage_url, given)
+    if location.startswith("s3://"):
+        if not location.removeprefix("s3://").partition("/")[0]:
+            raise SpecError(f"The checkpoint location {location!r} names no bucket; expected "
+                            "s3://BUCKET[/PREFIX].")
+        return
+    there = next(p for p in (Path(location), *Path(location).parents) if p.exists())
+    if not there.is_dir():
+        raise SpecError(f"The checkpoint folder {location} (--checkpoint-dir, "
+                        f"${CHECKPOINT_DIR_ENV}) {'is' if str(there) == location else 'is in'} "
+                        f"a file{'' if str(there) == location else f' ({there})'}; expected "
+                        "a folder, or s3://BUCKET[/PREFIX].")
+
+
+def params_digest(params: Mapping[str, Any]) -> str:
+    """A short SHA-256 of a trial's params: a checkpoint continues only the params it was for."""
+    text = json.dumps(dict(params), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _well_formed(record: Any) -> bool:
+    """A checkpoint record as TrialCheckpoint writes it (no other file names, no other keys)."""
+    return (isinstance(record, Mapping) and isinstance(record.get("id"), str)
+            and record.get("file") in (ARRAYS, TORCH)
+            and all(isinstance(slot, str) for slot in record.get("slots", [])))
 
 
 class TrialCheckpoint(Checkpoint):
@@ -138,12 +179,28 @@ class TrialCheckpoint(Checkpoint):
         trial's attr does not name, then names it, so a kill at any point leaves a named,
         whole checkpoint, and no file that nothing names."""
         self.on_restore = on_restore
-        self.origin: Mapping[str, Any] | None = trial.user_attrs.get(ATTR)
+        recorded = trial.user_attrs.get(ATTR)
+        self.saved_by = recorded.get("trial", "?") if isinstance(recorded, Mapping) else "?"
+        """The number of the trial that saved the checkpoint this one may continue."""
+        self.origin: Mapping[str, Any] | None = (
+            recorded if recorded is None or _well_formed(recorded) else None)
         self.current: dict[str, Any] | None = None
         self.resumed_at = 0
         self.resumed_epoch = 0.0
-        if self.origin is not None:
+        why = ("its record is not one this tuner writes" if recorded is not None and
+               self.origin is None else self._misfit(self.origin) if self.origin else None)
+        if why is not None:
+            self.refused(why)
+        elif self.origin is not None:
             self._download(self.origin)
+
+    def _misfit(self, origin: Mapping[str, Any]) -> str | None:
+        """Why the record cannot be this trial's to continue (before anything is read)."""
+        if not origin.get("sha256"):
+            return "it has no recorded SHA-256 (saved by an older tuner)"
+        if origin.get("params") != params_digest(self.trial.params):
+            return "it was saved for other params than this trial's"
+        return None
 
     def _download(self, origin: Mapping[str, Any]) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -151,9 +208,25 @@ class TrialCheckpoint(Checkpoint):
             download_artifact(artifact_store=self.store, artifact_id=str(origin["id"]),
                               file_path=str(self.folder / str(origin["file"])))
         except Exception as exc:  # noqa: BLE001 - a lost checkpoint: train from the start
-            log.warning("trial %d: checkpoint of trial %s cannot be read (%s); training from "
-                        "the start", self.trial.number, origin.get("trial"), exc)
-            self.origin = None
+            self.refused(f"its file cannot be read ({type(exc).__name__}: {exc})")
+
+    def refusal(self, path: Path) -> str | None:
+        """A file is loaded only when its SHA-256 is the one recorded when it was saved."""
+        return mismatch(path, self.origin.get("sha256") if self.origin else None)
+
+    def refused(self, why: str) -> None:
+        """Not continued: warn, say why in the trial's attrs, delete the refused checkpoint;
+        the objective trains from scratch."""
+        origin = self.origin
+        log.warning("trial %d: checkpoint of trial %s not loaded: %s; training from the start",
+                    self.trial.number, self.saved_by, why)
+        self.trial.set_user_attr(REFUSED_ATTR, why)
+        self.trial.set_user_attr(ATTR, None)  # names nothing now (a retry starts afresh too)
+        for name in (ARRAYS, TORCH):
+            (self.folder / name).unlink(missing_ok=True)
+        if origin is not None:
+            self._forget(origin)
+        self.origin = None
 
     def load_arrays(self) -> Any:
         loaded = super().load_arrays()
@@ -184,7 +257,8 @@ class TrialCheckpoint(Checkpoint):
             self.store.write(artifact, body)
         first = self.current is None
         self.current = {"id": artifact, "file": name, "trial": self.trial.number,
-                        "slots": [f"{self.key}-a", f"{self.key}-b"]}
+                        "slots": [f"{self.key}-a", f"{self.key}-b"], "sha256": self.digest,
+                        "params": params_digest(self.trial.params)}
         self.trial.set_user_attr(ATTR, self.current)
         if first and self.origin is not None:  # the one this trial continued is done with
             self._forget(self.origin)

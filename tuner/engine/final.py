@@ -28,9 +28,9 @@ from objectives.base import Model, Split
 from objectives.data import Dataset
 from objectives.data.dataset import CLASSIFICATION
 from tuner.engine.answer import record_answer, study_answer
-from tuner.engine.checkpoints import final_checkpoint
 from tuner.engine.context import Context
 from tuner.engine.export import model_to_log
+from tuner.engine.final_checkpoint import final_checkpoint
 from tuner.engine.preflight import monitor_size
 from tuner.figures.confusion import confusion_matrix, plot_confusion_matrix
 from tuner.results import FinalResult
@@ -64,7 +64,7 @@ def run_final(ctx: Context) -> FinalResult:
                                 **extra)
     seconds = time.perf_counter() - start
     if checkpoint is not None:
-        shutil.rmtree(checkpoint.folder, ignore_errors=True)
+        shutil.rmtree(checkpoint.root, ignore_errors=True)
     scores = result.model.evaluate(test.X, test.y)
     outcome = FinalResult(
         metrics={f"test_{name}": float(value) for name, value in sorted(scores.items())},

@@ -2,7 +2,8 @@
 input is one line and nothing is written to the storage: every stage's sampler and pruner are
 built and exercised, the dataset is loaded (missing, truncated or malicious files, an unknown
 name, a val_size larger than the data, a CSV's missing or non-numeric columns), the metric is
-checked against the data's task and the final's monitor split against its size."""
+checked against the data's task and the final's monitor split against its size, and the
+checkpoint settings (interval, location) are checked."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from objectives.adapters.imports import is_ref
 from objectives.base import Objective
 from objectives.data import Dataset
 from objectives.metrics import FAMILIES, base_name
+from tuner.engine.checkpoints import check_checkpoints
 from tuner.errors import SpecError, tuner_errors
 from tuner.options import RunOptions
 from tuner.search.samplers import Direction, check_stage, optuna_direction
@@ -86,6 +88,8 @@ def monitor_size(spec: StudySpec, data: Dataset) -> int:
 def preflight(spec: StudySpec, options: RunOptions) -> Dataset:
     """Run every check; return the loaded dataset."""
     check_stages(spec)
+    if options.checkpoints:
+        check_checkpoints(options.storage_url, options.checkpoint_dir)
     data = load_data(spec, options)
     check_metric(spec, data)
     monitor_size(spec, data)

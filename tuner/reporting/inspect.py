@@ -12,6 +12,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from tuner.engine.checkpoints import REFUSED_ATTR
 from tuner.engine.spec_store import stored_answer
 from tuner.errors import TunerError
 from tuner.reporting.text import fmt, table
@@ -94,7 +95,7 @@ def answer_line(record: dict[str, Any]) -> str:
 
 def _reason(attrs: dict[str, Any]) -> str:
     """Why a trial ended so (on one line, cut at REASON_CHARS), and whether it continued another's
-    checkpoint."""
+    checkpoint or refused it."""
     reason = " ".join(str(attrs.get("reason") or "").split())
     if len(reason) > REASON_CHARS:
         reason = reason[:REASON_CHARS - 3] + "..."
@@ -102,6 +103,8 @@ def _reason(attrs: dict[str, Any]) -> str:
     if attrs.get("resumed_from_trial") is not None:
         parts.append(f"resumed #{attrs['resumed_from_trial']} at step "
                      f"{attrs.get('resumed_at_step')}")
+    if attrs.get(REFUSED_ATTR):
+        parts.append("its checkpoint refused, trained from scratch")
     return "; ".join(parts)
 
 

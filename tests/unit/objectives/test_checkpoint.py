@@ -3,6 +3,7 @@ only what was left (objectives.checkpoint)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -137,3 +138,65 @@ def test_checkpoints_in_s3_round_trip_under_a_prefix(tmp_path: Path,
         np.testing.assert_array_equal(loaded[0]["w"], np.arange(4.0))
         loading.discard()
         assert "Contents" not in s3.list_objects_v2(Bucket="runs")
+
+
+@pytest.mark.parametrize("name", ["state.npz", "state.pt"])
+def test_an_unreadable_checkpoint_starts_the_fit_from_scratch(
+    name: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A plain folder has no recorded digest to check; a file in it that cannot be read is
+    still not loaded (load_* give None, so the fit starts from scratch) instead of raising."""
+    (tmp_path / name).write_bytes(b"PK\x03\x04 half a zip")
+    checkpoint = Checkpoint(tmp_path)
+    assert (checkpoint.load_arrays() if name.endswith("npz") else checkpoint.load_torch()) is None
+    (warned,) = [r.getMessage() for r in caplog.records]
+    assert warned.startswith(f"checkpoint in {tmp_path} not loaded: it cannot be read (")
+    assert warned.endswith("; training from the start")
+
+
+def test_each_save_records_the_sha256_of_the_file_it_wrote(tmp_path: Path) -> None:
+    import hashlib
+
+    checkpoint = Checkpoint(tmp_path)
+    checkpoint.save_arrays({"w": np.arange(3.0)}, {"step": 1})
+    assert checkpoint.digest == hashlib.sha256((tmp_path / "state.npz").read_bytes()).hexdigest()
+
+
+def test_a_changed_checkpoint_in_s3_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    """The same SHA-256 rule for s3://BUCKET/PREFIX: an object that is not the bytes saved is
+    not loaded, and is deleted."""
+    boto3 = pytest.importorskip("boto3")
+    moto = pytest.importorskip("moto")
+    import optuna
+
+    from tuner.engine.checkpoints import ATTR, REFUSED_ATTR, TrialCheckpoint, checkpoint_store
+
+    for var, value in (("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test"),
+                       ("AWS_DEFAULT_REGION", "us-east-1")):
+        monkeypatch.setenv(var, value)
+    with moto.mock_aws():
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="runs")
+        store = checkpoint_store("s3://runs/team/ckpt")
+        study = optuna.create_study()
+        first = study.ask()
+        saving = TrialCheckpoint(tmp_path / "a", store, first, lambda history: None, "s-0")
+        saving.min_interval = 0.0
+        saving.save_arrays({"w": np.arange(4.0)}, {"history": [{"epoch": 1.0}], "step": 1})
+        assert first.user_attrs[ATTR]["sha256"] == saving.digest
+        changed = tmp_path / "changed.npz"
+        with changed.open("wb") as handle:  # well-formed, other values
+            np.savez(handle, w=np.zeros(4), __meta__=np.array('{"history": [], "step": 1}'))
+        key = f"team/ckpt/{first.user_attrs[ATTR]['id']}"
+        s3.put_object(Bucket="runs", Key=key, Body=changed.read_bytes())
+        study.enqueue_trial({}, user_attrs={ATTR: first.user_attrs[ATTR]})
+        restored: list[list[dict[str, float]]] = []
+        second = study.ask()
+        loading = TrialCheckpoint(tmp_path / "b", store, second, restored.append, "s-1")
+        assert loading.load_arrays() is None and restored == []
+        (warned,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert warned.startswith(f"trial {second.number}: checkpoint of trial {first.number} "
+                                 "not loaded: its SHA-256 ")
+        assert "recorded when it was saved" in second.user_attrs[REFUSED_ATTR]
+        assert "Contents" not in s3.list_objects_v2(Bucket="runs")  # the refused one is gone
