@@ -1,10 +1,15 @@
 """Everything that can be checked before the first trial is checked here, once, so that a bad
 input is one line and nothing is written to the storage: every stage's sampler and pruner are
-built and exercised, the dataset is loaded (missing, truncated or malicious files, an unknown
-name, a val_size larger than the data, a CSV's missing or non-numeric columns), the metric is
-checked against the data's task and the final's monitor split against its size."""
+built and exercised, a user estimator's own validation is run on every value the study fixes
+and on each space's bounds and choices, the dataset is loaded (missing, truncated or malicious
+files, an unknown name, a val_size larger than the data, a CSV's missing or non-numeric columns,
+blank targets), the metric is checked against the data's task and the final's monitor split
+against its size."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from objectives import data as data_mod
 from objectives.adapters.estimator import EstimatorObjective
@@ -12,11 +17,12 @@ from objectives.adapters.function import FunctionObjective
 from objectives.adapters.imports import is_ref
 from objectives.base import Objective
 from objectives.data import Dataset
+from objectives.errors import ConfigError
 from objectives.metrics import FAMILIES, base_name
 from tuner.errors import SpecError, tuner_errors
 from tuner.options import RunOptions
 from tuner.search.samplers import Direction, check_stage, optuna_direction
-from tuner.spec import StudySpec
+from tuner.spec import ParamSpace, Stage, StudySpec
 
 
 def directions(spec: StudySpec) -> list[Direction]:
@@ -29,6 +35,43 @@ def check_stages(spec: StudySpec) -> None:
     for stage in spec.stages:
         check_stage(stage, directions(spec), spec.direction_of(spec.prune_on(stage)),
                     str(spec.path))
+
+
+def check_values(spec: StudySpec) -> None:
+    """A user estimator's own parameter validation (scikit-learn's `_validate_params`) on each
+    stage's fixed values, with and without [final] set, then on each space's bounds and
+    choices, one param at a time: a value it rejects is one line now, not a run of FAIL trials.
+    Nothing is fitted."""
+    objective = spec.objective
+    if not isinstance(objective, EstimatorObjective):
+        return
+    for stage in spec.stages:
+        fixed = spec.stage_fixed(stage)
+        for key, config in _candidates(stage, fixed, spec.final.overrides):
+            try:
+                objective.check(config)
+            except ConfigError as exc:
+                raise SpecError(f"{spec.path}: {key}: {exc}") from None
+
+
+def _candidates(stage: Stage, fixed: Mapping[str, Any], final: Mapping[str, Any]
+                ) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """(where in the study file, a config to validate) for `stage`."""
+    where = f"stages.{stage.name}"
+    yield f"{where} (its fixed params)", fixed
+    if final:
+        yield "final.set", {**fixed, **final}
+    for param in stage.space:
+        for value in _ends(param):
+            yield f"{where}.space.{param.name}", {**fixed, param.name: value}
+
+
+def _ends(param: ParamSpace) -> tuple[Any, ...]:
+    """The values of a space that stand for all of it: its choices, or its two bounds."""
+    if param.kind == "categorical":
+        return param.choices or ()
+    cast = int if param.kind == "int" else float
+    return tuple(cast(v) for v in (param.low, param.high) if v is not None)
 
 
 @tuner_errors
@@ -82,6 +125,7 @@ def monitor_size(spec: StudySpec, data: Dataset) -> int:
 def preflight(spec: StudySpec, options: RunOptions) -> Dataset:
     """Run every check; return the loaded dataset."""
     check_stages(spec)
+    check_values(spec)
     data = load_data(spec, options)
     check_metric(spec, data)
     monitor_size(spec, data)

@@ -2,9 +2,9 @@
 for in the study file's folder first, then in the installed packages. `attr` may be
 
 - a scikit-learn-style estimator class or instance (fit and predict): its get_params() are the
-  params (objectives.adapters.estimator);
+  params (objectives.adapters.estimator); a class must have both;
 - a plain training function fn(config, train, val, report) -> model: its params are what the
-  study declares (objectives.adapters.function);
+  study declares (objectives.adapters.function); its signature must take those four;
 - an Objective (objectives.base.Objective: name, params, normalize, fit), checked member by
   member.
 """
@@ -62,6 +62,12 @@ def _is_estimator(target: Any) -> bool:
 def _wrap(target: Any, ref: str) -> Objective:
     if _is_estimator(target):
         return EstimatorObjective(target, ref)
+    if inspect.isclass(target):
+        lacks = " and ".join(m for m in ("fit", "predict") if not callable(getattr(target, m,
+                                                                                  None)))
+        raise ConfigError(f"'{ref}' is a class without {lacks}; expected an estimator class "
+                          "(fit(X, y) and predict(X)), a training function fn(config, train, "
+                          "val, report), or an objective instance")
     if inspect.isfunction(target) or (callable(target) and not hasattr(target, "fit")):
         return FunctionObjective(target, ref)
     missing = [f"{m} ({what})" for m, what in MEMBERS.items() if not _has(target, m)]
