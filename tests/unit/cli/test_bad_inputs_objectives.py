@@ -1,0 +1,290 @@
+"""Objectives and the user's own data that used to be accepted at load and then fail trial after
+trial: each is now refused before the first trial, one line on stderr, exit code 1, no trial
+row and no MLflow run. And an objective that does fail every trial anyway (it could only be
+known by running it) ends the stage's MLflow run FAILED, not RUNNING."""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+from bad_studies import nothing_written, stored_args
+from mlflow import MlflowClient
+from optuna.trial import TrialState
+from sklearn.datasets import load_wine
+
+from tuner.cli import main
+
+HEAD = 'objective = "{objective}"\ndataset = "{dataset}"\nmetric = "val_accuracy"\n{extra}\n'
+STAGE = '[[stages]]\nname = "only"\nsampler = "random"\ntrials = 3\n[stages.space]\n{space}\n'
+C_SPACE = "C = { low = 0.01, high = 1.0, log = true }"
+LOGREG = "sklearn.linear_model:LogisticRegression"
+
+
+def study(t: Path, *, objective: str = LOGREG, dataset: str = "wine.csv", extra: str = "",
+          space: str = C_SPACE) -> str:
+    """A study of the user's wine data in `t`, with one part made bad."""
+    if not (t / "wine.csv").exists():
+        wine_csv(t / "wine.csv")
+    path = t / "bad.toml"
+    path.write_text(HEAD.format(objective=objective, dataset=dataset, extra=extra)
+                    + STAGE.format(space=space))
+    return str(path)
+
+
+def wine_csv(path: Path, sep: str = ",", blank_row: int | None = None, target: str = "y",
+             edit: Callable[[list[str]], list[str]] = lambda lines: lines) -> Path:
+    data = load_wine()
+    head = [n.replace("/", "_") for n in data.feature_names] + [target]
+    lines = [sep.join(head)]
+    for i, (x, y) in enumerate(zip(data.data, data.target, strict=True)):
+        lines.append(sep.join([*map(str, x), "" if i == blank_row else str(y)]))
+    path.write_text("\n".join(edit(lines)) + "\n")
+    return path
+
+
+def module(t: Path, name: str, text: str) -> None:
+    """A user module `name`.py beside the study (each case its own name: modules are cached)."""
+    (t / f"{name}.py").write_text(text)
+
+
+def with_module(name: str, text: str, **kw: str) -> Callable[[Path], str]:
+    def build(t: Path) -> str:
+        module(t, name, text)
+        return study(t, **kw)
+    return build
+
+
+def with_file(name: str, write: Callable[[Path], object], **kw: str) -> Callable[[Path], str]:
+    def build(t: Path) -> str:
+        write(t / name)
+        return study(t, dataset=name, **kw)
+    return build
+
+
+def npz(**arrays: np.ndarray) -> Callable[[Path], object]:
+    return lambda p: np.savez(p, **arrays)
+
+
+def truncated_npz(path: Path) -> None:
+    np.savez(path, X=np.ones((50, 2)), y=np.arange(50) % 2)
+    path.write_bytes(path.read_bytes()[:300])
+
+
+def corrupt_npz(path: Path) -> None:
+    """A zip whose member's bytes were changed after writing (a bad CRC)."""
+    np.savez(path, X=np.ones((50, 2)), y=np.arange(50) % 2)
+    raw = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo("X.npy")
+    at = info.header_offset + 30 + len(info.filename) + 200
+    raw[at] ^= 0xFF
+    path.write_bytes(bytes(raw))
+
+
+def single_class(path: Path) -> None:
+    path.write_text("a,b,y\n" + "".join(f"{i},{i % 7},1\n" for i in range(40)))
+
+
+def set_cell(number: int, column: int, value: str) -> Callable[[list[str]], list[str]]:
+    """An edit of the CSV's lines: the cell at line `number`, `column` becomes `value`."""
+    def edit(lines: list[str]) -> list[str]:
+        cells = lines[number - 1].split(",")
+        cells[column] = value
+        lines[number - 1] = ",".join(cells)
+        return lines
+    return edit
+
+
+PATH = r"error: \S*bad\.toml: "
+LOGREG_SAYS = rf"{PATH}stages\.only[ .]\S*.*{re.escape(LOGREG)} rejects this value: The '"
+
+# (name, how to build the study file, the error line it must print)
+CASES: list[tuple[str, Callable[[Path], str], str]] = [
+    # objectives that cannot be called as the tuner calls them
+    ("os:system", lambda t: study(t, objective="os:system"),
+     rf"{PATH}objective: 'os:system' takes \(command\); a training function is called as "
+     r"fn\(config, train, val, report\)\.$"),
+    ("pickle:loads", lambda t: study(t, objective="pickle:loads"),
+     rf"{PATH}objective: 'pickle:loads' takes \(data, /, .*\); a training function is called"),
+    ("a one-argument function", with_module(
+        "one_arg_fn", "def train(config):\n    return None\n", objective="one_arg_fn:train"),
+     rf"{PATH}objective: 'one_arg_fn:train' takes \(config\); a training function is called "
+     r"as fn\(config, train, val, report\)\.$"),
+    ("a function of five required arguments", with_module(
+        "five_args_fn", "def train(config, train, val, report, seed):\n    return None\n",
+        objective="five_args_fn:train"),
+     rf"{PATH}objective: 'five_args_fn:train' takes \(config, train, val, report, seed\);"),
+    ("a class without fit", with_module(
+        "no_fit_cls", "class Model:\n    def predict(self, X):\n        return X\n",
+        objective="no_fit_cls:Model"),
+     rf"{PATH}objective: 'no_fit_cls:Model' is a class without fit; expected an estimator "
+     r"class \(fit\(X, y\) and predict\(X\)\)"),
+    ("a class without fit or predict", with_module(
+        "bare_cls", "class Model:\n    pass\n", objective="bare_cls:Model"),
+     rf"{PATH}objective: 'bare_cls:Model' is a class without fit and predict;"),
+    # user modules that end the process
+    ("sys.exit(0) importing the objective", with_module(
+        "exits_on_import", "import sys\nsys.exit(0)\n", objective="exits_on_import:Model"),
+     rf"{PATH}objective: cannot import module 'exits_on_import' \(it called sys\.exit\(0\)\)"
+     r"\.$"),
+    ("sys.exit in an estimator's constructor", with_module(
+        "exits_on_init", "import sys\nclass Model:\n    def __init__(self):\n"
+        "        sys.exit(2)\n    def fit(self, X, y):\n        return self\n"
+        "    def predict(self, X):\n        return X\n", objective="exits_on_init:Model"),
+     rf"{PATH}objective: exits_on_init:Model\(\) cannot be built with its defaults \(it "
+     r"called sys\.exit\(2\)\)\.$"),
+    ("sys.exit(0) importing the data loader", lambda t: with_module(
+        "exits_loader", "import sys\nsys.exit(0)\n", dataset="exits_loader:data")(t),
+     r"error: Dataset 'exits_loader:data': cannot import module 'exits_loader' \(it called "
+     r"sys\.exit\(0\)\)\.$"),
+    ("sys.exit in the data loader", lambda t: with_module(
+        "exits_in_loader", "import sys\ndef data():\n    sys.exit('no data today')\n",
+        dataset="exits_in_loader:data")(t),
+     r"error: Dataset 'exits_in_loader:data': it called sys\.exit\('no data today'\)$"),
+    # estimator values the estimator's own validation rejects
+    ("a fixed value the estimator rejects", lambda t: study(
+        t, extra='[fixed]\nsolver = "nope"'),
+     rf"{PATH}stages\.only \(its fixed params\): {re.escape(LOGREG)} rejects this value: The "
+     r"'solver' parameter of LogisticRegression must be a str among"),
+    ("a space bound the estimator rejects", lambda t: study(
+        t, space="C = { low = -1.0, high = 1.0 }"),
+     rf"{PATH}stages\.only\.space\.C: {re.escape(LOGREG)} rejects this value: The 'C' "
+     r"parameter of LogisticRegression must be a float in the range \(0\.0, inf\]\. Got -1\.0"),
+    ("a choice the estimator rejects", lambda t: study(
+        t, space=C_SPACE + '\npenalty = { choices = ["l2", "l3"] }'),
+     rf"{PATH}stages\.only\.space\.penalty: .* The 'penalty' parameter of LogisticRegression "
+     r"must be .* Got 'l3' instead\.$"),
+    ("a final value the estimator rejects", lambda t: study(
+        t, extra="[final]\nset = { max_iter = -1 }"),
+     rf"{PATH}final\.set: {re.escape(LOGREG)} rejects this value: The 'max_iter' parameter of "
+     r"LogisticRegression must be an int in the range \[0, inf\)\. Got -1 instead\.$"),
+    ("a nested pipeline value the estimator rejects", with_module(
+        "pipe_mod", "from sklearn.linear_model import LogisticRegression\n"
+        "from sklearn.pipeline import make_pipeline\n"
+        "from sklearn.preprocessing import StandardScaler\n"
+        "PIPE = make_pipeline(StandardScaler(), LogisticRegression())\n",
+        objective="pipe_mod:PIPE",
+        space="logisticregression__C = { low = -2.0, high = 1.0 }"),
+     rf"{PATH}stages\.only\.space\.logisticregression__C: pipe_mod:PIPE rejects this value: "
+     r"The 'C' parameter of LogisticRegression must be a float"),
+    # CSV files
+    ("a semicolon-separated CSV", with_file("semi.csv", lambda p: wine_csv(p, sep=";")),
+     r"error: \S*semi\.csv: its fields look separated by ';'; expected commas"),
+    ("a tab-separated CSV", with_file("tabs.csv", lambda p: wine_csv(p, sep="\t")),
+     r"error: \S*tabs\.csv: its fields look separated by '\\t'; expected commas"),
+    ("a CSV of one column", with_file("one.csv", lambda p: p.write_text(
+        "y\n" + "0\n1\n" * 30)), r"error: \S*one\.csv: it has one column; expected commas"),
+    ("a blank class in the target", with_file("blank.csv", lambda p: wine_csv(
+        p, blank_row=4)), r"error: \S*blank\.csv: line 6: the target 'y' is blank; every row "
+                          r"needs a target \(drop the row or fill it in\)\.$"),
+    ("a blank regression target", with_file("reg.csv", lambda p: p.write_text(
+        "a,b,y\n" + "".join(f"{i},{i % 5},{'' if i == 9 else i * 0.37}\n" for i in range(60)))),
+     r"error: \S*reg\.csv: line 11: the target 'y' is blank"),
+    ("an NA target", with_file("na.csv", lambda p: wine_csv(
+        p, edit=set_cell(3, -1, "NA"))),
+     r"error: \S*na\.csv: line 3: the target 'y' is missing \('NA'\); every row needs"),
+    ("a CSV in latin-1", with_file("latin.csv", lambda p: p.write_bytes(
+        "caf\xe9,b,y\n1,2,0\n3,4,1\n".encode("latin-1"))),
+     r"error: \S*latin\.csv is not UTF-8 text \(byte 0xe9 at offset 3\); expected a CSV file "
+     r"saved as UTF-8\.$"),
+    ("a binary file named .csv", with_file("binary.csv", lambda p: p.write_bytes(
+        b"a,b,y\n1,\x00\x01,0\n" * 10)),
+     r"error: \S*binary\.csv holds NUL bytes; expected a CSV text file"),
+    ("an empty CSV", with_file("empty.csv", lambda p: p.write_text("")),
+     r"error: \S*empty\.csv has no data rows; expected a header row and one row per sample"),
+    ("a CSV with a header only", with_file("head.csv", lambda p: p.write_text("a,b,y\n")),
+     r"error: \S*head\.csv has no data rows"),
+    ("a target column that does not exist", lambda t: study(t, extra='target = "cultivar"'),
+     r"error: \S*wine\.csv has no column 'cultivar' \(the target\); its columns: alcohol,"),
+    ("a target of a single class", with_file("single.csv", single_class),
+     r"error: \S*single\.csv: the target has 1 class; classification needs at least 2\.$"),
+    ("a feature that is not a number", with_file("words.csv", lambda p: wine_csv(
+        p, edit=set_cell(4, 0, "fourteen"))),
+     r"error: \S*words\.csv: column 'alcohol' is not numeric \(line 4: 'fourteen'\); feature "
+     r"columns must hold numbers\.$"),
+    ("a blank feature cell", with_file("hole.csv", lambda p: wine_csv(
+        p, edit=set_cell(5, 0, ""))),
+     r"error: \S*hole\.csv: column 'alcohol' is blank at line 5; feature columns must hold "
+     r"numbers\.$"),
+    ("NaN in a feature cell", with_file("nan.csv", lambda p: wine_csv(
+        p, edit=set_cell(7, 1, "nan"))),
+     r"error: \S*nan\.csv: the features hold NaN or infinite values \(first at line 7, column "
+     r"'malic_acid': 'nan'\)"),
+    ("inf in a feature cell", with_file("inf.csv", lambda p: p.write_text(
+        "a,b,y\n" + "".join(f"{i},{'inf' if i == 3 else i},{i % 2}\n" for i in range(40)))),
+     r"error: \S*inf\.csv: the features hold NaN or infinite values \(first at line 5, column "
+     r"'b': 'inf'\); expected finite numbers in every feature cell\.$"),
+    ("a column named twice", with_file("twice.csv", lambda p: p.write_text(
+        "a,a,y\n" + "".join(f"{i},{i},{i % 2}\n" for i in range(40)))),
+     r"error: \S*twice\.csv: column 'a' appears twice in the header row"),
+    # .npz files
+    ("a .npy named .npz", with_file("arr.npz", lambda p: p.write_bytes(
+        _npy_bytes(np.ones((40, 3))))),
+     r"error: \S*arr\.npz is a single \.npy array, not a \.npz archive; expected "
+     r"np\.savez\(path, X=features, y=targets\)\.$"),
+    ("a truncated .npz", with_file("cut.npz", truncated_npz),
+     r"error: \S*cut\.npz is not a readable \.npz of plain arrays \(BadZipFile: "),
+    ("a corrupt .npz", with_file("crc.npz", corrupt_npz),
+     r"error: \S*crc\.npz is not a readable \.npz of plain arrays \(\w+: "),
+    ("an empty .npz file", with_file("void.npz", lambda p: p.write_bytes(b"")),
+     r"error: \S*void\.npz is not a readable \.npz of plain arrays \(EOFError: "),
+    ("an .npz without feature columns", with_file("nocols.npz", npz(
+        X=np.empty((40, 0)), y=np.arange(40) % 2)),
+     r"error: \S*nocols\.npz: the features have no columns; expected at least one feature"),
+    ("inf in an .npz feature", with_file("infs.npz", npz(
+        X=np.where(np.arange(80).reshape(40, 2) == 9, np.inf, 1.0), y=np.arange(40) % 2)),
+     r"error: \S*infs\.npz: the features hold NaN or infinite values \(first at row 4, "
+     r"column 1\)\.$"),
+    ("a blank label in an .npz", with_file("labels.npz", npz(
+        X=np.ones((40, 2)), y=np.array(["a", "b"] * 19 + ["", "b"]))),
+     r"error: \S*labels\.npz: the target holds a blank label; every row needs a target\.$"),
+]
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(("build", "line"), [(c[1], c[2]) for c in CASES],
+                         ids=[c[0] for c in CASES])
+def test_bad_objective_or_data_is_one_line_exit_1_and_nothing_written(
+    build: Callable[[Path], str], line: str, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["study", build(tmp_path), *stored_args(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert re.match(line, err.strip()), err
+    nothing_written(tmp_path)
+
+
+def test_an_objective_failing_every_trial_ends_the_stage_run_failed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A function that calls sys.exit(3) in every trial: each trial FAILs with that as its
+    reason (the tuner goes on), the stage stops after 5, exit 1, and the stage's MLflow run is
+    FAILED, not RUNNING."""
+    module(tmp_path, "exits_in_fit", "import sys\ndef train(config, train, val, report):\n"
+           "    sys.exit(3)\n")
+    path = study(tmp_path, objective="exits_in_fit:train", space="x = { low = 0.0, high = 1.0 }")
+    assert main(["-q", "study", path, *stored_args(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "error: Stage 'only': 5 trials in a row failed; last error: UserExit: " \
+        "exits_in_fit:train: it called sys.exit(3)." in err
+    stage = optuna.load_study(study_name="bad/only", storage=stored_args(tmp_path)[1])
+    assert [t.state for t in stage.trials] == [TrialState.FAIL] * 5
+    parent = stage.user_attrs["mlflow_parent_run_id"]
+    run = MlflowClient(stored_args(tmp_path)[3]).get_run(parent)
+    assert run.info.status == "FAILED"
+    assert run.data.tags["failure_reason"] == "5 trials in a row failed"
