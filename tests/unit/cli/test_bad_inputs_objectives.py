@@ -288,3 +288,59 @@ def test_an_objective_failing_every_trial_ends_the_stage_run_failed(
     run = MlflowClient(stored_args(tmp_path)[3]).get_run(parent)
     assert run.info.status == "FAILED"
     assert run.data.tags["failure_reason"] == "5 trials in a row failed"
+
+
+def test_an_objective_instance_calling_sys_exit_fails_its_trials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The Objective protocol (tests.toy_objective) has no adapter around its fit: the trial
+    itself counts a SystemExit as a failure."""
+    from bad_studies import study as toy_study
+
+    from tests.toy_objective import Toy
+
+    def exits(self: Toy, *args: object, **kwargs: object) -> None:
+        raise SystemExit(4)
+
+    monkeypatch.setattr(Toy, "fit", exits)
+    db = f"sqlite:///{tmp_path / 'tuner.db'}"
+    assert main(["-q", "study", toy_study(tmp_path), "--storage", db, "--no-tracking",
+                 "--trials", "8"]) == 1
+    assert "5 trials in a row failed; last error: SystemExit: 4." in capsys.readouterr().err
+    trials = optuna.load_study(study_name="bad/coarse", storage=db).trials
+    assert [t.state for t in trials] == [TrialState.FAIL] * 5
+
+
+@pytest.mark.parametrize("signature", ["config, train, val, report", "config, *splits",
+                                       "*args, **kwargs",
+                                       "config, train, val, report, seed=0"])
+def test_training_functions_that_take_the_four_arguments_load(
+    signature: str, tmp_path: Path
+) -> None:
+    from tuner.spec.objectives import resolve_objective
+
+    name = f"sig_{abs(hash(signature))}"
+    module(tmp_path, name, f"def train({signature}):\n    return None\n")
+    assert resolve_objective(f"{name}:train", folder=tmp_path).name == f"{name}:train"
+
+
+def test_a_csv_with_a_byte_order_mark_and_blank_lines_loads(tmp_path: Path) -> None:
+    from objectives.data import load_dataset
+
+    text = wine_csv(tmp_path / "wine.csv").read_text()
+    (tmp_path / "excel.csv").write_text(text.replace("\n", "\n\n", 3) + "\n\n",
+                                        encoding="utf-8-sig")
+    data = load_dataset("excel.csv", folder=tmp_path, normalize="none")
+    assert data.feature_names[0] == "alcohol" and data.target_name == "y"
+    assert len(data.train) + len(data.val) + len(data.final_splits(1)[2]) == 178
+
+
+def test_tuner_run_refuses_a_function_it_cannot_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    wine_csv(tmp_path / "wine.csv")
+    assert main(["run", "os:system", "--dataset", "wine.csv"]) == 1
+    assert capsys.readouterr().err == (
+        "error: 'os:system' takes (command); a training function is called as "
+        "fn(config, train, val, report).\n")
