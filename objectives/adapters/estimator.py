@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from objectives.adapters.imports import describe, user_code
+from objectives.adapters.imports import describe, refused_call, user_code
 from objectives.base import Param, Reporter, RunResult, Split, class_count
 from objectives.config import resolve_config
 from objectives.errors import ConfigError
@@ -41,6 +41,18 @@ def param_table(estimator: Any) -> dict[str, Param]:
         elif type(default) in KINDS:
             table[name] = Param(KINDS[type(default)], default, "a constructor parameter")
     return table
+
+
+def estimator_kind(estimator: Any) -> str | None:
+    """"classifier" or "regressor" as scikit-learn's tags say (a Pipeline: its last step);
+    None when it has no tags (any estimator of your own)."""
+    from sklearn.base import is_classifier, is_regressor
+
+    try:
+        return "classifier" if is_classifier(estimator) else \
+            "regressor" if is_regressor(estimator) else None
+    except Exception:  # noqa: BLE001 - not a scikit-learn estimator: no tags to read
+        return None
 
 
 class EstimatorModel:
@@ -85,7 +97,16 @@ class EstimatorObjective:
         self.name = name
         self.template = template
         example = self._new()
+        if not callable(getattr(example, "get_params", None)):
+            raise ConfigError(f"{name} has fit and predict but no get_params(), which gives an "
+                              "estimator's params; expected a scikit-learn-style estimator "
+                              "(e.g. a subclass of sklearn.base.BaseEstimator)")
         table = param_table(example)
+        for method, call in (("fit", "fit(X, y)"), ("predict", "predict(X)")):
+            signature = refused_call(getattr(example, method), call.count(",") + 1)
+            if signature is not None:
+                raise ConfigError(f"{name}.{method} takes {signature}; the tuner calls {call}")
+        self.kind = estimator_kind(example)
         self.incremental = hasattr(example, "partial_fit")
         self.has_proba = hasattr(example, "predict_proba")
         if self.incremental and "epochs" not in table:

@@ -12,7 +12,6 @@ such as os:system, is refused before any trial); it is not called until the firs
 
 from __future__ import annotations
 
-import inspect
 import pickle
 import time
 from collections.abc import Callable, Mapping
@@ -21,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from objectives.adapters.imports import user_code
+from objectives.adapters.imports import refused_call, user_code
 from objectives.base import Param, Reporter, RunResult, Split, class_count
 from objectives.errors import ConfigError
 from objectives.metrics import prefixed, scores, task_of
@@ -105,14 +104,8 @@ class FunctionObjective:
 
 
 def check_signature(fn: Any, name: str) -> None:
-    """ConfigError unless `fn` can be called as fn(config, train, val, report) (a callable
-    whose signature Python cannot tell, e.g. some C functions, is let through)."""
-    try:
-        signature = inspect.signature(fn)
-    except (TypeError, ValueError):
-        return
-    try:
-        signature.bind(*"ctvr")
-    except TypeError:
+    """ConfigError unless `fn` can be called as fn(config, train, val, report)."""
+    signature = refused_call(fn, 4)
+    if signature is not None:
         raise ConfigError(f"'{name}' takes {signature}; a training function is called as "
-                          "fn(config, train, val, report)") from None
+                          "fn(config, train, val, report)")

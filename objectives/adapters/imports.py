@@ -6,6 +6,7 @@ is an error like any other, never the end of the tuner."""
 from __future__ import annotations
 
 import importlib
+import inspect
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +26,20 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, SystemExit):
         return f"it called sys.exit({exc.code!r})"
     return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+
+
+def refused_call(fn: Any, count: int) -> str | None:
+    """The signature of `fn` when it cannot be called with `count` positional arguments, else
+    None (also when Python cannot tell its signature, e.g. some C functions)."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None
+    try:
+        signature.bind(*range(count))
+    except TypeError:
+        return str(signature)
+    return None
 
 
 @contextmanager

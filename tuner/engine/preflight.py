@@ -103,11 +103,19 @@ def check_metric(spec: StudySpec, data: Dataset) -> None:
 
 
 def check_task(objective: Objective, ref: str, data: Dataset, where: str = "") -> None:
-    """The built-in nets are classifiers: a regression target is one line, not a crash."""
+    """The built-in nets are classifiers, and a scikit-learn estimator says what it is: a
+    classifier on a regression target (every trial fails) or a regressor on classes (every
+    score meaningless) is one line."""
     user_model = isinstance(objective, (EstimatorObjective, FunctionObjective))
     if not user_model and data.task != "classification" and not is_ref(ref):
         raise SpecError(f"{where}{ref} trains classifiers; {data.name} has a {data.task} "
                         "target.")
+    kind = objective.kind if isinstance(objective, EstimatorObjective) else None
+    fits = {"classifier": "classification", "regressor": "regression"}
+    if kind is not None and fits[kind] != data.task:
+        raise SpecError(f"{where}{ref} is a {kind}; {data.name} has a {data.task} target. "
+                        f"Expected a {'regressor' if kind == 'classifier' else 'classifier'}, "
+                        f"or task = \"{fits[kind]}\" in the study if the target is one.")
 
 
 def monitor_size(spec: StudySpec, data: Dataset) -> int:

@@ -20,19 +20,19 @@ from sklearn.datasets import load_wine
 
 from tuner.cli import main
 
-HEAD = 'objective = "{objective}"\ndataset = "{dataset}"\nmetric = "val_accuracy"\n{extra}\n'
+HEAD = 'objective = "{objective}"\ndataset = "{dataset}"\nmetric = "{metric}"\n{extra}\n'
 STAGE = '[[stages]]\nname = "only"\nsampler = "random"\ntrials = 3\n[stages.space]\n{space}\n'
 C_SPACE = "C = { low = 0.01, high = 1.0, log = true }"
 LOGREG = "sklearn.linear_model:LogisticRegression"
 
 
 def study(t: Path, *, objective: str = LOGREG, dataset: str = "wine.csv", extra: str = "",
-          space: str = C_SPACE) -> str:
+          space: str = C_SPACE, metric: str = "val_accuracy") -> str:
     """A study of the user's wine data in `t`, with one part made bad."""
     if not (t / "wine.csv").exists():
         wine_csv(t / "wine.csv")
     path = t / "bad.toml"
-    path.write_text(HEAD.format(objective=objective, dataset=dataset, extra=extra)
+    path.write_text(HEAD.format(objective=objective, dataset=dataset, metric=metric, extra=extra)
                     + STAGE.format(space=space))
     return str(path)
 
@@ -128,6 +128,15 @@ CASES: list[tuple[str, Callable[[Path], str], str]] = [
     ("a class without fit or predict", with_module(
         "bare_cls", "class Model:\n    pass\n", objective="bare_cls:Model"),
      rf"{PATH}objective: 'bare_cls:Model' is a class without fit and predict;"),
+    ("an estimator class without get_params", with_module(
+        "no_params_cls", "class Model:\n    def fit(self, X, y):\n        return self\n"
+        "    def predict(self, X):\n        return X\n", objective="no_params_cls:Model"),
+     rf"{PATH}objective: no_params_cls:Model has fit and predict but no get_params\(\)"),
+    ("an estimator whose fit takes no y", with_module(
+        "fit_x_only", "from sklearn.base import BaseEstimator\n"
+        "class Model(BaseEstimator):\n    def fit(self, X):\n        return self\n"
+        "    def predict(self, X):\n        return X\n", objective="fit_x_only:Model"),
+     rf"{PATH}objective: fit_x_only:Model\.fit takes \(X\); the tuner calls fit\(X, y\)\.$"),
     # user modules that end the process
     ("sys.exit(0) importing the objective", with_module(
         "exits_on_import", "import sys\nsys.exit(0)\n", objective="exits_on_import:Model"),
@@ -173,6 +182,16 @@ CASES: list[tuple[str, Callable[[Path], str], str]] = [
         space="logisticregression__C = { low = -2.0, high = 1.0 }"),
      rf"{PATH}stages\.only\.space\.logisticregression__C: pipe_mod:PIPE rejects this value: "
      r"The 'C' parameter of LogisticRegression must be a float"),
+    ("a regressor on classes", lambda t: study(
+        t, objective="sklearn.linear_model:Ridge", space="alpha = { low = 0.1, high = 1.0 }"),
+     rf"{PATH}objective: sklearn\.linear_model:Ridge is a regressor; wine\.csv has a "
+     r"classification target\. Expected a classifier, or task = \"regression\" in the study if "
+     r"the target is one\.$"),
+    ("a classifier on a regression target", with_file("prices.csv", lambda p: p.write_text(
+        "a,b,y\n" + "".join(f"{i},{i % 5},{i * 0.37}\n" for i in range(60))),
+        metric="val_rmse"),
+     rf"{PATH}objective: {re.escape(LOGREG)} is a classifier; prices\.csv has a regression "
+     r"target\. Expected a regressor, or task = \"classification\""),
     # CSV files
     ("a semicolon-separated CSV", with_file("semi.csv", lambda p: wine_csv(p, sep=";")),
      r"error: \S*semi\.csv: its fields look separated by ';'; expected commas"),
