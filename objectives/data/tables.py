@@ -38,6 +38,8 @@ def is_table(ref: str) -> bool:
 
 
 def _features(X: Any, where: str) -> np.ndarray:
+    if np.asarray(X).dtype.kind == "c":
+        raise DataError(f"{where}: the features are complex numbers; expected real ones.")
     try:
         array = np.asarray(X, dtype=np.float64)
     except (TypeError, ValueError):
@@ -76,6 +78,8 @@ def infer_task(values: Any) -> str:
 
 def _targets(values: Any, task: str, classes: Sequence[Any], where: str) -> np.ndarray:
     if task == REGRESSION:
+        if np.asarray(values).dtype.kind == "c":
+            raise DataError(f"{where}: the target holds complex numbers; expected real ones.")
         try:
             y = np.asarray(values, dtype=np.float64).reshape(-1)
         except (TypeError, ValueError):

@@ -19,7 +19,7 @@ from typing import Any
 from objectives import registry
 from objectives.adapters.estimator import EstimatorObjective
 from objectives.adapters.function import FunctionObjective
-from objectives.adapters.imports import import_attr, is_ref
+from objectives.adapters.imports import import_attr, is_ref, refused_call
 from objectives.base import Objective
 from objectives.data.catalog import NORMALIZATIONS
 from objectives.errors import ConfigError
@@ -74,6 +74,10 @@ def _wrap(target: Any, ref: str) -> Objective:
     if missing:
         raise ConfigError(f"'{ref}' is neither an estimator (fit and predict), a training "
                           f"function, nor an objective: it lacks {'; '.join(missing)}")
+    signature = refused_call(target.fit, 6)
+    if signature is not None:
+        raise ConfigError(f"'{ref}'.fit takes {signature}; the tuner calls fit(config, train, "
+                          "val, report, seed, image_shape)")
     obj: Objective = target
     return obj
 

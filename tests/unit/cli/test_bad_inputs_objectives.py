@@ -137,6 +137,13 @@ CASES: list[tuple[str, Callable[[Path], str], str]] = [
         "class Model(BaseEstimator):\n    def fit(self, X):\n        return self\n"
         "    def predict(self, X):\n        return X\n", objective="fit_x_only:Model"),
      rf"{PATH}objective: fit_x_only:Model\.fit takes \(X\); the tuner calls fit\(X, y\)\.$"),
+    ("an objective whose fit takes one argument", with_module(
+        "short_fit_obj", "class Objective:\n    name = 'short'\n    params = {}\n"
+        "    normalize = 'none'\n    def fit(self, config):\n        return None\n"
+        "OBJECTIVE = Objective()\n", objective="short_fit_obj:OBJECTIVE", space="",
+        extra="[fixed]"),
+     rf"{PATH}objective: 'short_fit_obj:OBJECTIVE'\.fit takes \(config\); the tuner calls "
+     r"fit\(config, train, val, report, seed, image_shape\)\.$"),
     # user modules that end the process
     ("sys.exit(0) importing the objective", with_module(
         "exits_on_import", "import sys\nsys.exit(0)\n", objective="exits_on_import:Model"),
@@ -260,6 +267,9 @@ CASES: list[tuple[str, Callable[[Path], str], str]] = [
         X=np.where(np.arange(80).reshape(40, 2) == 9, np.inf, 1.0), y=np.arange(40) % 2)),
      r"error: \S*infs\.npz: the features hold NaN or infinite values \(first at row 4, "
      r"column 1\)\.$"),
+    ("complex features in an .npz", with_file("complex.npz", npz(
+        X=np.ones((40, 2)) + 1j, y=np.arange(40) % 2)),
+     r"error: \S*complex\.npz: the features are complex numbers; expected real ones\.$"),
     ("a blank label in an .npz", with_file("labels.npz", npz(
         X=np.ones((40, 2)), y=np.array(["a", "b"] * 19 + ["", "b"]))),
      r"error: \S*labels\.npz: the target holds a blank label; every row needs a target\.$"),
