@@ -373,3 +373,14 @@ def test_tuner_run_refuses_a_function_it_cannot_call(
     assert capsys.readouterr().err == (
         "error: 'os:system' takes (command); a training function is called as "
         "fn(config, train, val, report).\n")
+
+
+def test_tuner_run_refuses_a_value_the_estimator_rejects(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    wine_csv(tmp_path / "wine.csv")
+    assert main(["run", LOGREG, "--dataset", "wine.csv", "--set", "C=-1"]) == 1
+    assert capsys.readouterr().err == (
+        f"error: {LOGREG} rejects this value: The 'C' parameter of LogisticRegression must be a "
+        "float in the range (0.0, inf]. Got -1.0 instead.\n")
