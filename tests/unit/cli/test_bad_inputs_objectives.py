@@ -1,109 +1,34 @@
 """Objectives and the user's own data that used to be accepted at load and then fail trial after
 trial: each is now refused before the first trial, one line on stderr, exit code 1, no trial
-row and no MLflow run. And an objective that does fail every trial anyway (it could only be
-known by running it) ends the stage's MLflow run FAILED, not RUNNING."""
+row and no MLflow run (at run time: tests/unit/objectives/test_user_code.py)."""
 
 from __future__ import annotations
 
 import re
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import optuna
 import pytest
 from bad_studies import nothing_written, stored_args
-from mlflow import MlflowClient
-from optuna.trial import TrialState
-from sklearn.datasets import load_wine
+from own_studies import (
+    C_SPACE,
+    LOGREG,
+    corrupt_npz,
+    npy_bytes,
+    npz,
+    set_cell,
+    single_class,
+    study,
+    truncated_npz,
+    wine_csv,
+    with_file,
+    with_module,
+)
 
 from tuner.cli import main
 
-HEAD = 'objective = "{objective}"\ndataset = "{dataset}"\nmetric = "{metric}"\n{extra}\n'
-STAGE = '[[stages]]\nname = "only"\nsampler = "random"\ntrials = 3\n[stages.space]\n{space}\n'
-C_SPACE = "C = { low = 0.01, high = 1.0, log = true }"
-LOGREG = "sklearn.linear_model:LogisticRegression"
-
-
-def study(t: Path, *, objective: str = LOGREG, dataset: str = "wine.csv", extra: str = "",
-          space: str = C_SPACE, metric: str = "val_accuracy") -> str:
-    """A study of the user's wine data in `t`, with one part made bad."""
-    if not (t / "wine.csv").exists():
-        wine_csv(t / "wine.csv")
-    path = t / "bad.toml"
-    path.write_text(HEAD.format(objective=objective, dataset=dataset, metric=metric, extra=extra)
-                    + STAGE.format(space=space))
-    return str(path)
-
-
-def wine_csv(path: Path, sep: str = ",", blank_row: int | None = None, target: str = "y",
-             edit: Callable[[list[str]], list[str]] = lambda lines: lines) -> Path:
-    data = load_wine()
-    head = [n.replace("/", "_") for n in data.feature_names] + [target]
-    lines = [sep.join(head)]
-    for i, (x, y) in enumerate(zip(data.data, data.target, strict=True)):
-        lines.append(sep.join([*map(str, x), "" if i == blank_row else str(y)]))
-    path.write_text("\n".join(edit(lines)) + "\n")
-    return path
-
-
-def module(t: Path, name: str, text: str) -> None:
-    """A user module `name`.py beside the study (each case its own name: modules are cached)."""
-    (t / f"{name}.py").write_text(text)
-
-
-def with_module(name: str, text: str, **kw: str) -> Callable[[Path], str]:
-    def build(t: Path) -> str:
-        module(t, name, text)
-        return study(t, **kw)
-    return build
-
-
-def with_file(name: str, write: Callable[[Path], object], **kw: str) -> Callable[[Path], str]:
-    def build(t: Path) -> str:
-        write(t / name)
-        return study(t, dataset=name, **kw)
-    return build
-
-
-def npz(**arrays: np.ndarray) -> Callable[[Path], object]:
-    return lambda p: np.savez(p, **arrays)
-
-
-def truncated_npz(path: Path) -> None:
-    np.savez(path, X=np.ones((50, 2)), y=np.arange(50) % 2)
-    path.write_bytes(path.read_bytes()[:300])
-
-
-def corrupt_npz(path: Path) -> None:
-    """A zip whose member's bytes were changed after writing (a bad CRC)."""
-    np.savez(path, X=np.ones((50, 2)), y=np.arange(50) % 2)
-    raw = bytearray(path.read_bytes())
-    with zipfile.ZipFile(path) as archive:
-        info = archive.getinfo("X.npy")
-    at = info.header_offset + 30 + len(info.filename) + 200
-    raw[at] ^= 0xFF
-    path.write_bytes(bytes(raw))
-
-
-def single_class(path: Path) -> None:
-    path.write_text("a,b,y\n" + "".join(f"{i},{i % 7},1\n" for i in range(40)))
-
-
-def set_cell(number: int, column: int, value: str) -> Callable[[list[str]], list[str]]:
-    """An edit of the CSV's lines: the cell at line `number`, `column` becomes `value`."""
-    def edit(lines: list[str]) -> list[str]:
-        cells = lines[number - 1].split(",")
-        cells[column] = value
-        lines[number - 1] = ",".join(cells)
-        return lines
-    return edit
-
-
 PATH = r"error: \S*bad\.toml: "
-LOGREG_SAYS = rf"{PATH}stages\.only[ .]\S*.*{re.escape(LOGREG)} rejects this value: The '"
-
 # (name, how to build the study file, the error line it must print)
 CASES: list[tuple[str, Callable[[Path], str], str]] = [
     # objectives that cannot be called as the tuner calls them
@@ -251,7 +176,7 @@ CASES: list[tuple[str, Callable[[Path], str], str]] = [
      r"error: \S*twice\.csv: column 'a' appears twice in the header row"),
     # .npz files
     ("a .npy named .npz", with_file("arr.npz", lambda p: p.write_bytes(
-        _npy_bytes(np.ones((40, 3))))),
+        npy_bytes(np.ones((40, 3))))),
      r"error: \S*arr\.npz is a single \.npy array, not a \.npz archive; expected "
      r"np\.savez\(path, X=features, y=targets\)\.$"),
     ("a truncated .npz", with_file("cut.npz", truncated_npz),
@@ -276,12 +201,6 @@ CASES: list[tuple[str, Callable[[Path], str], str]] = [
 ]
 
 
-def _npy_bytes(array: np.ndarray) -> bytes:
-    import io
-
-    buffer = io.BytesIO()
-    np.save(buffer, array)
-    return buffer.getvalue()
 
 
 @pytest.mark.parametrize(("build", "line"), [(c[1], c[2]) for c in CASES],
@@ -296,91 +215,3 @@ def test_bad_objective_or_data_is_one_line_exit_1_and_nothing_written(
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
     assert re.match(line, err.strip()), err
     nothing_written(tmp_path)
-
-
-def test_an_objective_failing_every_trial_ends_the_stage_run_failed(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """A function that calls sys.exit(3) in every trial: each trial FAILs with that as its
-    reason (the tuner goes on), the stage stops after 5, exit 1, and the stage's MLflow run is
-    FAILED, not RUNNING."""
-    module(tmp_path, "exits_in_fit", "import sys\ndef train(config, train, val, report):\n"
-           "    sys.exit(3)\n")
-    path = study(tmp_path, objective="exits_in_fit:train", space="x = { low = 0.0, high = 1.0 }")
-    assert main(["-q", "study", path, *stored_args(tmp_path)]) == 1
-    err = capsys.readouterr().err
-    assert "error: Stage 'only': 5 trials in a row failed; last error: UserExit: " \
-        "exits_in_fit:train: it called sys.exit(3)." in err
-    stage = optuna.load_study(study_name="bad/only", storage=stored_args(tmp_path)[1])
-    assert [t.state for t in stage.trials] == [TrialState.FAIL] * 5
-    parent = stage.user_attrs["mlflow_parent_run_id"]
-    run = MlflowClient(stored_args(tmp_path)[3]).get_run(parent)
-    assert run.info.status == "FAILED"
-    assert run.data.tags["failure_reason"] == "5 trials in a row failed"
-
-
-def test_an_objective_instance_calling_sys_exit_fails_its_trials(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """The Objective protocol (tests.toy_objective) has no adapter around its fit: the trial
-    itself counts a SystemExit as a failure."""
-    from bad_studies import study as toy_study
-
-    from tests.toy_objective import Toy
-
-    def exits(self: Toy, *args: object, **kwargs: object) -> None:
-        raise SystemExit(4)
-
-    monkeypatch.setattr(Toy, "fit", exits)
-    db = f"sqlite:///{tmp_path / 'tuner.db'}"
-    assert main(["-q", "study", toy_study(tmp_path), "--storage", db, "--no-tracking",
-                 "--trials", "8"]) == 1
-    assert "5 trials in a row failed; last error: SystemExit: 4." in capsys.readouterr().err
-    trials = optuna.load_study(study_name="bad/coarse", storage=db).trials
-    assert [t.state for t in trials] == [TrialState.FAIL] * 5
-
-
-@pytest.mark.parametrize("signature", ["config, train, val, report", "config, *splits",
-                                       "*args, **kwargs",
-                                       "config, train, val, report, seed=0"])
-def test_training_functions_that_take_the_four_arguments_load(
-    signature: str, tmp_path: Path
-) -> None:
-    from tuner.spec.objectives import resolve_objective
-
-    name = f"sig_{abs(hash(signature))}"
-    module(tmp_path, name, f"def train({signature}):\n    return None\n")
-    assert resolve_objective(f"{name}:train", folder=tmp_path).name == f"{name}:train"
-
-
-def test_a_csv_with_a_byte_order_mark_and_blank_lines_loads(tmp_path: Path) -> None:
-    from objectives.data import load_dataset
-
-    text = wine_csv(tmp_path / "wine.csv").read_text()
-    (tmp_path / "excel.csv").write_text(text.replace("\n", "\n\n", 3) + "\n\n",
-                                        encoding="utf-8-sig")
-    data = load_dataset("excel.csv", folder=tmp_path, normalize="none")
-    assert data.feature_names[0] == "alcohol" and data.target_name == "y"
-    assert len(data.train) + len(data.val) + len(data.final_splits(1)[2]) == 178
-
-
-def test_tuner_run_refuses_a_function_it_cannot_call(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    wine_csv(tmp_path / "wine.csv")
-    assert main(["run", "os:system", "--dataset", "wine.csv"]) == 1
-    assert capsys.readouterr().err == (
-        "error: 'os:system' takes (command); a training function is called as "
-        "fn(config, train, val, report).\n")
-
-
-def test_tuner_run_refuses_a_value_the_estimator_rejects(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    wine_csv(tmp_path / "wine.csv")
-    assert main(["run", LOGREG, "--dataset", "wine.csv", "--set", "C=-1"]) == 1
-    assert capsys.readouterr().err == (
-        f"error: {LOGREG} rejects this value: The 'C' parameter of LogisticRegression must be a "
-        "float in the range (0.0, inf]. Got -1.0 instead.\n")
