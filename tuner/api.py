@@ -21,6 +21,7 @@ from typing import Any
 from tqdm import tqdm
 
 from objectives import data as data_mod
+from objectives.adapters.estimator import EstimatorObjective
 from objectives.adapters.function import FunctionObjective
 from objectives.base import Objective
 from objectives.config import resolve_config
@@ -206,6 +207,8 @@ def train(
     if isinstance(obj, FunctionObjective):
         obj = obj.declaring(dict(overrides or {}))
     resolved = resolve_config(obj.name, obj.params, dict(overrides or {}))
+    if isinstance(obj, EstimatorObjective):
+        obj.check(resolved)  # the estimator's own validation: one line, not a traceback
     data = data_mod.load_dataset(dataset, folder=here, data_dir=data_dir, seed=seed,
                                  normalize=obj.normalize, download=download, val_size=val_size,
                                  target=target, task=task)

@@ -6,6 +6,9 @@ Its params are its get_params(): each one's kind comes from its default (a None 
 any scalar). An estimator with partial_fit trains for `epochs` passes over the shuffled training
 split and reports after each one, so pruners can stop it; any other is fitted once and reports
 once. Either way the reported metrics are computed from the model (objectives.metrics).
+
+Values the estimator's own parameter validation rejects (scikit-learn's `_validate_params`) are
+refused when the study loads (`check`), before any trial: nothing is fitted for that.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from objectives.adapters.imports import describe, refused_call, user_code
 from objectives.base import Param, Reporter, RunResult, Split, class_count
 from objectives.config import resolve_config
 from objectives.errors import ConfigError
@@ -37,6 +41,18 @@ def param_table(estimator: Any) -> dict[str, Param]:
         elif type(default) in KINDS:
             table[name] = Param(KINDS[type(default)], default, "a constructor parameter")
     return table
+
+
+def estimator_kind(estimator: Any) -> str | None:
+    """"classifier" or "regressor" as scikit-learn's tags say (a Pipeline: its last step);
+    None when it has no tags (any estimator of your own)."""
+    from sklearn.base import is_classifier, is_regressor
+
+    try:
+        return "classifier" if is_classifier(estimator) else \
+            "regressor" if is_regressor(estimator) else None
+    except Exception:  # noqa: BLE001 - not a scikit-learn estimator: no tags to read
+        return None
 
 
 class EstimatorModel:
@@ -81,7 +97,16 @@ class EstimatorObjective:
         self.name = name
         self.template = template
         example = self._new()
+        if not callable(getattr(example, "get_params", None)):
+            raise ConfigError(f"{name} has fit and predict but no get_params(), which gives an "
+                              "estimator's params; expected a scikit-learn-style estimator "
+                              "(e.g. a subclass of sklearn.base.BaseEstimator)")
         table = param_table(example)
+        for method, call in (("fit", "fit(X, y)"), ("predict", "predict(X)")):
+            signature = refused_call(getattr(example, method), call.count(",") + 1)
+            if signature is not None:
+                raise ConfigError(f"{name}.{method} takes {signature}; the tuner calls {call}")
+        self.kind = estimator_kind(example)
         self.incremental = hasattr(example, "partial_fit")
         self.has_proba = hasattr(example, "predict_proba")
         if self.incremental and "epochs" not in table:
@@ -93,9 +118,9 @@ class EstimatorObjective:
         if isinstance(self.template, type):
             try:
                 return self.template()
-            except Exception as exc:  # noqa: BLE001 - the user's constructor
+            except (Exception, SystemExit) as exc:  # noqa: BLE001 - the user's constructor
                 raise ConfigError(f"{self.name}() cannot be built with its defaults "
-                                  f"({type(exc).__name__}: {exc}).") from None
+                                  f"({describe(exc)})") from None
         from sklearn.base import clone
 
         return clone(self.template)
@@ -113,8 +138,28 @@ class EstimatorObjective:
             raise ConfigError(f"{self.name}: {exc}") from None
         return estimator
 
+    def check(self, config: Mapping[str, Any]) -> None:
+        """ConfigError when the estimator's own validation (scikit-learn's `_validate_params`,
+        where it has one) rejects `config`; nothing is fitted."""
+        estimator = self.build(resolve_config(self.name, self.params, config), 0)
+        nested = [v for v in estimator.get_params(deep=True).values() if hasattr(v, "fit")
+                  and not isinstance(v, type)]
+        checks = [getattr(e, "_validate_params", None) for e in (estimator, *nested)]
+        try:
+            with user_code(self.name):
+                for validate in filter(callable, checks):
+                    validate()
+        except Exception as exc:  # noqa: BLE001 - the user's (or scikit-learn's) validation
+            raise ConfigError(f"{self.name} rejects this value: "
+                              f"{' '.join(str(exc).split())}") from None
+
     def fit(self, config: Mapping[str, Any], train: Split, val: Split, report: Reporter,
             seed: int, image_shape: tuple[int, int, int]) -> RunResult:
+        with user_code(self.name):
+            return self._fit(config, train, val, report, seed)
+
+    def _fit(self, config: Mapping[str, Any], train: Split, val: Split, report: Reporter,
+             seed: int) -> RunResult:
         cfg = resolve_config(self.name, self.params, config)
         estimator = self.build(cfg, seed)
         classes = class_count(train, val) if task_of(train.y) == "classification" else 0

@@ -5,6 +5,9 @@ pruning and curves) and the model has predict(X), optionally predict_proba(X).
 Its params are whatever the study declares ([fixed], the spaces, `set` tables, --set), with any
 value kind. When it returns, the tuner's metrics are computed from the model on both splits and
 added to its last reported row (or reported once at step 1 when it reported nothing).
+
+Its signature is checked when the study loads (a function that cannot take those four arguments,
+such as os:system, is refused before any trial); it is not called until the first trial.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from objectives.adapters.imports import refused_call, user_code
 from objectives.base import Param, Reporter, RunResult, Split, class_count
 from objectives.errors import ConfigError
 from objectives.metrics import prefixed, scores, task_of
@@ -61,6 +65,7 @@ class FunctionObjective:
 
     def __init__(self, fn: TrainingFunction, name: str,
                  params: Mapping[str, Param] | None = None) -> None:
+        check_signature(fn, name)
         self.fn = fn
         self.name = name
         self.params: Mapping[str, Param] = dict(params or {})
@@ -79,18 +84,28 @@ class FunctionObjective:
             report(step, metrics)
 
         start = time.perf_counter()
-        returned = self.fn(dict(config), train, val, forward)
+        with user_code(self.name):
+            returned = self.fn(dict(config), train, val, forward)
         seconds = time.perf_counter() - start
         if not hasattr(returned, "predict"):
             raise ConfigError(f"{self.name} returned {type(returned).__name__}; expected a "
                               "model with predict(X).")
         classes = class_count(train, val) if task_of(train.y) == "classification" else 0
         model = FunctionModel(returned, classes)
-        computed = {**prefixed(model.evaluate(train.X, train.y), "train"),
-                    **prefixed(model.evaluate(val.X, val.y), "val")}
+        with user_code(self.name):
+            computed = {**prefixed(model.evaluate(train.X, train.y), "train"),
+                        **prefixed(model.evaluate(val.X, val.y), "val")}
         if history:
             history[-1] = {**history[-1], **computed}
         else:
             history.append({"epoch": 1.0, **computed, "seconds": seconds})
             report(1, history[-1])
         return RunResult(model=model, history=history)
+
+
+def check_signature(fn: Any, name: str) -> None:
+    """ConfigError unless `fn` can be called as fn(config, train, val, report)."""
+    signature = refused_call(fn, 4)
+    if signature is not None:
+        raise ConfigError(f"'{name}' takes {signature}; a training function is called as "
+                          "fn(config, train, val, report)")

@@ -1,15 +1,55 @@
 """The user's own code, named "module:attr": imported from a given folder first (the study
 file's own, so my_project/model.py beside my_project/study.toml works with no install), then
-from the installed packages."""
+from the installed packages. A sys.exit() in the user's code (on import, in a loader, in a fit)
+is an error like any other, never the end of the tuner."""
 
 from __future__ import annotations
 
 import importlib
+import inspect
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from objectives.errors import ConfigError
+from objectives.errors import ConfigError, ObjectiveError
+
+
+class UserExit(ObjectiveError):
+    """The user's code called sys.exit() (raised SystemExit)."""
+
+
+def describe(exc: BaseException) -> str:
+    """One line naming an exception from the user's code: 'ValueError: bad value', or
+    'it called sys.exit(0)'."""
+    if isinstance(exc, SystemExit):
+        return f"it called sys.exit({exc.code!r})"
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+
+
+def refused_call(fn: Any, count: int) -> str | None:
+    """The signature of `fn` when it cannot be called with `count` positional arguments, else
+    None (also when Python cannot tell its signature, e.g. some C functions)."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None
+    try:
+        signature.bind(*range(count))
+    except TypeError:
+        return str(signature)
+    return None
+
+
+@contextmanager
+def user_code(name: str) -> Iterator[None]:
+    """Calls into the user's code `name`: a SystemExit becomes UserExit, an error like any
+    other (a failed trial, a one-line refusal), instead of ending the tuner."""
+    try:
+        yield
+    except SystemExit as exc:
+        raise UserExit(f"{name}: {describe(exc)}") from exc
 
 
 def is_ref(text: str) -> bool:
@@ -30,9 +70,8 @@ def import_attr(ref: str, folder: Path | None = None) -> Any:
             sys.path.insert(0, root)
     try:
         module = importlib.import_module(module_name)
-    except Exception as exc:  # noqa: BLE001 - the user's module may raise anything on import
-        raise ConfigError(f"cannot import module '{module_name}' ({type(exc).__name__}: "
-                          f"{' '.join(str(exc).split())})") from None
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - the user's module, on import
+        raise ConfigError(f"cannot import module '{module_name}' ({describe(exc)})") from None
     try:
         return getattr(module, attr)
     except AttributeError:

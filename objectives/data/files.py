@@ -4,13 +4,16 @@ a .npz file, or a "module:function" loader. Every malformed input is one DataErr
 from __future__ import annotations
 
 import csv
+import math
+import zipfile
+import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from objectives.adapters.imports import import_attr
+from objectives.adapters.imports import describe, import_attr
 from objectives.errors import ConfigError, DataError
 
 
@@ -26,20 +29,19 @@ class Parts:
 
 
 def read_csv(path: Path, target: str | None) -> Parts:
-    """Features as float64 and the target column's raw text."""
-    try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            rows = list(csv.reader(handle))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"Cannot read {path}: {exc}.") from None
-    if len(rows) < 2:
+    """Features as float64 and the target column's raw text. The file is UTF-8 (a byte-order
+    mark is allowed) with commas between fields, as pandas' to_csv writes it; blank lines are
+    skipped; every feature cell must be a finite number and every target cell filled in."""
+    lines = _lines(path)
+    if len(lines) < 2:
         raise DataError(f"{path} has no data rows; expected a header row and one row per sample.")
-    header, body = [h.strip() for h in rows[0]], rows[1:]
+    header, body = [h.strip() for h in lines[0][1]], lines[1:]
+    _check_header(path, header)
     name = target if target is not None else header[-1]
     if name not in header:
         raise DataError(f"{path} has no column '{name}' (the target); its columns: "
                         f"{', '.join(header)}.")
-    for number, row in enumerate(body, start=2):
+    for number, row in body:
         if len(row) != len(header):
             raise DataError(f"{path}: line {number} has {len(row)} fields; the header has "
                             f"{len(header)}.")
@@ -47,24 +49,83 @@ def read_csv(path: Path, target: str | None) -> Parts:
     features = [i for i in range(len(header)) if i != column]
     X = np.empty((len(body), len(features)), np.float64)
     for j, i in enumerate(features):
-        for number, row in enumerate(body, start=2):
-            try:
-                X[number - 2, j] = float(row[i])
-            except ValueError:
-                raise DataError(f"{path}: column '{header[i]}' is not numeric (line {number}: "
-                                f"{row[i]!r}); feature columns must hold numbers.") from None
-    return Parts(X, [row[column].strip() for row in body], names=[header[i] for i in features],
-                 target=name)
+        for k, (number, row) in enumerate(body):
+            X[k, j] = _number(path, header[i], number, row[i])
+    y = [row[column].strip() for _, row in body]
+    for (number, _), label in zip(body, y, strict=True):
+        if label in MISSING:
+            raise DataError(f"{path}: line {number}: the target '{name}' is "
+                            f"{'blank' if not label else f'missing ({label!r})'}; every row "
+                            "needs a target (drop the row or fill it in).")
+    return Parts(X, y, names=[header[i] for i in features], target=name)
+
+
+MISSING = ("", "NA", "N/A", "n/a", "NaN", "nan", "-nan", "null", "NULL", "#N/A", "<NA>")
+"""Target cells that mean "no value" (pandas' own missing markers, less None)."""
+
+
+def _lines(path: Path) -> list[tuple[int, list[str]]]:
+    """(line number, fields) of each non-blank line."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            rows = list(csv.reader(handle))
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at "
+                        f"offset {exc.start}); expected a CSV file saved as UTF-8.") from None
+    except (OSError, csv.Error) as exc:
+        raise DataError(f"Cannot read {path}: {exc}.") from None
+    if any("\0" in cell for row in rows for cell in row):
+        raise DataError(f"{path} holds NUL bytes; expected a CSV text file, not a binary one.")
+    return [(number, row) for number, row in enumerate(rows, start=1) if row]
+
+
+def _check_header(path: Path, header: list[str]) -> None:
+    """At least two named columns, each named once; a header of one column holding ';' or tabs
+    is a file with another delimiter."""
+    if len(header) < 2:
+        other = next((d for d in (";", "\t", "|") if d in header[0]), None)
+        found = f"its fields look separated by {other!r}" if other else "it has one column"
+        raise DataError(f"{path}: {found}; expected commas between a header row of feature "
+                        "columns and a target column (as pandas' to_csv writes it).")
+    seen = set()
+    for name in header:
+        if not name:
+            raise DataError(f"{path}: the header row has a blank column name; expected a name "
+                            "for every column.")
+        if name in seen:
+            raise DataError(f"{path}: column '{name}' appears twice in the header row; "
+                            "expected each column named once.")
+        seen.add(name)
+
+
+def _number(path: Path, column: str, number: int, cell: str) -> float:
+    """A feature cell as a finite float; DataError naming its column and line."""
+    try:
+        value = float(cell)
+    except ValueError:
+        what = "blank" if not cell.strip() else f"not numeric (line {number}: {cell!r})"
+        where = f" at line {number}" if not cell.strip() else ""
+        raise DataError(f"{path}: column '{column}' is {what}{where}; feature columns must "
+                        "hold numbers.") from None
+    if not math.isfinite(value):
+        raise DataError(f"{path}: the features hold NaN or infinite values (first at line "
+                        f"{number}, column '{column}': {cell.strip()!r}); expected finite "
+                        "numbers in every feature cell.")
+    return value
 
 
 def read_npz(path: Path) -> Parts:
     """X and y, or X_train, y_train, X_test, y_test (no pickled objects)."""
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except (OSError, ValueError, EOFError) as exc:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise DataError(f"{path} is a single .npy array, not a .npz archive; expected "
+                            "np.savez(path, X=features, y=targets).")
+        with loaded:
+            arrays = {key: loaded[key] for key in loaded.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         raise DataError(f"{path} is not a readable .npz of plain arrays "
-                        f"({type(exc).__name__}: {exc}).") from None
+                        f"({type(exc).__name__}: {' '.join(str(exc).split())}).") from None
     return _parts(arrays, str(path))
 
 
@@ -86,9 +147,10 @@ def call_loader(ref: str, folder: Path | None) -> Parts:
         raise DataError(f"Dataset '{ref}': {exc}.") from None
     try:
         out = loader()
+    except SystemExit as exc:
+        raise DataError(f"Dataset '{ref}': {describe(exc)}") from None
     except Exception as exc:  # noqa: BLE001 - the user's loader may raise anything
-        raise DataError(f"Dataset '{ref}' raised {type(exc).__name__}: "
-                        f"{' '.join(str(exc).split())}") from None
+        raise DataError(f"Dataset '{ref}' raised {describe(exc)}") from None
     if isinstance(out, Mapping):
         return _parts(out, f"Dataset '{ref}'")
     if isinstance(out, (tuple, list)) and len(out) in (2, 4):

@@ -38,6 +38,8 @@ def is_table(ref: str) -> bool:
 
 
 def _features(X: Any, where: str) -> np.ndarray:
+    if np.asarray(X).dtype.kind == "c":
+        raise DataError(f"{where}: the features are complex numbers; expected real ones.")
     try:
         array = np.asarray(X, dtype=np.float64)
     except (TypeError, ValueError):
@@ -47,6 +49,9 @@ def _features(X: Any, where: str) -> np.ndarray:
     if array.ndim != 2:
         raise DataError(f"{where}: the features must be a 2-D table (rows x columns). "
                         f"Got shape {array.shape} instead.")
+    if array.shape[1] == 0:
+        raise DataError(f"{where}: the features have no columns; expected at least one "
+                        "feature column beside the target.")
     bad = ~np.isfinite(array)
     if bad.any():
         row, col = (int(i) for i in np.argwhere(bad)[0])
@@ -73,6 +78,8 @@ def infer_task(values: Any) -> str:
 
 def _targets(values: Any, task: str, classes: Sequence[Any], where: str) -> np.ndarray:
     if task == REGRESSION:
+        if np.asarray(values).dtype.kind == "c":
+            raise DataError(f"{where}: the target holds complex numbers; expected real ones.")
         try:
             y = np.asarray(values, dtype=np.float64).reshape(-1)
         except (TypeError, ValueError):
@@ -81,7 +88,11 @@ def _targets(values: Any, task: str, classes: Sequence[Any], where: str) -> np.n
             raise DataError(f"{where}: the target holds NaN or infinite values (first at row "
                             f"{int(np.argwhere(~np.isfinite(y))[0][0])}).")
         return y
-    labels = np.asarray([_label(v) for v in np.asarray(values).reshape(-1).tolist()], object)
+    try:
+        labels = np.asarray([_label(v) for v in np.asarray(values).reshape(-1).tolist()],
+                            object)
+    except DataError as exc:
+        raise DataError(f"{where}: {exc}") from None
     index = {c: i for i, c in enumerate(classes)}
     unseen = [v for v in labels.tolist() if v not in index]
     if unseen:
@@ -91,12 +102,17 @@ def _targets(values: Any, task: str, classes: Sequence[Any], where: str) -> np.n
 
 
 def _label(value: Any) -> Any:
-    """A class label as one comparable value: "3" and 3 are the same class; NaN is refused."""
+    """A class label as one comparable value: "3" and 3 are the same class; NaN, None and
+    blank labels are refused (a missing target is no class)."""
+    if value is None:
+        raise DataError("the target holds None (a missing value); every row needs a target.")
     if isinstance(value, float):
         if not math.isfinite(value):
             raise DataError("the target holds NaN or infinite values.")
         return int(value) if value.is_integer() else value
     text = str(value).strip()
+    if not text:
+        raise DataError("the target holds a blank label; every row needs a target.")
     return int(text) if text.lstrip("+-").isdigit() else text
 
 

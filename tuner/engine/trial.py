@@ -166,7 +166,7 @@ def _run(ctx: Context, study: optuna.Study, trial: optuna.Trial, config: Mapping
         raise Interrupted() from None
     except optuna.exceptions.UpdateFinishedTrialError:  # a report after another worker ended it
         out.reason = DROPPED
-    except Exception as exc:  # noqa: BLE001 - one trial's failure must not stop the study
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - a trial's failure (even sys.exit)
         out.failure = Failure.of(exc)
         out.reason = out.failure.line
     _tell(ctx, study, trial, tracker, out, config, time.perf_counter() - start, checkpoint,

@@ -2,9 +2,9 @@
 for in the study file's folder first, then in the installed packages. `attr` may be
 
 - a scikit-learn-style estimator class or instance (fit and predict): its get_params() are the
-  params (objectives.adapters.estimator);
+  params (objectives.adapters.estimator); a class must have both;
 - a plain training function fn(config, train, val, report) -> model: its params are what the
-  study declares (objectives.adapters.function);
+  study declares (objectives.adapters.function); its signature must take those four;
 - an Objective (objectives.base.Objective: name, params, normalize, fit), checked member by
   member.
 """
@@ -19,7 +19,7 @@ from typing import Any
 from objectives import registry
 from objectives.adapters.estimator import EstimatorObjective
 from objectives.adapters.function import FunctionObjective
-from objectives.adapters.imports import import_attr, is_ref
+from objectives.adapters.imports import import_attr, is_ref, refused_call
 from objectives.base import Objective
 from objectives.data.catalog import NORMALIZATIONS
 from objectives.errors import ConfigError
@@ -62,12 +62,22 @@ def _is_estimator(target: Any) -> bool:
 def _wrap(target: Any, ref: str) -> Objective:
     if _is_estimator(target):
         return EstimatorObjective(target, ref)
+    if inspect.isclass(target):
+        lacks = " and ".join(m for m in ("fit", "predict") if not callable(getattr(target, m,
+                                                                                  None)))
+        raise ConfigError(f"'{ref}' is a class without {lacks}; expected an estimator class "
+                          "(fit(X, y) and predict(X)), a training function fn(config, train, "
+                          "val, report), or an objective instance")
     if inspect.isfunction(target) or (callable(target) and not hasattr(target, "fit")):
         return FunctionObjective(target, ref)
     missing = [f"{m} ({what})" for m, what in MEMBERS.items() if not _has(target, m)]
     if missing:
         raise ConfigError(f"'{ref}' is neither an estimator (fit and predict), a training "
                           f"function, nor an objective: it lacks {'; '.join(missing)}")
+    signature = refused_call(target.fit, 6)
+    if signature is not None:
+        raise ConfigError(f"'{ref}'.fit takes {signature}; the tuner calls fit(config, train, "
+                          "val, report, seed, image_shape)")
     obj: Objective = target
     return obj
 
