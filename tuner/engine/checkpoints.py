@@ -64,7 +64,12 @@ def checkpoint_store(location: str) -> ArtifactStore:
     prefix) for s3://BUCKET/PREFIX, which needs boto3 and AWS credentials as boto3 finds them."""
     folder = local_folder(location)
     if folder is not None:
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SpecError(f"The checkpoint folder {folder} cannot be created ({exc.strerror}); "
+                            f"expected a folder this process can write (--checkpoint-dir, "
+                            f"$TUNER_CHECKPOINT_DIR), or pass --no-checkpoints.") from None
         return FileSystemArtifactStore(str(folder))
     try:
         import boto3  # noqa: F401 - Optuna's S3 store needs it

@@ -159,7 +159,10 @@ class MlflowStore:
         repo = get_artifact_repository(artifact_uri, tracking_uri=self.tracking_uri)
         repo.log_artifacts(str(folder))
 
-    def check(self) -> None:
+    def check(self, hint: str = "start it, pass another --tracking-uri, or use --no-tracking"
+              ) -> None:
+        """One quick call (no retries, 5 s timeout); TrackingError (one line ending in `hint`)
+        when the store does not answer."""
         where = mask(self.tracking_uri)
         try:
             with http_env(retries=0, timeout=5):
@@ -171,8 +174,7 @@ class MlflowStore:
             else:
                 cause = f"{type(exc).__name__}: {cause}"
             raise TrackingError(
-                f"MLflow tracking store {where} cannot be reached ({cause}); "
-                "start it, pass another --tracking-uri, or use --no-tracking."
+                f"MLflow tracking store {where} cannot be reached ({cause}); {hint}."
             ) from None
 
     def experiment_id(self, study: str) -> str:
