@@ -14,11 +14,11 @@ from typing import Any
 import tuner
 from objectives.numpy_nets.gradcheck import TOLERANCE, check
 from tuner.engine.checkpoints import checkpoint_location, local_folder
+from tuner.errors import SpecError, StorageError
 from tuner.options import RunOptions
 from tuner.reporting.inspect import checkpoints_line, list_text, show_text
 from tuner.reporting.report import default_out, write_report
 from tuner.reporting.summary import final_line, study_summary
-from tuner.errors import SpecError, StorageError
 from tuner.spec import check_seed
 from tuner.spec.describe import describe
 from tuner.storage import mask, open_storage, resolve_url, sqlite_file
@@ -39,12 +39,11 @@ def _spec_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _data_dir(args: argparse.Namespace) -> str | None:
-    """--data-dir when it is a folder (or --download may create it), else one SpecError line."""
+    """--data-dir, unless it is a file (a missing folder is the dataset's own "not found")."""
     given = args.data_dir
-    if given is not None and not Path(given).is_dir() and (Path(given).exists()
-                                                           or not args.download):
-        raise SpecError(f"--data-dir {given} is not a folder; expected the folder that holds "
-                        f"the datasets (or pass --download to create it).")
+    if given is not None and Path(given).exists() and not Path(given).is_dir():
+        raise SpecError(f"--data-dir {given} is a file; expected the folder that holds the "
+                        f"datasets.")
     return given
 
 

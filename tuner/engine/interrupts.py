@@ -1,8 +1,9 @@
 """Ctrl-C (or SIGTERM, what systemd, Kubernetes and batch schedulers send) during a study: the
 first stops at the running trial's next report (that trial is told FAIL "interrupted"), a second
-stops at once; one while the process exits ends it at once (stop_now). The flag, not an exception raised from the signal
-handler, carries the first one: raising there could land inside a finalizer or a library's
-weakref callback, where Python prints "Exception ignored ... Traceback" and carries on."""
+stops at once; one while the process exits ends it at once (stop_now). The flag, not an
+exception raised from the signal handler, carries the first one: raising there could land
+inside a finalizer or a library's weakref callback, where Python prints "Exception ignored ...
+Traceback" and carries on."""
 
 from __future__ import annotations
 

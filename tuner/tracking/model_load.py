@@ -17,8 +17,8 @@ from objectives.rows import InputShape
 from tuner.errors import DataError, TrackingError
 from tuner.storage import mask
 from tuner.tracking.keys import check_scheme, check_sqlite, first_line, local_store
-from tuner.tracking.store import MlflowStore
 from tuner.tracking.model_log import fluent_uri
+from tuner.tracking.store import MlflowStore
 
 
 @dataclass
