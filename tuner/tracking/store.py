@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from tuner.errors import TrackingError
 from tuner.storage import mask
 from tuner.storage.sqlite import create_once
-from tuner.tracking.keys import EXPERIMENT_KIND, artifact_root, first_line, local_store
+from tuner.tracking.keys import (
+    EXPERIMENT_KIND,
+    artifact_root,
+    check_scheme,
+    first_line,
+    local_store,
+)
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -162,7 +168,8 @@ class MlflowStore:
     def check(self, hint: str = "start it, pass another --tracking-uri, or use --no-tracking"
               ) -> None:
         """One quick call (no retries, 5 s timeout); TrackingError (one line ending in `hint`)
-        when the store does not answer."""
+        when the store does not answer, or is of a scheme MLflow has no store for."""
+        check_scheme(self.tracking_uri)
         where = mask(self.tracking_uri)
         try:
             with http_env(retries=0, timeout=5):

@@ -87,6 +87,9 @@ COMMAND_CASES: list[tuple[str, Callable[[Path], list[str]], str]] = [
     ("study --cluster unknown scheme", lambda t: ["study", study(t), "--cluster",
                                                   "http://scheduler:8786"],
      r"error: --cluster 'http://scheduler:8786' is not a Dask scheduler address"),
+    ("study --tracking-uri foo://x", lambda t: ["study", study(t), "--tracking-uri", "foo://x"],
+     r"error: --tracking-uri foo://x: MLflow has no tracking store for scheme 'foo'; expected "
+     r"sqlite:///PATH, http\(s\)://HOST:PORT, postgresql://\.\.\., or a folder\.$"),
     ("gradcheck --seed -1", lambda t: ["gradcheck", "softmax", "--seed", "-1"],
      r"error: --seed must be an int in \[0, 4294967295\]\. Got -1 instead\.$"),
     ("gradcheck --seed 2**32", lambda t: ["gradcheck", "two_layer", "--seed", "4294967296"],
@@ -147,7 +150,7 @@ def test_bad_argument_is_one_line_exit_1_and_nothing_written(
 ) -> None:
     args = argv(tmp_path)
     stored = stored_args(tmp_path) if args[0] in ("study", "final", "worker") else []
-    code = main([*args, *stored])
+    code = main([*args[:2], *stored, *args[2:]])  # the case's own flags win
     err = capsys.readouterr().err
     assert code == 1, err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
