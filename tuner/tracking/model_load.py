@@ -84,7 +84,8 @@ def _check_store(tracking_uri: str) -> None:
 def load_model(uri: str, tracking_uri: str) -> LoadedModel:
     """The model at `uri` (models:/..., runs:/..., or a local folder); one-line errors."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    if uri.startswith(("models:", "runs:")):
+    if uri.startswith("runs:") or uri.startswith("models:") and not os.environ.get(
+            "MLFLOW_REGISTRY_URI"):  # a registry elsewhere is MLflow's to look up
         _check_store(tracking_uri)
     import mlflow
     from mlflow.exceptions import MlflowException
