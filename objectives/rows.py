@@ -108,11 +108,14 @@ def frame_values(X: Any, shape: InputShape, where: str = "The input") -> tuple[n
 def as_rows(X: Any, shape: InputShape, where: str = "The input") -> np.ndarray:
     """`X` as float64 rows (n, features): any real dtype, a DataFrame (see frame_values), a list
     of rows, images (n, C, H, W) or (n, H, W); one row as a 1-D array of `features` values.
-    DataError for anything else: other widths, text, NaN or infinite values."""
+    DataError for anything else: no rows, other widths, text, NaN or infinite values."""
     if is_frame(X):
         X = frame_values(X, shape, where)[0]
     array = _numbers(X, where)
     array = _fit_shape(array, shape, where)
+    if len(array) == 0:
+        raise DataError(f"{where} holds no rows; the model takes at least one row"
+                        + (f" of {shape.features} values." if shape.features else "."))
     finite = np.isfinite(array)
     if not finite.all():
         row, column = (int(i) for i in np.argwhere(~finite)[0])

@@ -3,6 +3,8 @@
 val_accuracy peaks at x = 2, y = 3 and grows with the step, so pruners have curves to compare.
 `sleep` slows each step, `hold` (a file path) stops every trial after its first report until
 that file exists (kill and interrupt tests then land mid-trial for certain, whatever the load),
+`hold_exit` (a file path) holds the process in its exit (Python joining its threads, as it does
+MLflow's writer) until that file exists, after touching `hold_exit`.exiting,
 `fail_above` / `diverge_above` make trials with x above the threshold raise, to exercise failure
 handling; `noise` adds a training seed's luck to the score (each run reports its seed as
 `training_seed`). No data is used beyond its length.
@@ -11,6 +13,7 @@ Use it in a study file as objective = "tests.toy_objective:TOY".
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -43,6 +46,22 @@ class ToyModel:
         return out
 
 
+def hold_exit(gate: Path) -> None:
+    """A thread (one per process) that, once the main thread has finished and the process
+    is exiting, touches `gate`.exiting and keeps the exit waiting until `gate` exists."""
+    if any(t.name == "hold_exit" for t in threading.enumerate()):
+        return
+
+    def wait() -> None:
+        while threading.main_thread().is_alive():
+            time.sleep(0.02)
+        gate.with_name(gate.name + ".exiting").touch()
+        while not gate.exists():
+            time.sleep(0.02)
+
+    threading.Thread(target=wait, name="hold_exit").start()
+
+
 class Toy:
     name = "toy"
     normalize = "feature"
@@ -58,12 +77,15 @@ class Toy:
         "diverge_above": Param("float", 1e9),
         "milestones": Param("ints", [2, 3]),
         "hold": Param("str", ""),
+        "hold_exit": Param("str", ""),
         "noise": Param("float", 0.0, low=0.0),
     }
 
     def fit(self, config: Mapping[str, Any], train: Split, val: Split, report: Reporter,
             seed: int, image_shape: tuple[int, int, int]) -> RunResult:
         cfg = resolve_config(self.name, self.params, config)
+        if cfg["hold_exit"]:
+            hold_exit(Path(cfg["hold_exit"]))
         score = 1.0 / (1.0 + (cfg["x"] - 2.0) ** 2 + 0.1 * (cfg["y"] - 3) ** 2)
         score += cfg["noise"] * float(np.random.default_rng(seed).normal())  # a seed's luck
         history: list[dict[str, float]] = []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import math
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,7 +75,20 @@ def _columns(columns: Columns) -> str:
     return "; ".join([columns.kind, *(f"dropped {d}" for d in columns.dropped)])
 
 
+NPY_MAGIC = b"\x93NUMPY"
+ZIP_MAGIC = b"PK"
+
+
 def _array(path: Path) -> np.ndarray:
+    try:
+        with path.open("rb") as handle:
+            magic = handle.read(len(NPY_MAGIC))
+    except OSError as exc:
+        raise DataError(f"Input {path} cannot be read ({exc.strerror}).") from None
+    if not magic.startswith(NPY_MAGIC if path.suffix.lower() == ".npy" else ZIP_MAGIC) \
+            and not magic.startswith((NPY_MAGIC, ZIP_MAGIC)):
+        raise DataError(f"Input {path} is not a NumPy file (it does not start like one); "
+                        f"expected a file written by numpy.save or numpy.savez.")
     try:
         loaded = np.load(path, allow_pickle=False)
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
@@ -102,9 +116,13 @@ def csv_header(first: list[str], shape: InputShape) -> bool:
 def _csv(path: Path, shape: InputShape, header: bool | None) -> tuple[np.ndarray, str]:
     """Numbers, one row per line, below a header row where `header` (or csv_header) says."""
     try:
-        with path.open(newline="") as handle:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
             lines = [row for row in csv.reader(handle) if row]
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+    except UnicodeDecodeError as exc:
+        raise DataError(f"Input {path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} "
+                        f"at offset {exc.start}); expected a CSV of numbers, saved as UTF-8.") \
+            from None
+    except (OSError, csv.Error) as exc:
         raise DataError(f"Input {path} is not a readable CSV file ({exc}).") from None
     if not lines:
         raise DataError(f"Input {path} holds no rows of numbers.")
@@ -170,14 +188,21 @@ def _images(folder: Path, shape: InputShape) -> tuple[np.ndarray, list[str]]:
     rows = np.empty((len(files), channels * height * width))
     for i, file in enumerate(files):
         try:
-            with Image.open(file) as opened:
-                image = opened.convert("L" if channels == 1 else "RGB")
+            with warnings.catch_warnings():  # past MAX_IMAGE_PIXELS: refused, not decoded
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                with Image.open(file) as opened:
+                    image = opened.convert("L" if channels == 1 else "RGB")
             if image.size != (width, height):
                 image = image.resize((width, height), Image.Resampling.BILINEAR)
             pixels = np.asarray(image, dtype=np.float64)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            size = str(exc).split(",")[0]  # "Image size (N pixels) exceeds limit of M pixels"
+            raise DataError(f"Image {file} is too large to read safely ({size}); expected an "
+                            f"image of about {width}x{height} pixels.") from None
         except (OSError, UnidentifiedImageError, ValueError) as exc:
             raise DataError(f"Image {file} cannot be read ({type(exc).__name__}: "
                             f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}).") from None
         pixels = pixels.reshape(height, width, -1).transpose(2, 0, 1)
         rows[i] = (pixels * (shape.pixel_max / 255.0)).reshape(-1)
     return rows, [p.name for p in files]
+

@@ -4,7 +4,9 @@ where asked."""
 
 from __future__ import annotations
 
+import os
 from collections import Counter
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,9 @@ def predict(study: str, input: Any, *, output: str | Path | None = None,
     .csv of raw rows or a folder of PNG / JPEG images. `header` (CSV only): True / False say
     whether the first line names the columns; None decides (inputs.csv_header). Writes the
     table to `output` as a CSV unless it is None. One prediction per input row, always."""
+    target = Path(output) if output is not None else None
+    if target is not None:
+        check_output(target)
     uri = model_uri or default_uri(study)
     model = load_model(uri, resolve_uri(tracking_uri))
     rows = read_rows(input, model.shape, header)
@@ -57,8 +62,32 @@ def predict(study: str, input: Any, *, output: str | Path | None = None,
                         f"nothing was written.")
     table.insert(0, "source", rows.sources)
     table.index.name = "index"
-    target = Path(output) if output is not None else None
     if target is not None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(target)
+        write_csv(table, target)
     return Predictions(table, uri, target, rows.how)
+
+
+def check_output(target: Path) -> None:
+    """DataError (one line) when `target` cannot be a CSV file: a folder, or below a file."""
+    if target.is_dir():
+        raise DataError(f"Output {target} is a folder; expected the path of a CSV file to "
+                        f"write.")
+    blocked = next((p for p in target.parents if p.exists() and not p.is_dir()), None)
+    if blocked is not None:
+        raise DataError(f"Output {target} cannot be written: {blocked} is a file, not a "
+                        f"folder; expected the path of a CSV file to write.")
+
+
+def write_csv(table: pd.DataFrame, target: Path) -> None:
+    """The table as a CSV at `target`, whole or not at all (a temporary file renamed into
+    place); DataError (one line) when it cannot be written."""
+    tmp = target.with_name(f".{target.name}.tmp")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(tmp)
+        os.replace(tmp, target)
+    except OSError as exc:
+        with suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise DataError(f"Cannot write predictions to {target} ({exc.strerror or exc}); "
+                        f"nothing was written.") from None

@@ -17,16 +17,18 @@ from paths import ROOT
 from toy_studies import KILL_STUDY, TARGET, kill_trials
 
 
-def start(tmp_path: Path, storage_url: str, hold: Path | None = None) -> subprocess.Popen[str]:
+def start(tmp_path: Path, storage_url: str, hold: Path | None = None,
+          *more: str) -> subprocess.Popen[str]:
     """`tuner study` on the toy study; with `hold`, every trial waits after its first report
-    until that file exists (so a trial is certainly running when the test acts)."""
+    until that file exists (so a trial is certainly running when the test acts); `more`: extra
+    arguments."""
     path = tmp_path / "kill.toml"
     path.write_text(KILL_STUDY)
     env = {**os.environ, "TUNER_HEARTBEAT_SECONDS": "1"}
     extra = ["--set", f"hold={hold}"] if hold is not None else []
     return subprocess.Popen(
         [sys.executable, "-m", "tuner", "-q", "study", str(path), "--storage", storage_url,
-         "--no-tracking", *extra], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+         "--no-tracking", *extra, *more], cwd=ROOT, env=env, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True)
 
 
@@ -112,3 +114,36 @@ def test_sigint_or_sigterm_fails_the_running_trial_and_prints_how_to_resume(
     assert not any(t.state == TrialState.RUNNING for t in kill_trials(storage_url))
     ts = rerun_to_the_end(tmp_path, storage_url)
     assert sum(t.state == TrialState.FAIL for t in ts) == 1
+
+
+def test_a_second_ctrl_c_while_exiting_stops_at_once_without_a_traceback(
+    tmp_path: Path, storage_url: str
+) -> None:
+    """The first Ctrl-C stops the held trial; the process then waits in its exit (a thread
+    joined, as MLflow's writer is) at a gate, where the second Ctrl-C lands for certain."""
+    hold, exit_gate = tmp_path / "go", tmp_path / "exit"
+    exiting = tmp_path / "exit.exiting"
+    proc = start(tmp_path, storage_url, hold, "--set", f"hold_exit={exit_gate}")
+    wait_for(storage_url, proc, held_mid_trial)
+    proc.send_signal(signal.SIGINT)
+    assert proc.stderr is not None
+    while "Ctrl-C again to stop now" not in (line := proc.stderr.readline()):
+        assert line, "the first Ctrl-C was not acknowledged"
+    hold.touch()
+    deadline = time.monotonic() + 60
+    while not exiting.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "never reached its exit"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    try:
+        out, err = proc.communicate(timeout=60)
+    finally:
+        exit_gate.touch()  # a process that ignored the second Ctrl-C ends too
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "Exception ignored" not in err, err
+    assert err.strip().splitlines() == ["interrupted: stopped now"], err
+    assert "interrupted; to resume, run: python -m tuner -q study" in out
+    ts = kill_trials(storage_url)
+    interrupted = [t for t in ts if t.state == TrialState.FAIL]
+    assert len(interrupted) == 1 and interrupted[0].user_attrs["reason"] == "interrupted"
+    assert not any(t.state == TrialState.RUNNING for t in ts)

@@ -9,18 +9,32 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from contextlib import suppress
 
 from objectives.errors import ObjectiveError
 from objectives.threads import set_budget
 from tuner.cli.commands import COMMANDS
 from tuner.cli.parser import build_parser
+from tuner.engine.interrupts import stop_now_from_here
 from tuner.engine.worker_process import configure_logging
 from tuner.errors import TunerError
 from tuner.options import check_limit
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; returns its exit code (a usage error: one line on stderr, code 1)."""
+    """Run one command; returns its exit code (a usage error: one line on stderr, code 1).
+    Without `argv` (the process's own command line: `tuner`, `python -m tuner`), a Ctrl-C
+    after the command, while the process exits, ends it at once with one line (stop_now)."""
+    try:
+        return _main(argv)
+    finally:
+        if argv is None:
+            with suppress(OSError, ValueError):  # what was printed is out before a stop_now
+                sys.stdout.flush()
+            stop_now_from_here()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     raw = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(raw)

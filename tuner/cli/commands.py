@@ -14,12 +14,14 @@ from typing import Any
 import tuner
 from objectives.numpy_nets.gradcheck import TOLERANCE, check
 from tuner.engine.checkpoints import checkpoint_location, local_folder
+from tuner.errors import SpecError, StorageError
 from tuner.options import RunOptions
 from tuner.reporting.inspect import checkpoints_line, list_text, show_text
 from tuner.reporting.report import default_out, write_report
 from tuner.reporting.summary import final_line, study_summary
+from tuner.spec import check_seed
 from tuner.spec.describe import describe
-from tuner.storage import mask, open_storage, resolve_url
+from tuner.storage import mask, open_storage, resolve_url, sqlite_file
 from tuner.tracking import serve_ui
 
 INTERRUPTED = 130
@@ -36,11 +38,20 @@ def _spec_settings(args: argparse.Namespace) -> dict[str, Any]:
             "seed": args.seed, "confirm": args.confirm}
 
 
+def _data_dir(args: argparse.Namespace) -> str | None:
+    """--data-dir, unless it is a file (a missing folder is the dataset's own "not found")."""
+    given = args.data_dir
+    if given is not None and Path(given).exists() and not Path(given).is_dir():
+        raise SpecError(f"--data-dir {given} is a file; expected the folder that holds the "
+                        f"datasets.")
+    return given
+
+
 def _options(args: argparse.Namespace) -> RunOptions:
     """How the study commands' flags run the study: the one options object of the API."""
     return RunOptions(
         storage=args.storage, tracking_uri=args.tracking_uri, tracking=not args.no_tracking,
-        data_dir=args.data_dir, download=args.download, progress=not args.quiet,
+        data_dir=_data_dir(args), download=args.download, progress=not args.quiet,
         register=not getattr(args, "no_register", False),
         checkpoints=not args.no_checkpoints, checkpoint_dir=args.checkpoint_dir,
         jobs=getattr(args, "jobs", None), cluster=getattr(args, "cluster", None),
@@ -77,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         if not quiet:
             tqdm.write(metrics_line(step, metrics), file=sys.stderr)
 
-    result = tuner.train(args.objective, dataset=args.dataset, data_dir=args.data_dir,
+    result = tuner.train(args.objective, dataset=args.dataset, data_dir=_data_dir(args),
                          overrides=_overrides(args), seed=args.seed, report=report,
                          progress=not quiet, download=args.download)
     last = result.metrics
@@ -98,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def gradcheck(args: argparse.Namespace) -> int:
-    errors = check(args.objective, seed=args.seed)
+    errors = check(args.objective, seed=check_seed(args.seed, "--seed"))
     print(f"{args.objective}: max relative error, analytic vs centred differences (float64)")
     for name, error in errors.items():
         verdict = "ok" if error <= TOLERANCE else f"FAIL (> {TOLERANCE:g})"
@@ -145,8 +156,26 @@ def predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _existing(storage: str | None) -> str:
+    """The storage URL of a command that only reads: a SQLite file must exist (opening one
+    would create it, empty)."""
+    url = resolve_url(storage)
+    db = sqlite_file(url)
+    if db is not None and not db.is_file():
+        raise StorageError(f"No storage at {db} ({mask(url)}): "
+                           + ("it is a folder" if db.is_dir() else "the file does not exist")
+                           + "; pass the --storage a study ran with (default sqlite:///tuner.db "
+                           "in the folder it ran in).")
+    return url
+
+
 def list_studies(args: argparse.Namespace) -> int:
     url = resolve_url(args.storage)
+    db = sqlite_file(url)
+    if db is not None and not db.exists():  # not created just to be listed
+        print(f"no studies in {mask(url)} (no such file)")
+        return 0
+    url = _existing(url)
     print(list_text(open_storage(url), url))
     _checkpoints(url)
     return 0
@@ -159,7 +188,7 @@ def _checkpoints(url: str) -> None:
 
 
 def show(args: argparse.Namespace) -> int:
-    url = resolve_url(args.storage)
+    url = _existing(args.storage)
     print(show_text(open_storage(url), url, args.name))
     _checkpoints(url)
     return 0
@@ -170,7 +199,7 @@ def ui(args: argparse.Namespace) -> int:
 
 
 def report(args: argparse.Namespace) -> int:
-    url = resolve_url(args.storage)
+    url = _existing(args.storage)
     page = write_report(open_storage(url), args.name,
                         Path(args.out) if args.out else default_out(args.name))
     print(f"Report written to {page}")

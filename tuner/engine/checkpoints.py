@@ -84,8 +84,9 @@ def checkpoint_store(location: str) -> ArtifactStore:
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise SpecError(f"The checkpoint folder {folder} cannot be created ({exc.strerror});"
-                            " expected a folder this user can write.") from None
+            raise SpecError(f"The checkpoint folder {folder} cannot be created ({exc.strerror}); "
+                            f"expected a folder this process can write (--checkpoint-dir, "
+                            f"$TUNER_CHECKPOINT_DIR), or pass --no-checkpoints.") from None
         return FileSystemArtifactStore(str(folder))
     try:
         import boto3  # noqa: F401 - Optuna's S3 store needs it

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import threading
 import uuid
@@ -32,7 +33,7 @@ from objectives.threads import cores
 from tuner.engine.cluster_task import cluster_worker, host_of, task_env
 from tuner.engine.jobs import thread_share
 from tuner.engine.worker_process import INTERRUPTED
-from tuner.errors import TunerError
+from tuner.errors import SpecError, TunerError
 from tuner.options import CLUSTER_ENV, RunOptions
 from tuner.search.trials import FINISHED
 from tuner.spec import StudySpec
@@ -43,6 +44,9 @@ log = logging.getLogger("tuner")
 POLL_SECONDS = 2.0
 STOP_SECONDS = 120
 CONNECT_TIMEOUT = "15s"
+ADDRESS = re.compile(r"^(?:(?P<scheme>[a-z]+)://)?(?P<host>\[[0-9a-fA-F:.]+\]|[^\s/:\[\]]+)"
+                     r":(?P<port>\d{1,5})/?$")
+SCHEMES = (None, "tcp", "tls", "ws", "wss", "ucx")
 
 
 def thread_shares(workers: Mapping[str, Mapping[str, Any]], host_cores: Mapping[str, int]
@@ -70,7 +74,7 @@ def run_cluster(spec: StudySpec, options: RunOptions, address: str, storage: Any
                 logging.getLogger(name).setLevel(logging.CRITICAL + 1)
     try:
         client = Client(address, timeout=CONNECT_TIMEOUT)
-    except (OSError, TimeoutError) as exc:
+    except (OSError, TimeoutError, ValueError) as exc:
         raise TunerError(f"The Dask scheduler at {address} cannot be reached ({exc}); start it "
                          f"(`dask scheduler`) or check the address.") from None
     with client:
@@ -210,5 +214,14 @@ def _finished(spec: StudySpec, storage: Any, before: int) -> int:
 
 
 def cluster_address(cluster: str | None) -> str | None:
-    """--cluster, else $TUNER_CLUSTER, else None (this machine)."""
-    return cluster or os.environ.get(CLUSTER_ENV) or None
+    """--cluster, else $TUNER_CLUSTER, else None (this machine); a SpecError line when it is not
+    a scheduler address (tcp://HOST:PORT; tls, ws, wss, ucx, or HOST:PORT alone)."""
+    address = cluster or os.environ.get(CLUSTER_ENV) or None
+    if address is None:
+        return None
+    found = ADDRESS.match(address)
+    if found is None or found["scheme"] not in SCHEMES or not 0 < int(found["port"]) < 65536:
+        where = "--cluster" if cluster else f"${CLUSTER_ENV}"
+        raise SpecError(f"{where} {address!r} is not a Dask scheduler address; expected "
+                        f"tcp://HOST:PORT, e.g. tcp://scheduler:8786.")
+    return address

@@ -1,8 +1,9 @@
 """Ctrl-C (or SIGTERM, what systemd, Kubernetes and batch schedulers send) during a study: the
 first stops at the running trial's next report (that trial is told FAIL "interrupted"), a second
-stops at once. The flag, not an exception raised from the signal
-handler, carries the first one: raising there could land inside a finalizer or a library's
-weakref callback, where Python prints "Exception ignored ... Traceback" and carries on."""
+stops at once; one while the process exits ends it at once (stop_now). The flag, not an
+exception raised from the signal handler, carries the first one: raising there could land
+inside a finalizer or a library's weakref callback, where Python prints "Exception ignored ...
+Traceback" and carries on."""
 
 from __future__ import annotations
 
@@ -26,6 +27,23 @@ class Interrupted(Exception):
 SIGINT_SEEN = threading.Event()
 """Set by the first Ctrl-C; the loop between trials and every report() raise KeyboardInterrupt
 when it is set."""
+
+
+def stop_now(signum: int, frame: Any) -> None:
+    """Ctrl-C (or SIGTERM) while the process exits: what is left is cleanup (MLflow's queue,
+    threads being joined), where a KeyboardInterrupt would print "Exception ignored ...
+    Traceback". Stop at once instead: one line, exit code 130; the storage's transactions
+    keep what was stored, and running the command again resumes."""
+    os.write(2, b"interrupted: stopped now\n")
+    os._exit(130)
+
+
+def stop_now_from_here() -> None:
+    """Until the process ends, Ctrl-C and SIGTERM stop it at once (stop_now); for the end of a
+    process's main function (main thread only), never for a library call."""
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, stop_now)
 
 
 def on_sigint(signum: int, frame: Any) -> None:

@@ -69,6 +69,10 @@ def main() -> int:
         return 1
     except KeyboardInterrupt:
         return INTERRUPTED
+    finally:
+        from tuner.engine.interrupts import stop_now_from_here
+
+        stop_now_from_here()  # Ctrl-C while it exits: no traceback
     return 0
 
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import sqlite3
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from tuner.errors import TrackingError
 from tuner.storage import mask, sqlite_file
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
@@ -111,3 +114,31 @@ def first_line(exc: BaseException, limit: int) -> str:
 def local_store(uri: str) -> Path | None:
     """The database file of a SQLite tracking URI, else None."""
     return sqlite_file(uri)
+
+
+STORE_SCHEMES = ("", "file", "sqlite", "postgresql", "mysql", "mssql", "http", "https",
+                 "databricks", "databricks-uc", "uc")
+
+
+def check_scheme(uri: str, flag: str = "--tracking-uri") -> str:
+    """`uri` when MLflow has a store for its scheme, else one TrackingError line."""
+    scheme = uri.partition("://")[0].split("+")[0].lower() if "://" in uri else ""
+    if scheme not in STORE_SCHEMES:
+        raise TrackingError(f"{flag} {mask(uri)}: MLflow has no tracking store for scheme "
+                            f"'{scheme}'; expected sqlite:///PATH, http(s)://HOST:PORT, "
+                            f"postgresql://..., or a folder.")
+    return uri
+
+
+def check_sqlite(db: Path, uri: str) -> None:
+    """A SQLite tracking store that exists is a database SQLite can read, else one
+    TrackingError line (MLflow would stop with a traceback)."""
+    if not db.exists():
+        return
+    try:
+        with contextlib.closing(sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro",
+                                                uri=True)) as conn:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error as exc:
+        raise TrackingError(f"--tracking-uri {mask(uri)} cannot be opened ({exc}); expected an "
+                            f"MLflow SQLite database.") from None

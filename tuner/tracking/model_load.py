@@ -15,8 +15,10 @@ import pandas as pd
 
 from objectives.rows import InputShape
 from tuner.errors import DataError, TrackingError
-from tuner.tracking.keys import first_line
+from tuner.storage import mask
+from tuner.tracking.keys import check_scheme, check_sqlite, first_line, local_store
 from tuner.tracking.model_log import fluent_uri
+from tuner.tracking.store import MlflowStore
 
 
 @dataclass
@@ -63,9 +65,28 @@ def default_uri(study: str) -> str:
     return f"models:/{study}/latest"
 
 
+def _check_store(tracking_uri: str) -> None:
+    """The tracking store a models:/ or runs:/ URI is looked up in, checked in seconds: a known
+    scheme, a SQLite file that exists (never created empty just to find no model in it), a
+    server that answers (MLflow's own retries would wait minutes)."""
+    check_scheme(tracking_uri)
+    db = local_store(tracking_uri)
+    if db is not None and not db.is_file():
+        raise TrackingError(f"No MLflow tracking store at {db} ({mask(tracking_uri)}); pass "
+                            f"the --tracking-uri the study ran with (default sqlite:///mlflow.db "
+                            f"in the folder it ran in).")
+    if db is not None:
+        check_sqlite(db, tracking_uri)
+    if tracking_uri.startswith(("http://", "https://")):
+        MlflowStore(tracking_uri).check(hint="start it, or pass another --tracking-uri")
+
+
 def load_model(uri: str, tracking_uri: str) -> LoadedModel:
     """The model at `uri` (models:/..., runs:/..., or a local folder); one-line errors."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    if uri.startswith("runs:") or uri.startswith("models:") and not os.environ.get(
+            "MLFLOW_REGISTRY_URI"):  # a registry elsewhere is MLflow's to look up
+        _check_store(tracking_uri)
     import mlflow
     from mlflow.exceptions import MlflowException
 
@@ -73,10 +94,13 @@ def load_model(uri: str, tracking_uri: str) -> LoadedModel:
         with fluent_uri(tracking_uri):
             model = mlflow.pyfunc.load_model(uri)
     except MlflowException as exc:
-        raise TrackingError(f"Cannot load model {uri} from {tracking_uri}: "
+        raise TrackingError(f"Cannot load model {uri} from {mask(tracking_uri)}: "
                             f"{first_line(exc, 300)}") from None
     except OSError as exc:
         raise DataError(f"Cannot load model {uri}: {first_line(exc, 300)}") from None
+    except Exception as exc:  # noqa: BLE001 - a store or model MLflow itself cannot read
+        raise TrackingError(f"Cannot load model {uri} from {mask(tracking_uri)} "
+                            f"({type(exc).__name__}: {first_line(exc, 300)}).") from None
     meta: dict[str, Any] = model.metadata.metadata or {}
     schema = model.metadata.get_input_schema()
     spec: Any = schema.inputs[0] if schema is not None and schema.inputs else None

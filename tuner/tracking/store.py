@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from tuner.errors import TrackingError
 from tuner.storage import mask
 from tuner.storage.sqlite import create_once
-from tuner.tracking.keys import EXPERIMENT_KIND, artifact_root, first_line, local_store
+from tuner.tracking.keys import (
+    EXPERIMENT_KIND,
+    artifact_root,
+    check_scheme,
+    first_line,
+    local_store,
+)
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -159,7 +165,11 @@ class MlflowStore:
         repo = get_artifact_repository(artifact_uri, tracking_uri=self.tracking_uri)
         repo.log_artifacts(str(folder))
 
-    def check(self) -> None:
+    def check(self, hint: str = "start it, pass another --tracking-uri, or use --no-tracking"
+              ) -> None:
+        """One quick call (no retries, 5 s timeout); TrackingError (one line ending in `hint`)
+        when the store does not answer, or is of a scheme MLflow has no store for."""
+        check_scheme(self.tracking_uri)
         where = mask(self.tracking_uri)
         try:
             with http_env(retries=0, timeout=5):
@@ -171,8 +181,7 @@ class MlflowStore:
             else:
                 cause = f"{type(exc).__name__}: {cause}"
             raise TrackingError(
-                f"MLflow tracking store {where} cannot be reached ({cause}); "
-                "start it, pass another --tracking-uri, or use --no-tracking."
+                f"MLflow tracking store {where} cannot be reached ({cause}); {hint}."
             ) from None
 
     def experiment_id(self, study: str) -> str:

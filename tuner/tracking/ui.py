@@ -7,6 +7,7 @@ the links printed for each study carry it, so they open on the runs table.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import signal
@@ -17,18 +18,29 @@ from typing import Any
 
 from tuner.errors import TrackingError
 from tuner.storage import mask
-from tuner.tracking.keys import ARTIFACTS_DIR, local_store, resolve_uri
+from tuner.tracking.keys import (
+    ARTIFACTS_DIR,
+    check_scheme,
+    check_sqlite,
+    local_store,
+    resolve_uri,
+)
 
 log = logging.getLogger(__name__)
 
 
-def _port_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
+def _bind_problem(host: str, port: int) -> str | None:
+    """Why the UI cannot listen on host:port (None: it can)."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             sock.bind((host, port))
-        except OSError:
-            return False
-    return True
+    except socket.gaierror:
+        return f"--host {host} is not a host name or address this machine knows"
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            return f"Port {port} on {host} is in use; pick another with --port"
+        return f"Cannot listen on {host}:{port} ({exc.strerror}); pass a --host of this machine"
+    return None
 
 
 WORKFLOW = "workflowType=machine_learning"
@@ -49,19 +61,26 @@ def study_links(uri: str, base: str) -> list[tuple[str, str]]:
 
 def serve_ui(tracking_uri: str | None = None, host: str = "127.0.0.1", port: int = 5000) -> int:
     """Serve the MLflow UI for the store until Ctrl+C (or SIGTERM); returns the exit code."""
-    uri = resolve_uri(tracking_uri)
+    uri = check_scheme(resolve_uri(tracking_uri))
     if uri.startswith(("http://", "https://")):
         print(f"The tracking server already serves the UI: open {mask(uri)}")
         return 0
     if not 0 < port < 65536:
         raise TrackingError(f"--port must be in [1, 65535]. Got {port} instead.")
-    if not _port_free(host, port):
-        raise TrackingError(f"Port {port} on {host} is in use; pick another with --port.")
+    problem = _bind_problem(host, port)
+    if problem is not None:
+        raise TrackingError(f"{problem}.")
     cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
            "--host", host, "--port", str(port), "--workers", "1"]
     db = local_store(uri)
     if db is not None:
-        db.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            db.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise TrackingError(f"--tracking-uri {mask(uri)}: cannot create its folder "
+                                f"({exc.strerror}); expected a folder that can be written.") \
+                from None
+        check_sqlite(db, uri)
         cmd += ["--artifacts-destination", str(db.resolve().parent / ARTIFACTS_DIR)]
     if host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("Serving the MLflow UI on %s: anyone who can reach it sees every run.",
@@ -77,7 +96,11 @@ def serve_ui(tracking_uri: str | None = None, host: str = "127.0.0.1", port: int
         return server.wait()
     except KeyboardInterrupt:
         server.terminate()
-        server.wait(timeout=10)
+        try:
+            server.wait(timeout=10)
+        except (KeyboardInterrupt, subprocess.TimeoutExpired):  # Ctrl-C again: stop it now
+            server.kill()
+            server.wait()
         return 0
 
 
