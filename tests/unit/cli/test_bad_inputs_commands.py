@@ -114,8 +114,8 @@ COMMAND_CASES: list[tuple[str, Callable[[Path], list[str]], str]] = [
      r"error: --port must be in \[1, 65535\]\. Got 0 instead\.$"),
     ("study --checkpoint-dir a file", lambda t: ["study", resumable(t), "--checkpoint-dir",
                                                  str(_file(t / "a-file"))],
-     r"error: The checkpoint folder .*a-file cannot be created \(File exists\); expected a "
-     r"folder this process can write"),
+     r"error: The checkpoint folder .*a-file \(--checkpoint-dir, \$TUNER_CHECKPOINT_DIR\) is a "
+     r"file; expected a folder"),
     ("study --data-dir a file", lambda t: ["study", study(t), "--data-dir",
                                            str(_file(t / "a-file"))],
      r"error: --data-dir .*a-file is a file; expected the folder that holds the datasets\.$"),
