@@ -19,7 +19,7 @@ from tuner.reporting.inspect import checkpoints_line, list_text, show_text
 from tuner.reporting.report import default_out, write_report
 from tuner.reporting.summary import final_line, study_summary
 from tuner.spec.describe import describe
-from tuner.storage import mask, open_storage, resolve_url
+from tuner.storage import mask, open_existing, resolve_url
 from tuner.tracking import serve_ui
 
 INTERRUPTED = 130
@@ -147,7 +147,7 @@ def predict(args: argparse.Namespace) -> int:
 
 def list_studies(args: argparse.Namespace) -> int:
     url = resolve_url(args.storage)
-    print(list_text(open_storage(url), url))
+    print(list_text(open_existing(url), url))
     _checkpoints(url)
     return 0
 
@@ -160,7 +160,7 @@ def _checkpoints(url: str) -> None:
 
 def show(args: argparse.Namespace) -> int:
     url = resolve_url(args.storage)
-    print(show_text(open_storage(url), url, args.name))
+    print(show_text(open_existing(url), url, args.name))
     _checkpoints(url)
     return 0
 
@@ -171,7 +171,7 @@ def ui(args: argparse.Namespace) -> int:
 
 def report(args: argparse.Namespace) -> int:
     url = resolve_url(args.storage)
-    page = write_report(open_storage(url), args.name,
+    page = write_report(open_existing(url), args.name,
                         Path(args.out) if args.out else default_out(args.name))
     print(f"Report written to {page}")
     return 0

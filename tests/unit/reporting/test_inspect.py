@@ -10,6 +10,7 @@ import optuna
 import pytest
 
 from tuner.cli import main
+from tuner.storage import open_storage
 
 STUDY = """
 objective = "tests.toy_objective:TOY"
@@ -30,6 +31,7 @@ x = { low = -10.0, high = 10.0 }
 
 def test_list_and_show(tmp_path: Path, storage_url: str,
                        capsys: pytest.CaptureFixture[str]) -> None:
+    open_storage(storage_url)  # an empty one (list never creates one: test_bad_inputs_state)
     assert main(["list", "--storage", storage_url]) == 0
     assert "no studies in sqlite:///" in capsys.readouterr().out
     path = tmp_path / "ins.toml"
@@ -59,6 +61,7 @@ def test_list_and_show(tmp_path: Path, storage_url: str,
 
 def test_show_unknown_study_is_one_line(storage_url: str,
                                         capsys: pytest.CaptureFixture[str]) -> None:
+    open_storage(storage_url)
     assert main(["show", "nothing", "--storage", storage_url]) == 1
     err = capsys.readouterr().err
     assert err == ("error: No study 'nothing' in storage " + storage_url +
