@@ -27,7 +27,8 @@ from tuner.engine.interrupts import Interrupted
 from tuner.engine.stage_result import end_stage_info, summarize
 from tuner.search.trials import RUN_SUFFIX
 from tuner.spec import ParamSpace, Stage
-from tuner.storage import mask
+from tuner.storage import from_storage, mask
+from tuner.storage.errors import explained
 
 log = logging.getLogger("tuner")
 
@@ -92,15 +93,19 @@ def others_running(study: optuna.Study) -> bool:
 def close_stopped(ctx: Context, study: optuna.Study, parent: str | None,
                   cause: BaseException) -> None:
     """The stage loop stopped by `cause`: end its run KILLED (an interrupt) or FAILED (an
-    error), unless other workers still run its trials. Best effort: the storage may be gone."""
+    error), unless other workers still run its trials (after a storage failure this worker's
+    own trial stays RUNNING, so it closes the run anyway; a later end_stage finishes it)."""
     if parent is None:
         return
-    with contextlib.suppress(Exception):
-        if others_running(study):
-            return
+    if not from_storage(cause):
+        with contextlib.suppress(Exception):
+            if others_running(study):
+                return
     interrupted = isinstance(cause, (Interrupted, KeyboardInterrupt))
     status = "KILLED" if interrupted else "FAILED"
-    reason = "interrupted" if interrupted else f"{type(cause).__name__}: {cause}"
+    reason = ("interrupted" if interrupted else
+              explained(cause, ctx.options.storage_url) if from_storage(cause) else
+              f"{type(cause).__name__}: {cause}")
     ctx.tracker.end_run(parent, status, reason)
 
 

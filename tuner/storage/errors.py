@@ -63,5 +63,9 @@ def storage_errors(url: str) -> Iterator[None]:
     try:
         yield
     except (*DRIVER_ERRORS, optuna.exceptions.StorageInternalError) as exc:
-        cause = reason(exc.__cause__ if exc.__cause__ is not None else exc, url)
-        raise StorageError(explain(cause, url)) from None
+        raise StorageError(explained(exc, url)) from None
+
+
+def explained(exc: BaseException, url: str) -> str:
+    """explain() for a storage exception: the driver's message under Optuna's wrapper."""
+    return explain(reason(exc.__cause__ if exc.__cause__ is not None else exc, url), url)
