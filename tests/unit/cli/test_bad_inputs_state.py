@@ -1,7 +1,7 @@
 """Bad inputs that would leave state half-written: a command that only reads a study given a
-storage path that does not exist (it would create the folder and an empty database), and names
-the tuner reserves for its own record studies. One line on stderr, exit code 1, nothing
-written, nothing created."""
+storage (or MLflow store) path that does not exist (it would create the folder and an empty
+database), and names the tuner reserves for its own record studies. One line on stderr, exit
+code 1, nothing written, nothing created."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from bad_studies import nothing_written, stored_args, study
+from ports import free_port
 
 from tuner.cli import main
 
@@ -42,6 +43,11 @@ CASES: list[tuple[str, Callable[[Path], list[str]], str]] = [
     ("final, mistyped storage",
      lambda t: ["final", study(t), "--storage", missing(t, "tuner.db"), "--tracking-uri",
                 f"sqlite:///{t / 'mlflow.db'}"], NO_FILE),
+    ("ui, mistyped tracking store",
+     lambda t: ["ui", "--tracking-uri", missing(t, "mlflow.db"), "--port", str(free_port())],
+     r"error: No MLflow store file .*nowhere/mlflow\.db \(tracking URI 'sqlite:///.*'\); "
+     r"expected an existing store: the --tracking-uri \(or \$MLFLOW_TRACKING_URI\) a study "
+     r"ran with\.$"),
     ("stage named like a pruning companion",
      lambda t: ["study", stage_named(t, "s#pruning"), *stored_args(t)],
      r"error: .*stages\[0\]\.name.* without '/' or '#'"),
