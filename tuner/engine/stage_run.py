@@ -54,13 +54,14 @@ def parent_run(ctx: Context, study: optuna.Study, stage: Stage,
             "storage": mask(ctx.options.storage_url)}
     if ATTR not in study.user_attrs and not _claim(ctx, study):
         _wait_for_run(study, stage)
+        if ATTR in study.user_attrs and study.user_attrs[ATTR] is None:
+            return None  # the claimer could not create it just now (MLflow unreachable)
     existing = study.user_attrs.get(ATTR)
     if existing:
         return ctx.tracker.stage_run(spec.name, stage.name, info, run_id=existing)
-    if ATTR in study.user_attrs:  # the claimer could not create it (MLflow unreachable)
-        return None
+    # Claimed here, or a claimer that died, or an earlier run that could not create it.
     parent = ctx.tracker.stage_run(spec.name, stage.name, info)
-    study.set_user_attr(ATTR, parent)  # None too: the others stop waiting
+    study.set_user_attr(ATTR, parent)  # None too: the waiting workers stop waiting
     return parent
 
 

@@ -150,3 +150,19 @@ def test_the_run_record_is_no_study_in_listings(
     capsys.readouterr()
     assert main(["list", "--storage", storage_url]) == 0
     assert RUN_SUFFIX not in capsys.readouterr().out
+
+
+def test_a_run_that_could_not_be_created_is_created_by_the_next_run(
+    tmp_path: Path, storage_url: str, tracking_uri: str
+) -> None:
+    """MLflow was unreachable when the claimer tried (attr stored as None): a later process
+    creates the stage run instead of running the stage without one for good."""
+    ctx = _context(tmp_path, storage_url, tracking_uri)
+    stage = ctx.spec.stages[0]
+    study = open_stage_study(ctx, stage)
+    ctx.storage.create_new_study([optuna.study.StudyDirection.MINIMIZE],
+                                 study.study_name + RUN_SUFFIX)
+    study.set_user_attr(stage_run.ATTR, None)
+    parent = stage_run.parent_run(ctx, study, stage, stage.space)
+    assert parent is not None and _stage_runs(tracking_uri) == [parent]
+    assert study.user_attrs[stage_run.ATTR] == parent
