@@ -36,6 +36,7 @@ from tuner.engine.spec_store import store_spec
 from tuner.engine.stage import open_stage_study
 from tuner.engine.stage_result import summarize
 from tuner.engine.study import (
+    close_left_open,
     optuna_warnings_only,
     run_confirm_stage,
     run_stages,
@@ -47,7 +48,7 @@ from tuner.options import RunOptions
 from tuner.results import FinalResult, StageResult, StudyResult, TrainResult
 from tuner.spec import StudySpec, check_seed, load_spec
 from tuner.spec.objectives import resolve_objective
-from tuner.storage import storage_errors
+from tuner.storage import require_existing, storage_errors
 
 StudyRef = str | Path | StudySpec
 SPEC_SETTINGS = ("dataset", "overrides", "trials", "seed", "confirm")
@@ -126,11 +127,17 @@ def run_study(study: StudyRef, options: RunOptions | None = None, *, final: bool
         with storage_errors(options.storage_url):
             store_spec(ctx.storage, spec)
         if address is not None:
-            tasks = run_cluster(spec, options, address, ctx.storage)
+            try:
+                tasks = run_cluster(spec, options, address, ctx.storage)
+            finally:
+                close_left_open(ctx)
             return _result(ctx, None, run_final(ctx) if final else None, workers=tasks,
                            worker_kind="tuner workers on the Dask cluster")
         if options.jobs is not None and options.jobs > 1:
-            run_jobs(spec, options)
+            try:
+                run_jobs(spec, options)
+            finally:
+                close_left_open(ctx)
             ran = None
         else:
             ran = run_stages(ctx)
@@ -164,6 +171,7 @@ def final(study: StudyRef, options: RunOptions | None = None, *, trial: str | in
     spec, options = _prepare(study, options, "final", settings)
     options = dataclasses.replace(options, progress=False,
                                   final_trial=None if trial is None else str(trial))
+    require_existing(options.storage_url)  # a final retrains a study that ran: never an empty one
     with optuna_warnings_only():
         ctx = open_context(spec, options, preflight(spec, options), role="final")
         if options.final_trial is None:

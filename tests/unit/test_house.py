@@ -222,12 +222,12 @@ def test_test_modules_have_unique_names() -> None:
 
 
 def _restarting_tests(source: str) -> dict[str, bool]:
-    """Each test function that restarts the test PostgreSQL server: whether it is marked
+    """Each test function that restarts (or stops) the test PostgreSQL server: whether it is marked
     restarts_postgres (make test-e2e runs those alone, after the parallel run)."""
     found = {}
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.FunctionDef) and node.name.startswith("test_") and \
-                "restart_postgres" in ast.unparse(node):
+                any(cmd in ast.unparse(node) for cmd in ("restart_postgres", "stop_postgres")):
             found[node.name] = "restarts_postgres" in ast.unparse(node.decorator_list)
     return found
 

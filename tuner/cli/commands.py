@@ -14,14 +14,14 @@ from typing import Any
 import tuner
 from objectives.numpy_nets.gradcheck import TOLERANCE, check
 from tuner.engine.checkpoints import checkpoint_location, local_folder
-from tuner.errors import SpecError, StorageError
+from tuner.errors import SpecError
 from tuner.options import RunOptions
 from tuner.reporting.inspect import checkpoints_line, list_text, show_text
 from tuner.reporting.report import default_out, write_report
 from tuner.reporting.summary import final_line, study_summary
 from tuner.spec import check_seed
 from tuner.spec.describe import describe
-from tuner.storage import mask, open_storage, resolve_url, sqlite_file
+from tuner.storage import mask, open_existing, resolve_url
 from tuner.tracking import serve_ui
 
 INTERRUPTED = 130
@@ -156,27 +156,9 @@ def predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _existing(storage: str | None) -> str:
-    """The storage URL of a command that only reads: a SQLite file must exist (opening one
-    would create it, empty)."""
-    url = resolve_url(storage)
-    db = sqlite_file(url)
-    if db is not None and not db.is_file():
-        raise StorageError(f"No storage at {db} ({mask(url)}): "
-                           + ("it is a folder" if db.is_dir() else "the file does not exist")
-                           + "; pass the --storage a study ran with (default sqlite:///tuner.db "
-                           "in the folder it ran in).")
-    return url
-
-
 def list_studies(args: argparse.Namespace) -> int:
     url = resolve_url(args.storage)
-    db = sqlite_file(url)
-    if db is not None and not db.exists():  # not created just to be listed
-        print(f"no studies in {mask(url)} (no such file)")
-        return 0
-    url = _existing(url)
-    print(list_text(open_storage(url), url))
+    print(list_text(open_existing(url), url))
     _checkpoints(url)
     return 0
 
@@ -188,8 +170,8 @@ def _checkpoints(url: str) -> None:
 
 
 def show(args: argparse.Namespace) -> int:
-    url = _existing(args.storage)
-    print(show_text(open_storage(url), url, args.name))
+    url = resolve_url(args.storage)
+    print(show_text(open_existing(url), url, args.name))
     _checkpoints(url)
     return 0
 
@@ -199,8 +181,8 @@ def ui(args: argparse.Namespace) -> int:
 
 
 def report(args: argparse.Namespace) -> int:
-    url = _existing(args.storage)
-    page = write_report(open_storage(url), args.name,
+    url = resolve_url(args.storage)
+    page = write_report(open_existing(url), args.name,
                         Path(args.out) if args.out else default_out(args.name))
     print(f"Report written to {page}")
     return 0

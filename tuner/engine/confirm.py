@@ -22,6 +22,7 @@ from objectives.adapters.function import FunctionObjective
 from tuner.engine.context import Context
 from tuner.engine.stage import StagePlan, open_stage_study, run_plan, stage_done, stage_space
 from tuner.engine.stage_result import summarize
+from tuner.engine.stage_run import close_orphan
 from tuner.engine.trial import TrialSetup
 from tuner.results import StageResult
 from tuner.search.confirm import (
@@ -228,6 +229,7 @@ def run_confirm(ctx: Context) -> StageResult | None:
     study = open_stage_study(ctx, stage)
     if stage_done(study, stage):
         log.info("stage %s: already decided; skipped", stage.name)
+        close_orphan(ctx, study, stage, done=True)
         return summarize(study, stage.name, wall=0.0, ran=0)
     plan = ConfirmPlan(ctx, study)
     if not plan.candidates:

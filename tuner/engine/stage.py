@@ -22,6 +22,7 @@ from tuner.engine.preflight import directions
 from tuner.engine.pruning import fail_orphan_companions, open_pruning_study
 from tuner.engine.slots import fail_orphans, first_beat, is_surplus, slots_taken
 from tuner.engine.stage_result import end_stage_info, summarize
+from tuner.engine.stage_run import close_orphan, close_stopped, parent_run
 from tuner.engine.trial import TrialSetup, run_trial
 from tuner.errors import TunerError
 from tuner.results import StageResult
@@ -30,7 +31,7 @@ from tuner.search.samplers import SHARED_SEED_SAMPLERS, build_pruner, build_samp
 from tuner.search.trials import FINISHED
 from tuner.spec import ParamSpace, Stage, StudySpec
 from tuner.spec.model import SEED_LIMIT
-from tuner.storage import fail_stale, mask
+from tuner.storage import fail_stale
 
 log = logging.getLogger("tuner")
 
@@ -129,9 +130,8 @@ def run_stage(ctx: Context, stage: Stage) -> StageResult:
     probe = open_stage_study(ctx, stage)
     if stage_done(probe, stage):
         log.info("stage %s: already has its trials; skipped", stage.name)
-        result = summarize(probe, stage.name, wall=0.0, ran=0)
-        _close_orphan_parent(ctx, probe, result)
-        return result
+        close_orphan(ctx, probe, stage, done=True)
+        return summarize(probe, stage.name, wall=0.0, ran=0)
     space = stage_space(ctx, probe, stage)
     seed = sampler_seed(spec, stage, ctx.worker_index, len(probe.get_trials(deepcopy=False)))
     study = open_stage_study(ctx, stage, seed, space)
@@ -142,10 +142,14 @@ def run_stage(ctx: Context, stage: Stage) -> StageResult:
 def run_plan(ctx: Context, study: optuna.Study, stage: Stage, plan: StagePlan,
              companion: optuna.Study | None = None) -> StageResult:
     """The stage's trials run by the loop below under its MLflow parent run; its result."""
-    parent = _parent_run(ctx, study, stage, plan.setup.space)
+    parent = parent_run(ctx, study, stage, plan.setup.space)
     start = time.monotonic()
-    with _progress(ctx, stage) as bar:
-        ran = _trials(ctx, study, stage, plan, parent, start, bar, companion)
+    try:
+        with _progress(ctx, stage) as bar:
+            ran = _trials(ctx, study, stage, plan, parent, start, bar, companion)
+    except BaseException as cause:  # Ctrl-C, SIGTERM, a lost storage, too many failures
+        close_stopped(ctx, study, parent, cause)
+        raise
     result = summarize(study, stage.name, wall=time.monotonic() - start, ran=ran)
     ctx.tracker.end_stage(parent, study, end_stage_info(result), companion)
     return result
@@ -213,35 +217,6 @@ def _trials(ctx: Context, study: optuna.Study, stage: Stage, plan: StagePlan,
                 ctx.tracker.end_trial_run(parent, "FAIL", f"{failures} trials in a row failed")
             raise TunerError(f"Stage '{stage.name}': {failures} trials in a row failed; "
                              f"last error: {out.reason}.{where} Fix the cause and run again.")
-
-
-def _parent_run(ctx: Context, study: optuna.Study, stage: Stage,
-                space: Sequence[ParamSpace]) -> str | None:
-    """The stage's MLflow parent run, created once and shared through the study's user attrs."""
-    spec = ctx.spec
-    existing = study.user_attrs.get("mlflow_parent_run_id")
-    info = {"objective": spec.objective_ref, "dataset": spec.dataset,
-            "metric": ", ".join(spec.metric_names),
-            "direction": ", ".join(d for _, d in spec.objectives), "seed": spec.seed,
-            "sampler": stage.sampler, "pruner": stage.pruner,
-            "prune_on": spec.prune_on(stage) if spec.multi else None, "trials": stage.trials,
-            "fixed": spec.stage_fixed(stage),
-            "space": {p.name: p.describe() for p in space},
-            "storage": mask(ctx.options.storage_url)}
-    parent = ctx.tracker.stage_run(spec.name, stage.name, info, run_id=existing)
-    if parent and not existing:
-        study.set_user_attr("mlflow_parent_run_id", parent)
-    return parent
-
-
-def _close_orphan_parent(ctx: Context, study: optuna.Study, result: StageResult) -> None:
-    """A stage run left RUNNING by a process that stopped between the stage's last trial and its
-    end (the rerun skips the stage) is finished now."""
-    parent = study.user_attrs.get("mlflow_parent_run_id")
-    if parent and ctx.tracker.run_is_open(parent):
-        log.info("stage %s: closing its MLflow run, left open by an earlier process",
-                 result.name)
-        ctx.tracker.end_stage(parent, study, end_stage_info(result))
 
 
 @contextmanager

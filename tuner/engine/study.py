@@ -16,11 +16,12 @@ from tuner.engine.context import Context, open_context
 from tuner.engine.interrupts import Interrupted, interruptible
 from tuner.engine.preflight import preflight
 from tuner.engine.spec_store import joined_spec, stored_spec
-from tuner.engine.stage import run_stage
+from tuner.engine.stage import run_stage, stage_done
+from tuner.engine.stage_run import close_orphan
 from tuner.options import RunOptions
 from tuner.results import StageResult
 from tuner.spec import Stage, StudySpec
-from tuner.storage import mask, open_storage, storage_errors
+from tuner.storage import mask, open_storage, require_existing, storage_errors
 
 log = logging.getLogger("tuner")
 
@@ -45,6 +46,8 @@ def run_worker(study: str | Path | StudySpec, options: RunOptions,
     has its trials. `stored_only`: `study` is a name and the stored spec is run as it is (the
     workers that --jobs and --cluster start)."""
     url = options.storage_url
+    if stored_only:
+        require_existing(url)  # a worker by name joins a study already stored
     storage = open_storage(url)
     if stored_only:
         spec = stored_spec(storage, str(study), url)
@@ -58,6 +61,27 @@ def stages_of(spec: StudySpec) -> list[Stage | None]:
     """The study's stages in the order they run: the search stages, then the confirm stage
     (None when it has none)."""
     return [*spec.stages, confirm_stage(spec)]
+
+
+def close_left_open(ctx: Context) -> None:
+    """Once every worker of a --jobs or --cluster run stopped (finished, interrupted or
+    failed): close the stage runs they left RUNNING (engine/stage_run.py). Best effort: a
+    storage or tracking store that is gone leaves the original error to be reported."""
+    if not ctx.options.tracking:
+        return
+    try:
+        with optuna_warnings_only():
+            for stage in stages_of(ctx.spec):
+                if stage is None:
+                    continue
+                try:
+                    study = optuna.load_study(study_name=ctx.spec.study_name(stage.name),
+                                              storage=ctx.storage)
+                except KeyError:  # never started
+                    continue
+                close_orphan(ctx, study, stage, done=stage_done(study, stage))
+    except Exception as exc:  # noqa: BLE001 - cleanup must not hide why the run stopped
+        log.debug("could not close the stage runs left open: %s", exc)
 
 
 def run_stages(ctx: Context) -> list[StageResult]:

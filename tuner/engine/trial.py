@@ -6,7 +6,10 @@ pruner watches (a user's function may report others), a report to the pruner and
 multi-objective stage). A complete trial is told one value per objective (engine/values.py). A
 DivergenceError ends the trial PRUNED (its region is bad, and samplers learn from pruned
 trials) with the reason in user attr "reason"; any other exception ends it FAIL, its last line
-the reason and its traceback logged at WARNING and kept in its MLflow run (engine/failure.py).
+the reason and its traceback logged at WARNING and kept in its MLflow run (engine/failure.py),
+except a failure of the study's storage itself: the trial is not told (it stays RUNNING until
+its heartbeat goes stale and a later run retries it, from its checkpoint, which is kept), its
+MLflow run is ended FAILED, and the error stops the worker (one StorageError line).
 Every trial stores user attrs epochs, seconds, pruned_at, steps, reason and its last
 metrics (the reported ones, plus those computed from a user's model at its end).
 """
@@ -36,13 +39,14 @@ from tuner.search.confirm import IDENTITY
 from tuner.search.space import params_text, suggest
 from tuner.spec import ParamSpace, Stage, StudySpec
 from tuner.spec.model import DERIVED_METRICS
-from tuner.storage import heartbeat
+from tuner.storage import from_storage, heartbeat
 from tuner.storage.optuna_private import trial_id
 from tuner.tracking import TrialTracker
 
 log = logging.getLogger("tuner")
 
 DROPPED = "ended by another worker (heartbeat late); result dropped"
+STORAGE_LOST = "the study's storage failed mid-trial; the trial is retried by the next run"
 
 
 @dataclass
@@ -96,8 +100,14 @@ def run_trial(ctx: Context, study: optuna.Study, trial: optuna.Trial, stage: Sta
     with tempfile.TemporaryDirectory(prefix="tuner-checkpoint-") as tmp:
         checkpoint = _checkpoint(ctx, stage.name, trial, tracker, out, inherited, Path(tmp),
                                  pruning, watch)
-        _run(ctx, study, trial, config, tracker, out, inherited, checkpoint, pruning, watch,
-             setup.seed)
+        try:
+            _run(ctx, study, trial, config, tracker, out, inherited, checkpoint, pruning, watch,
+                 setup.seed)
+        except Exception as exc:
+            if from_storage(exc):  # not the trial's fault: it stays RUNNING, to be retried
+                tracker.finish(TrialState.FAIL.name, None, {"reason": STORAGE_LOST},
+                               out.history, config)
+            raise
     return out
 
 
@@ -167,6 +177,8 @@ def _run(ctx: Context, study: optuna.Study, trial: optuna.Trial, config: Mapping
     except optuna.exceptions.UpdateFinishedTrialError:  # a report after another worker ended it
         out.reason = DROPPED
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - a trial's failure (even sys.exit)
+        if from_storage(exc):  # the storage failed, not the trial: stop, keep the checkpoint
+            raise
         out.failure = Failure.of(exc)
         out.reason = out.failure.line
     _tell(ctx, study, trial, tracker, out, config, time.perf_counter() - start, checkpoint,

@@ -12,12 +12,14 @@ PRUNING_SUFFIX = "#pruning"
 (tuner/engine/pruning.py)."""
 SPEC_SUFFIX = "#spec"
 """Of the record study that holds a study's spec as data (tuner/engine/spec_store.py)."""
+RUN_SUFFIX = "#run"
+"""Of the record study whose creation claims a stage's MLflow run (tuner/engine/stage_run.py)."""
 
 
 def is_companion(name: str) -> bool:
     """True for the tuner's own companion studies (a stage's pruning study, a study's spec
-    record): listings and reports skip these."""
-    return name.endswith((PRUNING_SUFFIX, SPEC_SUFFIX))
+    record, a stage's run claim): listings and reports skip these."""
+    return name.endswith((PRUNING_SUFFIX, SPEC_SUFFIX, RUN_SUFFIX))
 
 
 def best_trial(study: optuna.Study) -> FrozenTrial | None:

@@ -4,15 +4,19 @@ says what is wrong: a read-only database or a full disk is not "lost"."""
 from __future__ import annotations
 
 import sqlite3
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import optuna
 import sqlalchemy
 
 from tuner.errors import StorageError
+from tuner.storage.retry import RETRY_ENV, retry_seconds
 from tuner.storage.urls import mask, reason
 
+DRIVER_ERRORS = (sqlalchemy.exc.SQLAlchemyError, sqlite3.Error)
 READ_ONLY = ("readonly database", "read-only", "permission denied")
 DISK_FULL = ("disk is full", "no space left", "could not extend file", "disk full")
 
@@ -27,8 +31,29 @@ def explain(cause: str, url: str) -> str:
     if any(text in lowered for text in DISK_FULL):
         return (f"The disk of the storage '{where}' is full ({cause[:200]}); finished trials "
                 "are saved. Free some space and run the same command again.")
-    return (f"Lost the storage '{where}': {cause[:300]}. Finished trials are saved; run the "
-            "same command again once the database is back.")
+    waited = "" if url.startswith("sqlite") else (
+        f" (after retrying for {retry_seconds():g} s, ${RETRY_ENV})")
+    return (f"Lost the storage '{where}'{waited}: {cause[:300]}. Finished trials are saved and "
+            "a running trial is retried (from its checkpoint, if it has one); run the same "
+            "command again once the database is back.")
+
+
+def from_storage(exc: BaseException) -> bool:
+    """True when `exc` (or an exception it was raised from) is a database error raised inside
+    Optuna's storage: the study's storage failed, not the trial (an objective's own database
+    errors are the trial's)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, optuna.exceptions.StorageInternalError):
+            return True
+        if isinstance(current, DRIVER_ERRORS) and any(
+                "storages" in Path(frame.filename).parts and "optuna" in Path(frame.filename).parts
+                for frame in traceback.extract_tb(current.__traceback__)):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 @contextmanager
@@ -37,7 +62,10 @@ def storage_errors(url: str) -> Iterator[None]:
     read-only, disk full) into one StorageError line; finished trials are already stored."""
     try:
         yield
-    except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError,
-            sqlite3.Error) as exc:
-        cause = reason(exc.__cause__ if exc.__cause__ is not None else exc, url)
-        raise StorageError(explain(cause, url)) from None
+    except (*DRIVER_ERRORS, optuna.exceptions.StorageInternalError) as exc:
+        raise StorageError(explained(exc, url)) from None
+
+
+def explained(exc: BaseException, url: str) -> str:
+    """explain() for a storage exception: the driver's message under Optuna's wrapper."""
+    return explain(reason(exc.__cause__ if exc.__cause__ is not None else exc, url), url)

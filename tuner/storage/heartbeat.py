@@ -80,6 +80,14 @@ def beating_by_hand() -> Iterator[None]:
         yield
 
 
+def _cause(exc: BaseException) -> str:
+    """The database driver's message, not Optuna's wrapper ("... e.g. exceeding max length"),
+    on one line."""
+    if isinstance(exc, optuna.exceptions.StorageInternalError) and exc.__cause__ is not None:
+        exc = exc.__cause__
+    return " ".join(str(getattr(exc, "orig", None) or exc).split())[:200]
+
+
 @contextmanager
 def heartbeat(study: optuna.Study, trial: optuna.Trial) -> Iterator[None]:
     """Beat for `trial` in a background thread while the block runs (ask/tell loops need this;
@@ -97,8 +105,7 @@ def heartbeat(study: optuna.Study, trial: optuna.Trial) -> Iterator[None]:
             try:
                 backend.record_heartbeat(trial_id(trial))
             except Exception as exc:  # noqa: BLE001 - reported once, the trial goes on
-                log.warning("heartbeat of trial %d failed: %s", trial.number,
-                            " ".join(str(exc).split())[:200])
+                log.warning("heartbeat of trial %d failed: %s", trial.number, _cause(exc))
                 return
             if stop.wait(interval):
                 return

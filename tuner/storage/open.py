@@ -73,6 +73,22 @@ def open_storage(
         raise StorageError(f"Cannot use storage '{mask(url)}': {reason(exc, url)}.") from None
 
 
+def require_existing(url: str) -> None:
+    """StorageError when `url` names a SQLite file that does not exist: commands that only read
+    a study (list, show, report, final) must not create an empty storage for a mistyped path."""
+    path = sqlite_file(url)
+    if path is not None and not path.is_file():
+        raise StorageError(
+            f"No storage file {path} (storage '{mask(url)}'); expected an existing study "
+            "storage: the --storage (or $TUNER_STORAGE) the study ran with.")
+
+
+def open_existing(url: str) -> RDBStorage:
+    """open_storage for a storage that must exist already (see require_existing)."""
+    require_existing(url)
+    return open_storage(url)
+
+
 def _check_is_optuna(url: str, parsed: URL) -> None:
     """StorageError when the database belongs to another application (e.g. an MLflow store):
     Optuna would add its tables to it, then fail with a misleading "update optuna" message.

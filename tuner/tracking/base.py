@@ -92,6 +92,10 @@ class Tracker:
     def end_trial_run(self, run_id: str, state: str, reason: str) -> None:
         """Give a run left open by a dead worker a terminal status (when its trial is retried)."""
 
+    def end_run(self, run_id: str, status: str, reason: str) -> None:
+        """End a stage run that stopped early with MLflow status `status` (KILLED, FAILED) and
+        tag stopped_because=`reason`; a later end_stage still finishes it."""
+
     def final_run(
         self, study: str, info: Mapping[str, Any], artifacts: Sequence[Path]
     ) -> str | None:

@@ -50,8 +50,6 @@ from tuner.tracking.trial_run import MlflowTrialTracker
 
 log = logging.getLogger(__name__)
 
-STAGE_RACE_MS = 120_000
-
 
 class MlflowTracker(MlflowStore, Tracker):
     """Records a study in MLflow at `tracking_uri` (SQLite file, database or http:// server)."""
@@ -77,30 +75,12 @@ class MlflowTracker(MlflowStore, Tracker):
                 tags={"study": study, "stage": stage, "tuner.role": "stage",
                       "optuna.study_name": optuna_study_name(study, stage)})
             self.log_batch(run.info.run_id, params=[Param(k, v) for k, v in params.items()])
-            return self._first_stage_run(run.info.experiment_id, study, stage, run.info.run_id)
+            return str(run.info.run_id)
 
         new_id = self._safe("create the stage run", create)
         if new_id is not None:
             self._stage_params[new_id] = flat_params(scalars(info))
         return new_id
-
-    def _first_stage_run(self, exp_id: str, study: str, stage: str, mine: str) -> str:
-        """Workers that start a stage together may each create its parent run: all keep the
-        oldest running one created in the last STAGE_RACE_MS, and a later duplicate deletes
-        itself (each sees every run created before its own)."""
-        name = optuna_study_name(study, stage)
-        if "'" in name:
-            return mine
-        since = now_ms() - STAGE_RACE_MS
-        runs = self.client.search_runs(
-            [exp_id], filter_string=f"tags.`tuner.role` = 'stage' and "
-            f"tags.`optuna.study_name` = '{name}' and attributes.status = 'RUNNING' and "
-            f"attributes.start_time >= {since}")
-        first = min(runs, key=lambda r: (r.info.start_time, r.info.run_id), default=None)
-        if first is None or first.info.run_id == mine:
-            return mine
-        self.client.delete_run(mine)
-        return str(first.info.run_id)
 
     def start_trial(
         self,
@@ -173,7 +153,28 @@ class MlflowTracker(MlflowStore, Tracker):
             plots.mkdir()
             study_plots(optuna_study, plots, curves)
             self.client.log_artifacts(run_id, str(plots), artifact_path="plots")
+        self._close_trial_runs(run_id, optuna_study)
         self.client.set_terminated(run_id, "FINISHED")
+
+    def _close_trial_runs(self, parent: str, optuna_study: Any) -> None:
+        """Trial runs of the stage still RUNNING although their trial ended (their end could
+        not be written: a full disk, a lost store) get the trial's state now."""
+        from mlflow.entities import RunTag
+
+        name = optuna_study.study_name
+        ended = {t.user_attrs.get("mlflow_run_id"): t.state.name
+                 for t in optuna_study.get_trials(deepcopy=False) if t.state.is_finished()}
+        if "'" in name or not ended:
+            return
+        runs = self.client.search_runs(
+            [self.client.get_run(parent).info.experiment_id],
+            filter_string=f"tags.`tuner.role` = 'trial' and tags.`optuna.study_name` = "
+            f"'{name}' and attributes.status = 'RUNNING'")
+        for run in runs:
+            state = ended.get(run.info.run_id)
+            if state is not None:
+                self.client.log_batch(run.info.run_id, tags=[RunTag("state", state)])
+                self.client.set_terminated(run.info.run_id, RUN_STATUS.get(state, "FAILED"))
 
     def _tag_front(self, optuna_study: Any, on_front: set[int]) -> None:
         """Tag each finished trial's run pareto_front=true/false."""
@@ -213,6 +214,18 @@ class MlflowTracker(MlflowStore, Tracker):
             self.client.set_terminated(run_id, RUN_STATUS.get(state, "FAILED"))
 
         self._safe("end a stale trial run", end)
+
+    def end_run(self, run_id: str, status: str, reason: str) -> None:
+        from mlflow.entities import RunTag
+
+        self.flush()
+
+        def end() -> None:
+            self.client.log_batch(run_id, tags=[RunTag("stopped_because",
+                                                       reason[:MAX_TAG_CHARS])])
+            self.client.set_terminated(run_id, status)
+
+        self._safe("end the stage run", end)
 
     def final_run(
         self, study: str, info: Mapping[str, Any], artifacts: Sequence[Path],

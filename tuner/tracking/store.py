@@ -55,6 +55,16 @@ def http_env(retries: int, timeout: int) -> Iterator[None]:
                 os.environ[name] = value
 
 
+def root_cause(exc: BaseException) -> BaseException:
+    """The innermost exception `exc` was raised from (e.g. sqlite3's "database or disk is full"
+    under MLflow's "raised as a result of Query-invoked autoflush")."""
+    seen = {id(exc)}
+    while (inner := exc.__cause__ or exc.__context__) is not None and id(inner) not in seen:
+        seen.add(id(inner))
+        exc = inner
+    return exc
+
+
 def _create_store(db: Path, tracking_uri: str) -> None:
     """Build MLflow's tables in `db` (a temporary file that create_once renames into place)."""
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
@@ -94,6 +104,9 @@ class MlflowStore:
             if not logging.getLogger("tuner").isEnabledFor(logging.DEBUG):
                 for name in ("mlflow", "alembic"):  # MLflow resets its level on import
                     logging.getLogger(name).setLevel(logging.WARNING)
+                # It logs each database error's whole traceback before raising it; _safe
+                # reports the error in one line.
+                logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
             db = local_store(self.tracking_uri)
             if db is not None:
                 create_once(db, lambda tmp: _create_store(tmp, self.tracking_uri))
@@ -114,8 +127,9 @@ class MlflowStore:
             with self._lock:
                 self.warnings += 1
                 self._failures_in_row += 1
-            log.warning("MLflow: could not %s (%s: %s)", what, type(exc).__name__,
-                        first_line(exc, 300))
+            cause = root_cause(exc)
+            log.warning("MLflow: could not %s (%s: %s)", what, type(cause).__name__,
+                        first_line(cause, 300))
             if self._failures_in_row == MAX_FAILURES:
                 log.warning("MLflow: %d errors in a row; not tracking the rest of this run",
                             MAX_FAILURES)

@@ -73,13 +73,11 @@ def serve_ui(tracking_uri: str | None = None, host: str = "127.0.0.1", port: int
     cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
            "--host", host, "--port", str(port), "--workers", "1"]
     db = local_store(uri)
+    if db is not None and not db.is_file():  # a mistyped path: MLflow would create it, empty
+        raise TrackingError(
+            f"No MLflow store file {db} (tracking URI '{mask(uri)}'); expected an existing "
+            "store: the --tracking-uri (or $MLFLOW_TRACKING_URI) a study ran with.")
     if db is not None:
-        try:
-            db.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise TrackingError(f"--tracking-uri {mask(uri)}: cannot create its folder "
-                                f"({exc.strerror}); expected a folder that can be written.") \
-                from None
         check_sqlite(db, uri)
         cmd += ["--artifacts-destination", str(db.resolve().parent / ARTIFACTS_DIR)]
     if host not in ("127.0.0.1", "localhost", "::1"):

@@ -130,11 +130,12 @@ COMMAND_CASES: list[tuple[str, Callable[[Path], list[str]], str]] = [
      r"error: Dataset file .*nowhere\.csv does not exist"),
     ("show on a missing storage file", lambda t: ["show", "bad", "--storage",
                                                   f"sqlite:///{t / 'typo.db'}"],
-     r"error: No storage at .*typo\.db \(sqlite:///.*typo\.db\): the file does not exist; "
-     r"pass the --storage a study ran with"),
+     r"error: No storage file .*typo\.db \(storage 'sqlite:///.*typo\.db'\); expected an "
+     r"existing study storage"),
     ("report on a folder as storage", lambda t: ["report", "bad", "--storage",
                                                  f"sqlite:///{t}"],
-     r"error: No storage at .*: it is a folder; pass the --storage a study ran with"),
+     r"error: No storage file .* \(storage 'sqlite:///.*'\); expected an existing study "
+     r"storage"),
     ("show --storage not a url", lambda t: ["show", "bad", "--storage", "not a url"],
      r"error: Malformed storage URL 'not a url'"),
     ("worker on a study never started", lambda t: ["worker", "nobody"],
@@ -160,8 +161,8 @@ def test_bad_argument_is_one_line_exit_1_and_nothing_written(
 
 def test_list_does_not_create_a_storage(tmp_path: Path,
                                         capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["list", "--storage", f"sqlite:///{tmp_path / 'typo.db'}"]) == 0
-    assert capsys.readouterr().out.startswith("no studies in sqlite:///")
+    assert main(["list", "--storage", f"sqlite:///{tmp_path / 'typo.db'}"]) == 1
+    assert capsys.readouterr().err.startswith("error: No storage file ")
     assert not (tmp_path / "typo.db").exists()
 
 

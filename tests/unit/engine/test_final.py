@@ -11,6 +11,7 @@ import pytest
 from objectives import data as data_mod
 from tuner.cli import main
 from tuner.engine import preflight
+from tuner.storage import open_storage
 
 STUDY = """
 objective = "tests.toy_objective:TOY"
@@ -104,6 +105,7 @@ def test_final_without_completed_trials_is_one_line(
 ) -> None:
     path = tmp_path / "fin.toml"
     path.write_text(STUDY)
+    open_storage(storage_url)  # exists, empty (a missing one is refused: test_bad_inputs_state)
     assert main(["final", str(path), "--storage", storage_url, "--no-tracking"]) == 1
     assert "error: Study 'fin' has no completed trial yet; run `tuner study fin` first." in \
         capsys.readouterr().err

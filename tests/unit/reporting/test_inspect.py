@@ -31,6 +31,7 @@ x = { low = -10.0, high = 10.0 }
 
 def test_list_and_show(tmp_path: Path, storage_url: str,
                        capsys: pytest.CaptureFixture[str]) -> None:
+    open_storage(storage_url)  # an empty one (list never creates one: test_bad_inputs_state)
     assert main(["list", "--storage", storage_url]) == 0
     assert "no studies in sqlite:///" in capsys.readouterr().out
     path = tmp_path / "ins.toml"

@@ -134,13 +134,19 @@ def test_dead_workers_trial_is_failed_and_requeued(storage_url: str) -> None:
     assert again.number == 1 and again.params == study.trials[0].params
 
 
-def test_losing_the_database_mid_run_is_one_line_without_password() -> None:
+def test_losing_the_database_mid_run_is_one_line_without_password(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TUNER_STORAGE_RETRY_SECONDS", raising=False)
     url = "postgresql+psycopg://tuner:pw9@db:5432/tuner"
     lost = sqlalchemy.exc.OperationalError(
         "SELECT 1", {}, Exception("server closed the connection unexpectedly\n\tpw9 gone"))
     with pytest.raises(StorageError, match=r"^Lost the storage 'postgresql\+psycopg://tuner:\*\*\*"
-                       r"@db:5432/tuner': server closed the connection unexpectedly; \*\*\* gone\. "
-                       r"Finished trials are saved; run the same command again") as info:
+                       r"@db:5432/tuner' \(after retrying for 60 s, "
+                       r"\$TUNER_STORAGE_RETRY_SECONDS\): server closed the connection "
+                       r"unexpectedly; \*\*\* gone\. Finished trials "
+                       r"are saved and a running trial is retried \(from its checkpoint, if it has "
+                       r"one\); run the same command again") as info:
         with storage_errors(url):
             raise optuna.exceptions.StorageInternalError("commit failed") from lost
     assert "\n" not in str(info.value)

@@ -163,16 +163,6 @@ def test_stage_run_reuses_the_given_id_and_merges_stage_params(shared_uri: str) 
     assert MlflowClient(shared_uri).get_run(run_id or "").data.params["sampler"] == "tpe"
 
 
-def test_workers_creating_a_stage_together_share_the_first_parent(shared_uri: str) -> None:
-    first = MlflowTracker(shared_uri).stage_run("study_j", "coarse", STAGE_INFO)
-    second = MlflowTracker(shared_uri).stage_run("study_j", "coarse", STAGE_INFO)
-    other_stage = MlflowTracker(shared_uri).stage_run("study_j", "fine", STAGE_INFO)
-    assert first is not None and second == first and other_stage != first
-    client = MlflowClient(shared_uri)
-    runs = client.search_runs([client.get_run(first).info.experiment_id])
-    assert sorted(r.info.run_name for r in runs) == ["coarse", "fine"]  # the duplicate is gone
-
-
 def test_mlflow_error_in_a_trial_is_a_counted_warning(
     shared_uri: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
