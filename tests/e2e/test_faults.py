@@ -210,6 +210,7 @@ def test_a_signal_at_a_trial_leaves_nothing_running(tmp_path: Path, sig: signal.
 REPETITIONS = 20
 
 
+@pytest.mark.slow  # 20 whole studies of 3 processes each: minutes, so with the real-data runs
 def test_jobs_two_on_fresh_stores_make_one_parent_run_per_stage(tmp_path: Path) -> None:
     """`--jobs 2` on a fresh folder (default tuner.db and mlflow.db), 20 times: both workers
     start each stage together; each stage gets exactly one MLflow parent run, and nothing is
