@@ -106,7 +106,8 @@ COMMAND_CASES: list[tuple[str, Callable[[Path], list[str]], str]] = [
     ("ui --tracking-uri below a file", lambda t: [
         "ui", "--port", str(free_port()), "--tracking-uri",
         f"sqlite:///{_file(t / 'a-file')}/mlflow.db"],
-     r"error: --tracking-uri sqlite:///.*a-file/mlflow\.db: cannot create its folder "),
+     r"error: No MLflow store file .*a-file/mlflow\.db \(tracking URI 'sqlite:///.*'\); "
+     r"expected an existing store"),
     ("ui --host not an address", lambda t: ["ui", "--host", "999.1.1.1", "--port",
                                             str(free_port())],
      r"error: --host 999\.1\.1\.1 is not a host name or address this machine knows\.$"),
