@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from objectives.threads import limited
 from tuner.errors import DataError, tuner_errors
 from tuner.inputs import read_rows
 from tuner.tracking import resolve_uri
