@@ -10,8 +10,9 @@ each process prints ("..., 3.2s training"), mean and worst, over --repeats round
     .venv/bin/python benchmarks/bench_processes.py --objective lenet --dataset mnist \\
         --data-dir ../shared/data --set epochs=1 --set batch_size=64
 
-Defaults: the two-layer net on CIFAR-10 of docs/performance.md (hidden 50, n_s 450, 2 cycles,
+Defaults: the two-layer net on CIFAR-10 of docs/performance.md (hidden 50, n_s 450, 4 cycles,
 batch 100).
+`--root` runs another checkout's tuner (a baseline: `--root ../main-before`).
 """
 
 from __future__ import annotations
@@ -25,14 +26,15 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TWO_LAYER = ["hidden=50", "lambda=0.01", "eta_min=1e-5", "eta_max=0.1", "n_s=450", "cycles=2",
+TWO_LAYER = ["hidden=50", "lambda=0.01", "eta_min=1e-5", "eta_max=0.1", "n_s=450", "cycles=4",
              "batch_size=100"]
 TRAINED = re.compile(r", ([0-9.]+)s training")
 
 
-def run_together(n: int, argv: list[str], env: dict[str, str]) -> list[float]:
-    """Start n `tuner run` processes at once; the training seconds each printed."""
-    procs = [subprocess.Popen([sys.executable, "-m", "tuner", "-q", "run", *argv], cwd=ROOT,
+def run_together(n: int, argv: list[str], env: dict[str, str], root: Path) -> list[float]:
+    """Start n `tuner run` processes at once (the tuner of `root`); the training seconds each
+    printed."""
+    procs = [subprocess.Popen([sys.executable, "-m", "tuner", "-q", "run", *argv], cwd=root,
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               text=True) for _ in range(n)]
     seconds = []
@@ -52,12 +54,13 @@ def main() -> None:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--set", action="append", default=None, metavar="KEY=VALUE")
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 2, 4])
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--root", type=Path, default=ROOT, help="the checkout whose tuner runs")
     args = parser.parse_args()
     sets = args.set if args.set is not None else (TWO_LAYER if args.objective == "two_layer"
                                                   else [])
     argv = [args.objective, "--dataset", args.dataset]
-    argv += ["--data-dir", args.data_dir] if args.data_dir else []
+    argv += ["--data-dir", os.path.abspath(args.data_dir)] if args.data_dir else []
     for item in sets:
         argv += ["--set", item]
     clean = {k: v for k, v in os.environ.items()
@@ -71,7 +74,7 @@ def main() -> None:
     print("| processes | mean s | worst s | worst / alone at 1 thread |")
     print("|---|---|---|---|")
     for label, n, env in rows:
-        seconds = [s for _ in range(args.repeats) for s in run_together(n, argv, env)]
+        seconds = [s for _ in range(args.repeats) for s in run_together(n, argv, env, args.root)]
         mean, worst = statistics.mean(seconds), max(seconds)
         reference = reference or mean
         print(f"| {label} | {mean:.2f} | {worst:.2f} | {worst / reference:.2f}x |", flush=True)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -42,6 +43,9 @@ tuner; a config may be meant for a bigger machine than the one that reads it).""
 
 THREADS_HELP = ("CPU threads; 0 = auto: --threads, cores / N under --jobs N, else a fair share "
                 "of the cores (all, when no other tuner process trains on this machine)")
+
+TICK_SECONDS = 0.2
+"""How often a running fit looks for other trainers between reports (Pool.tick)."""
 
 _budget: int | None = None
 
@@ -96,6 +100,7 @@ class Pool:
         self.main = main
         self.chosen = chosen  # by the tuner (the fair share), not by the user
         self.count = 0
+        self.checked = time.monotonic()
 
     def apply(self, count: int) -> None:
         if count == self.count:
@@ -111,7 +116,15 @@ class Pool:
         """Take the fair share again (a fit the tuner chose threads for); the count now."""
         if self.chosen:
             self.apply(auto())
+        self.checked = time.monotonic()
         return self.count
+
+    def tick(self) -> None:
+        """rebalance() at most every TICK_SECONDS: training loops call it between steps, so a
+        fit that started alone gives threads back soon after another starts, not only at its
+        next report."""
+        if time.monotonic() - self.checked >= TICK_SECONDS:
+            self.rebalance()
 
     def reporting(self, report: Reporter) -> Reporter:
         """`report`, rebalancing the threads first at every report."""

@@ -202,7 +202,7 @@ class SoftmaxObjective:
                 rng=rng, batch_size=batch, total_steps=cfg["epochs"] * per_epoch,
                 report_steps={e * per_epoch for e in range(1, cfg["epochs"] + 1)}, lr_at=lr_at,
                 stop_threshold=cfg["stop_threshold"], stop_patience=cfg["stop_patience"],
-                checkpoint=checkpoint,
+                checkpoint=checkpoint, tick=pool.tick,
             )
         return RunResult(model=model, history=history)
 

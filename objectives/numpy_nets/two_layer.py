@@ -233,7 +233,7 @@ class TwoLayerObjective:
                 net, Optimizer([net.flat_params]), train, val, pool.reporting(report),
                 rng=rng, batch_size=cfg["batch_size"], total_steps=total,
                 report_steps=set(points), lr_at=lr_at,
-                flip=image_shape if cfg["flip"] else None, checkpoint=checkpoint,
+                flip=image_shape if cfg["flip"] else None, checkpoint=checkpoint, tick=pool.tick,
             )
         return RunResult(model=net, history=history)
 

@@ -114,3 +114,12 @@ def test_a_budget_the_user_set_wins(registry: Path, holders: Holders,
         assert pool.count == 5 and pool.rebalance() == 5
     with threads.limited(4) as pool:  # a config's own threads
         assert pool.count == 4 and pool.rebalance() == 4
+
+
+def test_a_training_loop_tick_rebalances_between_reports(registry: Path,
+                                                         holders: Holders) -> None:
+    with threads.limited(0) as pool:
+        holders.start(2)
+        pool.checked -= threads.TICK_SECONDS  # the last look is old enough
+        pool.tick()
+        assert pool.count == 2
