@@ -109,9 +109,9 @@ def main() -> int:
     set_budget(args.threads or None)
     walls: dict[str, list[float]] = {name: [] for name in VARIANTS}
     cpus: dict[str, list[float]] = {name: [] for name in VARIANTS}
-    with limited(0) as threads:
+    with limited(0) as pool:
         print(f"{args.dataset}: {len(ds.train)} train examples, batch {args.batch_size}, "
-              f"{threads} threads, {args.repeats} interleaved repeats (CPU)")
+              f"{pool.count} threads, {args.repeats} interleaved repeats (CPU)")
         for repeat in range(args.repeats):
             for name, run in VARIANTS.items():
                 wall, cpu = run(ds.train, ds.image_shape, args.batch_size, repeat)

@@ -10,6 +10,8 @@ import pytest
 from postgres_db import ADMIN_URL, SKIP_REASON, fresh_database
 from tuned_models import digits_final, wine_final  # noqa: F401  (session fixtures)
 
+from objectives.trainers import TRAINERS_ENV
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -21,6 +23,14 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "mnist").is_dir():
         pytest.skip("../shared/data is not present")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _own_trainers_folder(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Fits register as running trainers (objectives/trainers.py) in a folder of this test
+    process's own (and its subprocesses'), so that tests running in parallel do not share the
+    machine's registry and change each other's thread counts."""
+    os.environ[TRAINERS_ENV] = str(tmp_path_factory.mktemp("trainers"))
 
 
 @pytest.fixture

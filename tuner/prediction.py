@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from objectives.threads import limited
 from tuner.errors import DataError, tuner_errors
 from tuner.inputs import read_rows
 from tuner.tracking import resolve_uri
@@ -56,7 +57,8 @@ def predict(study: str, input: Any, *, output: str | Path | None = None,
     uri = model_uri or default_uri(study)
     model = load_model(uri, resolve_uri(tracking_uri))
     rows = read_rows(input, model.shape, header)
-    table = model.predict(rows.values)
+    with limited(0):  # a fair share of the cores beside any training on this machine
+        table = model.predict(rows.values)
     if len(table) != len(rows.values) or len(rows.sources) != len(rows.values):
         raise DataError(f"{uri} gave {len(table)} predictions for {len(rows.values)} rows; "
                         f"nothing was written.")

@@ -72,6 +72,7 @@ def train(
     stop_patience: int = 0,
     flip: tuple[int, int, int] | None = None,
     checkpoint: Checkpoint | None = None,
+    tick: Callable[[], object] | None = None,
 ) -> list[dict[str, float]]:
     """Run `total_steps` updates; evaluate and call `report` after each step in `report_steps`,
     at the last step, and when the stop rule fires. Returns the history of reported metrics.
@@ -79,6 +80,7 @@ def train(
     Plain SGD (the base Optimizer) without the stop rule takes the net's fused step if it has one.
     `checkpoint`: continue from its state if it has one, and save one after every reporting point
     but the last; the run then ends bit for bit as it would have without the stop.
+`tick`: called every CHECK_EVERY steps (objectives.threads.Pool.tick rebalances the threads).
 
     Overflow warnings are silenced: divergence is detected and raised as DivergenceError."""
     if len(optimizer.params) != 1 or optimizer.params[0] is not net.flat_params:
@@ -107,6 +109,8 @@ def train(
             step += 1
             if step % CHECK_EVERY == 0:
                 watch.check(net.last_loss(), step, step / per_epoch, len(history) + 1)
+                if tick is not None:
+                    tick()
             if use_stop_rule:
                 below = below + 1 if optimizer.max_update < stop_threshold else 0
             done = step >= total_steps or below >= stop_patience > 0

@@ -196,13 +196,13 @@ class SoftmaxObjective:
                                    beta1=cfg["beta1"], beta2=cfg["beta2"])
         lr_at = functools.partial(
             _lr, cfg=cfg, per_epoch=per_epoch, n_s=cfg["n_s"] or 2 * per_epoch)
-        with limited(cfg["threads"]):
+        with limited(cfg["threads"]) as pool:
             history = train_loop(
-                model, optimizer, train, val, report,
+                model, optimizer, train, val, pool.reporting(report),
                 rng=rng, batch_size=batch, total_steps=cfg["epochs"] * per_epoch,
                 report_steps={e * per_epoch for e in range(1, cfg["epochs"] + 1)}, lr_at=lr_at,
                 stop_threshold=cfg["stop_threshold"], stop_patience=cfg["stop_patience"],
-                checkpoint=checkpoint,
+                checkpoint=checkpoint, tick=pool.tick,
             )
         return RunResult(model=model, history=history)
 

@@ -228,12 +228,12 @@ class TwoLayerObjective:
         n_s, total, points = schedule(cfg, n)
         lr_at = functools.partial(cyclical, eta_min=cfg["eta_min"], eta_max=cfg["eta_max"],
                                   n_s=n_s)
-        with limited(cfg["threads"]):
+        with limited(cfg["threads"]) as pool:
             history = train_loop(
-                net, Optimizer([net.flat_params]), train, val, report,
+                net, Optimizer([net.flat_params]), train, val, pool.reporting(report),
                 rng=rng, batch_size=cfg["batch_size"], total_steps=total,
                 report_steps=set(points), lr_at=lr_at,
-                flip=image_shape if cfg["flip"] else None, checkpoint=checkpoint,
+                flip=image_shape if cfg["flip"] else None, checkpoint=checkpoint, tick=pool.tick,
             )
         return RunResult(model=net, history=history)
 

@@ -57,8 +57,9 @@ class TorchObjective:
         if len(train) == 0:
             raise DataError("The training split is empty; expected at least one example.")
         device = choose_device(cfg["device"])
-        with limited(cfg["threads"]):
-            return self._train(cfg, train, val, report, seed, image_shape, device, checkpoint)
+        with limited(cfg["threads"]) as pool:
+            return self._train(cfg, train, val, pool.reporting(report), seed, image_shape,
+                               device, checkpoint)
 
     def _train(self, cfg: Mapping[str, Any], train: Split, val: Split, report: Reporter,
                seed: int, image_shape: ImageShape, device: torch.device,

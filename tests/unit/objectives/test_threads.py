@@ -57,8 +57,8 @@ def test_scipy_bundled_blas_is_told_apart() -> None:
 @pytest.mark.parametrize("count", [1, 2])
 def test_limited_sets_each_library_and_restores_it(count: int) -> None:
     before, torch_before = _blas_threads(), torch.get_num_threads()
-    with threads.limited(count) as used:
-        assert used == count
+    with threads.limited(count) as pool:
+        assert pool.count == count
         inside = _blas_threads()
         assert inside["main"] == count
         assert inside.get("scipy", 1) == 1
