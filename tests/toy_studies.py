@@ -1,6 +1,6 @@
 """Toy study files shared by the unit and end-to-end tests (tests/toy_objective.py trains them in
 no time): a two-stage study, a multi-objective one with a pick rule, a study for worker
-processes and one for interrupts."""
+processes and one for interrupts; ONE_TRIAL, one trial of a real objective (checkpoint tests)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,24 @@ from optuna.trial import FrozenTrial
 import tuner
 from tuner.cli import main
 from tuner.spec import StudySpec
+
+ONE_TRIAL = """
+name = "{name}"
+objective = "{objective}"
+dataset = "digits"
+metric = "val_accuracy"
+seed = 0
+
+[fixed]
+{fixed}
+
+[[stages]]
+name = "only"
+sampler = "random"
+trials = 1
+[stages.space]
+{space}
+"""
 
 TWO_STAGES = """
 objective = "tests.toy_objective:TOY"

@@ -15,24 +15,7 @@ import optuna
 import pytest
 import sqlalchemy
 from optuna.trial import FrozenTrial, TrialState
-
-STUDY = """
-name = "resume"
-objective = "{objective}"
-dataset = "digits"
-metric = "val_accuracy"
-seed = 0
-
-[fixed]
-{fixed}
-
-[[stages]]
-name = "only"
-sampler = "random"
-trials = 1
-[stages.space]
-{space}
-"""
+from toy_studies import ONE_TRIAL
 
 CASES = {
     "softmax": ("epochs = 40\nbatch_size = 1\noptimizer = \"momentum\"",
@@ -71,8 +54,8 @@ def _folder(tmp_path: Path, name: str, objective: str) -> Path:
     folder = tmp_path / name
     folder.mkdir()
     fixed, space = CASES[objective]
-    (folder / "study.toml").write_text(STUDY.format(objective=objective, fixed=fixed,
-                                                    space=space))
+    (folder / "study.toml").write_text(ONE_TRIAL.format(name="resume", objective=objective,
+                                                        fixed=fixed, space=space))
     return folder
 
 

@@ -19,28 +19,11 @@ import optuna
 import pytest
 from damaged_checkpoints import FAULTS
 from optuna.trial import FrozenTrial, TrialState
+from toy_studies import ONE_TRIAL
 
 from tuner.cli import main
 from tuner.engine import trial as trial_module
 from tuner.engine.checkpoints import ATTR, REFUSED_ATTR
-
-STUDY = """
-name = "trust"
-objective = "{objective}"
-dataset = "digits"
-metric = "val_accuracy"
-seed = 0
-
-[fixed]
-{fixed}
-
-[[stages]]
-name = "only"
-sampler = "random"
-trials = 1
-[stages.space]
-{space}
-"""
 
 OBJECTIVES = {  # the NumPy nets (a .npz state) and a torch net (a torch.save state)
     "softmax": ("epochs = 6\nbatch_size = 100\noptimizer = \"momentum\"",
@@ -68,7 +51,8 @@ def _study(tmp_path: Path, name: str, objective: str) -> tuple[Path, str]:
     folder.mkdir()
     fixed, space = OBJECTIVES[objective]
     path = folder / "study.toml"
-    path.write_text(STUDY.format(objective=objective, fixed=fixed, space=space))
+    path.write_text(ONE_TRIAL.format(name="trust", objective=objective, fixed=fixed,
+                                    space=space))
     return path, f"sqlite:///{folder / 'tuner.db'}"
 
 

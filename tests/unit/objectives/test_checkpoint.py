@@ -4,9 +4,10 @@ only what was left (objectives.checkpoint)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
@@ -107,14 +108,15 @@ def test_a_kill_while_writing_leaves_the_previous_checkpoint(tmp_path: Path) -> 
     np.testing.assert_array_equal(loaded[0]["w"], np.arange(3.0))
 
 
-def test_checkpoints_in_s3_round_trip_under_a_prefix(tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    """s3://BUCKET/PREFIX through Optuna's Boto3ArtifactStore (moto's in-process S3)."""
+@contextmanager
+def _saved_in_s3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Saved]:
+    """moto's in-process S3 with bucket `runs`, a store at s3://runs/team/ckpt, and one
+    checkpoint (w = arange(4), one epoch of history) saved there by the study's first trial."""
     boto3 = pytest.importorskip("boto3")
     moto = pytest.importorskip("moto")
     import optuna
 
-    from tuner.engine.checkpoints import ATTR, TrialCheckpoint, checkpoint_store
+    from tuner.engine.checkpoints import TrialCheckpoint, checkpoint_store
 
     for var, value in (("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test"),
                        ("AWS_DEFAULT_REGION", "us-east-1")):
@@ -128,6 +130,23 @@ def test_checkpoints_in_s3_round_trip_under_a_prefix(tmp_path: Path,
         saving = TrialCheckpoint(tmp_path / "a", store, first, lambda history: None, "s-0")
         saving.min_interval = 0.0
         saving.save_arrays({"w": np.arange(4.0)}, {"history": [{"epoch": 1.0}], "step": 1})
+        yield S3Saved(s3, store, study, first, saving)
+
+
+class S3Saved(NamedTuple):
+    s3: Any
+    store: Any
+    study: Any
+    first: Any
+    saving: Any
+
+
+def test_checkpoints_in_s3_round_trip_under_a_prefix(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """s3://BUCKET/PREFIX through Optuna's Boto3ArtifactStore (moto's in-process S3)."""
+    from tuner.engine.checkpoints import ATTR, TrialCheckpoint
+
+    with _saved_in_s3(tmp_path, monkeypatch) as (s3, store, study, first, saving):
         keys = [o["Key"] for o in s3.list_objects_v2(Bucket="runs")["Contents"]]
         assert keys == [f"team/ckpt/{first.user_attrs[ATTR]['id']}"]
         study.enqueue_trial({}, user_attrs={ATTR: first.user_attrs[ATTR]})
@@ -166,24 +185,9 @@ def test_a_changed_checkpoint_in_s3_is_refused(tmp_path: Path, monkeypatch: pyte
                                                caplog: pytest.LogCaptureFixture) -> None:
     """The same SHA-256 rule for s3://BUCKET/PREFIX: an object that is not the bytes saved is
     not loaded, and is deleted."""
-    boto3 = pytest.importorskip("boto3")
-    moto = pytest.importorskip("moto")
-    import optuna
+    from tuner.engine.checkpoints import ATTR, REFUSED_ATTR, TrialCheckpoint
 
-    from tuner.engine.checkpoints import ATTR, REFUSED_ATTR, TrialCheckpoint, checkpoint_store
-
-    for var, value in (("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test"),
-                       ("AWS_DEFAULT_REGION", "us-east-1")):
-        monkeypatch.setenv(var, value)
-    with moto.mock_aws():
-        s3 = boto3.client("s3")
-        s3.create_bucket(Bucket="runs")
-        store = checkpoint_store("s3://runs/team/ckpt")
-        study = optuna.create_study()
-        first = study.ask()
-        saving = TrialCheckpoint(tmp_path / "a", store, first, lambda history: None, "s-0")
-        saving.min_interval = 0.0
-        saving.save_arrays({"w": np.arange(4.0)}, {"history": [{"epoch": 1.0}], "step": 1})
+    with _saved_in_s3(tmp_path, monkeypatch) as (s3, store, study, first, saving):
         assert first.user_attrs[ATTR]["sha256"] == saving.digest
         changed = tmp_path / "changed.npz"
         with changed.open("wb") as handle:  # well-formed, other values
