@@ -130,11 +130,15 @@ def check_scheme(uri: str, flag: str = "--tracking-uri") -> str:
     return uri
 
 
-def check_sqlite(db: Path, uri: str) -> None:
-    """A SQLite tracking store that exists is a database SQLite can read, else one
-    TrackingError line (MLflow would stop with a traceback)."""
-    if not db.exists():
-        return
+def require_store(uri: str, missing: str) -> Path | None:
+    """The database file of a SQLite tracking URI, which must exist (TrackingError `missing`
+    otherwise: MLflow would create it, empty) and be a database SQLite can read (one
+    TrackingError line: MLflow would stop with a traceback); None for other stores."""
+    db = local_store(uri)
+    if db is None:
+        return None
+    if not db.is_file():
+        raise TrackingError(missing)
     try:
         with contextlib.closing(sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro",
                                                 uri=True)) as conn:
@@ -142,3 +146,4 @@ def check_sqlite(db: Path, uri: str) -> None:
     except sqlite3.Error as exc:
         raise TrackingError(f"--tracking-uri {mask(uri)} cannot be opened ({exc}); expected an "
                             f"MLflow SQLite database.") from None
+    return db

@@ -16,7 +16,7 @@ import pandas as pd
 from objectives.rows import InputShape
 from tuner.errors import DataError, TrackingError
 from tuner.storage import mask
-from tuner.tracking.keys import check_scheme, check_sqlite, first_line, local_store
+from tuner.tracking.keys import check_scheme, first_line, local_store, require_store
 from tuner.tracking.model_log import fluent_uri
 from tuner.tracking.store import MlflowStore
 
@@ -70,13 +70,9 @@ def _check_store(tracking_uri: str) -> None:
     scheme, a SQLite file that exists (never created empty just to find no model in it), a
     server that answers (MLflow's own retries would wait minutes)."""
     check_scheme(tracking_uri)
-    db = local_store(tracking_uri)
-    if db is not None and not db.is_file():
-        raise TrackingError(f"No MLflow tracking store at {db} ({mask(tracking_uri)}); pass "
-                            f"the --tracking-uri the study ran with (default sqlite:///mlflow.db "
-                            f"in the folder it ran in).")
-    if db is not None:
-        check_sqlite(db, tracking_uri)
+    require_store(tracking_uri, f"No MLflow tracking store at {local_store(tracking_uri)} "
+                  f"({mask(tracking_uri)}); pass the --tracking-uri the study ran with (default "
+                  f"sqlite:///mlflow.db in the folder it ran in).")
     if tracking_uri.startswith(("http://", "https://")):
         MlflowStore(tracking_uri).check(hint="start it, or pass another --tracking-uri")
 

@@ -21,8 +21,8 @@ from tuner.storage import mask
 from tuner.tracking.keys import (
     ARTIFACTS_DIR,
     check_scheme,
-    check_sqlite,
     local_store,
+    require_store,
     resolve_uri,
 )
 
@@ -72,13 +72,10 @@ def serve_ui(tracking_uri: str | None = None, host: str = "127.0.0.1", port: int
         raise TrackingError(f"{problem}.")
     cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
            "--host", host, "--port", str(port), "--workers", "1"]
-    db = local_store(uri)
-    if db is not None and not db.is_file():  # a mistyped path: MLflow would create it, empty
-        raise TrackingError(
-            f"No MLflow store file {db} (tracking URI '{mask(uri)}'); expected an existing "
-            "store: the --tracking-uri (or $MLFLOW_TRACKING_URI) a study ran with.")
+    db = require_store(uri, f"No MLflow store file {local_store(uri)} (tracking URI "
+                       f"'{mask(uri)}'); expected an existing store: the --tracking-uri (or "
+                       "$MLFLOW_TRACKING_URI) a study ran with.")
     if db is not None:
-        check_sqlite(db, uri)
         cmd += ["--artifacts-destination", str(db.resolve().parent / ARTIFACTS_DIR)]
     if host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("Serving the MLflow UI on %s: anyone who can reach it sees every run.",
