@@ -114,8 +114,8 @@ class Pool:
 
     def rebalance(self) -> int:
         """Take the fair share again (a fit the tuner chose threads for); the count now."""
-        if self.chosen:
-            self.apply(auto())
+        if self.chosen:  # no user budget: the fair share alone decides
+            self.apply(min(trainers.fair_share(cores()), MAX_AUTO))
         self.checked = time.monotonic()
         return self.count
 

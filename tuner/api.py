@@ -97,7 +97,7 @@ def _result(ctx: Context, ran: list[StageResult] | None, final: FinalResult | No
     it in storage), and its answer (the trial the final retrains, stored with the study)."""
     spec = ctx.spec
     stages = ran or [summarize(open_stage_study(ctx, s), s.name, wall=None, ran=0)
-                     for s in stages_of(spec) if s is not None]
+                     for s in stages_of(spec)]
     answer = final.answer if final is not None else record_answer(ctx)
     return StudyResult(
         name=spec.name, metric=spec.metric, direction=spec.direction,

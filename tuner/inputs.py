@@ -85,8 +85,7 @@ def _array(path: Path) -> np.ndarray:
             magic = handle.read(len(NPY_MAGIC))
     except OSError as exc:
         raise DataError(f"Input {path} cannot be read ({exc.strerror}).") from None
-    if not magic.startswith(NPY_MAGIC if path.suffix.lower() == ".npy" else ZIP_MAGIC) \
-            and not magic.startswith((NPY_MAGIC, ZIP_MAGIC)):
+    if not magic.startswith((NPY_MAGIC, ZIP_MAGIC)):
         raise DataError(f"Input {path} is not a NumPy file (it does not start like one); "
                         f"expected a file written by numpy.save or numpy.savez.")
     try:

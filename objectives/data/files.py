@@ -125,7 +125,7 @@ def read_npz(path: Path) -> Parts:
             arrays = {key: loaded[key] for key in loaded.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         raise DataError(f"{path} is not a readable .npz of plain arrays "
-                        f"({type(exc).__name__}: {' '.join(str(exc).split())}).") from None
+                        f"({describe(exc)}).") from None
     return _parts(arrays, str(path))
 
 

@@ -39,8 +39,7 @@ def study_answer(ctx: Context, trial: str | None = None) -> tuple[Answer, Candid
             candidates = stored_candidates(ctx, study)
             table = race(spec, search_values(ctx, candidates), repeats)
             best = table[0]
-            key = next(c for c in candidates if c.key == best.key).key
-            chosen = next(t for t in trials if f"{t.stage.name}:{t.trial.number}" == key)
+            chosen = next(t for t in trials if f"{t.stage.name}:{t.trial.number}" == best.key)
             return _answer(ctx, chosen, f"pick {rule}, confirmed", best.mean, best.stderr,
                            best.n), chosen
     return _answer(ctx, chosen, f"pick {rule}"), chosen
@@ -62,6 +61,11 @@ def record_answer(ctx: Context, trial: str | None = None) -> Answer | None:
         answer, _ = study_answer(ctx, trial)
     except TunerError:
         return None
+    return keep_answer(ctx, answer)
+
+
+def keep_answer(ctx: Context, answer: Answer) -> Answer:
+    """Store `answer` with the study and record it in MLflow (experiment and stage runs)."""
     store_answer(ctx.storage, ctx.spec.name, answer.record())
     runs = [run for stage in (ctx.spec.stage(answer.stage), confirm_stage(ctx.spec))
             if stage is not None

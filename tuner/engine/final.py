@@ -27,7 +27,7 @@ from objectives.adapters.function import PICKLE_NOTE, FunctionModel
 from objectives.base import Model, Split
 from objectives.data import Dataset
 from objectives.data.dataset import CLASSIFICATION
-from tuner.engine.answer import record_answer, study_answer
+from tuner.engine.answer import keep_answer, study_answer
 from tuner.engine.context import Context
 from tuner.engine.export import model_to_log
 from tuner.engine.final_checkpoint import final_checkpoint
@@ -87,7 +87,7 @@ def run_final(ctx: Context) -> FinalResult:
         outcome = replace(outcome, mlflow_run_id=run_id,
                           model_uri=logged.uri if logged else None)
     study.set_user_attr("final", outcome.record())
-    record_answer(ctx, ctx.options.final_trial)
+    keep_answer(ctx, answer)
     return outcome
 
 

@@ -49,24 +49,24 @@ def store_answer(storage: Any, name: str, answer: Mapping[str, Any]) -> None:
         study.set_user_attr(ANSWER_ATTR, dict(answer))
 
 
-def stored_answer(storage: Any, name: str) -> dict[str, Any] | None:
-    """The stored answer of study `name`, or None."""
+def _stored(storage: Any, name: str, attr: str) -> dict[str, Any] | None:
+    """The table `attr` kept beside study `name`'s spec, or None."""
     try:
         study = optuna.load_study(study_name=record_study_name(name), storage=storage)
     except KeyError:
         return None
-    answer = study.user_attrs.get(ANSWER_ATTR)
-    return dict(answer) if isinstance(answer, dict) else None
+    value = study.user_attrs.get(attr)
+    return dict(value) if isinstance(value, dict) else None
+
+
+def stored_answer(storage: Any, name: str) -> dict[str, Any] | None:
+    """The stored answer of study `name`, or None."""
+    return _stored(storage, name, ANSWER_ATTR)
 
 
 def stored_record(storage: Any, name: str) -> dict[str, Any] | None:
     """The stored spec record of study `name`, or None when the storage has none."""
-    try:
-        study = optuna.load_study(study_name=record_study_name(name), storage=storage)
-    except KeyError:
-        return None
-    record = study.user_attrs.get(SPEC_ATTR)
-    return dict(record) if isinstance(record, dict) else None
+    return _stored(storage, name, SPEC_ATTR)
 
 
 def stored_spec(storage: Any, name: str, url: str) -> StudySpec:

@@ -98,14 +98,15 @@ def close_stopped(ctx: Context, study: optuna.Study, parent: str | None,
     own trial stays RUNNING, so it closes the run anyway; a later end_stage finishes it)."""
     if parent is None:
         return
-    if not from_storage(cause):
+    storage_failed = from_storage(cause)
+    if not storage_failed:
         with contextlib.suppress(Exception):
             if others_running(study):
                 return
     interrupted = isinstance(cause, (Interrupted, KeyboardInterrupt))
     status = "KILLED" if interrupted else "FAILED"
     reason = ("interrupted" if interrupted else
-              explained(cause, ctx.options.storage_url) if from_storage(cause) else
+              explained(cause, ctx.options.storage_url) if storage_failed else
               f"{type(cause).__name__}: {cause}")
     ctx.tracker.end_run(parent, status, reason)
 

@@ -21,7 +21,7 @@ from tuner.engine.stage_run import close_orphan
 from tuner.options import RunOptions
 from tuner.results import StageResult
 from tuner.spec import Stage, StudySpec
-from tuner.storage import mask, open_storage, require_existing, storage_errors
+from tuner.storage import mask, open_existing, open_storage, storage_errors
 
 log = logging.getLogger("tuner")
 
@@ -46,9 +46,8 @@ def run_worker(study: str | Path | StudySpec, options: RunOptions,
     has its trials. `stored_only`: `study` is a name and the stored spec is run as it is (the
     workers that --jobs and --cluster start)."""
     url = options.storage_url
-    if stored_only:
-        require_existing(url)  # a worker by name joins a study already stored
-    storage = open_storage(url)
+    # a worker by name joins a study already stored
+    storage = open_existing(url) if stored_only else open_storage(url)
     if stored_only:
         spec = stored_spec(storage, str(study), url)
     else:
@@ -57,10 +56,11 @@ def run_worker(study: str | Path | StudySpec, options: RunOptions,
     return ctx, run_stages(ctx)
 
 
-def stages_of(spec: StudySpec) -> list[Stage | None]:
+def stages_of(spec: StudySpec) -> list[Stage]:
     """The study's stages in the order they run: the search stages, then the confirm stage
-    (None when it has none)."""
-    return [*spec.stages, confirm_stage(spec)]
+    when it has one."""
+    confirm = confirm_stage(spec)
+    return [*spec.stages, *([confirm] if confirm is not None else [])]
 
 
 def close_left_open(ctx: Context) -> None:
@@ -72,8 +72,6 @@ def close_left_open(ctx: Context) -> None:
     try:
         with optuna_warnings_only():
             for stage in stages_of(ctx.spec):
-                if stage is None:
-                    continue
                 try:
                     study = optuna.load_study(study_name=ctx.spec.study_name(stage.name),
                                               storage=ctx.storage)

@@ -40,13 +40,13 @@ def _counts(trials: Sequence[FrozenTrial]) -> list[str]:
 
 def list_text(storage: Any, url: str) -> str:
     """One row per Optuna study (stage) in the storage."""
-    names = sorted(n for n in optuna.get_all_study_names(storage) if not is_companion(n))
+    every = optuna.get_all_study_names(storage)
+    names = sorted(n for n in every if not is_companion(n))
     if not names:
         return f"no studies in {mask(url)}"
     rows = [["study", "complete", "pruned", "failed", "running", "best", "final test"]]
     answers = []
-    for record in sorted(n for n in optuna.get_all_study_names(storage)
-                         if n.endswith(SPEC_SUFFIX)):
+    for record in sorted(n for n in every if n.endswith(SPEC_SUFFIX)):
         study_name = record.removesuffix(SPEC_SUFFIX)
         answer = stored_answer(storage, study_name)
         if answer is not None:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from tuner.search.pick import signed
 from tuner.spec.model import Pick
 
 IDENTITY = ("candidate", "repeat")
@@ -67,11 +68,6 @@ class Standing:
     stderr: float | None
     n: int
     racing: bool
-
-
-def signed(value: float, direction: str) -> float:
-    """Larger is better."""
-    return value if direction == "maximize" else -value
 
 
 def choose(trials: Sequence[Ranked], rule: Pick, top_k: int) -> list[Candidate]:
@@ -187,9 +183,3 @@ def next_repeat(table: Sequence[Standing], assigned: Mapping[str, set[int]],
         if rounds + 1 not in assigned.get(key, set()):
             return Next("run", key, rounds + 1)
     return Next("wait")
-
-
-def answer(table: Sequence[Standing]) -> Standing:
-    """The candidate with the best mean (ties: the one with more evaluations, then the
-    earlier)."""
-    return table[0]

@@ -36,9 +36,9 @@ def pick(spec: StudySpec, candidates: Sequence[Candidate], rule: Pick) -> Candid
     ranked: list[tuple[tuple[float, ...], Candidate]] = []
     for c in eligible(spec, candidates, rule):
         value = float(metric_value(c.trial, rule.metric, names) or 0.0)
-        others = [_signed(float(v), d) for v, (_, d) in zip(c.trial.values or (),
+        others = [signed(float(v), d) for v, (_, d) in zip(c.trial.values or (),
                                                              spec.objectives, strict=False)]
-        ranked.append(((_signed(value, rule.direction), *others), c))
+        ranked.append(((signed(value, rule.direction), *others), c))
     if not ranked:
         if not any(c.trial.state == TrialState.COMPLETE for c in candidates):
             raise TunerError(f"Study '{spec.name}' has no completed trial yet; run "
@@ -57,7 +57,7 @@ def eligible(spec: StudySpec, candidates: Sequence[Candidate], rule: Pick) -> li
                     and cond.holds(v) for cond in rule.where)]
 
 
-def _signed(value: float, direction: str) -> float:
+def signed(value: float, direction: str) -> float:
     """Larger is better."""
     return value if direction == "maximize" else -value
 

@@ -33,13 +33,6 @@ def best_trial(study: optuna.Study) -> FrozenTrial | None:
         return None
 
 
-def better(value: float, than: float | None, direction: str) -> bool:
-    """True when `value` beats `than` (None is beaten by anything) in `direction`."""
-    if than is None:
-        return True
-    return value > than if direction == "maximize" else value < than
-
-
 def state_counts(study: optuna.Study) -> dict[str, int]:
     """How many trials are in each state (COMPLETE, PRUNED, FAIL, ...); zero counts included
     for COMPLETE, PRUNED and FAIL."""
