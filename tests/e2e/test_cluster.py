@@ -15,6 +15,7 @@ from pathlib import Path
 import optuna
 import pytest
 from mlflow import MlflowClient
+from mlflow_reader import client_if_created
 from optuna.trial import TrialState
 from paths import ROOT
 from ports import free_port
@@ -124,7 +125,9 @@ def _running_in_dask_worker(cluster: DaskCluster, storage: str, tracking: str
     """(trial number, pid of its tuner worker process, pid of that process's Dask worker) of a
     RUNNING trial whose MLflow run is open (tag worker = host:pid), or None."""
     pids = {proc.pid for proc in cluster.workers}
-    client = MlflowClient(tracking)
+    client = client_if_created(tracking)
+    if client is None:
+        return None
     for trial in _trials(storage, "toy/only"):
         run_id = trial.user_attrs.get("mlflow_run_id")
         if trial.state != TrialState.RUNNING or not run_id:

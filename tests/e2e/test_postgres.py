@@ -239,11 +239,11 @@ def _running_trial_of_worker(
 ) -> FrozenTrial | None:
     """The RUNNING trial of process `pid`, found through its open MLflow run (tag worker =
     host:pid, created after the trial's first heartbeat)."""
-    from mlflow import MlflowClient
+    from mlflow_reader import client_if_created
 
-    client = MlflowClient(tracking_uri)
-    experiment = client.get_experiment_by_name("toy")
-    if experiment is None:
+    client = client_if_created(tracking_uri)
+    experiment = None if client is None else client.get_experiment_by_name("toy")
+    if client is None or experiment is None:
         return None
     runs = client.search_runs(
         [experiment.experiment_id],
