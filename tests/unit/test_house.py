@@ -240,3 +240,13 @@ def test_tests_that_restart_postgres_are_run_alone() -> None:
     assert found and all(found.values()), found
     bare = 'def test_x():\n    subprocess.run(["bash", "-c", "restart_postgres 1"])\n'
     assert _restarting_tests(bare) == {"test_x": False}  # the finder finds what it looks for
+
+
+def test_no_module_imports_the_worker_entry_point() -> None:
+    """`python -m tuner.engine.worker_process` imports the tuner package first; a module of ours
+    importing worker_process would make runpy warn on every worker's stderr ("found in
+    sys.modules ... unpredictable behaviour")."""
+    graph = _graph()
+    assert "tuner.engine.worker_protocol" in graph["tuner.engine.jobs"]  # the graph sees it
+    assert [name for name, imported in graph.items()
+            if "tuner.engine.worker_process" in imported] == []

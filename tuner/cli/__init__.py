@@ -16,7 +16,7 @@ from objectives.threads import set_budget
 from tuner.cli.commands import COMMANDS
 from tuner.cli.parser import build_parser
 from tuner.engine.interrupts import stop_now_from_here
-from tuner.engine.worker_process import configure_logging
+from tuner.engine.worker_protocol import configure_logging
 from tuner.errors import TunerError
 from tuner.options import check_limit
 

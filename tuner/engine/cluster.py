@@ -32,7 +32,7 @@ import optuna
 from objectives.threads import cores
 from tuner.engine.cluster_task import cluster_worker, host_of, task_env
 from tuner.engine.jobs import thread_share
-from tuner.engine.worker_process import INTERRUPTED
+from tuner.engine.worker_protocol import INTERRUPTED
 from tuner.errors import SpecError, TunerError
 from tuner.options import CLUSTER_ENV, RunOptions
 from tuner.search.trials import FINISHED

@@ -9,13 +9,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 from collections.abc import Mapping
 
 from tuner.engine.context import WORKER_INDEX_ENV
 from tuner.engine.jobs import thread_env
-from tuner.engine.worker_process import INTERRUPTED, PARENT_ENV, WORKER_ENV
+from tuner.engine.worker_protocol import INTERRUPTED, PARENT_ENV, WORKER_COMMAND, WORKER_ENV
 from tuner.errors import TunerError
 from tuner.options import RunOptions
 from tuner.spec import StudySpec
@@ -64,7 +63,7 @@ def cluster_worker(index: int, env: Mapping[str, str], shares: Mapping[str, int]
                  **thread_env(threads)}
     event = Event(stop)
     with tempfile.TemporaryFile() as errors:
-        proc = subprocess.Popen([sys.executable, "-m", "tuner.engine.worker_process"],
+        proc = subprocess.Popen(WORKER_COMMAND,
                                 env=child_env, stdout=subprocess.DEVNULL, stderr=errors)
         while True:
             try:

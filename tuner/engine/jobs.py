@@ -18,13 +18,12 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import Mapping, Sequence
 from types import FrameType
 
 from objectives.threads import THREADS_ENV, cores
 from tuner.engine.context import WORKER_INDEX_ENV
-from tuner.engine.worker_process import INTERRUPTED, WORKER_ENV
+from tuner.engine.worker_protocol import INTERRUPTED, WORKER_COMMAND, WORKER_ENV
 from tuner.errors import TunerError
 from tuner.options import RunOptions
 from tuner.spec import StudySpec
@@ -41,7 +40,6 @@ THREAD_VARS = (
     "VECLIB_MAXIMUM_THREADS",
     "NUMEXPR_NUM_THREADS",
 )
-WORKER_COMMAND = (sys.executable, "-m", "tuner.engine.worker_process")
 
 
 def worker_job(name: str, options: RunOptions, shown: bool) -> str:

@@ -1,6 +1,7 @@
 """The process of one worker that `--jobs N` starts on this machine and `--cluster` starts on a
 Dask worker: `python -m tuner.engine.worker_process`, with everything it needs as data in its
-environment (no command line to rebuild, nothing a `ps` listing shows):
+environment (no command line to rebuild, nothing a `ps` listing shows; the names are in
+engine/worker_protocol.py):
 
 - TUNER_WORKER: JSON {"study": NAME, "options": RunOptions.to_dict(), "log": LEVEL}; the
   study's spec is the one stored in the storage (engine/spec_store.py);
@@ -20,18 +21,7 @@ import os
 import signal
 import sys
 
-WORKER_ENV = "TUNER_WORKER"
-PARENT_ENV = "TUNER_DASK_WORKER_PID"
-INTERRUPTED = 130
-NOISY_LOGGERS = ("alembic", "mlflow", "urllib3", "matplotlib", "PIL")
-
-
-def configure_logging(level: int) -> None:
-    """The tuner's lines on stderr at `level`; other libraries' only from WARNING up."""
-    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
-    logging.getLogger("tuner").setLevel(level)
-    for noisy in NOISY_LOGGERS:
-        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+from tuner.engine.worker_protocol import INTERRUPTED, PARENT_ENV, WORKER_ENV, configure_logging
 
 
 def bind_to_parent() -> None:
