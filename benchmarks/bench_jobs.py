@@ -26,7 +26,7 @@ from pathlib import Path
 import optuna
 
 ROOT = Path(__file__).resolve().parents[1]
-TEST = re.compile(r"test_accuracy[^0-9]*([0-9.]+)")
+TEST = re.compile(r"test accuracy ([0-9.]+)")
 
 
 @dataclass
@@ -71,6 +71,7 @@ def run(argv: list[str], jobs: int, folder: Path) -> tuple[float, str, list[Stag
     started = time.perf_counter()
     proc = subprocess.run(command, cwd=folder, capture_output=True, text=True)
     wall = time.perf_counter() - started
+    (folder / "output.txt").write_text(proc.stdout + proc.stderr)
     if proc.returncode != 0:
         sys.exit(f"{' '.join(command)} failed:\n{proc.stderr[-3000:]}")
     found = TEST.findall(proc.stdout + proc.stderr)
