@@ -2,8 +2,8 @@
 
 The rule, per library, from benchmarks/bench_threads.py (docs/performance.md has the table):
 - NumPy's BLAS and torch get the thread budget: `threads` when a config sets it (> 0), else
-  $TUNER_THREADS (`--threads`, or cores / N under `--jobs N`), else $OMP_NUM_THREADS, else this
-  fit's fair share of the usable cores (cores // the trainers running on this machine,
+  $TUNER_THREADS (`--threads`, or the host's share under `--cluster`), else $OMP_NUM_THREADS,
+  else this fit's fair share of the usable cores (cores // the trainers running on this machine,
   objectives.trainers) up to MAX_AUTO, because every shipped objective is fastest with every
   core it does not share; operations too small to gain are left single-threaded by the
   libraries themselves. The fair share is taken again at each report (`Pool.reporting`), so a
@@ -41,8 +41,8 @@ THREADS_LIMIT = 1024
 """The most threads a config's `threads` may ask for (--threads is held to 4 per core by the
 tuner; a config may be meant for a bigger machine than the one that reads it)."""
 
-THREADS_HELP = ("CPU threads; 0 = auto: --threads, cores / N under --jobs N, else a fair share "
-                "of the cores (all, when no other tuner process trains on this machine)")
+THREADS_HELP = ("CPU threads; 0 = auto: --threads, else a fair share of the cores (all, when no "
+                "other tuner process or --jobs worker trains on this machine)")
 
 TICK_SECONDS = 0.2
 """How often a running fit looks for other trainers between reports (Pool.tick)."""

@@ -40,9 +40,9 @@ def _data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="dataset root (default: $TUNER_DATA_DIR, then usual places)")
     p.add_argument("--download", action="store_true", help="download missing data via torchvision")
     p.add_argument("--threads", type=positive("threads"),
-                   help="CPU threads per training run (default: cores / N with --jobs N, else "
-                   "a fair share of the cores beside other tuner processes on this machine; a "
-                   "config's own `threads` wins)")
+                   help="CPU threads per training run (default: a fair share of the cores beside "
+                   "the other trainers on this machine, --jobs workers included; a config's own "
+                   "`threads` wins)")
 
 
 def _study_args(p: argparse.ArgumentParser) -> None:

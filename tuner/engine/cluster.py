@@ -7,11 +7,12 @@ Dask instead of started here; it runs the spec the study stored (engine/spec_sto
 Dask reschedules the task of a Dask worker that died (its worker process dies with it); the
 tuner's heartbeat fails that worker's running trial after its grace period and re-queues it, so
 a stage still ends at exactly its target. Each task's BLAS / torch threads are its host's cores
-divided by the Dask worker threads on that host (jobs.thread_share, the --jobs rule), so one
-trial per worker thread slot never oversubscribes; a study whose `device` is CUDA asks for a
-`GPU` worker resource per task. This process submits, shows progress over all workers from the
-storage, turns a lost scheduler or a failed worker into one line and Ctrl-C into a clean stop
-of every worker; the final, if asked, runs here afterwards.
+divided by the Dask worker threads on that host (thread_share), so one trial per worker thread
+slot never oversubscribes, even where Dask workers in containers share a host but not a
+trainer registry (objectives/trainers.py, which `--jobs` relies on instead); a study whose
+`device` is CUDA asks for a `GPU` worker resource per task. This process submits, shows progress
+over all workers from the storage, turns a lost scheduler or a failed worker into one line and
+Ctrl-C into a clean stop of every worker; the final, if asked, runs here afterwards.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ import optuna
 
 from objectives.threads import cores
 from tuner.engine.cluster_task import cluster_worker, host_of, task_env
-from tuner.engine.jobs import thread_share
 from tuner.engine.worker_protocol import INTERRUPTED
 from tuner.errors import SpecError, TunerError
 from tuner.options import CLUSTER_ENV, RunOptions
@@ -47,6 +47,11 @@ CONNECT_TIMEOUT = "15s"
 ADDRESS = re.compile(r"^(?:(?P<scheme>[a-z]+)://)?(?P<host>\[[0-9a-fA-F:.]+\]|[^\s/:\[\]]+)"
                      r":(?P<port>\d{1,5})/?$")
 SCHEMES = (None, "tcp", "tls", "ws", "wss", "ucx")
+
+
+def thread_share(cores: int, slots: int) -> int:
+    """Threads for each of `slots` tasks on a host with `cores`."""
+    return max(1, cores // max(1, slots))
 
 
 def thread_shares(workers: Mapping[str, Mapping[str, Any]], host_cores: Mapping[str, int]

@@ -4,10 +4,11 @@ storage.
 Processes, not threads: Python training loops hold the GIL, and a worker that crashes takes
 nothing else down. Each worker is engine/worker_process.py, given the study's name and the run
 options as data in its environment (it reads the study's spec from the storage, where the study
-stored it), BLAS/OpenMP/torch limited to cores // N threads (so N workers do not fight over the
-cores), a TUNER_WORKER_INDEX (0..N-1, for sampler seeds) and the storage/tracking URLs (never on
-a command line, where `ps` would show passwords). Worker 0 shows its progress on stderr, the
-others only warnings. Ctrl-C is forwarded once to every worker.
+stored it), a TUNER_WORKER_INDEX (0..N-1, for sampler seeds) and the storage/tracking URLs (never
+on a command line, where `ps` would show passwords); no thread limits unless --threads gave
+them: each fit takes its fair share of the cores among the fits training at that moment
+(objectives/trainers.py), so a trial left alone at a stage's tail gets every core. Worker 0
+shows its progress on stderr, the others only warnings. Ctrl-C is forwarded once to every worker.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from types import FrameType
 
-from objectives.threads import THREADS_ENV, cores
+from objectives.threads import THREADS_ENV
 from tuner.engine.context import WORKER_INDEX_ENV
 from tuner.engine.worker_protocol import INTERRUPTED, WORKER_COMMAND, WORKER_ENV
 from tuner.errors import TunerError
@@ -57,12 +58,6 @@ def worker_job(name: str, options: RunOptions, shown: bool) -> str:
     return json.dumps({"study": name, "options": options.to_dict(), "log": level})
 
 
-def thread_share(cores: int, slots: int) -> int:
-    """Threads for each of `slots` workers on a machine with `cores`: the one rule for
-    --jobs and for --cluster (per host), so workers never oversubscribe the cores."""
-    return max(1, cores // max(1, slots))
-
-
 def thread_env(threads: int) -> dict[str, str]:
     """The variables that limit a worker process's BLAS / OpenMP / torch threads."""
     return {var: str(threads) for var in (*THREAD_VARS, THREADS_ENV)}
@@ -70,16 +65,14 @@ def thread_env(threads: int) -> dict[str, str]:
 
 def worker_env(base: Mapping[str, str], index: int, options: RunOptions, job: str
                ) -> dict[str, str]:
-    """The environment of worker `index` of `options.jobs`: its share of the cores as thread
-    limits (unless the user set them, or --threads did), its index, the job and the storage /
-    tracking URIs."""
+    """The environment of worker `index` of `options.jobs`: its index, the job, the storage /
+    tracking URIs, and thread limits only when --threads set them. Otherwise each fit takes its
+    fair share of the cores among the fits training on this machine (objectives/trainers.py):
+    one core each while every worker trains, and all of them for a trial left running alone at
+    a stage's tail while the other workers wait."""
     env = dict(base)
-    share = options.threads or thread_share(cores(), options.jobs or 1)
-    for var, value in thread_env(share).items():
-        if options.threads is not None:
-            env[var] = value
-        else:
-            env.setdefault(var, value)
+    if options.threads is not None:
+        env.update(thread_env(options.threads))
     env[WORKER_INDEX_ENV] = str(index)
     env[WORKER_ENV] = job
     env["TUNER_STORAGE"] = options.storage_url

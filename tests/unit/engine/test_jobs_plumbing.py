@@ -51,24 +51,23 @@ def test_worker_log_level_quiet_unless_shown_debug_when_debugging() -> None:
         logger.setLevel(before)
 
 
-def test_worker_env_splits_cores_and_carries_urls(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(jobs, "cores", lambda: 8)
+def test_worker_env_carries_urls_and_leaves_threads_to_the_fair_share(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(run_options, "cores", lambda: 8)  # --jobs 16 is within 4 per core
     options = RunOptions(storage="sqlite:///x.db", tracking_uri="http://127.0.0.1:1", jobs=4)
     env = jobs.worker_env({"PATH": "/bin"}, 2, options, "{}")
-    assert all(env[var] == "2" for var in jobs.THREAD_VARS)
-    assert env["TUNER_THREADS"] == "2"
+    assert not [var for var in (*jobs.THREAD_VARS, "TUNER_THREADS") if var in env]
     assert env["TUNER_WORKER_INDEX"] == "2"
     assert env["TUNER_STORAGE"] == "sqlite:///x.db"
     assert env["MLFLOW_TRACKING_URI"] == "http://127.0.0.1:1"
     assert env["TUNER_WORKER"] == "{}"
     many = jobs.worker_env({"OMP_NUM_THREADS": "3"}, 0,
                            RunOptions(storage="sqlite:///x.db", tracking=False, jobs=16), "{}")
-    assert many["OMP_NUM_THREADS"] == "3"  # the user's own setting wins
-    assert many["MKL_NUM_THREADS"] == "1"
+    assert many["OMP_NUM_THREADS"] == "3"  # the user's own setting is kept
+    assert "MKL_NUM_THREADS" not in many and "TUNER_THREADS" not in many
     assert "MLFLOW_TRACKING_URI" not in many
     told = jobs.worker_env({"OMP_NUM_THREADS": "3"}, 0, RunOptions(jobs=2, threads=4), "{}")
-    assert told["OMP_NUM_THREADS"] == "4"  # --threads wins over both
+    assert told["OMP_NUM_THREADS"] == "4" and told["TUNER_THREADS"] == "4"  # --threads wins
 
 
 @pytest.mark.parametrize(
