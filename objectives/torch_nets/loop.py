@@ -4,7 +4,7 @@ batches, optional augmentation, forward, cross-entropy, backward, step; divergen
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -36,8 +36,11 @@ def augment(x: Tensor, generator: torch.Generator) -> Tensor:
 
 def train_epoch(network: nn.Module, optimizer: torch.optim.Optimizer, X: Tensor, y: Tensor,
                 config: Mapping[str, Any], epoch: int, generator: torch.Generator,
-                watch: DivergenceWatch) -> tuple[float, float, float]:
-    """One pass over (X, y) in seeded random batches; returns (mean loss, accuracy, last lr)."""
+                watch: DivergenceWatch, tick: Callable[[], object] | None = None
+                ) -> tuple[float, float, float]:
+    """One pass over (X, y) in seeded random batches; returns (mean loss, accuracy, last lr).
+    `tick`: called every CHECK_EVERY steps (objectives.threads.Pool.tick rebalances the
+    threads, so a fit that started alone gives threads back within the epoch)."""
     network.train()
     n, batch = X.shape[0], config["batch_size"]
     steps = math.ceil(n / batch)
@@ -63,6 +66,8 @@ def train_epoch(network: nn.Module, optimizer: torch.optim.Optimizer, X: Tensor,
         correct += (logits.detach().argmax(1) == yb).sum()
         if step % CHECK_EVERY == 0:
             watch.check(loss.item(), step + 1, step / steps, epoch)
+            if tick is not None:
+                tick()
     mean_loss = loss_sum.item() / n
     watch.check(mean_loss, epoch * steps, float(epoch), epoch)
     return mean_loss, correct.item() / n, lr

@@ -59,11 +59,12 @@ class TorchObjective:
         device = choose_device(cfg["device"])
         with limited(cfg["threads"]) as pool:
             return self._train(cfg, train, val, pool.reporting(report), seed, image_shape,
-                               device, checkpoint)
+                               device, checkpoint, pool.tick)
 
     def _train(self, cfg: Mapping[str, Any], train: Split, val: Split, report: Reporter,
                seed: int, image_shape: ImageShape, device: torch.device,
-               checkpoint: Checkpoint | None) -> RunResult:
+               checkpoint: Checkpoint | None, tick: Callable[[], object] | None = None
+               ) -> RunResult:
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)
         X, y = (t.to(device) for t in as_tensors(train, image_shape, "train"))
@@ -79,7 +80,7 @@ class TorchObjective:
         for epoch in range(len(history) + 1, cfg["epochs"] + 1):
             start = time.perf_counter()
             train_loss, train_accuracy, lr = train_epoch(
-                network, optimizer, X, y, cfg, epoch, generator, watch)
+                network, optimizer, X, y, cfg, epoch, generator, watch, tick)
             seconds = time.perf_counter() - start
             val_metrics = model.evaluate_tensors(X_val, y_val)
             metrics = {"epoch": float(epoch), "train_loss": train_loss,
