@@ -93,11 +93,14 @@ def _is_scipy_bundled(filepath: str) -> bool:
 
 
 class Pool:
-    """The thread settings of one running fit: `count` threads for NumPy's BLAS and torch."""
+    """The thread settings of one running fit: `count` threads for NumPy's BLAS, the OpenMP
+    runtimes (scikit-learn's HistGradientBoosting, torch's) and torch."""
 
-    def __init__(self, controller: ThreadpoolController, main: list[str], chosen: bool) -> None:
+    def __init__(self, controller: ThreadpoolController, main: list[str], chosen: bool,
+                 openmp: list[str] | None = None) -> None:
         self.controller = controller
         self.main = main
+        self.openmp = openmp or []
         self.chosen = chosen  # by the tuner (the fair share), not by the user
         self.count = 0
         self.checked = time.monotonic()
@@ -107,6 +110,8 @@ class Pool:
             return
         if self.main:
             self.controller.select(filepath=self.main).limit(limits=count)
+        if self.openmp:
+            self.controller.select(filepath=self.openmp).limit(limits=count)
         torch = sys.modules.get("torch")
         if torch is not None:
             torch.set_num_threads(count)
@@ -136,22 +141,23 @@ class Pool:
 
 @contextmanager
 def limited(threads: int) -> Iterator[Pool]:
-    """Run the block as a registered trainer with resolve(threads) threads for NumPy's BLAS and
-    torch and one for any SciPy-bundled BLAS; yields the Pool (its `count`, `reporting`). The
-    previous settings are restored afterwards."""
+    """Run the block as a registered trainer with resolve(threads) threads for NumPy's BLAS, the
+    OpenMP runtimes and torch, and one for any SciPy-bundled BLAS; yields the Pool (its
+    `count`, `reporting`). The previous settings are restored afterwards."""
     controller = ThreadpoolController()
     blas = [lib for lib in controller.lib_controllers if lib.user_api == "blas"]
     level1 = [lib.filepath for lib in blas if _is_scipy_bundled(lib.filepath)]
     main = [lib.filepath for lib in blas if not _is_scipy_bundled(lib.filepath)]
+    openmp = [lib.filepath for lib in controller.lib_controllers if lib.user_api == "openmp"]
     torch = sys.modules.get("torch")
     with ExitStack() as stack:
         stack.enter_context(trainers.Entry())
-        if main:
-            stack.enter_context(controller.select(filepath=main).limit(limits=None))
+        if main or openmp:
+            stack.enter_context(controller.select(filepath=main + openmp).limit(limits=None))
         if level1:
             stack.enter_context(controller.select(filepath=level1).limit(limits=1))
         if torch is not None:
             stack.callback(torch.set_num_threads, torch.get_num_threads())
-        pool = Pool(controller, main, chosen=threads <= 0 and explicit() is None)
+        pool = Pool(controller, main, chosen=threads <= 0 and explicit() is None, openmp=openmp)
         pool.apply(resolve(threads))
         yield pool

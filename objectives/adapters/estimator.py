@@ -7,6 +7,12 @@ any scalar). An estimator with partial_fit trains for `epochs` passes over the s
 split and reports after each one, so pruners can stop it; any other is fitted once and reports
 once. Either way the reported metrics are computed from the model (objectives.metrics).
 
+Each fit runs under the tuner's thread budget (objectives.threads.limited: BLAS and OpenMP, so
+HistGradientBoosting's OpenMP threads too; one thread for a table under SMALL_TABLE cells unless
+the user set the threads), and an `n_jobs` the estimator is given (-1, or more than the budget)
+is lowered to the budget: tuner processes on one machine never take more threads than cores.
+An `n_jobs` left at None (one job in scikit-learn) stays as it is.
+
 Values the estimator's own parameter validation rejects (scikit-learn's `_validate_params`) are
 refused when the study loads (`check`), before any trial: nothing is fitted for that.
 """
@@ -26,8 +32,15 @@ from objectives.config import resolve_config
 from objectives.errors import ConfigError
 from objectives.metrics import prefixed, scores, task_of
 from objectives.rows import InputShape, RawRows
+from objectives.threads import cores, explicit, limited, resolve
 
 DEFAULT_EPOCHS = 10
+SMALL_TABLE = 100_000
+"""Training tables with fewer cells (rows x features) fit with one BLAS / OpenMP thread when the
+tuner chooses: HistGradientBoosting gains nothing from a second thread below it (friedman1 at
+1,000 and 5,000 rows x 10: 0.99x) and gains from about 200,000 cells (1.18x; 1.65x at a
+million), and a one-thread fit cannot spin against another process's threads
+(benchmarks/bench_estimators.py, docs/performance.md)."""
 KINDS = {bool: "bool", int: "int", float: "float", str: "str"}
 
 
@@ -41,6 +54,19 @@ def param_table(estimator: Any) -> dict[str, Param]:
         elif type(default) in KINDS:
             table[name] = Param(KINDS[type(default)], default, "a constructor parameter")
     return table
+
+
+def within_budget(params: Mapping[str, Any], threads: int) -> dict[str, int]:
+    """The `n_jobs` params (nested ones too: `step__n_jobs`) set above `threads` (joblib's
+    -1 = all cores, -2 = all but one...), lowered to `threads`."""
+    lowered = {}
+    for name, value in params.items():
+        if (name == "n_jobs" or name.endswith("__n_jobs")) and isinstance(value, int) \
+                and not isinstance(value, bool):
+            wanted = value if value > 0 else max(1, cores() + 1 + value)
+            if wanted > threads:
+                lowered[name] = threads
+    return lowered
 
 
 def estimator_kind(estimator: Any) -> str | None:
@@ -125,13 +151,16 @@ class EstimatorObjective:
 
         return clone(self.template)
 
-    def build(self, config: Mapping[str, Any], seed: int) -> Any:
-        """A fresh estimator with `config` set (random_state from the seed unless given)."""
+    def build(self, config: Mapping[str, Any], seed: int, threads: int | None = None) -> Any:
+        """A fresh estimator with `config` set (random_state from the seed unless given; with
+        `threads`, any n_jobs above it lowered to it)."""
         estimator = self._new()
         own = estimator.get_params(deep=True)
         values = {k: v for k, v in config.items() if k in own}  # not our own `epochs`
         if "random_state" in self.params and values.get("random_state") is None:
             values["random_state"] = seed
+        if threads is not None:
+            values.update(within_budget({**own, **values}, threads))
         try:
             estimator.set_params(**values)
         except (TypeError, ValueError) as exc:
@@ -155,13 +184,14 @@ class EstimatorObjective:
 
     def fit(self, config: Mapping[str, Any], train: Split, val: Split, report: Reporter,
             seed: int, image_shape: tuple[int, int, int]) -> RunResult:
-        with user_code(self.name):
-            return self._fit(config, train, val, report, seed)
+        small = explicit() is None and train.X.size < SMALL_TABLE
+        with user_code(self.name), limited(1 if small else 0) as pool:
+            return self._fit(config, train, val, pool.reporting(report), seed, resolve(0))
 
     def _fit(self, config: Mapping[str, Any], train: Split, val: Split, report: Reporter,
-             seed: int) -> RunResult:
+             seed: int, threads: int) -> RunResult:
         cfg = resolve_config(self.name, self.params, config)
-        estimator = self.build(cfg, seed)
+        estimator = self.build(cfg, seed, threads)
         classes = class_count(train, val) if task_of(train.y) == "classification" else 0
         model = EstimatorModel(estimator, classes)
         history: list[dict[str, float]] = []

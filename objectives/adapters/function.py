@@ -24,6 +24,7 @@ from objectives.adapters.imports import refused_call, user_code
 from objectives.base import Param, Reporter, RunResult, Split, class_count
 from objectives.errors import ConfigError
 from objectives.metrics import prefixed, scores, task_of
+from objectives.threads import limited
 
 TrainingFunction = Callable[[dict[str, Any], Split, Split, Reporter], Any]
 
@@ -78,13 +79,14 @@ class FunctionObjective:
     def fit(self, config: Mapping[str, Any], train: Split, val: Split, report: Reporter,
             seed: int, image_shape: tuple[int, int, int]) -> RunResult:
         history: list[dict[str, float]] = []
-
-        def forward(step: int, metrics: Mapping[str, float]) -> None:
-            history.append({k: float(v) for k, v in metrics.items()})
-            report(step, metrics)
-
         start = time.perf_counter()
-        with user_code(self.name):
+        with user_code(self.name), limited(0) as pool:  # its fair share of the cores
+            rebalanced = pool.reporting(report)
+
+            def forward(step: int, metrics: Mapping[str, float]) -> None:
+                history.append({k: float(v) for k, v in metrics.items()})
+                rebalanced(step, metrics)
+
             returned = self.fn(dict(config), train, val, forward)
         seconds = time.perf_counter() - start
         if not hasattr(returned, "predict"):
