@@ -36,10 +36,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     raw = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
     try:
-        args = build_parser().parse_args(raw)
-    except SystemExit as exc:  # --help (0) or a usage error, already printed
+        args = parser.parse_args(raw)
+    except SystemExit as exc:  # --help, --version (0) or a usage error, already printed
         return exc.code if isinstance(exc.code, int) else 1
+    if args.command is None:  # a bare `tuner` (or only -q / -v): what there is to do
+        parser.print_help()
+        return 0
     args.argv = raw
     configure_logging(logging.WARNING if args.quiet else
                       logging.DEBUG if args.verbose else logging.INFO)

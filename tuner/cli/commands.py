@@ -34,7 +34,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, str]:
 
 def _spec_settings(args: argparse.Namespace) -> dict[str, Any]:
     """What the study commands' flags change in the study itself (load_study_spec's)."""
-    return {"dataset": args.dataset, "overrides": _overrides(args), "trials": args.trials,
+    return {"dataset": args.dataset, "overrides": _overrides(args),
+            "trials": getattr(args, "trials", None),  # `final` has no --trials
             "seed": args.seed, "confirm": args.confirm}
 
 

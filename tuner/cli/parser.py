@@ -45,13 +45,14 @@ def _data_args(p: argparse.ArgumentParser) -> None:
                    "`threads` wins)")
 
 
-def _study_args(p: argparse.ArgumentParser) -> None:
+def _study_args(p: argparse.ArgumentParser, trials: bool = True) -> None:
     p.add_argument("name", help="built-in study name, studies/NAME.toml, or a path to a .toml")
     p.add_argument("--dataset", help="override the study's dataset")
     _data_args(p)
     p.add_argument("--set", dest="overrides", action="append", type=key_value, metavar="KEY=VALUE",
                    help="override a fixed param (repeatable)")
-    p.add_argument("--trials", type=int, help="override every stage's trial count")
+    if trials:  # not for `final`, which runs no stage
+        p.add_argument("--trials", type=int, help="override every stage's trial count")
     p.add_argument("--seed", type=int, help="override the study seed")
     confirm = p.add_mutually_exclusive_group()
     confirm.add_argument("--confirm", action="store_const", const=True, dest="confirm",
@@ -84,24 +85,38 @@ def _register_arg(p: argparse.ArgumentParser) -> None:
                    "MLflow run but do not register it under the study's name")
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tuner")
+    except PackageNotFoundError:  # run from a checkout that is not installed
+        return "(not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="tuner", description="Hyperparameter studies with Optuna, tracked in "
                     "MLflow. Every bad input is one line on stderr and exit code 1.")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    parser.add_argument("--version", action="version", version=f"tuner {_version()}")
+    sub = parser.add_subparsers(dest="command", parser_class=Parser)
 
     p = sub.add_parser("run", help="train one objective once with a fixed config")
-    p.add_argument("objective")
-    p.add_argument("--dataset", required=True)
+    p.add_argument("objective", help="a built-in objective (softmax, two_layer, mlp, lenet, "
+                   "cifar_cnn) or module:attr (an estimator, a training function)")
+    p.add_argument("--dataset", required=True, help="a built-in dataset (mnist, fashion_mnist, "
+                   "cifar10, digits) or a .csv / .npz file")
     _data_args(p)
-    p.add_argument("--set", dest="overrides", action="append", type=key_value, metavar="KEY=VALUE")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--set", dest="overrides", action="append", type=key_value, metavar="KEY=VALUE",
+                   help="set one param (repeatable); the others keep their defaults")
+    p.add_argument("--seed", type=int, default=0, help="training seed (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
 
     p = sub.add_parser("gradcheck", help="analytic vs numerical gradients of a NumPy objective")
     p.add_argument("objective", help="softmax or two_layer")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the random weights and data "
+                   "(default: %(default)s)")
 
     p = sub.add_parser("study", help="run (or resume) a study: every stage, then optionally final")
     _study_args(p)
@@ -124,11 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
     _storage_arg(p)
 
     p = sub.add_parser("show", help="trials table per stage and best params of one study")
-    p.add_argument("name")
+    p.add_argument("name", help="the study's name")
     _storage_arg(p)
 
     p = sub.add_parser("final", help="retrain the best config on train+val, evaluate on test once")
-    _study_args(p)
+    _study_args(p, trials=False)
     _checkpoint_args(p)
     _register_arg(p)
     p.add_argument("--trial", metavar="[STAGE:]N", help="retrain this trial (N of the last "
@@ -150,12 +165,14 @@ def build_parser() -> argparse.ArgumentParser:
                    "or sqlite:///mlflow.db)")
 
     p = sub.add_parser("ui", help="start the MLflow UI on the tracking store (127.0.0.1)")
-    p.add_argument("--port", type=int, default=5000)
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--tracking-uri")
+    p.add_argument("--port", type=int, default=5000, help="port (default: %(default)s)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: "
+                   "%(default)s, this machine only)")
+    p.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI "
+                   "or sqlite:///mlflow.db)")
 
     p = sub.add_parser("report", help="write a study's plots and summary page to a folder")
-    p.add_argument("name")
+    p.add_argument("name", help="the study's name")
     p.add_argument("--out", help="output folder (default: reports/NAME)")
     _storage_arg(p)
     return parser
