@@ -115,6 +115,13 @@ def checkpoints_line(folder: Path) -> str:
     return f"checkpoints: {len(files)} files, {size / 1e6:.1f} MB in {folder}"
 
 
+def _attr(trial: FrozenTrial, name: str) -> Any:
+    """A column of `show`'s table: the last val_accuracy reported, else the user attr."""
+    if name == "val_accuracy":
+        return (trial.user_attrs.get("metrics") or {}).get(name)
+    return trial.user_attrs.get(name)
+
+
 def _stage_text(study: optuna.Study) -> str:
     trials = study.get_trials(deepcopy=False)
     params = sorted({p for t in trials for p in t.params})
@@ -130,6 +137,8 @@ def _stage_text(study: optuna.Study) -> str:
     shown = [m for m in ("val_accuracy", "epochs", "seconds") if not multi or m not in objectives]
     if study.study_name.endswith(f"/{CONFIRM_STAGE}"):
         shown = ["candidate", "repeat", *shown]
+    # a column no trial has is left out (val_accuracy in a regression study)
+    shown = [m for m in shown if any(_attr(t, m) is not None for t in trials)]
     rows = [["#", "state", *heads, *params, *shown, "pruned_at", "reason"]]
     for t in trials:
         a = t.user_attrs
@@ -137,8 +146,7 @@ def _stage_text(study: optuna.Study) -> str:
         mark = ["*" if t.number in on_front_numbers else ""] if multi else []
         rows.append([str(t.number), t.state.name, *values, *mark,
                      *(fmt(t.params.get(p)) for p in params),
-                     *(fmt((a.get("metrics") or {}).get(m) if m == "val_accuracy" else a.get(m))
-                       for m in shown), fmt(a.get("pruned_at")), _reason(a)])
+                     *(fmt(_attr(t, m)) for m in shown), fmt(a.get("pruned_at")), _reason(a)])
     if trials:
         lines.append(table(rows))
     best = best_trial(study)

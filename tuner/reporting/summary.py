@@ -31,8 +31,9 @@ def study_summary(result: StudyResult) -> str:
                                                            f.values.items())
                       + f": {params_text(f.params)}" for f in s.front]
         trained, full = s.epochs_trained, s.epochs_without_pruning
-        saved = f" ({100 * (1 - trained / full):.0f}% saved by pruning)" if full > 0 else ""
-        lines.append(f"    epochs trained {trained:.1f} vs {full:.1f} without pruning{saved}")
+        if s.pruned or full > s.complete:  # else every trial reported once: nothing to prune
+            saved = f" ({100 * (1 - trained / full):.0f}% saved by pruning)" if full > 0 else ""
+            lines.append(f"    epochs trained {trained:.1f} vs {full:.1f} without pruning{saved}")
     if result.answer is not None:
         lines.append(f"  answer: {result.answer.describe()}: "
                      f"{params_text(result.answer.params)}")

@@ -86,3 +86,32 @@ def test_list_on_another_applications_database_is_one_line(
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
     assert tables == {"alembic_version", "runs", "sqlite_autoindex_alembic_version_1",
                       "sqlite_autoindex_runs_1"}
+
+
+def test_an_estimator_study_shows_only_what_it_has(tmp_path: Path, storage_url: str,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """A regression study of a one-fit estimator: no empty val_accuracy column in `show`, and
+    no "epochs trained N vs N without pruning" line where nothing could be pruned."""
+    from sklearn.datasets import load_diabetes
+
+    X, y = load_diabetes(return_X_y=True)
+    rows = [",".join([*(f"x{i}" for i in range(X.shape[1])), "y"])]
+    rows += [",".join(map(str, [*x, t])) for x, t in zip(X, y, strict=True)]
+    (tmp_path / "diabetes.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "ridge.toml").write_text(
+        'objective = "sklearn.linear_model:Ridge"\ndataset = "diabetes.csv"\n'
+        'metric = "val_rmse"\ndirection = "minimize"\n\n[[stages]]\nname = "only"\n'
+        'sampler = "random"\ntrials = 3\n[stages.space]\n'
+        'alpha = { low = 0.01, high = 10.0, log = true }\n')
+    assert main(["study", str(tmp_path / "ridge.toml"), "--storage", storage_url,
+                 "--no-tracking"]) == 0
+    summary = capsys.readouterr().out
+    assert "stage only: 3 complete" in summary and "without pruning" not in summary
+    assert main(["show", "ridge", "--storage", storage_url]) == 0
+    out = capsys.readouterr().out
+    assert "epochs  seconds  pruned_at  reason" in out and "val_accuracy" not in out
+
+    (tmp_path / "ins.toml").write_text(STUDY)  # two reports per trial: the line is there
+    assert main(["study", str(tmp_path / "ins.toml"), "--storage", storage_url,
+                 "--no-tracking"]) == 0
+    assert "epochs trained" in capsys.readouterr().out
