@@ -83,9 +83,17 @@ class FunctionObjective:
         with user_code(self.name), limited(0) as pool:  # its fair share of the cores
             rebalanced = pool.reporting(report)
 
+            last = [start]
+
             def forward(step: int, metrics: Mapping[str, float]) -> None:
-                history.append({k: float(v) for k, v in metrics.items()})
-                rebalanced(step, metrics)
+                """The function's row, with the step as its epoch and the seconds since the
+                previous report unless it reports its own `epoch` / `seconds`."""
+                now = time.perf_counter()
+                row = {"epoch": float(step), **{k: float(v) for k, v in metrics.items()}}
+                row.setdefault("seconds", now - last[0])
+                last[0] = now
+                history.append(row)
+                rebalanced(step, row)
 
             returned = self.fn(dict(config), train, val, forward)
         seconds = time.perf_counter() - start

@@ -102,3 +102,35 @@ def test_tuner_run_refuses_a_value_the_estimator_rejects(
     assert capsys.readouterr().err == (
         f"error: {LOGREG} rejects this value: The 'C' parameter of LogisticRegression must be a "
         "float in the range (0.0, inf]. Got -1.0 instead.\n")
+
+
+EPOCHS_FN = '''
+import time
+from sklearn.linear_model import LogisticRegression
+
+
+def train(config, train, val, report):
+    model = LogisticRegression(max_iter=50)
+    for epoch in range(5):
+        time.sleep(0.02)
+        model.fit(train.X, train.y)
+        report(epoch + 1, {"val_accuracy": model.score(val.X, val.y)})
+    return model
+'''
+
+
+def test_tuner_run_counts_a_functions_epochs_and_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A function that reports per epoch without `epoch` / `seconds` keys: its steps are its
+    epochs and the time between reports its training seconds (it printed "after 0.00 epochs,
+    0.0s training" after five)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    wine_csv(tmp_path / "wine.csv")
+    module(tmp_path, "epochs_fn", EPOCHS_FN)
+    assert main(["run", "epochs_fn:train", "--dataset", "wine.csv"]) == 0
+    out = capsys.readouterr().out
+    assert "after 5.00 epochs, " in out
+    seconds = float(out.rsplit(", ", 1)[1].split("s training")[0])
+    assert seconds >= 0.1  # five sleeps of 0.02 s at least
