@@ -12,7 +12,13 @@ def describe(spec: StudySpec) -> str:
              + ", ".join(f"{d} {m}" for m, d in spec.objectives) + f", seed {spec.seed}"]
     if spec.val_size is not None or spec.train_limit is not None:
         lines.append(f"  val_size {spec.val_size}, train_limit {spec.train_limit}")
-    lines.append("  fixed: " + ", ".join(f"{k}={v}" for k, v in spec.fixed.items()))
+    lines.append("  fixed: " + ", ".join(
+        f"{k}={spec.seed} (the study seed)" if k == "random_state" and v is None else f"{k}={v}"
+        for k, v in spec.fixed.items()))
+    lines.append(f"  seeds: training seed {spec.seed} in every trial and the final (the "
+                 f"confirm stage adds its repeat number); samplers seeded from {spec.seed} "
+                 "(qmc and grid share it across workers, the others add the worker index and "
+                 "the trials already in the stage)")
     for stage in spec.stages:
         options = "".join(f" {k}={v}" for k, v in stage.sampler_options.items())
         pruner = "".join(f" {k}={v}" for k, v in stage.pruner_options.items())

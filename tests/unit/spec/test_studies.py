@@ -56,6 +56,21 @@ def test_study_dry_runs(name: str, capsys: pytest.CaptureFixture[str]) -> None:
         assert f"stage {stage.name} ({name}/{stage.name})" in out
 
 
+def test_a_dry_run_shows_the_seeds_the_run_uses(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """An estimator's random_state left at None is fitted with the study seed: the dry run says
+    so instead of showing None, and names the training and sampler seeds."""
+    from own_studies import study
+
+    path = study(tmp_path, objective="sklearn.ensemble:RandomForestClassifier",
+                 extra="seed = 7", space="max_depth = { low = 2, high = 8 }")
+    assert main(["study", path, "--dry-run", "--seed", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "random_state=3 (the study seed)" in out and "random_state=None" not in out
+    assert "  seeds: training seed 3 in every trial and the final" in out
+    assert "samplers seeded from 3" in out
+
+
 def test_sgd_batch_size_has_one_stage_per_batch_size() -> None:
     spec = load_spec("sgd_batch_size")
     sizes = [dict((p.name, p.choices) for p in s.space)["batch_size"] for s in spec.stages]
