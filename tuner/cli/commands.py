@@ -90,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
             tqdm.write(metrics_line(step, metrics), file=sys.stderr)
 
     result = tuner.train(args.objective, dataset=args.dataset, data_dir=_data_dir(args),
-                         overrides=_overrides(args), seed=args.seed, report=report,
+                         overrides=_overrides(args), seed=args.seed, target=args.target,
+                         task=args.task, report=report,
                          progress=not quiet, download=args.download)
     last = result.metrics
     if args.json:

@@ -111,6 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="overrides", action="append", type=key_value, metavar="KEY=VALUE",
                    help="set one param (repeatable); the others keep their defaults")
     p.add_argument("--seed", type=int, default=0, help="training seed (default: %(default)s)")
+    p.add_argument("--target", metavar="COLUMN", help="a CSV's target column (default: the "
+                   "last one)")
+    p.add_argument("--task", choices=("classification", "regression"),
+                   help="what the target is (default: inferred; integer targets are classes)")
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
 
     p = sub.add_parser("gradcheck", help="analytic vs numerical gradients of a NumPy objective")

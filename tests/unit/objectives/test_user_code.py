@@ -134,3 +134,20 @@ def test_tuner_run_counts_a_functions_epochs_and_time(
     assert "after 5.00 epochs, " in out
     seconds = float(out.rsplit(", ", 1)[1].split("s training")[0])
     assert seconds >= 0.1  # five sleeps of 0.02 s at least
+
+
+def test_tuner_run_takes_the_target_column_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A target that is not the last column: `--target` names it (it was "unrecognized
+    arguments"); a wrong name is one line."""
+    monkeypatch.chdir(tmp_path)
+    wine_csv(tmp_path / "wine.csv", target="cultivar",
+             edit=lambda lines: [",".join([*row.split(",")[-1:], *row.split(",")[:-1]])
+                                 for row in lines])  # the target first
+    assert main(["-q", "run", LOGREG, "--dataset", "wine.csv", "--target", "cultivar",
+                 "--task", "classification"]) == 0
+    out = capsys.readouterr().out  # the last column (a feature) would be a regression target
+    assert float(out.split("val_accuracy ")[1].split(",")[0]) > 0.8
+    assert main(["-q", "run", LOGREG, "--dataset", "wine.csv", "--target", "nope"]) == 1
+    assert "has no column 'nope' (the target)" in capsys.readouterr().err
