@@ -33,7 +33,8 @@ class Predictions:
     def summary(self) -> str:
         """One line: rows, how the input was read, model, the most frequent classes, the
         output file."""
-        counts = Counter(self.table["class"].tolist()) if "class" in self.table else Counter()
+        named = "label" if "label" in self.table else "class"  # the names it was trained with
+        counts = Counter(self.table[named].tolist()) if named in self.table else Counter()
         top = ", ".join(f"{k}: {n}" for k, n in counts.most_common(5))
         where = f" -> {self.output}" if self.output else ""
         of = f" of {self.input}" if self.input else ""
