@@ -3,6 +3,8 @@ port."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -101,3 +103,33 @@ def test_ui_refuses_a_busy_port(tracking_uri: str) -> None:
         port = sock.getsockname()[1]
         with pytest.raises(TrackingError, match=f"Port {port} on 127.0.0.1 is in use"):
             serve_ui(tracking_uri, host="127.0.0.1", port=port)
+
+
+def test_ui_prints_its_link_once_the_server_answers(tracking_uri: str, tmp_path: Path) -> None:
+    """The link line comes only when MLflow's server answers (it printed the link about a
+    minute before the server did on a loaded machine): the moment it is read, /health works."""
+    import urllib.request
+
+    from ports import free_port
+
+    from tuner.tracking.store import MlflowStore
+
+    MlflowStore(tracking_uri).client.search_experiments()  # the store exists
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tuner", "ui", "--port", str(port), "--tracking-uri",
+         tracking_uri], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True)
+    try:
+        assert server.stdout is not None
+        seen = []  # MLflow's server writes its own lines to the same stdout
+        while not (line := server.stdout.readline()).startswith("MLflow UI for"):
+            assert line, f"tuner ui ended without its link line: {seen}"
+            seen.append(line)
+        assert line.startswith("MLflow UI for sqlite:///") and f"127.0.0.1:{port}" in line
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(f"http://127.0.0.1:{port}/health", timeout=10) as reply:
+            assert reply.status == 200
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)

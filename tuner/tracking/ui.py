@@ -14,6 +14,8 @@ import signal
 import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from typing import Any
 
 from tuner.errors import TrackingError
@@ -81,13 +83,15 @@ def serve_ui(tracking_uri: str | None = None, host: str = "127.0.0.1", port: int
         log.warning("Serving the MLflow UI on %s: anyone who can reach it sees every run.",
                     host)
     base = f"http://{host}:{port}"
-    print(f"MLflow UI for {mask(uri)} at {base}  (Ctrl+C to stop)")
-    for name, link in study_links(uri, base):
-        print(f"  {name}: {link}")
-    sys.stdout.flush()
+    log.info("starting the MLflow UI on %s ...", base)
     server = subprocess.Popen(cmd, env={"MLFLOW_DISABLE_TELEMETRY": "true", **os.environ})
     signal.signal(signal.SIGTERM, _interrupt)
     try:
+        if _answers(server, "127.0.0.1" if host in ("0.0.0.0", "::") else host, port):
+            print(f"MLflow UI for {mask(uri)} at {base}  (Ctrl+C to stop)")
+            for name, link in study_links(uri, base):
+                print(f"  {name}: {link}")
+            sys.stdout.flush()
         return server.wait()
     except KeyboardInterrupt:
         server.terminate()
@@ -97,6 +101,23 @@ def serve_ui(tracking_uri: str | None = None, host: str = "127.0.0.1", port: int
             server.kill()
             server.wait()
         return 0
+
+
+def _answers(server: subprocess.Popen[bytes], host: str, port: int) -> bool:
+    """Wait until the server answers on /health (True) or exits (False: its error is above).
+    The link is printed only then: MLflow's server takes up to a minute to start on a busy
+    machine, and a link printed at once would be dead until it does."""
+    url = f"http://[{host}]:{port}/health" if ":" in host else f"http://{host}:{port}/health"
+    while server.poll() is None:
+        try:
+            with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(
+                    url, timeout=2) as reply:  # no proxy: it is this machine
+                if reply.status == 200:
+                    return True
+        except OSError:  # not listening yet (refused, reset, timed out)
+            pass
+        time.sleep(0.25)
+    return False
 
 
 def _interrupt(signum: int, frame: Any) -> None:
