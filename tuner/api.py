@@ -186,7 +186,7 @@ Reporter = Callable[[int, Mapping[str, float]], None]
 def train(
     objective: str | Objective,
     *,
-    dataset: str,
+    dataset: str | Any,
     data_dir: str | None = None,
     overrides: Mapping[str, Any] | None = None,
     seed: int = 0,
@@ -204,7 +204,10 @@ def train(
 
     objective: a built-in name, "module:attr" (an estimator, a training function or an
     Objective; the current folder is searched first) or an objective object; dataset: a
-    built-in name, a .csv / .npz path or "module:function" (target: a CSV's target column).
+    built-in name, a .csv / .npz path or "module:function", or the data itself: (X, y),
+    (X_train, y_train, X_test, y_test), a mapping with those keys, or a pandas DataFrame
+    (target: a CSV's or DataFrame's target column, default the last; without a test part one is
+    carved with the seed, as for a file).
     `report(step, metrics)`, when given, is called at every reporting point; `progress` shows
     a progress bar on stderr."""
     if threads is not None:
@@ -224,7 +227,7 @@ def train(
     planned = getattr(obj, "planned_reports", None)
     total = planned(resolved, len(data.train)) if planned is not None else None
     with tqdm(total=total, unit="eval", file=sys.stderr, disable=not progress, leave=False,
-              desc=f"{obj.name} on {dataset}") as bar:
+              desc=f"{obj.name} on {data.name}") as bar:
 
         def step(number: int, metrics: Mapping[str, float]) -> None:
             bar.update(1)
@@ -232,5 +235,5 @@ def train(
                 report(number, metrics)
 
         result = obj.fit(resolved, data.train, data.val, step, seed, data.image_shape)
-    return TrainResult(objective=obj.name, dataset=dataset, config=resolved,
+    return TrainResult(objective=obj.name, dataset=data.name, config=resolved,
                        history=result.history, model=result.model)

@@ -4,6 +4,7 @@ user's own data (a .csv / .npz path or "module:function", objectives.data.tables
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from objectives.data.catalog import DATASETS
 from objectives.data.dataset import Dataset, load
@@ -12,7 +13,7 @@ from objectives.errors import ConfigError, DataError
 
 
 def load_dataset(
-    ref: str,
+    ref: str | Any,
     *,
     folder: Path | None = None,
     data_dir: str | Path | None = None,
@@ -25,7 +26,12 @@ def load_dataset(
     task: str | None = None,
     test_size: int | float | None = None,
 ) -> Dataset:
-    """The dataset `ref` names, split and scaled (see load and load_table)."""
+    """The dataset `ref` names (or the data itself: (X, y), a DataFrame...), split and scaled
+    (see load and load_table)."""
+    if not isinstance(ref, str):
+        return load_table(ref, folder=folder, target=target, task=task, test_size=test_size,
+                          val_size=val_size, seed=seed, normalize=normalize,
+                          train_limit=train_limit)
     if ref in DATASETS:
         extra = [k for k, v in (("target", target), ("test_size", test_size)) if v is not None]
         if extra:

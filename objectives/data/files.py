@@ -151,9 +151,46 @@ def call_loader(ref: str, folder: Path | None) -> Parts:
         raise DataError(f"Dataset '{ref}': {describe(exc)}") from None
     except Exception as exc:  # noqa: BLE001 - the user's loader may raise anything
         raise DataError(f"Dataset '{ref}' raised {describe(exc)}") from None
+    parts = parts_of(out, f"Dataset '{ref}'")
+    if parts is None:
+        raise DataError(f"Dataset '{ref}' returned {type(out).__name__}; expected (X, y), "
+                        "(X_train, y_train, X_test, y_test) or a mapping with those keys.")
+    return parts
+
+
+IN_MEMORY = "the data given"
+
+
+def in_memory(data: Any, target: str | None) -> Parts:
+    """Data given as objects (tuner.train(dataset=...)): (X, y), (X_train, y_train, X_test,
+    y_test), a mapping with those keys, or a pandas DataFrame whose `target` column (default:
+    the last) holds the targets and whose other columns the features."""
+    if hasattr(data, "columns") and hasattr(data, "to_numpy"):  # a DataFrame (duck-typed)
+        columns = [str(c) for c in data.columns]
+        name = target if target is not None else (columns[-1] if columns else "")
+        if name not in columns:
+            raise DataError(f"The DataFrame given has no column {name!r} (the target); its "
+                            f"columns: {', '.join(columns) or 'none'}.")
+        at = columns.index(name)
+        return Parts(data.drop(columns=data.columns[at]).to_numpy(),
+                     data.iloc[:, at].to_numpy(), names=[c for c in columns if c != name],
+                     target=name)
+    if target is not None:
+        raise ConfigError(f"'target' names a column of a CSV file or DataFrame; {IN_MEMORY} is "
+                          f"a {type(data).__name__}.")
+    parts = parts_of(data, f"The {type(data).__name__} given")
+    if parts is None:
+        raise DataError(f"The dataset given is of type {type(data).__name__}; expected a name, a "
+                        ".csv / .npz path, \"module:function\", (X, y), (X_train, y_train, "
+                        "X_test, y_test), a mapping with those keys or a pandas DataFrame.")
+    return parts
+
+
+def parts_of(out: Any, where: str) -> Parts | None:
+    """(X, y), (X_train, y_train, X_test, y_test) or a mapping with those keys as Parts; None
+    for anything else."""
     if isinstance(out, Mapping):
-        return _parts(out, f"Dataset '{ref}'")
+        return _parts(out, where)
     if isinstance(out, (tuple, list)) and len(out) in (2, 4):
         return Parts(*out)
-    raise DataError(f"Dataset '{ref}' returned {type(out).__name__}; expected (X, y), "
-                    "(X_train, y_train, X_test, y_test) or a mapping with those keys.")
+    return None

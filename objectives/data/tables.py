@@ -22,7 +22,7 @@ import numpy as np
 from objectives.adapters.imports import is_ref
 from objectives.base import Split
 from objectives.data.dataset import CLASSIFICATION, REGRESSION, TASKS, Dataset, check_options
-from objectives.data.files import Parts, call_loader, read_csv, read_npz
+from objectives.data.files import IN_MEMORY, Parts, call_loader, in_memory, read_csv, read_npz
 from objectives.data.normalize import Standardizer
 from objectives.data.splits import split_indices, val_count
 from objectives.errors import ConfigError, DataError
@@ -131,7 +131,7 @@ def _given(parts: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray
 
 
 def load_table(
-    ref: str,
+    ref: Any,
     *,
     folder: Path | None = None,
     target: str | None = None,
@@ -142,8 +142,9 @@ def load_table(
     normalize: str = "none",
     train_limit: int | None = None,
 ) -> Dataset:
-    """The user's data `ref` (see the module docstring) split into train, val and test.
-    `folder`: where relative paths and modules are looked for first (the study file's)."""
+    """The user's data `ref` (see the module docstring; or the data itself, files.in_memory)
+    split into train, val and test. `folder`: where relative paths and modules are looked for
+    first (the study file's)."""
     check_options(normalize, train_limit)
     if task is not None and task not in TASKS:
         raise ConfigError(f"The 'task' must be one of: {', '.join(TASKS)}. Got {task!r} instead.")
@@ -167,7 +168,8 @@ def load_table(
     scaler = Standardizer(normalize)
     scale = scaler(pool[0][train_idx])
     return Dataset(
-        name=ref, task=task, classes=len(classes), class_names=tuple(str(c) for c in classes),
+        name=ref if isinstance(ref, str) else IN_MEMORY, task=task, classes=len(classes),
+        class_names=tuple(str(c) for c in classes),
         image_shape=(1, 1, X.shape[1]),
         train=Split(scale(pool[0][train_idx]), pool[1][train_idx]),
         val=Split(scale(pool[0][val_idx]), pool[1][val_idx]), seed=seed, _pool=pool,
@@ -175,7 +177,9 @@ def load_table(
         _scaler=scaler, feature_names=parts.names, target_name=parts.target)
 
 
-def _read(ref: str, folder: Path | None, target: str | None) -> tuple[Parts, str]:
+def _read(ref: Any, folder: Path | None, target: str | None) -> tuple[Parts, str]:
+    if not isinstance(ref, str):
+        return in_memory(ref, target), IN_MEMORY.capitalize()
     if is_ref(ref):
         return call_loader(ref, folder), f"Dataset '{ref}'"
     path = Path(ref)
