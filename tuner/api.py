@@ -224,10 +224,11 @@ def train(
                                  normalize=obj.normalize, download=download, val_size=val_size,
                                  target=target, task=task)
     check_task(obj, obj.name, data)
+    shown = dataset if isinstance(dataset, str) else data.name
     planned = getattr(obj, "planned_reports", None)
     total = planned(resolved, len(data.train)) if planned is not None else None
     with tqdm(total=total, unit="eval", file=sys.stderr, disable=not progress, leave=False,
-              desc=f"{obj.name} on {data.name}") as bar:
+              desc=f"{obj.name} on {shown}") as bar:
 
         def step(number: int, metrics: Mapping[str, float]) -> None:
             bar.update(1)
@@ -235,5 +236,5 @@ def train(
                 report(number, metrics)
 
         result = obj.fit(resolved, data.train, data.val, step, seed, data.image_shape)
-    return TrainResult(objective=obj.name, dataset=data.name, config=resolved,
+    return TrainResult(objective=obj.name, dataset=shown, config=resolved,
                        history=result.history, model=result.model)
