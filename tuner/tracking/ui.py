@@ -88,10 +88,9 @@ def serve_ui(tracking_uri: str | None = None, host: str = "127.0.0.1", port: int
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         if _answers(server, "127.0.0.1" if host in ("0.0.0.0", "::") else host, port):
-            print(f"MLflow UI for {mask(uri)} at {base}  (Ctrl+C to stop)")
-            for name, link in study_links(uri, base):
-                print(f"  {name}: {link}")
-            sys.stdout.flush()
+            lines = [f"MLflow UI for {mask(uri)} at {base}  (Ctrl+C to stop)",
+                     *(f"  {name}: {link}" for name, link in study_links(uri, base))]
+            print("\n".join(lines), flush=True)  # one write: the links come with the line
         return server.wait()
     except KeyboardInterrupt:
         server.terminate()
