@@ -79,15 +79,19 @@ class Pruning:
 
 
 def fail_orphan_companions(companion: optuna.Study, trials: Sequence[FrozenTrial]) -> None:
-    """Fail running companion trials whose trial (among the stage's `trials`) has ended (its
-    worker died and the heartbeat failed it), so that no stale curve waits forever among the
-    running ones."""
+    """End running companion trials whose trial (among the stage's `trials`) ended FAIL (its
+    worker died and the heartbeat failed it) or PRUNED, in the same state, so that no stale
+    curve waits forever among the running ones. The trial's own worker ends the companion
+    right after the trial and would end it the same way (whichever tells first wins); a
+    COMPLETE trial's companion is left to it, which has the watched metric's value."""
     running = companion.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     if not running:
         return
-    ended = {t.number for t in trials if t.state.is_finished()}
+    ended = {t.number: t.state for t in trials
+             if t.state in (TrialState.FAIL, TrialState.PRUNED)}
     for trial in running:
-        if trial.user_attrs.get("trial") in ended:
+        state = ended.get(trial.user_attrs.get("trial"))  # type: ignore[arg-type]
+        if state is not None:
             with suppress(optuna.exceptions.UpdateFinishedTrialError, ValueError,
                           RuntimeError):
-                companion.tell(trial.number, state=TrialState.FAIL)
+                companion.tell(trial.number, state=state)

@@ -332,3 +332,27 @@ def test_changing_the_objectives_of_a_stored_study_is_one_line(
         "maximize val_accuracy; the study file now declares maximize val_accuracy, minimize " \
         "epochs." in err
     assert len(stage(storage_url, "toy/coarse").trials) == 2  # nothing lost
+
+
+def test_an_orphan_companion_ends_like_its_trial_or_is_left_to_its_worker() -> None:
+    """Another worker's stage loop ends the companion of a trial that ended FAIL or PRUNED
+    the same way (its own worker, telling it next, would agree); a COMPLETE trial's companion
+    is left to its worker, which has the value. Ending every orphan FAIL raced with a worker
+    that had just told its trial PRUNED (the twin ended FAIL)."""
+    from tuner.engine.pruning import fail_orphan_companions
+
+    stage_study = optuna.create_study(directions=["maximize", "minimize"])
+    companion = optuna.create_study(direction="maximize")
+    twins = {}
+    for number, state in enumerate((TrialState.PRUNED, TrialState.COMPLETE, TrialState.FAIL)):
+        trial = stage_study.ask()
+        twin = companion.ask()
+        twin.set_user_attr("trial", trial.number)
+        twins[number] = twin.number
+        if state == TrialState.COMPLETE:
+            stage_study.tell(trial, [0.5, 1.0])
+        else:
+            stage_study.tell(trial, state=state)
+    fail_orphan_companions(companion, stage_study.get_trials(deepcopy=False))
+    states = {n: companion.trials[twins[n]].state for n in twins}
+    assert states == {0: TrialState.PRUNED, 1: TrialState.RUNNING, 2: TrialState.FAIL}
