@@ -96,11 +96,9 @@ class Pool:
     """The thread settings of one running fit: `count` threads for NumPy's BLAS, the OpenMP
     runtimes (scikit-learn's HistGradientBoosting, torch's) and torch."""
 
-    def __init__(self, controller: ThreadpoolController, main: list[str], chosen: bool,
-                 openmp: list[str] | None = None) -> None:
+    def __init__(self, controller: ThreadpoolController, libs: list[str], chosen: bool) -> None:
         self.controller = controller
-        self.main = main
-        self.openmp = openmp or []
+        self.libs = libs  # the files of NumPy's BLAS and of the OpenMP runtimes
         self.chosen = chosen  # by the tuner (the fair share), not by the user
         self.count = 0
         self.checked = time.monotonic()
@@ -108,10 +106,8 @@ class Pool:
     def apply(self, count: int) -> None:
         if count == self.count:
             return
-        if self.main:
-            self.controller.select(filepath=self.main).limit(limits=count)
-        if self.openmp:
-            self.controller.select(filepath=self.openmp).limit(limits=count)
+        if self.libs:
+            self.controller.select(filepath=self.libs).limit(limits=count)
         torch = sys.modules.get("torch")
         if torch is not None:
             torch.set_num_threads(count)
@@ -148,16 +144,17 @@ def limited(threads: int) -> Iterator[Pool]:
     blas = [lib for lib in controller.lib_controllers if lib.user_api == "blas"]
     level1 = [lib.filepath for lib in blas if _is_scipy_bundled(lib.filepath)]
     main = [lib.filepath for lib in blas if not _is_scipy_bundled(lib.filepath)]
-    openmp = [lib.filepath for lib in controller.lib_controllers if lib.user_api == "openmp"]
+    libs = main + [lib.filepath for lib in controller.lib_controllers
+                   if lib.user_api == "openmp"]
     torch = sys.modules.get("torch")
     with ExitStack() as stack:
         stack.enter_context(trainers.Entry())
-        if main or openmp:
-            stack.enter_context(controller.select(filepath=main + openmp).limit(limits=None))
+        if libs:
+            stack.enter_context(controller.select(filepath=libs).limit(limits=None))
         if level1:
             stack.enter_context(controller.select(filepath=level1).limit(limits=1))
         if torch is not None:
             stack.callback(torch.set_num_threads, torch.get_num_threads())
-        pool = Pool(controller, main, chosen=threads <= 0 and explicit() is None, openmp=openmp)
+        pool = Pool(controller, libs, chosen=threads <= 0 and explicit() is None)
         pool.apply(resolve(threads))
         yield pool

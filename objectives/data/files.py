@@ -15,6 +15,7 @@ import numpy as np
 
 from objectives.adapters.imports import describe, import_attr
 from objectives.errors import ConfigError, DataError
+from objectives.rows import is_frame
 
 
 class Parts:
@@ -165,7 +166,7 @@ def in_memory(data: Any, target: str | None) -> Parts:
     """Data given as objects (tuner.train(dataset=...)): (X, y), (X_train, y_train, X_test,
     y_test), a mapping with those keys, or a pandas DataFrame whose `target` column (default:
     the last) holds the targets and whose other columns the features."""
-    if hasattr(data, "columns") and hasattr(data, "to_numpy"):  # a DataFrame (duck-typed)
+    if is_frame(data):
         columns = [str(c) for c in data.columns]
         name = target if target is not None else (columns[-1] if columns else "")
         if name not in columns:

@@ -107,10 +107,10 @@ def _answers(server: subprocess.Popen[bytes], host: str, port: int) -> bool:
     The link is printed only then: MLflow's server takes up to a minute to start on a busy
     machine, and a link printed at once would be dead until it does."""
     url = f"http://[{host}]:{port}/health" if ":" in host else f"http://{host}:{port}/health"
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # no proxy: this host
     while server.poll() is None:
         try:
-            with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(
-                    url, timeout=2) as reply:  # no proxy: it is this machine
+            with opener.open(url, timeout=2) as reply:
                 if reply.status == 200:
                     return True
         except OSError:  # not listening yet (refused, reset, timed out)
