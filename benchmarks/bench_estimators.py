@@ -39,6 +39,7 @@ objective = "sklearn.ensemble:{estimator}"
 dataset = "{csv}"
 {metric}
 seed = 0
+cv = false  # one fit per trial: this measures fits, not cross-validation
 
 [fixed]
 {fixed}

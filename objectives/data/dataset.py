@@ -16,6 +16,7 @@ import numpy as np
 
 from objectives.base import Split
 from objectives.data.catalog import DATASETS, IMAGE_SHAPES, NORMALIZATIONS, Raw
+from objectives.data.folds import fold_indices
 from objectives.data.normalize import Normalizer
 from objectives.data.sources import source
 from objectives.data.splits import check_labels, split_indices, val_count
@@ -67,6 +68,22 @@ class Dataset:
             Split(scale(X[monitor_idx]), y[monitor_idx]),
             Split(scale(X_test), y_test.astype(y.dtype)),
         )
+
+    def fold_splits(self, folds: int, *, shuffle: bool = True) -> list[tuple[Split, Split]]:
+        """(train, val) of each of `folds` folds over train+val (data/folds.py; stratified for
+        classification), each scaled with statistics of its own train part. Never the test
+        split. Rows in file order, so the folds do not depend on the val split."""
+        pool_idx = np.sort(np.concatenate([self._train_idx, self._val_idx]))
+        X, y = self._pool
+        parts = fold_indices(y[pool_idx], folds, shuffle=shuffle, seed=self.seed,
+                             stratify=self.task == CLASSIFICATION)
+        splits = []
+        for train, val in parts:
+            train_rows, val_rows = pool_idx[train], pool_idx[val]
+            scale = self._scaler(X[train_rows])
+            splits.append((Split(scale(X[train_rows]), y[train_rows]),
+                           Split(scale(X[val_rows]), y[val_rows])))
+        return splits
 
     def final_scale(self, monitor: int) -> Callable[[np.ndarray], np.ndarray]:
         """The scaling final_splits applies (fitted on the same rows): raw rows -> model inputs.

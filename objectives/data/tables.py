@@ -199,7 +199,8 @@ def _stratifiable(y: np.ndarray, task: str, n_part: int) -> bool:
     if task != CLASSIFICATION:
         return False
     counts = np.bincount(y)
-    return bool(counts.min(initial=0) >= 2 and len(counts) <= n_part <= len(y) - len(counts))
+    return bool(len(counts) and counts.min() >= 2
+                and len(counts) <= n_part <= len(y) - len(counts))
 
 
 def _test_part(parts: Parts, X: np.ndarray, y: np.ndarray, task: str, classes: Sequence[Any],

@@ -13,6 +13,7 @@ from objectives.data import Dataset
 from objectives.threads import set_budget
 from tuner import tracking
 from tuner.engine.checkpoints import ArtifactStore, checkpoint_location, checkpoint_store
+from tuner.engine.cross_validation import Folds, folds_for
 from tuner.options import RunOptions
 from tuner.spec import StudySpec
 from tuner.storage import open_storage
@@ -33,7 +34,11 @@ class Context:
     worker_index: int | None
     data: Dataset
     checkpoints: ArtifactStore | None = None
-    """Trial checkpoints (engine/checkpoints.py); None when off or the objective can't."""
+    """Trial checkpoints (engine/checkpoints.py); None when off, when the objective can't or
+    when trials cross-validate (a fold is trained again whole)."""
+    folds: Folds | None = None
+    """The folds every trial cross-validates on (engine/cross_validation.py); None: one fit
+    on train, judged on val."""
 
 
 def worker_index(role: str) -> int | None:
@@ -63,7 +68,9 @@ def open_context(spec: StudySpec, options: RunOptions, data: Dataset, role: str,
         if run_id:
             tracker.end_trial_run(run_id, "FAIL", "worker died (heartbeat stale)")
 
-    resumable = options.checkpoints and getattr(spec.objective, "resumable", False)
+    folds = folds_for(spec, data)
+    resumable = (options.checkpoints and getattr(spec.objective, "resumable", False)
+                 and folds is None)
     storage = open_storage(options.storage_url, on_stale=on_stale, inherit=resumable)
     store = None
     if resumable:
@@ -71,4 +78,4 @@ def open_context(spec: StudySpec, options: RunOptions, data: Dataset, role: str,
                                                      options.checkpoint_dir))
     return Context(spec=spec, options=options, storage=storage, tracker=tracker,
                    worker_index=worker_index(role) if index is None else index, data=data,
-                   checkpoints=store)
+                   checkpoints=store, folds=folds)

@@ -13,6 +13,7 @@ import optuna
 
 from tuner.engine.confirm import confirm_stage, run_confirm
 from tuner.engine.context import Context, open_context
+from tuner.engine.cross_validation import folds_text
 from tuner.engine.interrupts import Interrupted, interruptible
 from tuner.engine.preflight import preflight
 from tuner.engine.spec_store import joined_spec, stored_spec
@@ -87,6 +88,8 @@ def run_stages(ctx: Context) -> list[StageResult]:
     trial is told FAIL "interrupted"."""
     url = ctx.options.storage_url
     log.info("study %s on %s", ctx.spec.name, mask(url))
+    if ctx.folds is not None:
+        log.info("every trial cross-validates on %s", folds_text(ctx.spec, ctx.data))
     try:
         with interruptible(), storage_errors(url):
             results = [run_stage(ctx, stage) for stage in ctx.spec.stages]

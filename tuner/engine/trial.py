@@ -31,6 +31,7 @@ from optuna.trial import TrialState
 from objectives.errors import DivergenceError
 from tuner.engine.checkpoints import TrialCheckpoint, trial_key
 from tuner.engine.context import Context
+from tuner.engine.cross_validation import fit_folds
 from tuner.engine.failure import Failure
 from tuner.engine.interrupts import Interrupted, check_interrupted
 from tuner.engine.pruning import Pruning
@@ -151,16 +152,32 @@ def _run(ctx: Context, study: optuna.Study, trial: optuna.Trial, config: Mapping
             if pruning.should_prune():
                 raise optuna.TrialPruned(f"pruned at step {step}")
 
+    def judge(fold: int, row: dict[str, float], mean: float | None) -> None:
+        out.last_step = fold
+        out.history.append(row)
+        if mean is not None:
+            pruning.report(mean, fold)
+            if pruning.should_prune():
+                raise optuna.TrialPruned(f"pruned after fold {fold}")
+
     start = time.perf_counter()
     try:
         with heartbeat(study, trial):
             start = time.perf_counter()
-            result = spec.objective.fit(config, ctx.data.train, ctx.data.val, report, seed,
-                                        ctx.data.image_shape, **extra)
+            if ctx.folds is None:
+                result = spec.objective.fit(config, ctx.data.train, ctx.data.val, report,
+                                            seed, ctx.data.image_shape, **extra)
+                last, model = result.history[-1] if result.history else None, result.model
+            else:
+                folds = fit_folds(spec.objective, config, ctx.folds, seed,
+                                  ctx.data.image_shape, spec.metric_names, watch,
+                                  tracker.log_epoch, judge)
+                last, model = folds.mean, folds.model
+                trial.set_user_attr("fold_values", folds.values)
         seconds = time.perf_counter() - start
-        _ended(out, result.history[-1] if result.history else None, spec, seconds,
-               result.model)
-        _log_final(out, tracker)
+        _ended(out, last, spec, seconds, model)
+        if ctx.folds is None:
+            _log_final(out, tracker)
     except optuna.TrialPruned:
         out.state, out.pruned_at = TrialState.PRUNED, out.last_step
     except DivergenceError as exc:
@@ -255,7 +272,8 @@ def _tell(ctx: Context, study: optuna.Study, trial: optuna.Trial, tracker: Trial
                                                            strict=True))
              if out.values is not None else (out.reason or ""))
     if out.state == TrialState.PRUNED and out.pruned_at:
-        shown += f" pruned at step {out.pruned_at}"
+        shown += (f" pruned after fold {out.pruned_at}" if ctx.folds is not None else
+                  f" pruned at step {out.pruned_at}")
     log.log(logging.WARNING if failure else logging.INFO,
             "trial %d %s: %s  [%s] %.1f epochs, %.1f s", trial.number, out.state.name, shown,
             params_text(trial.params), epochs, seconds, exc_info=failure.exc if failure else None)

@@ -1,7 +1,8 @@
 """The text of `tuner list` (every study in a storage, with counts and best values) and `tuner
 show NAME` (per stage a trials table and the best params, plus the final test result). The
 table shows each trial's last val_accuracy too, useful when the study minimizes val_loss, and why
-a trial ended so (a failed trial: its exception's last line; the traceback is in its MLflow run)."""
+a trial ended so (a failed trial: its exception's last line; the traceback is in its MLflow run),
+and a cross-validated trial's spread over its folds (<metric>_std)."""
 
 from __future__ import annotations
 
@@ -116,8 +117,9 @@ def checkpoints_line(folder: Path) -> str:
 
 
 def _attr(trial: FrozenTrial, name: str) -> Any:
-    """A column of `show`'s table: the last val_accuracy reported, else the user attr."""
-    if name == "val_accuracy":
+    """A column of `show`'s table: a last metric (val_accuracy, or a cross-validated trial's
+    spread over its folds, <metric>_std), else the user attr."""
+    if name == "val_accuracy" or name.endswith("_std"):
         return (trial.user_attrs.get("metrics") or {}).get(name)
     return trial.user_attrs.get(name)
 
@@ -134,7 +136,8 @@ def _stage_text(study: optuna.Study) -> str:
     on_front = front(study)
     on_front_numbers = {t.number for t in on_front}
     heads = [*objectives, "front"] if multi else ["value"]
-    shown = [m for m in ("val_accuracy", "epochs", "seconds") if not multi or m not in objectives]
+    shown = [m for m in (*(f"{m}_std" for m in objectives), "val_accuracy", "epochs", "seconds")
+             if not multi or m not in objectives]
     if study.study_name.endswith(f"/{CONFIRM_STAGE}"):
         shown = ["candidate", "repeat", *shown]
     # a column no trial has is left out (val_accuracy in a regression study)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tuner.spec.model import StudySpec
+from objectives.data.catalog import DATASETS
+from tuner.spec.model import CV_DEFAULT, CV_DEFAULT_ROWS, StudySpec
 
 
 def describe(spec: StudySpec) -> str:
@@ -12,6 +13,12 @@ def describe(spec: StudySpec) -> str:
              + ", ".join(f"{d} {m}" for m, d in spec.objectives) + f", seed {spec.seed}"]
     if spec.val_size is not None or spec.train_limit is not None:
         lines.append(f"  val_size {spec.val_size}, train_limit {spec.train_limit}")
+    if spec.cv is not None and spec.cv.folds:
+        lines.append(f"  cross-validation: {spec.cv} of train+val in every trial")
+    elif spec.cv is None and spec.val_size is None and spec.dataset not in DATASETS:
+        lines.append(f"  cross-validation: {CV_DEFAULT} of train+val in every trial if the "
+                     f"table has fewer than {CV_DEFAULT_ROWS:,} rows of them (cv = false: "
+                     "one val split)")
     lines.append("  fixed: " + ", ".join(
         f"{k}={spec.seed} (the study seed)" if k == "random_state" and v is None else f"{k}={v}"
         for k, v in spec.fixed.items()))

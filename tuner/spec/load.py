@@ -27,6 +27,7 @@ from objectives.metrics import (
 )
 from tuner.errors import SpecError
 from tuner.spec.checker import Checker
+from tuner.spec.cv import parse_cv
 from tuner.spec.files import find_study_file
 from tuner.spec.metrics import (
     check_rules,
@@ -49,7 +50,7 @@ from tuner.spec.stage_table import parse_stage
 
 TOP_KEYS = {"name", "objective", "dataset", "metric", "direction", "metrics", "directions",
             "seed", "val_size", "train_limit", "fixed", "stages", "final", "target", "task",
-            "test_size"}
+            "test_size", "cv"}
 FINAL_KEYS = {"monitor", "set", "pick", "confirm"}
 
 
@@ -136,7 +137,7 @@ def parse_spec(
         seed=study_seed, val_size=val_size, train_limit=train_limit,
         fixed=resolve_config(objective.name, objective.params, {**fixed_raw, **overrides}),
         stages=_stages(c, raw, objective, overrides, trials), final=_final(c, raw, objective),
-        overrides=overrides, trials_override=trials, **_data_keys(c, raw),
+        overrides=overrides, trials_override=trials, cv=parse_cv(c, raw), **_data_keys(c, raw),
     )
     pick_raw = c.get(raw, "final", (dict,), "", default={}).get("pick")
     spec = replace(spec, final=replace(spec.final, pick=parse_pick(

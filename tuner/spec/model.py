@@ -103,6 +103,24 @@ class Stage:
     """The metric the pruner judges (multi-objective studies; None: the first metric)."""
 
 
+@dataclass(frozen=True)
+class CrossValidation:
+    """k-fold cross-validation of every trial on train+val (stratified for classification when
+    every class has `folds` members); `folds` 0: off, the fixed validation split."""
+
+    folds: int = 5
+    shuffle: bool = True
+
+    def __str__(self) -> str:
+        return f"{self.folds} folds" + ("" if self.shuffle else " (in file order)")
+
+
+CV_DEFAULT = CrossValidation()
+CV_DEFAULT_ROWS = 1000
+"""A study of the user's own table that sets neither `cv` nor `val_size` cross-validates with
+CV_DEFAULT when train+val has fewer rows than this (docs/own-model.md#cross-validation)."""
+
+
 DEFAULT_MONITOR = 0.02
 """The share of train+val the final holds out to monitor its training (1,000 of CIFAR-10's
 50,000 images, 29 of digits' 1,437), unless [final] monitor says otherwise."""
@@ -201,6 +219,8 @@ class StudySpec:
     metrics: tuple[str, ...] = ()
     """Every objective of a multi-objective study (`metric` is the first); () for one."""
     directions: tuple[str, ...] = ()
+    cv: CrossValidation | None = None
+    """None: the default (CV_DEFAULT for a small table of the user's own, else the val split)."""
 
     @property
     def objectives(self) -> tuple[tuple[str, str], ...]:

@@ -20,6 +20,7 @@ from tuner.errors import SpecError
 from tuner.spec.model import (
     Condition,
     Confirm,
+    CrossValidation,
     Final,
     ParamSpace,
     Pick,
@@ -45,6 +46,7 @@ def to_record(spec: StudySpec) -> dict[str, Any]:
         "stages": [_stage(s) for s in spec.stages], "final": _final(spec.final),
         "overrides": dict(spec.overrides), "trials_override": spec.trials_override,
         "target": spec.target, "task": spec.task, "test_size": spec.test_size,
+        "cv": None if spec.cv is None else {"folds": spec.cv.folds, "shuffle": spec.cv.shuffle},
     }
     try:
         return dict(json.loads(json.dumps(record, allow_nan=False)))
@@ -101,7 +103,8 @@ def from_record(record: Mapping[str, Any], folder: Path | None = None) -> StudyS
                         metric=pick["metric"], direction=pick["direction"],
                         where=tuple(Condition(m, op, bound) for m, op, bound in pick["where"]))),
         overrides=dict(record["overrides"]), trials_override=record["trials_override"],
-        target=record["target"], task=record["task"], test_size=record["test_size"])
+        target=record["target"], task=record["task"], test_size=record["test_size"],
+        cv=None if record.get("cv") is None else CrossValidation(**record["cv"]))
 
 
 def _stage_of(data: Mapping[str, Any]) -> Stage:

@@ -41,6 +41,7 @@ class Spy:
         self.final_calls = 0
         self.train, self.val = real.train, real.val
         self.image_shape, self.classes, self.task = real.image_shape, real.classes, real.task
+        self.name = real.name
         self.class_names = real.class_names
 
     def final_splits(self, monitor: int) -> Any:

@@ -100,7 +100,7 @@ def test_an_estimator_study_shows_only_what_it_has(tmp_path: Path, storage_url: 
     (tmp_path / "diabetes.csv").write_text("\n".join(rows) + "\n")
     (tmp_path / "ridge.toml").write_text(
         'objective = "sklearn.linear_model:Ridge"\ndataset = "diabetes.csv"\n'
-        'metric = "val_rmse"\ndirection = "minimize"\n\n[[stages]]\nname = "only"\n'
+        'metric = "val_rmse"\ndirection = "minimize"\ncv = false\n\n[[stages]]\nname = "only"\n'
         'sampler = "random"\ntrials = 3\n[stages.space]\n'
         'alpha = { low = 0.01, high = 10.0, log = true }\n')
     assert main(["study", str(tmp_path / "ridge.toml"), "--storage", storage_url,
