@@ -7,6 +7,7 @@
     tuner.predict("lambda_search", "rows.csv", output="predictions.csv").summary()
 """
 
+from objectives.data.given import Data
 from tuner.api import final, join_study, load_study_spec, run_study, train
 from tuner.errors import (
     ConfigError,
@@ -25,7 +26,8 @@ from tuner.spec import StudySpec
 __version__ = "0.2.0"
 
 __all__ = [
-    "ConfigError", "DataError", "DivergenceError", "FinalResult", "SpecError", "StageResult",
+    "ConfigError", "Data", "DataError", "DivergenceError", "FinalResult", "SpecError",
+    "StageResult",
     "StorageError", "StudyResult", "StudySpec", "TrackingError", "TrainResult", "TunerError",
     "Predictions", "RunOptions", "final", "join_study", "load_study_spec", "predict", "run_study",
     "train",

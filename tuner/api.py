@@ -25,6 +25,7 @@ from objectives.adapters.estimator import EstimatorObjective
 from objectives.adapters.function import FunctionObjective
 from objectives.base import Objective
 from objectives.config import resolve_config
+from objectives.data.files import given_fingerprint
 from objectives.threads import set_budget
 from tuner.engine.answer import record_answer
 from tuner.engine.cluster import cluster_address, run_cluster
@@ -32,7 +33,7 @@ from tuner.engine.context import Context, open_context
 from tuner.engine.final import run_final
 from tuner.engine.jobs import run_jobs
 from tuner.engine.preflight import check_stages, check_task, preflight
-from tuner.engine.spec_store import store_spec
+from tuner.engine.spec_store import check_dataset, store_spec
 from tuner.engine.stage import open_stage_study
 from tuner.engine.stage_result import summarize
 from tuner.engine.study import (
@@ -43,7 +44,7 @@ from tuner.engine.study import (
     run_worker,
     stages_of,
 )
-from tuner.errors import SpecError, tuner_errors
+from tuner.errors import ConfigError, SpecError, tuner_errors
 from tuner.options import RunOptions
 from tuner.results import FinalResult, StageResult, StudyResult, TrainResult
 from tuner.spec import StudySpec, check_seed, load_spec
@@ -109,9 +110,30 @@ def _result(ctx: Context, ran: list[StageResult] | None, final: FinalResult | No
         answer=answer)
 
 
+def _given(spec: StudySpec, options: RunOptions, data: Any) -> StudySpec:
+    """`spec` on the data given in memory (its dataset: the data's fingerprint), checked:
+    the data stays in this process, so no --jobs or cluster workers."""
+    if data is None:
+        return spec
+    if isinstance(data, (str, Path)):
+        raise SpecError(f"data= takes the data itself ((X, y), a DataFrame, a tuner.Data); "
+                        f"give a file or a built-in name as dataset=. Got {str(data)!r}.")
+    if options.cluster is not None or (options.jobs or 1) > 1:
+        raise SpecError("Data given in memory stays in this process; jobs and cluster workers "
+                        "load the study's dataset themselves. Save it (numpy.savez(path, X=X, "
+                        "y=y) or DataFrame.to_csv) and name the file as dataset=.")
+    return dataclasses.replace(spec, dataset=given_fingerprint(data, spec.target))
+
+
+def _one_dataset(settings: Mapping[str, Any], data: Any) -> None:
+    if data is not None and settings.get("dataset") is not None:
+        raise SpecError("Give the study either dataset= (a name or a file) or data= (the data "
+                        "itself), not both.")
+
+
 @tuner_errors
 def run_study(study: StudyRef, options: RunOptions | None = None, *, final: bool = False,
-              **settings: Any) -> StudyResult:
+              data: Any = None, **settings: Any) -> StudyResult:
     """Run (or resume) every stage of a study, then the final retrain if `final`.
 
     study: a built-in name ("lambda_search"), a path to a .toml file, or a StudySpec (from
@@ -119,11 +141,17 @@ def run_study(study: StudyRef, options: RunOptions | None = None, *, final: bool
     (RunOptions), or keyword settings: storage, tracking_uri, tracking, data_dir, download,
     progress, register, checkpoints, checkpoint_dir, jobs, cluster, threads (RunOptions'
     fields), and for a name or path dataset, overrides, trials and seed (load_study_spec's).
+    data: the data itself in place of the study's dataset ((X, y), (X_train, y_train, X_test,
+    y_test), a mapping with those keys, a tuner.Data or a pandas DataFrame with the study's
+    `target` column); its fingerprint is stored with the study, and resuming it (or its
+    final) takes the same data again.
     """
+    _one_dataset(settings, data)
     spec, options = _prepare(study, options, "run_study", settings)
+    spec = _given(spec, options, data)
     address = cluster_address(options.cluster)
     with optuna_warnings_only():
-        ctx = open_context(spec, options, preflight(spec, options), role="study")
+        ctx = open_context(spec, options, preflight(spec, options, data), role="study")
         with storage_errors(options.storage_url):
             store_spec(ctx.storage, spec)
         if address is not None:
@@ -162,18 +190,23 @@ def join_study(study: StudyRef, options: RunOptions | None = None,
 
 @tuner_errors
 def final(study: StudyRef, options: RunOptions | None = None, *, trial: str | int | None = None,
-          **settings: Any) -> FinalResult:
+          data: Any = None, **settings: Any) -> FinalResult:
     """Retrain the best configuration of a study (over all its stages) on train+val and
     evaluate it on the test split, once; the result is stored with the study and in MLflow,
     its model logged as an MLflow Model and registered (unless register=False). The trial
     retrained is the one [final] pick chooses (default: the best on the study's first metric),
-    or `trial`: N (of the last stage) or "STAGE:N". Settings as for run_study."""
+    or `trial`: N (of the last stage) or "STAGE:N". Settings and `data` as for run_study (a
+    study run on data given in memory needs the same data)."""
+    _one_dataset(settings, data)
     spec, options = _prepare(study, options, "final", settings)
+    spec = _given(spec, options, data)
     options = dataclasses.replace(options, progress=False,
                                   final_trial=None if trial is None else str(trial))
     require_existing(options.storage_url)  # a final retrains a study that ran: never an empty one
     with optuna_warnings_only():
-        ctx = open_context(spec, options, preflight(spec, options), role="final")
+        ctx = open_context(spec, options, preflight(spec, options, data), role="final")
+        with storage_errors(options.storage_url):
+            check_dataset(ctx.storage, spec)
         if options.final_trial is None:
             run_confirm_stage(ctx)  # the answer is confirmed before it is retrained
         return run_final(ctx)
@@ -186,7 +219,8 @@ Reporter = Callable[[int, Mapping[str, float]], None]
 def train(
     objective: str | Objective,
     *,
-    dataset: str | Any,
+    dataset: str | Any = None,
+    data: Any = None,
     data_dir: str | None = None,
     overrides: Mapping[str, Any] | None = None,
     seed: int = 0,
@@ -207,9 +241,14 @@ def train(
     built-in name, a .csv / .npz path or "module:function", or the data itself: (X, y),
     (X_train, y_train, X_test, y_test), a mapping with those keys, or a pandas DataFrame
     (target: a CSV's or DataFrame's target column, default the last; without a test part one is
-    carved with the seed, as for a file).
+    carved with the seed, as for a file); data: the data itself, in place of dataset (the
+    same forms, and a tuner.Data).
     `report(step, metrics)`, when given, is called at every reporting point; `progress` shows
     a progress bar on stderr."""
+    if (dataset is None) == (data is None):
+        raise ConfigError("Give tuner.train either dataset= (a name or a file) or data= (the "
+                          "data itself), one of them.")
+    dataset = dataset if data is None else data
     if threads is not None:
         set_budget(RunOptions(threads=threads).threads or threads)
     check_seed(seed, "seed")

@@ -8,6 +8,7 @@ from typing import Any
 
 from objectives.data.catalog import DATASETS
 from objectives.data.dataset import Dataset, load
+from objectives.data.given import is_fingerprint
 from objectives.data.tables import is_table, load_table
 from objectives.errors import ConfigError, DataError
 
@@ -42,6 +43,10 @@ def load_dataset(
                               "fit it.")
         return load(ref, data_dir=data_dir, val_size=val_size, seed=seed, normalize=normalize,
                     download=download, train_limit=train_limit)
+    if is_fingerprint(ref):
+        raise DataError(f"This study ran on data given in memory ({ref}); give the same data "
+                        "again (tuner.run_study(..., data=...), tuner.final(..., data=...)): "
+                        "the command line and workers can only load files and names.")
     if is_table(ref):
         return load_table(ref, folder=folder, target=target, task=task, test_size=test_size,
                           val_size=val_size, seed=seed, normalize=normalize,

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from objectives.adapters.imports import describe, import_attr
+from objectives.data.given import Data, fingerprint
 from objectives.errors import ConfigError, DataError
 from objectives.rows import is_frame
 
@@ -179,12 +180,22 @@ def in_memory(data: Any, target: str | None) -> Parts:
     if target is not None:
         raise ConfigError(f"'target' names a column of a CSV file or DataFrame; {IN_MEMORY} is "
                           f"a {type(data).__name__}.")
+    if isinstance(data, Data):
+        return Parts(data.X_train, data.y_train, data.X_test, data.y_test)
     parts = parts_of(data, f"The {type(data).__name__} given")
     if parts is None:
         raise DataError(f"The dataset given is of type {type(data).__name__}; expected a name, a "
                         ".csv / .npz path, \"module:function\", (X, y), (X_train, y_train, "
-                        "X_test, y_test), a mapping with those keys or a pandas DataFrame.")
+                        "X_test, y_test), a mapping with those keys, a tuner.Data or a pandas "
+                        "DataFrame.")
     return parts
+
+
+def given_fingerprint(data: Any, target: str | None) -> str:
+    """The fingerprint (data/given.py) of data given in memory, as in_memory reads it."""
+    parts = in_memory(data, target)
+    return fingerprint(parts.X, parts.y, parts.X_test, parts.y_test, list(parts.names),
+                       parts.target)
 
 
 def parts_of(out: Any, where: str) -> Parts | None:

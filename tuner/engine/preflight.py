@@ -80,10 +80,12 @@ def _ends(param: ParamSpace) -> tuple[Any, ...]:
 
 
 @tuner_errors
-def load_data(spec: StudySpec, options: RunOptions) -> Dataset:
-    """The study's dataset (train and val; the test files are read by the final only)."""
+def load_data(spec: StudySpec, options: RunOptions, given: Any = None) -> Dataset:
+    """The study's dataset (train and val; the test files are read by the final only), or
+    the data `given` in memory."""
     return data_mod.load_dataset(
-        spec.dataset, folder=spec.folder, data_dir=options.data_dir, val_size=spec.val_size,
+        spec.dataset if given is None else given, folder=spec.folder,
+        data_dir=options.data_dir, val_size=spec.val_size,
         seed=spec.seed, normalize=spec.objective.normalize, download=options.download,
         train_limit=spec.train_limit, target=spec.target, task=spec.task,
         test_size=spec.test_size)
@@ -135,13 +137,13 @@ def monitor_size(spec: StudySpec, data: Dataset) -> int:
     return count
 
 
-def preflight(spec: StudySpec, options: RunOptions) -> Dataset:
-    """Run every check; return the loaded dataset."""
+def preflight(spec: StudySpec, options: RunOptions, given: Any = None) -> Dataset:
+    """Run every check; return the loaded dataset (`given`: the data given in memory)."""
     check_stages(spec)
     check_values(spec)
     if options.checkpoints:
         check_checkpoints(options.storage_url, options.checkpoint_dir)
-    data = load_data(spec, options)
+    data = load_data(spec, options, given)
     check_metric(spec, data)
     monitor_size(spec, data)
     return data

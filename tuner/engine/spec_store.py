@@ -14,6 +14,7 @@ from typing import Any
 
 import optuna
 
+from objectives.data.given import is_fingerprint
 from tuner.errors import SpecError
 from tuner.search.trials import SPEC_SUFFIX
 from tuner.spec import StudySpec, find_study_file, load_spec
@@ -34,11 +35,29 @@ def store_spec(storage: Any, spec: StudySpec) -> None:
     """Write `spec` as the study's stored spec (the latest `tuner study`'s: a study file edited
     between runs applies to the stages still to run, as the stages' own stored spaces keep
     the ones already started)."""
+    check_dataset(storage, spec)
     record = to_record(spec)
     study = optuna.create_study(storage=storage, study_name=record_study_name(spec.name),
                                 load_if_exists=True)
     if study.user_attrs.get(SPEC_ATTR) != record:
         study.set_user_attr(SPEC_ATTR, record)
+
+
+def check_dataset(storage: Any, spec: StudySpec) -> None:
+    """SpecError when study `spec.name` is stored with another dataset than `spec`'s (a file
+    or name, or the fingerprint of data given in memory): one study's trials share one
+    dataset, and its final retrains on that."""
+    record = stored_record(storage, spec.name)
+    stored = None if record is None else record.get("dataset")
+    if stored is None or stored == spec.dataset:
+        return
+    if is_fingerprint(stored) and not is_fingerprint(spec.dataset):
+        raise SpecError(f"Study '{spec.name}' ran on data given in memory ({stored}); give the "
+                        "same data again: tuner.run_study(..., data=...) or tuner.final(..., "
+                        "data=...).")
+    raise SpecError(f"Study '{spec.name}' ran on {stored}; this run gives {spec.dataset}. "
+                    "One study's trials share one dataset: give the same data, or use another "
+                    "study name or storage.")
 
 
 def store_answer(storage: Any, name: str, answer: Mapping[str, Any]) -> None:

@@ -76,8 +76,9 @@ def load_spec(
     if dataset is not None and not isinstance(dataset, str):
         raise SpecError(f"A study's dataset is a name, a .csv / .npz path or \"module:function\" "
                         "(stored with the study, so that a resumed run and every worker load "
-                        f"the same data); got a {type(dataset).__name__}. Write it to a .npz "
-                        "(numpy.savez(path, X=X, y=y)) or a CSV, or give it to tuner.train.")
+                        f"the same data); got a {type(dataset).__name__}. Give the data itself "
+                        "as data= (run_study, final), or write it to a .npz (numpy.savez(path, "
+                        "X=X, y=y)) or a CSV.")
     path = find_study_file(name)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))

@@ -53,7 +53,7 @@ class Spy:
 def spy(monkeypatch: pytest.MonkeyPatch) -> Spy:
     holder = Spy(data_mod.load("digits"))
 
-    def fake_load(spec: Any, options: Any) -> Spy:
+    def fake_load(spec: Any, options: Any, given: Any = None) -> Spy:
         assert spec.dataset == "digits"
         return holder
 
