@@ -3,7 +3,7 @@
     import tuner
     result = tuner.run_study("lambda_search", dataset="digits", final=True)
     print(result.best_params, result.final["test_accuracy"])
-    tuner.train("softmax", dataset="digits", config={"epochs": 3}).history
+    tuner.train("softmax", dataset="digits", overrides={"epochs": 3}).history
     tuner.predict("lambda_search", "rows.csv", output="predictions.csv").summary()
 """
 
