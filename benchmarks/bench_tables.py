@@ -18,7 +18,8 @@ log range.
 
 Strategies, each with the same number of evaluations per run (`budget`):
   recipe   tuner itself (tuner.run_study on a study file written from RECIPE, fresh SQLite,
-           no tracking or checkpoints): stage "coarse", scrambled QMC for half the budget, stage
+           no tracking or checkpoints): the default recipe of a study with one [space] and
+           `trials` (spec/recipe.py): stage "coarse", scrambled QMC for half the budget, stage
            "fine", TPE refined from the coarse top-3 on every param, for the rest. It picks
            result.best_params (the best observed value over both stages).
   confirm  the recipe with its last quarter of the budget spent on a confirm stage ([final]
@@ -70,30 +71,23 @@ objective = "table_objective:OBJECTIVE"
 dataset = "table_objective:rows"
 metric = "val_accuracy"
 seed = $seed
+trials = $search
 
 [fixed]
 run = "$run"
 
-[[stages]]
-name = "coarse"
-sampler = { type = "qmc", scramble = true }
-trials = $half
-[stages.space]
+[space]
 $space
-
-[[stages]]
-name = "fine"
-sampler = "tpe"
-trials = $rest
-refine = { from = "coarse", params = $params, top_k = 3 }
 """)
+"""The default recipe (tuner/spec/recipe.py): one space and its evaluations; tuner splits them
+into the coarse (scrambled QMC, half) and fine (TPE in the coarse top 3's box) stages."""
 CONFIRMED = Template(RECIPE.template + """
 [final]
 confirm = { top_k = $top_k, repeats = $repeats }
 """)
 TEMPLATES = {"recipe": RECIPE, "confirm": CONFIRMED}
-"""Tuner strategies: study-file templates ($seed, $run, $space, $params, $budget, $half,
-$rest, $top_k, $repeats), run through tuner.run_study."""
+"""Tuner strategies: study-file templates ($seed, $run, $space, $params, $budget, $search,
+$top_k, $repeats), run through tuner.run_study."""
 CONFIRM = {"confirm": (5, 0.25)}
 """The confirm strategies' top_k and the share of the budget their confirm stage gets (its
 top_k x repeats evaluations come out of the search's, so every strategy spends the same)."""
@@ -146,11 +140,9 @@ def study_text(template: Template, case: Case, table: Table) -> str:
     top_k, share = CONFIRM.get(case.strategy, (1, 0.0))
     repeats = max(1, round(case.budget * share / top_k))
     search = case.budget - (top_k * repeats if case.strategy in CONFIRM else 0)
-    half = search // 2
     return template.substitute(seed=case.seed, run=case.name, space=space,
                                params="[" + ", ".join(f'"{n}"' for n in names) + "]",
-                               budget=case.budget, half=half, rest=search - half, top_k=top_k,
-                               repeats=repeats)
+                               budget=case.budget, search=search, top_k=top_k, repeats=repeats)
 
 
 def run_tuner(case: Case, evaluator: Evaluator, folder: Path) -> dict[str, int]:

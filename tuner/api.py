@@ -52,7 +52,7 @@ from tuner.spec.objectives import resolve_objective
 from tuner.storage import require_existing, storage_errors
 
 StudyRef = str | Path | StudySpec
-SPEC_SETTINGS = ("dataset", "overrides", "trials", "seed", "confirm")
+SPEC_SETTINGS = ("dataset", "overrides", "trials", "seed", "confirm", "space")
 """Keyword settings that change the study itself (load_study_spec's); every other keyword
 setting is a RunOptions field."""
 
@@ -66,14 +66,17 @@ def load_study_spec(
     trials: int | None = None,
     seed: int | None = None,
     confirm: bool | Mapping[str, Any] | None = None,
+    space: Mapping[str, Any] | None = None,
 ) -> StudySpec:
     """A built-in study name, or a path to a study file, read and validated (samplers and
     pruners included) with the overrides (`--set` on the command line, a stage's `set` table
     in the file) applied. `confirm`: True / False turns the confirm stage on (the file's
     [final] confirm table, else top_k 5 x repeats 2) or off; a mapping like the file's table.
+    `space` (with `trials`): search this space with the default recipe, coarse -> fine in
+    exactly `trials` evaluations, in place of the file's stages.
     SpecError (one line) when it is invalid."""
     spec = load_spec(study, dataset=dataset, overrides=overrides, trials=trials, seed=seed,
-                     confirm=confirm)
+                     confirm=confirm, space=space)
     check_stages(spec)
     return spec
 

@@ -26,6 +26,10 @@ def describe(spec: StudySpec) -> str:
                  f"confirm stage adds its repeat number); samplers seeded from {spec.seed} "
                  "(qmc and grid share it across workers, the others add the worker index and "
                  "the trials already in the stage)")
+    if spec.recipe is not None:
+        coarse, fine = (stage.trials for stage in spec.stages)
+        lines.append(f"  default recipe: {spec.recipe} trials = {coarse} coarse (scrambled QMC "
+                     f"over the space) + {fine} fine (TPE in the box of the coarse top 3)")
     for stage in spec.stages:
         options = "".join(f" {k}={v}" for k, v in stage.sampler_options.items())
         pruner = "".join(f" {k}={v}" for k, v in stage.pruner_options.items())

@@ -46,11 +46,12 @@ from tuner.spec.model import (
     StudySpec,
 )
 from tuner.spec.objectives import resolve_objective
+from tuner.spec.recipe import RECIPE_KEYS, is_recipe, recipe_stages
 from tuner.spec.stage_table import parse_stage
 
 TOP_KEYS = {"name", "objective", "dataset", "metric", "direction", "metrics", "directions",
             "seed", "val_size", "train_limit", "fixed", "stages", "final", "target", "task",
-            "test_size", "cv"}
+            "test_size", "cv", *RECIPE_KEYS}
 FINAL_KEYS = {"monitor", "set", "pick", "confirm"}
 
 
@@ -69,10 +70,12 @@ def load_spec(
     trials: int | None = None,
     seed: int | None = None,
     confirm: bool | Mapping[str, Any] | None = None,
+    space: Mapping[str, Any] | None = None,
 ) -> StudySpec:
     """Read, validate and resolve a study file, applying the overrides (`confirm`: True for
     the file's [final] confirm or the default one, False for none, or a table like the
-    file's)."""
+    file's; `space`: a space table like a stage's, whose default recipe (spec/recipe.py) of
+    `trials` evaluations replaces the file's stages)."""
     if dataset is not None and not isinstance(dataset, str):
         raise SpecError(f"A study's dataset is a name, a .csv / .npz path or \"module:function\" "
                         "(stored with the study, so that a resumed run and every worker load "
@@ -86,6 +89,11 @@ def load_spec(
         raise SpecError(f"{path}: malformed TOML: {exc}.") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(f"{path}: cannot read: {exc}.") from None
+    if space is not None:
+        if trials is None:
+            raise SpecError("space= runs the default recipe over that space; give its total "
+                            "number of evaluations as trials=.")
+        raw = {**{k: v for k, v in raw.items() if k != "stages"}, "space": dict(space)}
     return parse_spec(raw, path, dataset=dataset, overrides=overrides, trials=trials, seed=seed,
                       confirm=confirm)
 
@@ -111,6 +119,10 @@ def parse_spec(
     if not study_name or "/" in study_name or "#" in study_name:
         raise c.fail("name", f"must be a non-empty name without '/' or '#'. Got {study_name!r} "
                      "instead.")
+    recipe = None
+    if is_recipe(raw):
+        raw = {**raw, "stages": recipe_stages(c, raw, objective, trials)}
+        recipe = sum(stage["trials"] for stage in raw["stages"])
     metrics, directions = parse_metrics(c, raw, lambda m, key: _metric(c, m, key, ref,
                                                                         objective))
     if seed is not None:
@@ -137,8 +149,9 @@ def parse_spec(
         directions=directions if len(metrics) > 1 else (),
         seed=study_seed, val_size=val_size, train_limit=train_limit,
         fixed=resolve_config(objective.name, objective.params, {**fixed_raw, **overrides}),
-        stages=_stages(c, raw, objective, overrides, trials), final=_final(c, raw, objective),
-        overrides=overrides, trials_override=trials, cv=parse_cv(c, raw), **_data_keys(c, raw),
+        stages=_stages(c, raw, objective, overrides, None if recipe else trials),
+        final=_final(c, raw, objective), overrides=overrides, trials_override=trials,
+        cv=parse_cv(c, raw), recipe=recipe, **_data_keys(c, raw),
     )
     pick_raw = c.get(raw, "final", (dict,), "", default={}).get("pick")
     spec = replace(spec, final=replace(spec.final, pick=parse_pick(
@@ -157,7 +170,8 @@ def declared_params(raw: Mapping[str, Any], overrides: Mapping[str, Any]) -> dic
     stages: list[Any] = raw["stages"] if isinstance(raw.get("stages"), list) else []
     tables = [t.get(key) for t in stages if isinstance(t, dict) for key in ("space", "set")]
     final = raw.get("final")
-    tables += [final.get("set") if isinstance(final, dict) else None, overrides]
+    tables += [final.get("set") if isinstance(final, dict) else None, overrides,
+               raw.get("space")]  # the default recipe's (spec/recipe.py)
     for table in tables:
         if isinstance(table, Mapping):
             declared.update(dict.fromkeys(table))

@@ -221,6 +221,9 @@ class StudySpec:
     directions: tuple[str, ...] = ()
     cv: CrossValidation | None = None
     """None: the default (CV_DEFAULT for a small table of the user's own, else the val split)."""
+    recipe: int | None = None
+    """The total evaluations of a default-recipe study (spec/recipe.py: its stages are the
+    recipe's); None for a study with its own [[stages]]."""
 
     @property
     def objectives(self) -> tuple[tuple[str, str], ...]:

@@ -1,0 +1,104 @@
+"""The default recipe: a study file with one [space] and `trials = N` runs coarse (scrambled
+QMC, N // 2) -> fine (TPE in the coarse top 3's box, the rest), exactly N evaluations; the same
+from Python with space= and trials=; bad recipes are one line naming the file's own keys."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+from toy_studies import TWO_STAGES
+
+import tuner
+from tuner.errors import SpecError
+from tuner.spec import load_spec
+from tuner.spec.describe import describe
+from tuner.spec.record import from_record, to_record
+
+RECIPE = """
+objective = "tests.toy_objective:TOY"
+dataset = "digits"
+metric = "val_accuracy"
+seed = 3
+trials = 11
+{extra}
+[fixed]
+epochs = 3
+
+[space]
+x = {{ low = -10.0, high = 10.0 }}
+y = {{ low = 0, high = 10 }}
+optimizer = {{ choices = ["sgd", "momentum"] }}
+"""
+
+
+def recipe_file(t: Path, extra: str = "", text: str = RECIPE) -> Path:
+    path = t / "rec.toml"
+    path.write_text(text.format(extra=extra))
+    return path
+
+
+def test_one_space_becomes_coarse_then_fine_in_exactly_n_trials(tmp_path: Path) -> None:
+    spec = load_spec(recipe_file(tmp_path, 'pruner = { type = "median" }'))
+    coarse, fine = spec.stages
+    assert (coarse.name, coarse.sampler, coarse.sampler_options) == (
+        "coarse", "qmc", {"scramble": True})
+    assert (fine.name, fine.sampler) == ("fine", "tpe")
+    assert (coarse.trials, fine.trials, spec.recipe) == (5, 6, 11)
+    assert coarse.pruner == fine.pruner == "median"
+    assert fine.refine is not None and fine.refine.source == "coarse"
+    assert fine.refine.params == ("x", "y") and fine.refine.top_k == 3  # choices all kept
+    assert [p.name for p in fine.space] == ["x", "y", "optimizer"]
+    assert "default recipe: 11 trials = 5 coarse (scrambled QMC over the space) + 6 fine " \
+        "(TPE in the box of the coarse top 3)" in describe(spec)
+    assert from_record(to_record(spec)).recipe == 11
+    again = load_spec(recipe_file(tmp_path), trials=8)  # --trials sets the total
+    assert [s.trials for s in again.stages] == [4, 4] and again.recipe == 8
+
+
+def test_the_recipe_spends_exactly_its_evaluations(tmp_path: Path, storage_url: str) -> None:
+    result = tuner.run_study(recipe_file(tmp_path, 'pruner = { type = "median", '
+                                         'n_startup_trials = 2 }'),
+                             storage=storage_url, tracking=False, progress=False)
+    finished = 0
+    for stage, target in (("coarse", 5), ("fine", 6)):
+        trials = optuna.load_study(study_name=f"rec/{stage}", storage=storage_url).trials
+        assert len(trials) == target
+        finished += sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+    assert finished == 11 and set(result.stages) == {"coarse", "fine"}
+
+
+def test_space_and_trials_from_python_replace_the_stages(tmp_path: Path,
+                                                         storage_url: str) -> None:
+    path = tmp_path / "two.toml"
+    path.write_text(TWO_STAGES)
+    space = {"x": {"low": -5.0, "high": 5.0}}
+    spec = tuner.load_study_spec(path, space=space, trials=6)
+    assert [(s.name, s.trials) for s in spec.stages] == [("coarse", 3), ("fine", 3)]
+    assert [p.name for p in spec.stages[0].space] == ["x"] and spec.recipe == 6
+    result = tuner.run_study(path, space=space, trials=6, storage=storage_url, tracking=False,
+                             progress=False)
+    assert result.stages["coarse"].complete + result.stages["coarse"].pruned == 3
+    with pytest.raises(SpecError, match=r"^space= runs the default recipe .* as trials=\.$"):
+        tuner.load_study_spec(path, space=space)
+
+
+@pytest.mark.parametrize(("extra", "text", "message"), [
+    ("", RECIPE.replace("trials = 11\n", ""), "trials: missing required key."),
+    ("", RECIPE.replace("trials = 11", "trials = 1"),
+     "trials: must be an int in [2, 100000] (the recipe's coarse and fine stages"),
+    ('pruner = "nope"', RECIPE, "pruner: unknown pruner 'nope'; expected one of:"),
+    ("", RECIPE.replace('y = {{ low = 0, high = 10 }}', 'zz = {{ low = 0, high = 1 }}'),
+     "space.zz: unknown param for objective"),
+    ("", RECIPE + '\n[[stages]]\nname = "a"\ntrials = 2\n[stages.space]\nx = {{ low = 0.0, '
+     'high = 1.0 }}\n', "space: a top-level space, trials and pruner describe the default "
+     "recipe (coarse -> fine); with [[stages]], give each stage its own."),
+])
+def test_a_bad_recipe_is_one_line_naming_its_key(tmp_path: Path, extra: str, text: str,
+                                                 message: str) -> None:
+    path = recipe_file(tmp_path, extra, text)
+    with pytest.raises(SpecError, match=re.escape(f"{path}: {message}")):
+        load_spec(path)
