@@ -35,7 +35,7 @@ from tuner.engine.cluster_task import cluster_worker, host_of, task_env
 from tuner.engine.worker_protocol import INTERRUPTED
 from tuner.errors import SpecError, TunerError
 from tuner.options import CLUSTER_ENV, RunOptions
-from tuner.search.trials import FINISHED
+from tuner.search.trials import FINISHED, own_trials
 from tuner.spec import StudySpec
 from tuner.storage import mask
 
@@ -212,7 +212,8 @@ def _finished(spec: StudySpec, storage: Any, before: int) -> int:
                                           storage=storage)
             except KeyError:
                 continue
-            total += sum(t.state in FINISHED for t in study.get_trials(deepcopy=False))
+            total += sum(t.state in FINISHED
+                         for t in own_trials(study.get_trials(deepcopy=False)))
     except Exception:  # noqa: BLE001 - progress only
         return before
     return total

@@ -20,6 +20,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from tuner.search.trials import own_trials
 from tuner.storage.optuna_private import beats, trial_id
 
 log = logging.getLogger("tuner")
@@ -33,8 +34,9 @@ def slots_taken(trials: Sequence[FrozenTrial], target: int) -> bool:
 
 
 def is_surplus(study: optuna.Study, trial: optuna.Trial, target: int) -> bool:
-    """True when `target` non-failed trials have lower numbers than `trial`."""
-    lower = sum(1 for t in study.get_trials(deepcopy=False)
+    """True when `target` non-failed trials have lower numbers than `trial` (copies of an
+    earlier stage's trials, search/warm_start.py, do not count)."""
+    lower = sum(1 for t in own_trials(study.get_trials(deepcopy=False))
                 if t.number < trial.number and t.state != TrialState.FAIL)
     return lower >= target
 

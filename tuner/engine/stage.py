@@ -28,7 +28,8 @@ from tuner.errors import TunerError
 from tuner.results import StageResult
 from tuner.search.refine import clip_config, refine_sources, refine_space
 from tuner.search.samplers import SHARED_SEED_SAMPLERS, build_pruner, build_sampler
-from tuner.search.trials import FINISHED
+from tuner.search.trials import FINISHED, own_trials
+from tuner.search.warm_start import warm_start
 from tuner.spec import ParamSpace, Stage, StudySpec
 from tuner.spec.model import SEED_LIMIT
 from tuner.storage import fail_stale
@@ -91,11 +92,24 @@ def stage_space(ctx: Context, study: optuna.Study, stage: Stage) -> tuple[ParamS
                              "which has no completed trials.")
         space = refine_space(space, stage.refine, best)
         study.set_user_attr("refined_from", [dict(params) for _, params in best])
+        if _warm(ctx.spec, stage):
+            added = warm_start(study, source, stage.refine.source, space)
+            log.info("stage %s: starts with %d trials of stage %s inside its box (copied, "
+                     "not trained again)", stage.name, added, stage.refine.source)
         for params in [p for _, p in enqueue]:
             study.enqueue_trial(clip_config(params, space), skip_if_exists=True)
     study.set_user_attr("space", [p.to_dict() for p in space])
     stored = study.user_attrs.get("space", [])
     return tuple(ParamSpace.from_dict(d) for d in stored)
+
+
+def _warm(spec: StudySpec, stage: Stage) -> bool:
+    """Whether `stage` starts with copies of its source's trials (search/warm_start.py): asked
+    for, one objective, and the same fixed params in both stages (else the copied values would
+    measure another training)."""
+    refine = stage.refine
+    return (refine is not None and refine.warm_start and not spec.multi
+            and spec.stage_fixed(stage) == spec.stage_fixed(spec.stage(refine.source)))
 
 
 class StagePlan:
@@ -121,7 +135,7 @@ def stage_done(study: optuna.Study, stage: Stage) -> bool:
         return True
     if stage.trials is None:
         return False
-    return len(study.get_trials(deepcopy=False, states=FINISHED)) >= stage.trials
+    return len(own_trials(study.get_trials(deepcopy=False, states=FINISHED))) >= stage.trials
 
 
 def run_stage(ctx: Context, stage: Stage) -> StageResult:
@@ -166,7 +180,7 @@ def _trials(ctx: Context, study: optuna.Study, stage: Stage, plan: StagePlan,
         check_interrupted()
         fail_stale(study)
         fail_orphans(ctx.storage, study)
-        trials = study.get_trials(deepcopy=False)
+        trials = own_trials(study.get_trials(deepcopy=False))
         if companion is not None:
             fail_orphan_companions(companion, trials)
         finished = sum(t.state in FINISHED for t in trials)

@@ -11,14 +11,14 @@ from optuna.trial import TrialState
 
 from tuner.results import FrontTrial, StageResult
 from tuner.search.pareto import front, is_multi
-from tuner.search.trials import best_trial, objective_names, state_counts
+from tuner.search.trials import best_trial, objective_names, own_trials, state_counts
 
 
 def summarize(study: optuna.Study, stage: str, *, wall: float | None, ran: int) -> StageResult:
     """Counts, best trial (in a multi-objective stage: best on the first metric, and the
     Pareto front) and cost of stage `stage`. "Epochs without pruning" charges every
     pruned trial the longest complete trial's epochs."""
-    trials = study.get_trials(deepcopy=False)
+    trials = own_trials(study.get_trials(deepcopy=False))
     counts = state_counts(study)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     pruned = [t for t in trials if t.state == TrialState.PRUNED]

@@ -21,6 +21,7 @@ from tuner.results import Answer
 from tuner.search.pareto import front, is_multi
 from tuner.search.space import params_text
 from tuner.search.trials import (
+    COPIED_ATTR,
     SPEC_SUFFIX,
     best_trial,
     directions_text,
@@ -106,6 +107,8 @@ def _reason(attrs: dict[str, Any]) -> str:
                      f"{attrs.get('resumed_at_step')}")
     if attrs.get(REFUSED_ATTR):
         parts.append("its checkpoint refused, trained from scratch")
+    if attrs.get(COPIED_ATTR):
+        parts.append(f"copied from {attrs[COPIED_ATTR]} (not trained here)")
     return "; ".join(parts)
 
 
@@ -128,7 +131,9 @@ def _stage_text(study: optuna.Study) -> str:
     trials = study.get_trials(deepcopy=False)
     params = sorted({p for t in trials for p in t.params})
     objectives = objective_names(study)
-    lines = [f"{study.study_name} ({directions_text(study)}): {len(trials)} trials"]
+    copied = sum(COPIED_ATTR in t.user_attrs for t in trials)
+    lines = [f"{study.study_name} ({directions_text(study)}): {len(trials) - copied} trials"
+             + (f" and {copied} copied from its source stage" if copied else "")]
     space = study.user_attrs.get("space")
     if space:
         lines.append("  space: " + "; ".join(_space_text(d) for d in space))

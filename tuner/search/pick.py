@@ -11,6 +11,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from tuner.errors import TunerError
 from tuner.search.pareto import metric_value
+from tuner.search.trials import is_copy
 from tuner.spec import Stage, StudySpec
 from tuner.spec.model import Pick
 
@@ -49,10 +50,11 @@ def pick(spec: StudySpec, candidates: Sequence[Candidate], rule: Pick) -> Candid
 
 
 def eligible(spec: StudySpec, candidates: Sequence[Candidate], rule: Pick) -> list[Candidate]:
-    """The complete trials that have the rule's metric and meet every `where` condition."""
+    """The complete trials that have the rule's metric and meet every `where` condition (a
+    copy of an earlier stage's trial is that trial: its original is the candidate)."""
     names = spec.metric_names
     return [c for c in candidates if c.trial.state == TrialState.COMPLETE
-            and metric_value(c.trial, rule.metric, names) is not None
+            and not is_copy(c.trial) and metric_value(c.trial, rule.metric, names) is not None
             and all((v := metric_value(c.trial, cond.metric, names)) is not None
                     and cond.holds(v) for cond in rule.where)]
 

@@ -16,6 +16,21 @@ RUN_SUFFIX = "#run"
 """Of the record study whose creation claims a stage's MLflow run (tuner/engine/stage_run.py)."""
 
 
+COPIED_ATTR = "copied_from"
+"""A trial copied into a refine stage from its source (search/warm_start.py): "coarse:12"."""
+
+
+def is_copy(trial: FrozenTrial) -> bool:
+    """True for a copy of an earlier stage's trial, which was not trained in its stage."""
+    return COPIED_ATTR in trial.user_attrs
+
+
+def own_trials(trials: list[FrozenTrial]) -> list[FrozenTrial]:
+    """The trials a stage ran itself (its copies left out): what its target, cost, counts and
+    best are made of."""
+    return [t for t in trials if not is_copy(t)]
+
+
 def is_companion(name: str) -> bool:
     """True for the tuner's own companion studies (a stage's pruning study, a study's spec
     record, a stage's run claim): listings and reports skip these."""
@@ -23,21 +38,24 @@ def is_companion(name: str) -> bool:
 
 
 def best_trial(study: optuna.Study) -> FrozenTrial | None:
-    """The best complete trial, or None when no trial completed (and in a multi-objective
-    study, which has a front instead: search/pareto.py)."""
+    """The best complete trial the stage ran (copies left out; the first of equals), or None
+    when none completed (and in a multi-objective study, which has a front instead:
+    search/pareto.py)."""
     if len(study.directions) > 1:
         return None
-    try:
-        return study.best_trial
-    except ValueError:
+    complete = [t for t in own_trials(study.get_trials(deepcopy=False))
+                if t.state == TrialState.COMPLETE and t.value is not None]
+    if not complete:
         return None
+    sign = 1.0 if study.direction == optuna.study.StudyDirection.MAXIMIZE else -1.0
+    return max(complete, key=lambda t: (sign * float(t.value or 0.0), -t.number))
 
 
 def state_counts(study: optuna.Study) -> dict[str, int]:
-    """How many trials are in each state (COMPLETE, PRUNED, FAIL, ...); zero counts included
-    for COMPLETE, PRUNED and FAIL."""
+    """How many trials the stage ran are in each state (COMPLETE, PRUNED, FAIL, ...; copies
+    left out); zero counts included for COMPLETE, PRUNED and FAIL."""
     counts = {"COMPLETE": 0, "PRUNED": 0, "FAIL": 0}
-    for trial in study.get_trials(deepcopy=False):
+    for trial in own_trials(study.get_trials(deepcopy=False)):
         counts[trial.state.name] = counts.get(trial.state.name, 0) + 1
     return counts
 

@@ -41,7 +41,9 @@ def describe(spec: StudySpec) -> str:
             r = stage.refine
             by = f" by {r.by}" if r.by else (" (its Pareto front)" if spec.multi else "")
             lines.append(f"    refine {', '.join(r.params) or '(nothing)'} from {r.source}{by} "
-                         f"top {r.top_k}, margin {r.margin:g}, enqueue {r.enqueue}")
+                         f"top {r.top_k}, margin {r.margin:g}, enqueue {r.enqueue}"
+                         + (", warm start (the source's trials inside the box)"
+                            if r.warm_start else ""))
         if spec.multi and stage.pruner != "none":
             lines.append(f"    pruner watches {spec.prune_on(stage)}")
         if stage.overrides:

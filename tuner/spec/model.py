@@ -84,6 +84,9 @@ class Refine:
     by: str | None = None
     """Rank the source's trials by this metric; None: by the study metric, or in a
     multi-objective study take the source's Pareto front."""
+    warm_start: bool = True
+    """Start the stage with copies of the source's complete trials inside the refined box
+    (search/warm_start.py)."""
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,8 @@ def _stage(stage: Stage) -> dict[str, Any]:
             "timeout": stage.timeout, "space": [p.to_dict() for p in stage.space],
             "refine": None if refine is None else {
                 "source": refine.source, "params": list(refine.params), "top_k": refine.top_k,
-                "margin": refine.margin, "enqueue": refine.enqueue, "by": refine.by},
+                "margin": refine.margin, "enqueue": refine.enqueue, "by": refine.by,
+                "warm_start": refine.warm_start},
             "overrides": dict(stage.overrides), "prune_on": stage.prune_on}
 
 
@@ -119,7 +120,8 @@ def _stage_of(data: Mapping[str, Any]) -> Stage:
                  refine=None if refine is None else Refine(
                      source=refine["source"], params=tuple(refine["params"]),
                      top_k=refine["top_k"], margin=refine["margin"],
-                     enqueue=refine["enqueue"], by=refine["by"]),
+                     enqueue=refine["enqueue"], by=refine["by"],
+                     warm_start=refine.get("warm_start", True)),
                  overrides=dict(data["overrides"]), prune_on=data["prune_on"])
 
 

@@ -24,7 +24,7 @@ from tuner.spec.sampler_options import check_stage_options
 
 STAGE_KEYS = {"name", "sampler", "pruner", "trials", "timeout", "space", "refine", "set",
               "prune_on"}
-REFINE_KEYS = {"from", "params", "top_k", "margin", "enqueue", "by"}
+REFINE_KEYS = {"from", "params", "top_k", "margin", "enqueue", "by", "warm_start"}
 MARGIN_LIMIT = 10
 """A refine margin of 10 already widens every side by the whole original range (the span counts
 as at least a tenth of it), so a larger one means nothing more."""
@@ -76,7 +76,8 @@ def _parse_refine(c: Checker, raw: Mapping[str, Any], where: str, earlier: Seque
                          "instead.")
     refine = Refine(source=source, params=tuple(refine_params), top_k=top_k,
                     margin=float(margin), enqueue=enqueue,
-                    by=c.get(refine_raw, "by", (str,), rw))
+                    by=c.get(refine_raw, "by", (str,), rw),
+                    warm_start=c.get(refine_raw, "warm_start", (bool,), rw, default=True))
     return refine, {p.name: p for p in source_stage.space}
 
 

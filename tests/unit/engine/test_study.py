@@ -15,6 +15,7 @@ from tuner import tracking
 from tuner.cli import main
 from tuner.engine.slots import is_surplus, slots_taken
 from tuner.engine.stage import sampler_seed
+from tuner.search.trials import is_copy, own_trials
 from tuner.spec import load_spec
 
 
@@ -23,7 +24,8 @@ def trials_of(storage_url: str, name: str) -> list[optuna.trial.FrozenTrial]:
 
 
 def finished(trials: list[optuna.trial.FrozenTrial]) -> int:
-    return sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+    """The finished trials a stage ran itself (its copies of the source's trials left out)."""
+    return sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in own_trials(trials))
 
 
 def test_study_runs_every_stage_to_its_target(
@@ -32,6 +34,7 @@ def test_study_runs_every_stage_to_its_target(
     assert run_cli(study_file(tmp_path), storage_url) == 0
     coarse, fine = trials_of(storage_url, "toy/coarse"), trials_of(storage_url, "toy/fine")
     assert finished(coarse) == 6 and finished(fine) == 4
+    copied, fine = [t for t in fine if is_copy(t)], own_trials(fine)
     for t in coarse + fine:
         assert set(t.user_attrs) >= {"epochs", "seconds", "pruned_at", "steps", "reason"}
         if t.state == TrialState.PRUNED:
@@ -48,8 +51,19 @@ def test_study_runs_every_stage_to_its_target(
                   key=lambda t: -float(t.value or 0))[:2]
     assert space["x"]["low"] <= min(t.params["x"] for t in best)
     assert space["x"]["high"] - space["x"]["low"] < 20.0
-    assert [fine[0].params, fine[1].params] == [best[0].params, best[1].params]
+    # the two it enqueues are already in the stage as copies (warm start): not run again
+    assert all(b.params in [t.params for t in copied] for b in best)
     assert all(space["x"]["low"] <= t.params["x"] <= space["x"]["high"] for t in fine)
+    # the fine stage started with the coarse trials inside its box: copied, not trained
+    inside = [t for t in coarse if t.state == TrialState.COMPLETE
+              and space["x"]["low"] <= t.params["x"] <= space["x"]["high"]
+              and space["y"]["low"] <= t.params["y"] <= space["y"]["high"]]
+    assert len(copied) == len(inside) >= 2  # the top 2 at least
+    for copy, original in zip(copied, inside, strict=True):
+        assert copy.user_attrs["copied_from"] == f"coarse:{original.number}"
+        assert (copy.value, copy.params) == (original.value, original.params)
+        assert copy.intermediate_values == original.intermediate_values
+        assert "mlflow_run_id" not in copy.user_attrs and "epochs" not in copy.user_attrs
     out = capsys.readouterr().out
     assert "stage coarse: " in out and "epochs trained" in out and "best val_accuracy" in out
     assert "MLflow" not in out  # no tracking warnings, no line about them

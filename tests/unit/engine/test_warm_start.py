@@ -1,0 +1,60 @@
+"""The informed fine stage: a refine stage starts with copies of its source's complete trials
+inside its box (never trained again, never counted toward its target, cost or answer); off
+with warm_start = false, and when the two stages train with different fixed params."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+from toy_studies import TWO_STAGES, run_cli, study_file
+
+import tuner
+from tuner.search.trials import is_copy, own_trials
+from tuner.spec import load_spec
+from tuner.spec.record import from_record, to_record
+
+
+def fine_trials(storage_url: str) -> list[optuna.trial.FrozenTrial]:
+    return optuna.load_study(study_name="toy/fine", storage=storage_url).get_trials()
+
+
+def test_copies_are_not_trained_counted_or_picked(tmp_path: Path, storage_url: str) -> None:
+    result = tuner.run_study(study_file(tmp_path), storage=storage_url, tracking=False,
+                             progress=False)
+    trials = fine_trials(storage_url)
+    copies, own = [t for t in trials if is_copy(t)], own_trials(trials)
+    assert copies and len(own) == 4  # the target counts the stage's own trials only
+    fine = result.stages["fine"]
+    assert fine.complete + fine.pruned + fine.failed == 4
+    assert fine.epochs_trained == sum(t.user_attrs["epochs"] for t in own
+                                      if t.state != TrialState.FAIL)
+    assert fine.best_trial not in {t.number for t in copies}
+    answer = result.answer
+    assert answer is not None and not (answer.stage == "fine"
+                                       and answer.trial in {t.number for t in copies})
+    # a rerun neither copies again nor runs more trials
+    assert run_cli(study_file(tmp_path), storage_url) == 0
+    assert [t.number for t in fine_trials(storage_url)] == [t.number for t in trials]
+
+
+def test_warm_start_false_and_different_fixed_params_copy_nothing(tmp_path: Path,
+                                                                  storage_url: str) -> None:
+    off = TWO_STAGES.replace("enqueue = 2 }", "enqueue = 2, warm_start = false }")
+    spec = load_spec(study_file(tmp_path, off))
+    assert spec.stages[1].refine is not None and not spec.stages[1].refine.warm_start
+    assert from_record(to_record(spec)).stages[1].refine == spec.stages[1].refine
+    assert run_cli(study_file(tmp_path, off), storage_url) == 0
+    trials = fine_trials(storage_url)
+    assert not any(is_copy(t) for t in trials)
+    coarse = optuna.load_study(study_name="toy/coarse", storage=storage_url).get_trials()
+    best = sorted((t for t in coarse if t.state == TrialState.COMPLETE),
+                  key=lambda t: -float(t.value or 0))[:2]
+    assert [trials[0].params, trials[1].params] == [best[0].params, best[1].params]  # enqueued
+
+    longer = TWO_STAGES.replace("enqueue = 2 }\n", "enqueue = 2 }\nset = { epochs = 5 }\n")
+    other = tmp_path / "other"
+    other.mkdir()
+    assert run_cli(study_file(other, longer), f"sqlite:///{other / 'tuner.db'}") == 0
+    assert not any(is_copy(t) for t in fine_trials(f"sqlite:///{other / 'tuner.db'}"))
