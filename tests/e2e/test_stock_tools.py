@@ -38,7 +38,8 @@ def test_optuna_cli_and_dashboard_read_our_storage(tmp_path: Path, storage_url: 
     body = b"".join(app(environ, lambda s, h, *a: status.append(s)))
     assert status[0].startswith("200")
     names = {s["study_name"] for s in json.loads(body)["study_summaries"]}
-    assert names == {"toy/coarse", "toy/fine", "toy#spec"}  # the stages and the stored spec
+    # the stages, the stored spec and the claim of the fine stage's warm start
+    assert names == {"toy/coarse", "toy/fine", "toy#spec", "toy/fine#copies"}
 
 
 def test_stock_tools_read_a_study_with_no_flags(

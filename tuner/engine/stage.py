@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import optuna
+from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from tuner.engine.context import Context
@@ -28,7 +29,7 @@ from tuner.errors import TunerError
 from tuner.results import StageResult
 from tuner.search.refine import clip_config, refine_sources, refine_space
 from tuner.search.samplers import SHARED_SEED_SAMPLERS, build_pruner, build_sampler
-from tuner.search.trials import FINISHED, own_trials
+from tuner.search.trials import COPIES_SUFFIX, FINISHED, own_trials
 from tuner.search.warm_start import warm_start
 from tuner.spec import ParamSpace, Stage, StudySpec
 from tuner.spec.model import SEED_LIMIT
@@ -92,7 +93,7 @@ def stage_space(ctx: Context, study: optuna.Study, stage: Stage) -> tuple[ParamS
                              "which has no completed trials.")
         space = refine_space(space, stage.refine, best)
         study.set_user_attr("refined_from", [dict(params) for _, params in best])
-        if _warm(ctx.spec, stage):
+        if _warm(ctx.spec, stage) and _claim_copies(ctx, study):
             added = warm_start(study, source, stage.refine.source, space)
             log.info("stage %s: starts with %d trials of stage %s inside its box (copied, "
                      "not trained again)", stage.name, added, stage.refine.source)
@@ -101,6 +102,16 @@ def stage_space(ctx: Context, study: optuna.Study, stage: Stage) -> tuple[ParamS
     study.set_user_attr("space", [p.to_dict() for p in space])
     stored = study.user_attrs.get("space", [])
     return tuple(ParamSpace.from_dict(d) for d in stored)
+
+
+def _claim_copies(ctx: Context, study: optuna.Study) -> bool:
+    """True for the one worker whose create of the record study `NAME/STAGE#copies` succeeds:
+    it alone copies the warm start, however many workers start the stage together."""
+    try:
+        ctx.storage.create_new_study([StudyDirection.MINIMIZE], study.study_name + COPIES_SUFFIX)
+    except optuna.exceptions.DuplicatedStudyError:
+        return False
+    return True
 
 
 def _warm(spec: StudySpec, stage: Stage) -> bool:

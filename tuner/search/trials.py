@@ -14,6 +14,9 @@ SPEC_SUFFIX = "#spec"
 """Of the record study that holds a study's spec as data (tuner/engine/spec_store.py)."""
 RUN_SUFFIX = "#run"
 """Of the record study whose creation claims a stage's MLflow run (tuner/engine/stage_run.py)."""
+COPIES_SUFFIX = "#copies"
+"""Of the record study whose creation claims copying a refine stage's warm start
+(search/warm_start.py): one worker copies, however many start the stage together."""
 
 
 COPIED_ATTR = "copied_from"
@@ -34,7 +37,7 @@ def own_trials(trials: list[FrozenTrial]) -> list[FrozenTrial]:
 def is_companion(name: str) -> bool:
     """True for the tuner's own companion studies (a stage's pruning study, a study's spec
     record, a stage's run claim): listings and reports skip these."""
-    return name.endswith((PRUNING_SUFFIX, SPEC_SUFFIX, RUN_SUFFIX))
+    return name.endswith((PRUNING_SUFFIX, SPEC_SUFFIX, RUN_SUFFIX, COPIES_SUFFIX))
 
 
 def best_trial(study: optuna.Study) -> FrozenTrial | None:
