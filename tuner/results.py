@@ -94,6 +94,8 @@ class StageResult:
     """Trials this process ran."""
     front: tuple[FrontTrial, ...] = ()
     """The Pareto front of a multi-objective stage, by trial number (() for one metric)."""
+    stopped: str | None = None
+    """Why a stopping rule ended the stage before its trial target (None: it did not)."""
 
 
 @dataclass(frozen=True)

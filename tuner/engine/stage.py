@@ -13,7 +13,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import optuna
-from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from tuner.engine.context import Context
@@ -24,13 +23,14 @@ from tuner.engine.pruning import fail_orphan_companions, open_pruning_study
 from tuner.engine.slots import fail_orphans, first_beat, is_surplus, slots_taken
 from tuner.engine.stage_result import end_stage_info, summarize
 from tuner.engine.stage_run import close_orphan, close_stopped, parent_run
+from tuner.engine.stopping import is_stopped, reopen, stop_now
 from tuner.engine.trial import TrialSetup, run_trial
+from tuner.engine.warm import start_warm
 from tuner.errors import TunerError
 from tuner.results import StageResult
 from tuner.search.refine import clip_config, refine_sources, refine_space
 from tuner.search.samplers import SHARED_SEED_SAMPLERS, build_pruner, build_sampler
-from tuner.search.trials import COPIES_SUFFIX, FINISHED, own_trials
-from tuner.search.warm_start import warm_start
+from tuner.search.trials import FINISHED, own_trials
 from tuner.spec import ParamSpace, Stage, StudySpec
 from tuner.spec.model import SEED_LIMIT
 from tuner.storage import fail_stale
@@ -93,34 +93,12 @@ def stage_space(ctx: Context, study: optuna.Study, stage: Stage) -> tuple[ParamS
                              "which has no completed trials.")
         space = refine_space(space, stage.refine, best)
         study.set_user_attr("refined_from", [dict(params) for _, params in best])
-        if _warm(ctx.spec, stage) and _claim_copies(ctx, study):
-            added = warm_start(study, source, stage.refine.source, space)
-            log.info("stage %s: starts with %d trials of stage %s inside its box (copied, "
-                     "not trained again)", stage.name, added, stage.refine.source)
+        start_warm(ctx, study, source, stage, space)
         for params in [p for _, p in enqueue]:
             study.enqueue_trial(clip_config(params, space), skip_if_exists=True)
     study.set_user_attr("space", [p.to_dict() for p in space])
     stored = study.user_attrs.get("space", [])
     return tuple(ParamSpace.from_dict(d) for d in stored)
-
-
-def _claim_copies(ctx: Context, study: optuna.Study) -> bool:
-    """True for the one worker whose create of the record study `NAME/STAGE#copies` succeeds:
-    it alone copies the warm start, however many workers start the stage together."""
-    try:
-        ctx.storage.create_new_study([StudyDirection.MINIMIZE], study.study_name + COPIES_SUFFIX)
-    except optuna.exceptions.DuplicatedStudyError:
-        return False
-    return True
-
-
-def _warm(spec: StudySpec, stage: Stage) -> bool:
-    """Whether `stage` starts with copies of its source's trials (search/warm_start.py): asked
-    for, one objective, and the same fixed params in both stages (else the copied values would
-    measure another training)."""
-    refine = stage.refine
-    return (refine is not None and refine.warm_start and not spec.multi
-            and spec.stage_fixed(stage) == spec.stage_fixed(spec.stage(refine.source)))
 
 
 class StagePlan:
@@ -144,6 +122,8 @@ class StagePlan:
 def stage_done(study: optuna.Study, stage: Stage) -> bool:
     if study.user_attrs.get("timed_out") or study.user_attrs.get("decided"):
         return True
+    if is_stopped(study, stage):
+        return True
     if stage.trials is None:
         return False
     return len(own_trials(study.get_trials(deepcopy=False, states=FINISHED))) >= stage.trials
@@ -153,6 +133,7 @@ def run_stage(ctx: Context, stage: Stage) -> StageResult:
     """Run one stage until its target count (or timeout); return its result."""
     spec = ctx.spec
     probe = open_stage_study(ctx, stage)
+    reopen(probe, stage)
     if stage_done(probe, stage):
         log.info("stage %s: already has its trials; skipped", stage.name)
         close_orphan(ctx, probe, stage, done=True)
@@ -191,12 +172,15 @@ def _trials(ctx: Context, study: optuna.Study, stage: Stage, plan: StagePlan,
         check_interrupted()
         fail_stale(study)
         fail_orphans(ctx.storage, study)
-        trials = own_trials(study.get_trials(deepcopy=False))
+        every = study.get_trials(deepcopy=False)
+        trials = own_trials(every)
         if companion is not None:
             fail_orphan_companions(companion, trials)
         finished = sum(t.state in FINISHED for t in trials)
         _set_progress(bar, finished)
         if stage.trials is not None and finished >= stage.trials:
+            return ran
+        if stop_now(ctx, study, stage, every):
             return ran
         if deadline is not None and time.monotonic() >= deadline:
             study.set_user_attr("timed_out", True)

@@ -41,7 +41,8 @@ def summarize(study: optuna.Study, stage: str, *, wall: float | None, ran: int) 
         epochs_trained=sum(epochs[t.number] for t in complete + pruned),
         epochs_without_pruning=sum(epochs[t.number] for t in complete) + full * len(pruned),
         trial_seconds=sum(float(t.user_attrs.get("seconds", 0.0)) for t in trials),
-        wall_seconds=wall, ran_here=ran)
+        wall_seconds=wall, ran_here=ran,
+        stopped=(study.user_attrs.get("stopped") or {}).get("reason"))
 
 
 def end_stage_info(result: StageResult) -> Mapping[str, Any]:
@@ -50,4 +51,5 @@ def end_stage_info(result: StageResult) -> Mapping[str, Any]:
             "epochs_trained": result.epochs_trained,
             "epochs_without_pruning": result.epochs_without_pruning,
             "trial_seconds": result.trial_seconds, "wall_seconds": result.wall_seconds,
-            "ran_here": result.ran_here}
+            "ran_here": result.ran_here,
+            **({"stopped_early": result.stopped} if result.stopped else {})}

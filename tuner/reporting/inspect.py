@@ -137,6 +137,9 @@ def _stage_text(study: optuna.Study) -> str:
     space = study.user_attrs.get("space")
     if space:
         lines.append("  space: " + "; ".join(_space_text(d) for d in space))
+    stopped = study.user_attrs.get("stopped")
+    if stopped:
+        lines.append(f"  stopped early: {stopped['reason']}")
     multi = is_multi(study)
     on_front = front(study)
     on_front_numbers = {t.number for t in on_front}

@@ -22,6 +22,8 @@ def study_summary(result: StudyResult) -> str:
             lines.append(f"    {s.complete + s.pruned} evaluations of the search's top "
                          "candidates, with other training seeds")
             continue
+        if s.stopped:
+            lines.append(f"    stopped early: {s.stopped}")
         if s.best_value is not None:
             lines.append(f"    best {result.metric} {s.best_value:.4f} "
                          f"(trial {s.best_trial}): {params_text(s.best_params or {})}")

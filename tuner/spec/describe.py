@@ -48,6 +48,12 @@ def describe(spec: StudySpec) -> str:
             lines.append(f"    pruner watches {spec.prune_on(stage)}")
         if stage.overrides:
             lines.append("    set " + ", ".join(f"{k}={v}" for k, v in stage.overrides.items()))
+        if stage.stop is not None:
+            rule = stage.stop
+            parts = ([f"no improvement by more than {rule.min_delta:g} in {rule.patience} "
+                      "trials"] if rule.patience is not None else [])
+            parts += [f"{spec.metric} reaches {rule.target:g}"] if rule.target is not None else []
+            lines.append("    stops early when " + " or ".join(parts))
         lines.extend(f"    {p.describe()}" for p in stage.space)
     final = ", ".join(f"{k}={v}" for k, v in spec.final.overrides.items()) or "none"
     pick = f", pick {spec.final.pick}" if spec.final.pick is not None else ""

@@ -104,9 +104,13 @@ def _number(text: str) -> float | None:
 
 
 def check_rules(c: Checker, spec: StudySpec) -> None:
-    """Each stage's `prune_on` and `refine.by` must be one of the study's metrics."""
+    """Each stage's `prune_on` and `refine.by` must be one of the study's metrics; a `stop`
+    rule judges one metric, so not in a multi-objective study."""
     names = spec.metric_names
     for stage in spec.stages:
+        if stage.stop is not None and spec.multi:
+            raise c.fail(f"stages.{stage.name}.stop", "stopping rules judge one metric; this "
+                         f"study has {len(names)} objectives. Use trials or timeout.")
         rules = [("prune_on", stage.prune_on)]
         rules.append(("refine.by", stage.refine.by if stage.refine is not None else None))
         for key, metric in rules:

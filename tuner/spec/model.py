@@ -90,6 +90,17 @@ class Refine:
 
 
 @dataclass(frozen=True)
+class StopRule:
+    """When a stage stops before its trial target (search/stopping.py): no improvement of its
+    best by more than `min_delta` in `patience` finished trials, or its best reached
+    `target` (each None: not checked)."""
+
+    patience: int | None = None
+    min_delta: float = 0.0
+    target: float | None = None
+
+
+@dataclass(frozen=True)
 class Stage:
     name: str
     sampler: str
@@ -104,6 +115,8 @@ class Stage:
     """Fixed params for this stage's trials only (its `set` table), e.g. longer training."""
     prune_on: str | None = None
     """The metric the pruner judges (multi-objective studies; None: the first metric)."""
+    stop: StopRule | None = None
+    """Stop before the trial target (None: run to it)."""
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ and is resolved again where the record is read, from the study file's folder fir
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Mapping
@@ -26,6 +27,7 @@ from tuner.spec.model import (
     Pick,
     Refine,
     Stage,
+    StopRule,
     StudySpec,
 )
 from tuner.spec.objectives import resolve_objective
@@ -66,7 +68,8 @@ def _stage(stage: Stage) -> dict[str, Any]:
                 "source": refine.source, "params": list(refine.params), "top_k": refine.top_k,
                 "margin": refine.margin, "enqueue": refine.enqueue, "by": refine.by,
                 "warm_start": refine.warm_start},
-            "overrides": dict(stage.overrides), "prune_on": stage.prune_on}
+            "overrides": dict(stage.overrides), "prune_on": stage.prune_on,
+            "stop": None if stage.stop is None else dataclasses.asdict(stage.stop)}
 
 
 def _final(final: Final) -> dict[str, Any]:
@@ -122,7 +125,8 @@ def _stage_of(data: Mapping[str, Any]) -> Stage:
                      top_k=refine["top_k"], margin=refine["margin"],
                      enqueue=refine["enqueue"], by=refine["by"],
                      warm_start=refine.get("warm_start", True)),
-                 overrides=dict(data["overrides"]), prune_on=data["prune_on"])
+                 overrides=dict(data["overrides"]), prune_on=data["prune_on"],
+                 stop=None if data.get("stop") is None else StopRule(**data["stop"]))
 
 
 def first_difference(mine: Mapping[str, Any], stored: Mapping[str, Any], where: str = ""

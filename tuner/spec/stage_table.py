@@ -18,12 +18,14 @@ from tuner.spec.model import (
     ParamSpace,
     Refine,
     Stage,
+    StopRule,
 )
 from tuner.spec.params import parse_param
 from tuner.spec.sampler_options import check_stage_options
 
 STAGE_KEYS = {"name", "sampler", "pruner", "trials", "timeout", "space", "refine", "set",
-              "prune_on"}
+              "prune_on", "stop"}
+STOP_KEYS = {"patience", "min_delta", "target"}
 REFINE_KEYS = {"from", "params", "top_k", "margin", "enqueue", "by", "warm_start"}
 MARGIN_LIMIT = 10
 """A refine margin of 10 already widens every side by the whole original range (the span counts
@@ -81,6 +83,28 @@ def _parse_refine(c: Checker, raw: Mapping[str, Any], where: str, earlier: Seque
     return refine, {p.name: p for p in source_stage.space}
 
 
+def parse_stop(c: Checker, raw: Mapping[str, Any], where: str) -> StopRule | None:
+    """`stop = { patience = 20, min_delta = 1e-3, target = 0.99 }` (at `where`), or None."""
+    table = c.get(raw, "stop", (dict,), where)
+    if table is None:
+        return None
+    at = f"{where}stop."
+    c.unknown(table, STOP_KEYS, at)
+    patience = c.get(table, "patience", (int,), at)
+    min_delta = c.get(table, "min_delta", (int, float), at, default=0.0)
+    target = c.get(table, "target", (int, float), at)
+    if patience is None and target is None:
+        raise c.fail(f"{where}stop", "needs patience (trials without improvement) or target "
+                     "(a value of the stage's metric), or both.")
+    if patience is not None and not 1 <= patience <= TRIALS_LIMIT:
+        raise c.fail(f"{at}patience", f"must be an int in [1, {TRIALS_LIMIT}]. Got {patience} "
+                     "instead.")
+    if min_delta < 0:
+        raise c.fail(f"{at}min_delta", f"must be >= 0. Got {min_delta} instead.")
+    return StopRule(patience=patience, min_delta=float(min_delta),
+                    target=None if target is None else float(target))
+
+
 def _parse_set(c: Checker, raw: Mapping[str, Any], where: str, objective: Objective,
                space: Mapping[str, ParamSpace]) -> dict[str, Any]:
     stage_set = dict(c.get(raw, "set", (dict,), where, default={}))
@@ -134,6 +158,6 @@ def parse_stage(c: Checker, raw: Mapping[str, Any], index: int, objective: Objec
                   pruner_options=pruner_options, trials=trials,
                   timeout=None if timeout is None else float(timeout),
                   space=tuple(space.values()), refine=refine, overrides=stage_set,
-                  prune_on=c.get(raw, "prune_on", (str,), where))
+                  prune_on=c.get(raw, "prune_on", (str,), where), stop=parse_stop(c, raw, where))
     check_stage_options(c, stage)
     return stage

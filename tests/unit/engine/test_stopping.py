@@ -1,0 +1,150 @@
+"""Stopping rules: a stage ends when its best stops improving (patience, min_delta) or reaches
+a target; the reason is stored, printed and shown; a rerun keeps it stopped, a larger target
+reopens it; two workers stop together; bad rules are one line."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState, create_trial
+from toy_studies import TWO_STAGES, run_cli, study_file
+
+import tuner
+from tuner.errors import SpecError
+from tuner.search.stopping import stop_reason
+from tuner.search.trials import own_trials
+from tuner.spec import load_spec
+from tuner.spec.model import StopRule
+from tuner.spec.record import from_record, to_record
+
+ONE_STAGE = """
+objective = "tests.toy_objective:TOY"
+dataset = "digits"
+metric = "val_accuracy"
+seed = 3
+
+[fixed]
+epochs = 2
+
+[[stages]]
+name = "coarse"
+sampler = "random"
+trials = 40
+{stop}
+[stages.space]
+x = {{ low = -10.0, high = 10.0 }}
+y = {{ low = 0, high = 10 }}
+"""
+
+
+def trial(value: float | None, number: int, state: TrialState = TrialState.COMPLETE,
+          copied: bool = False) -> optuna.trial.FrozenTrial:
+    made = create_trial(state=state, value=value,
+                        user_attrs={"copied_from": "coarse:0"} if copied else {})
+    made.number = number
+    return made
+
+
+def test_patience_target_and_since() -> None:
+    values = [0.5, 0.6, 0.6005, 0.59, 0.58]
+    trials = [trial(v, i) for i, v in enumerate(values)]
+    rule = StopRule(patience=3, min_delta=0.001)
+    assert stop_reason(rule, trials, maximize=True) == (
+        "no improvement of the best by more than 0.001 in 3 trials (best 0.6005)")
+    assert stop_reason(StopRule(patience=4, min_delta=0.001), trials, maximize=True) is None
+    assert stop_reason(rule, trials, maximize=True, since=3) is None  # reopened after 3
+    assert stop_reason(StopRule(target=0.6), trials, maximize=True) == (
+        "reached the target 0.6 (best 0.6)")
+    assert stop_reason(StopRule(target=0.55), trials, maximize=False) == (
+        "reached the target 0.55 (best 0.5)")
+    pruned = [trial(None, i, TrialState.PRUNED) for i in range(2)]
+    assert stop_reason(StopRule(patience=2), pruned, maximize=True) == (
+        "no complete trial in 2 trials")
+    # a fine stage's copies set the best its own trials must beat
+    warm = [trial(0.9, 0, copied=True), *[trial(0.8, i) for i in range(1, 3)]]
+    assert stop_reason(StopRule(patience=2), warm, maximize=True) == (
+        "no improvement of the best by more than 0 in 2 trials (best 0.9)")
+
+
+def write(t: Path, stop: str) -> str:
+    path = t / "stop.toml"
+    path.write_text(ONE_STAGE.format(stop=stop))
+    return str(path)
+
+
+def finished(storage_url: str) -> int:
+    study = optuna.load_study(study_name="stop/coarse", storage=storage_url)
+    return sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+               for t in own_trials(study.get_trials()))
+
+
+def test_a_stopped_stage_stays_stopped_and_a_larger_target_reopens_it(
+    tmp_path: Path, storage_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, "stop = { patience = 4, min_delta = 0.01 }")
+    assert run_cli(path, storage_url) == 0
+    out = capsys.readouterr().out
+    ran = finished(storage_url)
+    assert 4 < ran < 40
+    assert re.search(r"stopped early: no improvement of the best by more than 0\.01 in 4 "
+                     r"trials \(best [\d.]+\)", out)
+    assert run_cli(path, storage_url) == 0  # the rerun: stopped, not run again
+    assert finished(storage_url) == ran
+    assert tuner.cli.main(["show", "stop", "--storage", storage_url]) == 0
+    assert "  stopped early: no improvement" in capsys.readouterr().out
+    assert run_cli(path, storage_url, "--trials", "30") == 0  # not above the 40 it stopped at
+    assert finished(storage_url) == ran
+    assert run_cli(path, storage_url, "--trials", "60") == 0  # a larger target reopens it
+    again = finished(storage_url)
+    assert ran + 4 <= again < 60  # its rules judge the trials after the reopening: 4 at least
+
+
+def test_two_workers_stop_together_with_no_trial_lost(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'jobs.db'}"
+    result = tuner.run_study(write(tmp_path, "stop = { patience = 3 }"), storage=storage,
+                             tracking=False, progress=False, jobs=2)
+    coarse = result.stages["coarse"]
+    assert coarse.stopped is not None and coarse.stopped.startswith("no improvement")
+    study = optuna.load_study(study_name="stop/coarse", storage=storage)
+    assert all(t.state != TrialState.RUNNING for t in study.trials)  # all ended, none lost
+    assert coarse.complete + coarse.pruned == finished(storage) < 40
+
+
+def test_a_target_stops_the_stage_once_reached(tmp_path: Path, storage_url: str) -> None:
+    result = tuner.run_study(write(tmp_path, "stop = { target = 0.2 }"), storage=storage_url,
+                             tracking=False, progress=False)
+    coarse = result.stages["coarse"]
+    assert coarse.stopped is not None and coarse.stopped.startswith("reached the target 0.2")
+    assert coarse.best_value is not None and coarse.best_value >= 0.2
+    study = optuna.load_study(study_name="stop/coarse", storage=storage_url)
+    last = max(t.number for t in study.trials if t.state == TrialState.COMPLETE)
+    assert study.trials[last].value == coarse.best_value  # it stopped at the first to reach it
+
+
+@pytest.mark.parametrize(("stop", "message"), [
+    ("stop = { patience = -1 }", "stages.coarse.stop.patience: must be an int in [1, 100000]"),
+    ("stop = { min_delta = 0.1 }", "stages.coarse.stop: needs patience"),
+    ("stop = { patience = 3, min_delta = -0.5 }", "stages.coarse.stop.min_delta: must be >= 0"),
+    ("stop = { target = \"high\" }", "stages.coarse.stop.target: must be of type int or float"),
+    ("stop = { when = 3 }", "stages.coarse.stop.when: unknown key"),
+])
+def test_a_bad_rule_is_one_line(tmp_path: Path, stop: str, message: str) -> None:
+    with pytest.raises(SpecError, match=re.escape(message)):
+        load_spec(write(tmp_path, stop))
+
+
+def test_rules_are_stored_with_the_study_and_refused_for_several_objectives(
+    tmp_path: Path
+) -> None:
+    spec = load_spec(write(tmp_path, "stop = { patience = 5, target = 0.9 }"))
+    assert spec.stages[0].stop == StopRule(patience=5, min_delta=0.0, target=0.9)
+    assert from_record(to_record(spec)).stages[0].stop == spec.stages[0].stop
+    multi = ONE_STAGE.format(stop="stop = { patience = 5 }").replace(
+        'metric = "val_accuracy"', 'metrics = ["val_accuracy", "seconds"]')
+    (tmp_path / "multi.toml").write_text(multi)
+    with pytest.raises(SpecError, match="stages.coarse.stop: stopping rules judge one metric"):
+        load_spec(tmp_path / "multi.toml")
+    assert TWO_STAGES and study_file  # the shared toy studies run without rules
