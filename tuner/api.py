@@ -52,7 +52,7 @@ from tuner.spec.objectives import resolve_objective
 from tuner.storage import require_existing, storage_errors
 
 StudyRef = str | Path | StudySpec
-SPEC_SETTINGS = ("dataset", "overrides", "trials", "seed", "confirm", "space")
+SPEC_SETTINGS = ("dataset", "overrides", "trials", "seed", "confirm", "space", "budget")
 """Keyword settings that change the study itself (load_study_spec's); every other keyword
 setting is a RunOptions field."""
 
@@ -67,16 +67,18 @@ def load_study_spec(
     seed: int | None = None,
     confirm: bool | Mapping[str, Any] | None = None,
     space: Mapping[str, Any] | None = None,
+    budget: str | float | None = None,
 ) -> StudySpec:
     """A built-in study name, or a path to a study file, read and validated (samplers and
     pruners included) with the overrides (`--set` on the command line, a stage's `set` table
     in the file) applied. `confirm`: True / False turns the confirm stage on (the file's
     [final] confirm table, else top_k 5 x repeats 2) or off; a mapping like the file's table.
     `space` (with `trials`): search this space with the default recipe, coarse -> fine in
-    exactly `trials` evaluations, in place of the file's stages.
+    exactly `trials` evaluations, in place of the file's stages. `budget`: the study's wall
+    time ("2h", "90m", or seconds), spread over the stages still to run.
     SpecError (one line) when it is invalid."""
     spec = load_spec(study, dataset=dataset, overrides=overrides, trials=trials, seed=seed,
-                     confirm=confirm, space=space)
+                     confirm=confirm, space=space, budget=budget)
     check_stages(spec)
     return spec
 

@@ -36,6 +36,7 @@ def _spec_settings(args: argparse.Namespace) -> dict[str, Any]:
     """What the study commands' flags change in the study itself (load_study_spec's)."""
     return {"dataset": args.dataset, "overrides": _overrides(args),
             "trials": getattr(args, "trials", None),  # `final` has no --trials
+            "budget": getattr(args, "budget", None),
             "seed": args.seed, "confirm": args.confirm}
 
 

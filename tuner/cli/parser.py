@@ -53,6 +53,8 @@ def _study_args(p: argparse.ArgumentParser, trials: bool = True) -> None:
                    help="override a fixed param (repeatable)")
     if trials:  # not for `final`, which runs no stage
         p.add_argument("--trials", type=int, help="override every stage's trial count")
+        p.add_argument("--budget", metavar="DURATION", help="wall time for the stages still to "
+                       "run, e.g. 2h, 90m, 45s (spread over them by their trial counts)")
     p.add_argument("--seed", type=int, help="override the study seed")
     confirm = p.add_mutually_exclusive_group()
     confirm.add_argument("--confirm", action="store_const", const=True, dest="confirm",

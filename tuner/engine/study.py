@@ -4,6 +4,7 @@ storage), resumable by running it again."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,13 +12,14 @@ from typing import Any
 
 import optuna
 
+from tuner.engine.budget import with_share
 from tuner.engine.confirm import confirm_stage, run_confirm
 from tuner.engine.context import Context, open_context
 from tuner.engine.cross_validation import folds_text
 from tuner.engine.interrupts import Interrupted, interruptible
 from tuner.engine.preflight import preflight
 from tuner.engine.spec_store import joined_spec, stored_spec
-from tuner.engine.stage import run_stage, stage_done
+from tuner.engine.stage import open_stage_study, run_stage, stage_done
 from tuner.engine.stage_run import close_orphan
 from tuner.options import RunOptions
 from tuner.results import StageResult
@@ -92,11 +94,25 @@ def run_stages(ctx: Context) -> list[StageResult]:
         log.info("every trial cross-validates on %s", folds_text(ctx.spec, ctx.data))
     try:
         with interruptible(), storage_errors(url):
-            results = [run_stage(ctx, stage) for stage in ctx.spec.stages]
+            results = _run_search(ctx)
             confirmed = run_confirm(ctx)
             return results if confirmed is None else [*results, confirmed]
     except Interrupted:
         raise KeyboardInterrupt from None
+
+
+def _run_search(ctx: Context) -> list[StageResult]:
+    """The search stages in order, each within its share of the study's budget (if any)."""
+    spec = ctx.spec
+    budget = spec.budget
+    deadline = None if budget is None else time.monotonic() + budget
+    results = []
+    for i, stage in enumerate(spec.stages):
+        later = spec.stages[i + 1:]
+        probe = open_stage_study(ctx, stage)
+        shared = stage if stage_done(probe, stage) else with_share(stage, later, deadline)
+        results.append(run_stage(ctx, shared))
+    return results
 
 
 def run_confirm_stage(ctx: Context) -> StageResult | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from objectives.data.catalog import DATASETS
+from tuner.spec.budget import duration_text
 from tuner.spec.model import CV_DEFAULT, CV_DEFAULT_ROWS, StudySpec
 
 
@@ -26,6 +27,9 @@ def describe(spec: StudySpec) -> str:
                  f"confirm stage adds its repeat number); samplers seeded from {spec.seed} "
                  "(qmc and grid share it across workers, the others add the worker index and "
                  "the trials already in the stage)")
+    if spec.budget is not None:
+        lines.append(f"  budget: {duration_text(spec.budget)} of wall time per process, spread "
+                     "over the stages still to run by their trial counts")
     if spec.recipe is not None:
         coarse, fine = (stage.trials for stage in spec.stages)
         lines.append(f"  default recipe: {spec.recipe} trials = {coarse} coarse (scrambled QMC "

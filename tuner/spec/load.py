@@ -26,6 +26,7 @@ from objectives.metrics import (
     base_name,
 )
 from tuner.errors import SpecError
+from tuner.spec.budget import parse_duration
 from tuner.spec.checker import Checker
 from tuner.spec.cv import parse_cv
 from tuner.spec.files import find_study_file
@@ -51,7 +52,7 @@ from tuner.spec.stage_table import parse_stage
 
 TOP_KEYS = {"name", "objective", "dataset", "metric", "direction", "metrics", "directions",
             "seed", "val_size", "train_limit", "fixed", "stages", "final", "target", "task",
-            "test_size", "cv", *RECIPE_KEYS}
+            "test_size", "cv", "budget", *RECIPE_KEYS}
 FINAL_KEYS = {"monitor", "set", "pick", "confirm"}
 
 
@@ -71,11 +72,12 @@ def load_spec(
     seed: int | None = None,
     confirm: bool | Mapping[str, Any] | None = None,
     space: Mapping[str, Any] | None = None,
+    budget: str | float | None = None,
 ) -> StudySpec:
     """Read, validate and resolve a study file, applying the overrides (`confirm`: True for
     the file's [final] confirm or the default one, False for none, or a table like the
     file's; `space`: a space table like a stage's, whose default recipe (spec/recipe.py) of
-    `trials` evaluations replaces the file's stages)."""
+    `trials` evaluations replaces the file's stages; `budget`: the study's wall time, "2h")."""
     if dataset is not None and not isinstance(dataset, str):
         raise SpecError(f"A study's dataset is a name, a .csv / .npz path or \"module:function\" "
                         "(stored with the study, so that a resumed run and every worker load "
@@ -94,6 +96,8 @@ def load_spec(
             raise SpecError("space= runs the default recipe over that space; give its total "
                             "number of evaluations as trials=.")
         raw = {**{k: v for k, v in raw.items() if k != "stages"}, "space": dict(space)}
+    if budget is not None:
+        raw = {**raw, "budget": parse_duration(budget, "--budget")}
     return parse_spec(raw, path, dataset=dataset, overrides=overrides, trials=trials, seed=seed,
                       confirm=confirm)
 
@@ -151,7 +155,10 @@ def parse_spec(
         fixed=resolve_config(objective.name, objective.params, {**fixed_raw, **overrides}),
         stages=_stages(c, raw, objective, overrides, None if recipe else trials),
         final=_final(c, raw, objective), overrides=overrides, trials_override=trials,
-        cv=parse_cv(c, raw), recipe=recipe, **_data_keys(c, raw),
+        cv=parse_cv(c, raw), recipe=recipe,
+        budget=None if "budget" not in raw else parse_duration(raw["budget"],
+                                                               f"{path}: budget"),
+        **_data_keys(c, raw),
     )
     pick_raw = c.get(raw, "final", (dict,), "", default={}).get("pick")
     spec = replace(spec, final=replace(spec.final, pick=parse_pick(

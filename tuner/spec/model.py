@@ -240,6 +240,8 @@ class StudySpec:
     recipe: int | None = None
     """The total evaluations of a default-recipe study (spec/recipe.py: its stages are the
     recipe's); None for a study with its own [[stages]]."""
+    budget: float | None = None
+    """Seconds of wall time for the stages still to run, per process (`budget`, --budget)."""
 
     @property
     def objectives(self) -> tuple[tuple[str, str], ...]:

@@ -49,7 +49,7 @@ def to_record(spec: StudySpec) -> dict[str, Any]:
         "overrides": dict(spec.overrides), "trials_override": spec.trials_override,
         "target": spec.target, "task": spec.task, "test_size": spec.test_size,
         "cv": None if spec.cv is None else {"folds": spec.cv.folds, "shuffle": spec.cv.shuffle},
-        "recipe": spec.recipe,
+        "recipe": spec.recipe, "budget": spec.budget,
     }
     try:
         return dict(json.loads(json.dumps(record, allow_nan=False)))
@@ -110,7 +110,7 @@ def from_record(record: Mapping[str, Any], folder: Path | None = None) -> StudyS
         overrides=dict(record["overrides"]), trials_override=record["trials_override"],
         target=record["target"], task=record["task"], test_size=record["test_size"],
         cv=None if record.get("cv") is None else CrossValidation(**record["cv"]),
-        recipe=record.get("recipe"))
+        recipe=record.get("recipe"), budget=record.get("budget"))
 
 
 def _stage_of(data: Mapping[str, Any]) -> Stage:

@@ -148,3 +148,68 @@ def test_rules_are_stored_with_the_study_and_refused_for_several_objectives(
     with pytest.raises(SpecError, match="stages.coarse.stop: stopping rules judge one metric"):
         load_spec(tmp_path / "multi.toml")
     assert TWO_STAGES and study_file  # the shared toy studies run without rules
+
+
+BUDGET = """
+objective = "tests.toy_objective:TOY"
+dataset = "digits"
+metric = "val_accuracy"
+budget = "{budget}"
+
+[fixed]
+epochs = 2
+sleep = 0.1
+
+[[stages]]
+name = "coarse"
+sampler = "random"
+trials = 1000
+[stages.space]
+x = {{ low = -10.0, high = 10.0 }}
+
+[[stages]]
+name = "fine"
+sampler = "tpe"
+trials = 1000
+refine = {{ from = "coarse", params = ["x"], top_k = 3 }}
+"""
+
+
+def test_a_budget_is_spread_over_the_stages_and_ends_them(tmp_path: Path,
+                                                          storage_url: str) -> None:
+    """3 s for two stages of 1,000 trials of 0.2 s at least each: each stage gets its share
+    (1.5 s, then what is left), ends on time with far fewer trials than its target, and a
+    rerun skips both (like stages at their timeout)."""
+    (tmp_path / "budget.toml").write_text(BUDGET.format(budget="3s"))
+    spec = load_spec(tmp_path / "budget.toml")
+    assert spec.budget == 3.0 and from_record(to_record(spec)).budget == 3.0
+    result = tuner.run_study(spec, storage=storage_url, tracking=False, progress=False)
+    for name in ("coarse", "fine"):
+        stage = result.stages[name]
+        assert 1 <= stage.complete + stage.pruned < 50
+        study = optuna.load_study(study_name=f"budget/{name}", storage=storage_url)
+        assert study.user_attrs.get("timed_out") is True
+    again = tuner.run_study(spec, storage=storage_url, tracking=False, progress=False)
+    assert all(s.ran_here == 0 for s in again.stages.values())
+
+
+@pytest.mark.parametrize(("budget", "message"), [
+    ("soon", "budget must be a duration such as \"2h\", \"90m\", \"45s\" or \"1h30m\", or a "
+     "number of seconds. Got 'soon' instead."),
+    ("0s", "budget must be more than 0 seconds. Got '0s' instead."),
+])
+def test_a_bad_budget_is_one_line(tmp_path: Path, budget: str, message: str) -> None:
+    (tmp_path / "budget.toml").write_text(BUDGET.format(budget=budget))
+    with pytest.raises(SpecError, match=re.escape(f"budget.toml: {message}")):
+        load_spec(tmp_path / "budget.toml")
+    with pytest.raises(SpecError, match=re.escape(f"--{message}")):
+        load_spec(tmp_path / "budget.toml", budget=budget)
+
+
+def test_durations() -> None:
+    from tuner.spec.budget import duration_text, parse_duration
+
+    assert [parse_duration(v, "x") for v in ("2h", "90m", "45s", "1h30m", 12, 0.5)] == \
+        [7200.0, 5400.0, 45.0, 5400.0, 12.0, 0.5]
+    assert [duration_text(s) for s in (7200.0, 5400.0, 45.0, 0.5)] == ["2h", "1h30m", "45s",
+                                                                      "0.5s"]
