@@ -26,7 +26,8 @@ Strategies, each with the same number of evaluations per run (`budget`):
            recipe was before the informed fine stage.
   patience the recipe with a stopping rule on both stages (stop = { patience = budget / 10 }):
            a stage ends after that many finished trials without a better value, so a run
-           may spend less than its budget (the evaluations column says how much).
+           may spend less than its budget (the evaluations column says how much);
+           patience25 the same with patience = budget / 4.
   confirm  the recipe with its last quarter of the budget spent on a confirm stage ([final]
            confirm = { top_k = 5, repeats = budget / 20 }: the top 5 configurations trained
            again and raced, tuner/search/confirm.py); the search stages split the other three
@@ -117,10 +118,11 @@ confirm = { top_k = $top_k, repeats = $repeats }
 """)
 PATIENT = Template(RECIPE.template.replace("trials = $search\n",
                                           "trials = $search\nstop = { patience = $patience }\n"))
-TEMPLATES = {"recipe": RECIPE, "cold": COLD, "confirm": CONFIRMED, "patience": PATIENT}
-PATIENCE_SHARE = 0.1
-"""The patience strategy's rule: each stage stops after budget x PATIENCE_SHARE finished trials
-without a better value (4 at 40 evaluations, 10 at 100)."""
+TEMPLATES = {"recipe": RECIPE, "cold": COLD, "confirm": CONFIRMED, "patience": PATIENT,
+             "patience25": PATIENT}
+PATIENCE = {"patience": 0.1, "patience25": 0.25}
+"""The patience strategies' rules: each stage stops after budget x share finished trials
+without a better value (patience: 4 at 40 evaluations, 10 at 100; patience25: 10, 25)."""
 """Tuner strategies: study-file templates ($seed, $run, $space, $params, $budget, $search,
 $top_k, $repeats), run through tuner.run_study."""
 CONFIRM = {"confirm": (5, 0.25)}
@@ -179,7 +181,8 @@ def study_text(template: Template, case: Case, table: Table) -> str:
                                params="[" + ", ".join(f'"{n}"' for n in names) + "]",
                                budget=case.budget, search=search, half=search // 2,
                                rest=search - search // 2, top_k=top_k, repeats=repeats,
-                               patience=max(1, round(case.budget * PATIENCE_SHARE)))
+                               patience=max(1, round(case.budget
+                                                     * PATIENCE.get(case.strategy, 0.1))))
 
 
 def run_tuner(case: Case, evaluator: Evaluator, folder: Path) -> dict[str, int]:

@@ -1,10 +1,10 @@
 """The default recipe: a study file with one `[space]` and `trials = N` (no [[stages]]) runs the
-coarse -> fine recipe measured best on public benchmark tables (docs/performance.md, "Search
-quality"): stage "coarse", scrambled QMC over the space for N // 2 trials, then stage "fine",
-TPE in the box the coarse top 3 span on each numeric param (categorical params keep every
-choice) for the rest: exactly N evaluations in all (fewer when a top-level `stop` rule ends
-a stage early). A top-level `pruner` and `stop` apply to both stages.
-`tuner.run_study(..., space=..., trials=N)` replaces a study's stages the same way."""
+coarse -> fine recipe measured on public benchmark tables (docs/performance.md, "Search
+quality": level with Optuna's default TPE): stage "coarse", scrambled QMC over the space for
+N // 2 trials, then stage "fine", TPE in the box the coarse top 3 span on each numeric param
+(categorical params keep every choice) for the rest: exactly N evaluations in all (fewer when
+a top-level `stop` rule ends a stage early). A top-level `pruner` and `stop` apply to both
+stages. `tuner.run_study(..., space=..., trials=N)` replaces a study's stages the same way."""
 
 from __future__ import annotations
 
