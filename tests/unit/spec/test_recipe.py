@@ -96,8 +96,8 @@ def test_space_and_trials_from_python_replace_the_stages(tmp_path: Path,
     ("", RECIPE.replace('y = {{ low = 0, high = 10 }}', 'zz = {{ low = 0, high = 1 }}'),
      "space.zz: unknown param for objective"),
     ("", RECIPE + '\n[[stages]]\nname = "a"\ntrials = 2\n[stages.space]\nx = {{ low = 0.0, '
-     'high = 1.0 }}\n', "space: a top-level space, trials and pruner describe the default "
-     "recipe (coarse -> fine); with [[stages]], give each stage its own."),
+     'high = 1.0 }}\n', "space: a top-level space, trials, pruner and stop describe the "
+     "default recipe (coarse -> fine); with [[stages]], give each stage its own."),
 ])
 def test_a_bad_recipe_is_one_line_naming_its_key(tmp_path: Path, extra: str, text: str,
                                                  message: str) -> None:
