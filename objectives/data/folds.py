@@ -21,6 +21,7 @@ def fold_indices(y: np.ndarray, folds: int, *, shuffle: bool, seed: int, stratif
     state = seed if shuffle else None
     rows = np.zeros((len(y), 1))
     counts = np.bincount(y) if stratify else np.zeros(0, dtype=int)
+    counts = counts[counts > 0]  # labels absent from these rows are no class here
     if len(counts) and counts.min() >= folds:
         parts = StratifiedKFold(folds, shuffle=shuffle, random_state=state).split(rows, y)
     else:

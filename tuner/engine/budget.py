@@ -2,8 +2,10 @@
 stage still to run gets the time left times its share of the trial counts of it and the stages
 after it (a stage without a trial count weighs as much as the average one), as its timeout (or
 its own timeout, when shorter). A stage that ends early leaves its unspent time to the later
-ones; one that runs out of time ends like a stage at its timeout (marked so: a rerun skips it).
-Each process (--jobs and cluster workers too) counts from its own start."""
+ones; one that runs out of its share ends for this run only (a rerun, with a budget of its own,
+continues it), and a stage that would start with no time left, or refine from a stage with no
+complete trial yet, is not started. Each process (--jobs and cluster workers too) counts from
+its own start."""
 
 from __future__ import annotations
 
@@ -27,7 +29,8 @@ def with_share(stage: Stage, later: Sequence[Stage], deadline: float | None) -> 
     weights = [float(s.trials) if s.trials is not None else average for s in (stage, *later)]
     left = max(0.0, deadline - time.monotonic())
     share = left * weights[0] / sum(weights)
-    timeout = share if stage.timeout is None else min(stage.timeout, share)
+    if stage.timeout is not None and stage.timeout <= share:
+        return stage  # its own timeout comes first
     log.info("stage %s: %.0f s of the study's budget (%.0f s left for %d stages)",
-             stage.name, timeout, left, 1 + len(later))
-    return dataclasses.replace(stage, timeout=max(timeout, 1e-3))
+             stage.name, share, left, 1 + len(later))
+    return dataclasses.replace(stage, timeout=max(share, 1e-3), budgeted=True)

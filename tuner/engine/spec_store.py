@@ -116,7 +116,9 @@ def joined_spec(storage: Any, url: str, study: str | Path | StudySpec,
     if record is None:
         store_spec(storage, mine)
         return mine
-    difference = first_difference(to_record(mine), record)
+    # the stored record as this version reads it: keys an older version did not write take
+    # their defaults instead of reading as differences
+    difference = first_difference(to_record(mine), to_record(from_record(record)))
     if difference is not None:
         raise SpecError(f"{mine.path} does not describe study '{mine.name}' as stored in "
                         f"{mask(url)} ({difference}). Give the worker the same study file and "

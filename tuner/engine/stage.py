@@ -183,6 +183,9 @@ def _trials(ctx: Context, study: optuna.Study, stage: Stage, plan: StagePlan,
         if stop_now(ctx, study, stage, every):
             return ran
         if deadline is not None and time.monotonic() >= deadline:
+            if stage.budgeted:
+                log.info("stage %s: its share of the study's budget is spent", stage.name)
+                return ran
             study.set_user_attr("timed_out", True)
             log.info("stage %s: timeout of %g s reached", stage.name, stage.timeout)
             return ran

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.trial import TrialState
 
 from tuner.engine.budget import with_share
 from tuner.engine.confirm import confirm_stage, run_confirm
@@ -20,6 +21,7 @@ from tuner.engine.interrupts import Interrupted, interruptible
 from tuner.engine.preflight import preflight
 from tuner.engine.spec_store import joined_spec, stored_spec
 from tuner.engine.stage import open_stage_study, run_stage, stage_done
+from tuner.engine.stage_result import summarize
 from tuner.engine.stage_run import close_orphan
 from tuner.options import RunOptions
 from tuner.results import StageResult
@@ -110,9 +112,29 @@ def _run_search(ctx: Context) -> list[StageResult]:
     for i, stage in enumerate(spec.stages):
         later = spec.stages[i + 1:]
         probe = open_stage_study(ctx, stage)
+        if deadline is not None and not stage_done(probe, stage) and _out_of_budget(
+                ctx, stage, deadline):
+            results.append(summarize(probe, stage.name, wall=0.0, ran=0))
+            continue
         shared = stage if stage_done(probe, stage) else with_share(stage, later, deadline)
         results.append(run_stage(ctx, shared))
     return results
+
+
+def _out_of_budget(ctx: Context, stage: Stage, deadline: float) -> bool:
+    """True (and logged) when `stage` is not started in this run: no budget is left, or it
+    refines from a stage that has no complete trial yet (its budget ran out first)."""
+    if time.monotonic() >= deadline:
+        log.info("stage %s: the study's budget is spent; not started", stage.name)
+        return True
+    if stage.refine is None:
+        return False
+    source = open_stage_study(ctx, ctx.spec.stage(stage.refine.source))
+    if source.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        return False
+    log.info("stage %s: not started, its source %s has no complete trial yet (the budget "
+             "ran out first)", stage.name, stage.refine.source)
+    return True
 
 
 def run_confirm_stage(ctx: Context) -> StageResult | None:

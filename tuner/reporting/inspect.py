@@ -37,7 +37,9 @@ REASON_CHARS = 60
 
 
 def _counts(trials: Sequence[FrozenTrial]) -> list[str]:
-    return [str(sum(t.state == s for t in trials)) for s in COUNTED]
+    """How many trials the stage ran ended in each state (its warm-start copies aside)."""
+    return [str(sum(t.state == s for t in trials if COPIED_ATTR not in t.user_attrs))
+            for s in COUNTED]
 
 
 def list_text(storage: Any, url: str) -> str:

@@ -73,6 +73,10 @@ def named(spec: StudySpec, candidates: Sequence[Candidate], ref: str) -> Candida
                          f"{', '.join(s.name for s in spec.stages)}.")
     for c in candidates:
         if c.stage.name == stage_name and c.trial.number == int(number):
+            if is_copy(c.trial):
+                raise TunerError(f"--trial {ref}: trial {number} of stage {stage_name} is a "
+                                 f"copy of {c.trial.user_attrs.get('copied_from')}; name that "
+                                 "trial.")
             if c.trial.state != TrialState.COMPLETE:
                 raise TunerError(f"--trial {ref}: trial {number} of stage {stage_name} is "
                                  f"{c.trial.state.name}, not COMPLETE; the final retrains a "

@@ -2,8 +2,9 @@
 when the stage's best has not improved by more than min_delta in `patience` finished trials, or
 when it reached `target`. Judged on the stored trials, so every worker comes to the same
 decision, whichever ran the trials: the stage's own finished trials in number order, its best
-starting from the copies it holds (search/warm_start.py) and counting only trials after the
-point it was last reopened (`since`: a larger trial target reopens a stopped stage)."""
+for patience starting from the copies it holds (search/warm_start.py; a target is judged on
+its own trials alone) and counting only trials after the point it was last reopened
+(`since`: a larger trial target reopens a stopped stage)."""
 
 from __future__ import annotations
 
@@ -26,18 +27,20 @@ def stop_reason(rule: StopRule, trials: Sequence[FrozenTrial], maximize: bool,
                  key=lambda t: t.number)
     quiet = 0
     seen = best  # the best value itself (`best` moves only by more than min_delta)
+    mine: float | None = None  # the best of the stage's own trials: what a target judges
     for count, trial in enumerate(own, start=1):
         value = trial.value if trial.state == TrialState.COMPLETE else None
         if value is not None:
             seen = sign * value if seen is None else max(seen, sign * value)
+            mine = sign * value if mine is None else max(mine, sign * value)
         if value is not None and (best is None or sign * value > best + rule.min_delta):
             best, quiet = sign * value, 0
         elif count > since:
             quiet += 1
         if count <= since:
             continue
-        if rule.target is not None and seen is not None and seen >= sign * rule.target:
-            return f"reached the target {rule.target:g} (best {sign * seen:.6g})"
+        if rule.target is not None and mine is not None and mine >= sign * rule.target:
+            return f"reached the target {rule.target:g} (best {sign * mine:.6g})"
         if rule.patience is not None and quiet >= rule.patience:
             return (f"no improvement of the best by more than {rule.min_delta:g} in "
                     f"{rule.patience} trials (best {sign * seen:.6g})" if seen is not None

@@ -51,11 +51,14 @@ def copies(source: Iterable[FrozenTrial], source_name: str, space: Sequence[Para
         if (trial.state != TrialState.COMPLETE or is_copy(trial) or key in done
                 or not inside(trial.params, space)):
             continue
-        out.append(optuna.trial.create_trial(
-            state=TrialState.COMPLETE, values=trial.values, params=dict(trial.params),
-            distributions={name: distribution(by_name[name]) for name in trial.params},
-            intermediate_values=dict(trial.intermediate_values),
-            user_attrs={COPIED_ATTR: key, "metrics": trial.user_attrs.get("metrics") or {}}))
+        try:
+            out.append(optuna.trial.create_trial(
+                state=TrialState.COMPLETE, values=trial.values, params=dict(trial.params),
+                distributions={name: distribution(by_name[name]) for name in trial.params},
+                intermediate_values=dict(trial.intermediate_values),
+                user_attrs={COPIED_ATTR: key, "metrics": trial.user_attrs.get("metrics") or {}}))
+        except ValueError:  # off the stage's own grid (another step or kind): not a point of it
+            continue
     return out
 
 

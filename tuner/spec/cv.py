@@ -18,7 +18,7 @@ def parse_cv(c: Checker, raw: Mapping[str, Any]) -> CrossValidation | None:
     value = c.get(raw, "cv", (int, bool, dict), "")
     if value is None:
         return None
-    if "val_size" in raw and value is not False:
+    if "val_size" in raw and value is not False and value != 0:
         raise c.fail("cv", "cross-validation splits train+val into folds itself; set either "
                      "cv or val_size, not both.")
     if isinstance(value, bool):

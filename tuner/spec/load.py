@@ -125,7 +125,7 @@ def parse_spec(
                      "instead.")
     recipe = None
     if is_recipe(raw):
-        raw = {**raw, "stages": recipe_stages(c, raw, objective, trials)}
+        raw = {**raw, "stages": recipe_stages(c, raw, objective, trials, set(overrides or {}))}
         recipe = sum(stage["trials"] for stage in raw["stages"])
     metrics, directions = parse_metrics(c, raw, lambda m, key: _metric(c, m, key, ref,
                                                                         objective))

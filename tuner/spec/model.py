@@ -117,6 +117,9 @@ class Stage:
     """The metric the pruner judges (multi-objective studies; None: the first metric)."""
     stop: StopRule | None = None
     """Stop before the trial target (None: run to it)."""
+    budgeted: bool = False
+    """Its timeout is this run's share of the study's budget (engine/budget.py), not its own:
+    reaching it ends this run of the stage only (not stored: a rerun continues it)."""
 
 
 @dataclass(frozen=True)

@@ -27,9 +27,10 @@ def is_recipe(raw: Mapping[str, Any]) -> bool:
 
 
 def recipe_stages(c: Checker, raw: Mapping[str, Any], objective: Objective,
-                  trials: int | None) -> list[dict[str, Any]]:
+                  trials: int | None, pinned: set[str]) -> list[dict[str, Any]]:
     """The [[stages]] tables of the recipe for `raw` (checked first under the keys the file
-    uses: `space.lr`, `trials`, `pruner`); `trials`: --trials, which replaces the file's N."""
+    uses: `space.lr`, `trials`, `pruner`); `trials`: --trials, which replaces the file's N;
+    `pinned`: the params --set fixes (searched in no stage, so refined in none)."""
     if "stages" in raw:
         key = next(k for k in RECIPE_KEYS if k in raw)
         raise c.fail(key, "a top-level space, trials, pruner and stop describe the default "
@@ -47,7 +48,8 @@ def recipe_stages(c: Checker, raw: Mapping[str, Any], objective: Objective,
     pruner = raw.get("pruner", "none")
     parse_kind_table(c, pruner, "pruner", PRUNERS)
     stop = {"stop": raw["stop"]} if parse_stop(c, raw, "") is not None else {}
-    numeric = [p.name for p in space.values() if p.kind != "categorical"]
+    numeric = [p.name for p in space.values() if p.kind != "categorical"
+               and p.name not in pinned]
     coarse = total // 2
     return [{"name": "coarse", "sampler": dict(COARSE), "pruner": pruner, "trials": coarse,
              "space": dict(space_raw), **stop},

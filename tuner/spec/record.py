@@ -33,8 +33,9 @@ from tuner.spec.model import (
 from tuner.spec.objectives import resolve_objective
 
 VERSION = 1
-IGNORED = ("path",)
-"""Keys that may differ between two records of the same study (the file's location)."""
+IGNORED = ("path", "budget")
+"""Keys that may differ between two records of the same study (the file's location; the wall
+time budget, which each process counts for itself)."""
 
 
 def to_record(spec: StudySpec) -> dict[str, Any]:
@@ -109,8 +110,16 @@ def from_record(record: Mapping[str, Any], folder: Path | None = None) -> StudyS
                         where=tuple(Condition(m, op, bound) for m, op, bound in pick["where"]))),
         overrides=dict(record["overrides"]), trials_override=record["trials_override"],
         target=record["target"], task=record["task"], test_size=record["test_size"],
-        cv=None if record.get("cv") is None else CrossValidation(**record["cv"]),
+        cv=_cv_of(record),
         recipe=record.get("recipe"), budget=record.get("budget"))
+
+
+def _cv_of(record: Mapping[str, Any]) -> CrossValidation | None:
+    """The record's cross-validation; a record written before `cv` existed ran on its val
+    split, so it stays on it (folds 0) rather than taking today's default."""
+    if "cv" not in record:
+        return CrossValidation(folds=0)
+    return None if record["cv"] is None else CrossValidation(**record["cv"])
 
 
 def _stage_of(data: Mapping[str, Any]) -> Stage:

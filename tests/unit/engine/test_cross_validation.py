@@ -106,6 +106,13 @@ def test_a_bad_cv_is_one_line(tmp_path: Path, extra: str, message: str) -> None:
         spec_of(tmp_path, extra)
 
 
+def test_off_goes_with_val_size_and_an_older_record_keeps_its_split(tmp_path: Path) -> None:
+    assert spec_of(tmp_path, "cv = 0\nval_size = 0.25").cv == CrossValidation(0)
+    record = to_record(spec_of(tmp_path, ""))
+    del record["cv"]  # stored before cv existed: it ran on its val split, and stays on it
+    assert from_record(record).cv == CrossValidation(0)
+
+
 def test_the_folds_cover_train_and_val_once_and_never_the_test_split(tmp_path: Path) -> None:
     data = load_dataset(str(wine_csv(tmp_path / "wine.csv")), target="y", normalize="feature")
     folds = data.fold_splits(5)

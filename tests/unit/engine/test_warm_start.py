@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import optuna
+import pytest
 from optuna.trial import TrialState
 from toy_studies import TWO_STAGES, run_cli, study_file
 
@@ -37,6 +38,21 @@ def test_copies_are_not_trained_counted_or_picked(tmp_path: Path, storage_url: s
     # a rerun neither copies again nor runs more trials
     assert run_cli(study_file(tmp_path), storage_url) == 0
     assert [t.number for t in fine_trials(storage_url)] == [t.number for t in trials]
+    # list counts the stage's own trials; --trial refuses a copy, naming its original
+    assert tuner.cli.main(["list", "--storage", storage_url]) == 0
+    with pytest.raises(tuner.TunerError, match=r"is a copy of coarse:\d+; name that trial"):
+        tuner.final(study_file(tmp_path), storage=storage_url, tracking=False,
+                    trial=f"fine:{copies[0].number}")
+
+
+def test_a_copy_off_the_fine_stage_grid_is_left_out(tmp_path: Path, storage_url: str) -> None:
+    """The fine stage re-declares y on a coarser step: coarse values off its grid are not
+    copied (they are no point of its space), the others are; nothing raises."""
+    text = TWO_STAGES.replace("enqueue = 2 }\n", "enqueue = 2 }\n[stages.space]\n"
+                              "y = { low = 0, high = 10, step = 5 }\n")
+    assert run_cli(study_file(tmp_path, text), storage_url) == 0
+    copies = [t for t in fine_trials(storage_url) if is_copy(t)]
+    assert all(t.params["y"] in (0, 5, 10) for t in copies)
 
 
 def test_warm_start_false_and_different_fixed_params_copy_nothing(tmp_path: Path,

@@ -58,6 +58,9 @@ def test_one_space_becomes_coarse_then_fine_in_exactly_n_trials(tmp_path: Path) 
     assert from_record(to_record(spec)).recipe == 11
     again = load_spec(recipe_file(tmp_path), trials=8)  # --trials sets the total
     assert [s.trials for s in again.stages] == [4, 4] and again.recipe == 8
+    pinned = load_spec(recipe_file(tmp_path), overrides={"x": 1.0})  # --set x=1.0
+    assert [p.name for p in pinned.stages[0].space] == ["y", "optimizer"]
+    assert pinned.stages[1].refine is not None and pinned.stages[1].refine.params == ("y",)
 
 
 def test_the_recipe_spends_exactly_its_evaluations(tmp_path: Path, storage_url: str) -> None:
