@@ -181,7 +181,9 @@ def _run(ctx: Context, study: optuna.Study, trial: optuna.Trial, config: Mapping
     except optuna.TrialPruned:
         out.state, out.pruned_at = TrialState.PRUNED, out.last_step
     except DivergenceError as exc:
-        out.state, out.pruned_at = TrialState.PRUNED, exc.step or out.last_step
+        # cross-validated: the fold it diverged in (its step counts that fold's reports)
+        step = exc.step if ctx.folds is None else out.last_step + 1
+        out.state, out.pruned_at = TrialState.PRUNED, step or out.last_step
         out.reason = f"diverged: {exc}"
     except KeyboardInterrupt:
         out.reason = "interrupted"
