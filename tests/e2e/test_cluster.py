@@ -20,6 +20,8 @@ from optuna.trial import TrialState
 from paths import ROOT
 from ports import free_port
 
+from tuner.search.trials import own_trials
+
 BIN = Path(sys.executable).parent
 STAGES = ("lambda_search/coarse", "lambda_search/fine")
 TARGET = 16  # trials per stage in lambda_search
@@ -92,7 +94,9 @@ def _study(folder: Path, address: str, storage: str, tracking: str,
 
 def _trials(storage: str, name: str) -> list[optuna.trial.FrozenTrial]:
     try:
-        return optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
+        # the stage's own trials (a fine stage's warm-start copies were not run)
+        return own_trials(optuna.load_study(study_name=name, storage=storage)
+                          .get_trials(deepcopy=False))
     except KeyError:
         return []
 

@@ -18,6 +18,8 @@ from mlflow import MlflowClient
 from optuna.trial import FrozenTrial, TrialState
 from paths import ROOT
 
+from tuner.search.trials import own_trials
+
 State = TrialState
 
 STUDY = """
@@ -63,7 +65,8 @@ def _start(argv: list[str], folder: Path, **env: str) -> subprocess.Popen[str]:
 
 def _trials(storage: str, name: str) -> list[FrozenTrial]:
     try:
-        return optuna.load_study(study_name=name, storage=storage).get_trials()
+        # the stage's own trials (a fine stage's warm-start copies were not run)
+        return own_trials(optuna.load_study(study_name=name, storage=storage).get_trials())
     except KeyError:
         return []
 
