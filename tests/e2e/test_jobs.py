@@ -22,6 +22,7 @@ from toy_studies import SLEEPY, sleepy_spec
 
 import tuner
 from tuner.engine import jobs
+from tuner.search.trials import own_trials
 
 CHILD = (
     "import signal, sys, time\n"
@@ -54,9 +55,10 @@ def _tuner(cwd: Path, *argv: str, **kwargs: Any) -> subprocess.Popen[str]:
 
 
 def _counts(db: Path, study: str) -> dict[str, int]:
-    """Trial counts by state and FAIL reason; a FAIL is surplus (told FAIL before it ran) or
-    interrupted (Ctrl-C, wherever it landed after ask())."""
-    trials = optuna.load_study(study_name=study, storage=f"sqlite:///{db}").trials
+    """Trial counts by state and FAIL reason of the trials the stage ran (a fine stage's
+    warm-start copies aside); a FAIL is surplus (told FAIL before it ran) or interrupted
+    (Ctrl-C, wherever it landed after ask())."""
+    trials = own_trials(optuna.load_study(study_name=study, storage=f"sqlite:///{db}").trials)
     numbers = [t.number for t in trials]
     assert len(numbers) == len(set(numbers))
     reasons = [t.user_attrs.get("reason") for t in trials if t.state.name == "FAIL"]
