@@ -25,7 +25,7 @@ from tuner.figures.pareto_plot import pareto_front, pareto_size
 from tuner.figures.plot_axes import Objective, ParamAxis, objectives
 from tuner.figures.trial_plots import has_curves, intermediate_values, optimization_history
 from tuner.search.pareto import front
-from tuner.search.trials import objective_names
+from tuner.search.trials import objective_names, own_trials
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,8 @@ def study_plots(study: optuna.Study, out: Path, curves: optuna.Study | None = No
     front (the other plots then show its first metric). [] without complete trials.
     `curves`: a multi-objective stage's pruning study, whose learning curves are drawn as its
     intermediate values."""
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    # what the stage ran: a refine stage's warm-start copies are its source's trials
+    complete = own_trials(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
     if not complete:
         return []
     goals = objectives(study)
@@ -74,7 +75,7 @@ def study_plots(study: optuna.Study, out: Path, curves: optuna.Study | None = No
     plots.append(("optimization_history", _SIZE,
                   lambda fig: optimization_history(fig, complete, first)))
     shown = curves if len(goals) > 1 else study
-    shown_trials = shown.get_trials(deepcopy=False) if shown is not None else []
+    shown_trials = own_trials(shown.get_trials(deepcopy=False)) if shown is not None else []
     if shown is not None and has_curves(shown_trials):
         metric = objective_names(shown)[0]
         plots.append(("intermediate_values", _SIZE,

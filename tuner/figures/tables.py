@@ -8,12 +8,14 @@ from pathlib import Path
 import optuna
 
 from tuner.search.pareto import front
-from tuner.search.trials import objective_names
+from tuner.search.trials import COPIED_ATTR, objective_names
 
 
 def trials_csv(study: optuna.Study, path: Path) -> Path:
     """One row per trial: number, state, value (one column per objective in a multi-objective
-    study, then whether the trial is on its Pareto front), start, seconds, then every param."""
+    study, then whether the trial is on its Pareto front), start, seconds, copied_from (a
+    refine stage's warm-start copy: the trial it copies, not trained here), then every
+    param."""
     trials = study.get_trials(deepcopy=False)
     names = sorted({name for t in trials for name in t.params})
     objectives = objective_names(study)
@@ -23,7 +25,8 @@ def trials_csv(study: optuna.Study, path: Path) -> Path:
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         heads = [*objectives, "pareto_front"] if multi else ["value"]
-        writer.writerow(["number", "state", *heads, "datetime_start", "seconds", *names])
+        writer.writerow(["number", "state", *heads, "datetime_start", "seconds", COPIED_ATTR,
+                         *names])
         for t in trials:
             seconds = t.duration.total_seconds() if t.duration is not None else ""
             start = t.datetime_start.isoformat(timespec="seconds") if t.datetime_start else ""
@@ -31,6 +34,7 @@ def trials_csv(study: optuna.Study, path: Path) -> Path:
             if multi:
                 values.append(t.number in on_front)
             writer.writerow([t.number, t.state.name, *values, start, seconds,
+                             t.user_attrs.get(COPIED_ATTR, ""),
                              *(t.params.get(name, "") for name in names)])
     return path
 

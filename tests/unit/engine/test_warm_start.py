@@ -74,3 +74,21 @@ def test_warm_start_false_and_different_fixed_params_copy_nothing(tmp_path: Path
     other.mkdir()
     assert run_cli(study_file(other, longer), f"sqlite:///{other / 'tuner.db'}") == 0
     assert not any(is_copy(t) for t in fine_trials(f"sqlite:///{other / 'tuner.db'}"))
+
+
+def test_a_claimer_that_died_is_replaced(tmp_path: Path, storage_url: str,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The copying was claimed (NAME/fine#copies exists) but never done: the stage waits for
+    the claimer, then makes the copies itself, once."""
+    from optuna.study import StudyDirection
+
+    from tuner.engine import warm
+    from tuner.storage import open_storage
+
+    monkeypatch.setattr(warm, "CLAIM_WAIT_SECONDS", 0.5)
+    open_storage(storage_url).create_new_study([StudyDirection.MINIMIZE], "toy/fine#copies")
+    tuner.run_study(study_file(tmp_path), storage=storage_url, tracking=False, progress=False)
+    study = optuna.load_study(study_name="toy/fine", storage=storage_url)
+    copies = [t for t in study.get_trials() if is_copy(t)]
+    assert copies and study.user_attrs["warm_started"] == len(copies)
+    assert len({t.user_attrs["copied_from"] for t in copies}) == len(copies)

@@ -69,7 +69,7 @@ def test_trials_csv_has_one_row_per_trial_and_every_param(tmp_path: Path) -> Non
         rows = list(csv.DictReader(handle))
     assert len(rows) == 6
     assert [row["state"] for row in rows[-2:]] == ["PRUNED", "FAIL"]
-    assert {"number", "value", "seconds", "x", "y"} <= set(rows[0])
+    assert {"number", "value", "seconds", "copied_from", "x", "y"} <= set(rows[0])
     assert float(rows[0]["x"]) == study.trials[0].params["x"]
 
 
