@@ -19,11 +19,9 @@ from tuner.spec import Stage
 log = logging.getLogger("tuner")
 
 
-def with_share(stage: Stage, later: Sequence[Stage], deadline: float | None) -> Stage:
+def with_share(stage: Stage, later: Sequence[Stage], deadline: float) -> Stage:
     """`stage` with its share of the time left before `deadline` (monotonic) as its timeout;
-    `later`: the stages after it still to run. Unchanged without a deadline."""
-    if deadline is None:
-        return stage
+    `later`: the stages after it still to run."""
     counts = [s.trials for s in (stage, *later) if s.trials is not None]
     average = sum(counts) / len(counts) if counts else 1.0
     weights = [float(s.trials) if s.trials is not None else average for s in (stage, *later)]

@@ -9,6 +9,7 @@ import optuna
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
+from tuner.engine.stopping import STOPPED_ATTR
 from tuner.results import FrontTrial, StageResult
 from tuner.search.pareto import front, is_multi
 from tuner.search.trials import best_trial, objective_names, own_trials, state_counts
@@ -42,7 +43,7 @@ def summarize(study: optuna.Study, stage: str, *, wall: float | None, ran: int) 
         epochs_without_pruning=sum(epochs[t.number] for t in complete) + full * len(pruned),
         trial_seconds=sum(float(t.user_attrs.get("seconds", 0.0)) for t in trials),
         wall_seconds=wall, ran_here=ran,
-        stopped=(study.user_attrs.get("stopped") or {}).get("reason"))
+        stopped=(study.user_attrs.get(STOPPED_ATTR) or {}).get("reason"))
 
 
 def end_stage_info(result: StageResult) -> Mapping[str, Any]:

@@ -52,7 +52,7 @@ def parent_run(ctx: Context, study: optuna.Study, stage: Stage,
             "fixed": spec.stage_fixed(stage),
             "space": {p.name: p.describe() for p in space},
             "storage": mask(ctx.options.storage_url)}
-    if ATTR not in study.user_attrs and not _claim(ctx, study):
+    if ATTR not in study.user_attrs and not claim(ctx, study, RUN_SUFFIX):
         _wait_for_run(study, stage)
         if ATTR in study.user_attrs and study.user_attrs[ATTR] is None:
             return None  # the claimer could not create it just now (MLflow unreachable)
@@ -65,10 +65,11 @@ def parent_run(ctx: Context, study: optuna.Study, stage: Stage,
     return parent
 
 
-def _claim(ctx: Context, study: optuna.Study) -> bool:
-    """True for the one worker whose create of the record study `NAME/STAGE#run` succeeds."""
+def claim(ctx: Context, study: optuna.Study, suffix: str) -> bool:
+    """True for the one worker whose create of the record study `study` + `suffix` succeeds
+    (a unique name: exactly one create succeeds, on SQLite and PostgreSQL alike)."""
     try:
-        ctx.storage.create_new_study([StudyDirection.MINIMIZE], study.study_name + RUN_SUFFIX)
+        ctx.storage.create_new_study([StudyDirection.MINIMIZE], study.study_name + suffix)
     except optuna.exceptions.DuplicatedStudyError:
         return False
     return True

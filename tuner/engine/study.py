@@ -110,14 +110,14 @@ def _run_search(ctx: Context) -> list[StageResult]:
     deadline = None if budget is None else time.monotonic() + budget
     results = []
     for i, stage in enumerate(spec.stages):
-        later = spec.stages[i + 1:]
-        probe = open_stage_study(ctx, stage)
-        if deadline is not None and not stage_done(probe, stage) and _out_of_budget(
-                ctx, stage, deadline):
-            results.append(summarize(probe, stage.name, wall=0.0, ran=0))
-            continue
-        shared = stage if stage_done(probe, stage) else with_share(stage, later, deadline)
-        results.append(run_stage(ctx, shared))
+        if deadline is not None:  # a stage still to run gets its share, or is not started
+            probe = open_stage_study(ctx, stage)
+            if not stage_done(probe, stage):
+                if _out_of_budget(ctx, stage, deadline):
+                    results.append(summarize(probe, stage.name, wall=0.0, ran=0))
+                    continue
+                stage = with_share(stage, spec.stages[i + 1:], deadline)
+        results.append(run_stage(ctx, stage))
     return results
 
 

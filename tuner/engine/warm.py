@@ -9,9 +9,9 @@ import time
 from collections.abc import Sequence
 
 import optuna
-from optuna.study import StudyDirection
 
 from tuner.engine.context import Context
+from tuner.engine.stage_run import claim
 from tuner.search.trials import COPIES_SUFFIX
 from tuner.search.warm_start import warm_start
 from tuner.spec import ParamSpace, Stage, StudySpec
@@ -34,7 +34,7 @@ def start_warm(ctx: Context, study: optuna.Study, source: optuna.Study, stage: S
     if not _warm(ctx.spec, stage) or study.user_attrs.get(WARM_ATTR) is not None:
         return
     assert stage.refine is not None
-    if not _claim_copies(ctx, study):
+    if not claim(ctx, study, COPIES_SUFFIX):  # another worker copies: wait for it
         deadline = time.monotonic() + CLAIM_WAIT_SECONDS
         while study.user_attrs.get(WARM_ATTR) is None and time.monotonic() < deadline:
             time.sleep(POLL_SECONDS)
@@ -44,16 +44,6 @@ def start_warm(ctx: Context, study: optuna.Study, source: optuna.Study, stage: S
     study.set_user_attr(WARM_ATTR, added)
     log.info("stage %s: starts with %d trials of stage %s inside its box (copied, not "
              "trained again)", stage.name, added, stage.refine.source)
-
-
-def _claim_copies(ctx: Context, study: optuna.Study) -> bool:
-    """True for the one worker whose create of the record study `NAME/STAGE#copies` succeeds:
-    it alone copies the warm start, however many workers start the stage together."""
-    try:
-        ctx.storage.create_new_study([StudyDirection.MINIMIZE], study.study_name + COPIES_SUFFIX)
-    except optuna.exceptions.DuplicatedStudyError:
-        return False
-    return True
 
 
 def _warm(spec: StudySpec, stage: Stage) -> bool:

@@ -15,6 +15,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from tuner.engine.checkpoints import REFUSED_ATTR
 from tuner.engine.spec_store import stored_answer
+from tuner.engine.stopping import STOPPED_ATTR
 from tuner.errors import TunerError
 from tuner.reporting.text import fmt, table
 from tuner.results import Answer
@@ -27,6 +28,7 @@ from tuner.search.trials import (
     directions_text,
     is_companion,
     objective_names,
+    own_trials,
 )
 from tuner.spec.model import CONFIRM_STAGE
 from tuner.storage import mask
@@ -38,8 +40,8 @@ REASON_CHARS = 60
 
 def _counts(trials: Sequence[FrozenTrial]) -> list[str]:
     """How many trials the stage ran ended in each state (its warm-start copies aside)."""
-    return [str(sum(t.state == s for t in trials if COPIED_ATTR not in t.user_attrs))
-            for s in COUNTED]
+    own = own_trials(list(trials))
+    return [str(sum(t.state == s for t in own)) for s in COUNTED]
 
 
 def list_text(storage: Any, url: str) -> str:
@@ -133,13 +135,13 @@ def _stage_text(study: optuna.Study) -> str:
     trials = study.get_trials(deepcopy=False)
     params = sorted({p for t in trials for p in t.params})
     objectives = objective_names(study)
-    copied = sum(COPIED_ATTR in t.user_attrs for t in trials)
+    copied = len(trials) - len(own_trials(trials))
     lines = [f"{study.study_name} ({directions_text(study)}): {len(trials) - copied} trials"
              + (f" and {copied} copied from its source stage" if copied else "")]
     space = study.user_attrs.get("space")
     if space:
         lines.append("  space: " + "; ".join(_space_text(d) for d in space))
-    stopped = study.user_attrs.get("stopped")
+    stopped = study.user_attrs.get(STOPPED_ATTR)
     if stopped:
         lines.append(f"  stopped early: {stopped['reason']}")
     multi = is_multi(study)
