@@ -134,8 +134,11 @@ def test_disk_full_mid_trial_is_one_line_and_the_rerun_leaves_nothing_running(
     at its count and closes every run left RUNNING."""
     disk = tmp_path / "disk"
     disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(disk)],
-                             capture_output=True, text=True)
+    for options in ("size=32m,huge=never", "size=32m"):  # huge pages would fill it by files
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(disk)],
+                                 capture_output=True, text=True)
+        if mounted.returncode == 0:
+            break
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
     try:
@@ -144,10 +147,11 @@ def test_disk_full_mid_trial_is_one_line_and_the_rerun_leaves_nothing_running(
         storage = f"sqlite:///{disk / 'tuner.db'}"
         tracking_uri = f"sqlite:///{disk / 'mlflow.db'}"
         argv = ["study", str(path), "--storage", storage, "--tracking-uri", tracking_uri]
+        filler = disk / "filler"
+        filler.touch()  # made now, so filling needs no new inode later
         proc = _start(argv, tmp_path)
         held = _wait_held(storage, proc)
-        filler = disk / "filler"
-        with open(filler, "wb") as out:  # every free byte
+        with open(filler, "r+b") as out:  # every free byte
             try:
                 while True:
                     out.write(b"\0" * 65536)
