@@ -96,6 +96,11 @@ class Objective(Protocol):
     name: str
     params: Mapping[str, Param]
     normalize: str  # data-layer normalisation: "feature" (per-feature) or "channel" (per-channel)
+    mutable: frozenset[str]
+    """The params whose new values a fit continuing from a checkpoint takes up (Population Based
+    Training changes them between intervals): the config in force wins over whatever the saved
+    state holds. Every other param must keep the value the state was trained with. Empty for an
+    objective that is not resumable."""
 
     def fit(
         self,

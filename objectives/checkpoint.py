@@ -13,6 +13,13 @@ subclasses compare the file with the digest they stored in Optuna when it was sa
 refused, or one that cannot be read, is not loaded: `refused(why)` warns and the fit starts from
 scratch (load_* return None), never fails on it.
 
+With `stop_after` set (Population Based Training runs a member one interval at a time), the fit
+saves its state right after reporting step `stop_after`, whatever `due()` says and even when it
+is the run's last step, and returns its RunResult there, its history ending at that step. A
+later fit on the same folder continues from that state; its config values of the objective's
+`mutable` params (base.Objective) replace those the state was trained with. A run whose last
+step comes before `stop_after` ends there as it would without it.
+
 Each save replaces the previous file atomically (written aside, then renamed): a kill while
 writing leaves the previous checkpoint, which still loads. The tuner copies the file to its
 artifact store after each save (tuner/...); tests use the folder as it is.
@@ -51,10 +58,13 @@ def sha256_file(path: Path) -> str:
 class Checkpoint:
     """The checkpoint files of one run, in `folder`."""
 
-    def __init__(self, folder: Path, min_interval: float = 0.0) -> None:
+    def __init__(self, folder: Path, min_interval: float = 0.0, *,
+                 stop_after: int | None = None) -> None:
         self.folder = Path(folder)
         self.min_interval = min_interval
         """Seconds between saves: a reporting point sooner after the last save is skipped."""
+        self.stop_after = stop_after
+        """The reporting step after which the fit saves and returns (None: run to the end)."""
         self.saves = 0
         self.seconds = 0.0
         """Time spent saving (writing, and for the tuner's subclass uploading)."""
@@ -66,6 +76,10 @@ class Checkpoint:
     def due(self) -> bool:
         """Whether a reporting point now should save (objectives ask before building a state)."""
         return time.monotonic() - self._last >= self.min_interval
+
+    def ends_at(self, step: int) -> bool:
+        """Whether reporting step `step` is `stop_after`: the fit saves there and returns."""
+        return self.stop_after is not None and step == self.stop_after
 
     def load_arrays(self) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
         """(arrays, meta) of the last save_arrays, or None (none, or refused)."""

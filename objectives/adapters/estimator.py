@@ -118,6 +118,7 @@ class EstimatorObjective:
     """The objective of one estimator class or instance, named by its "module:attr" ref."""
 
     normalize = "none"
+    mutable: frozenset[str] = frozenset()  # not resumable: nothing to continue
 
     def __init__(self, template: Any, name: str) -> None:
         self.name = name

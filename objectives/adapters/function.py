@@ -63,6 +63,7 @@ class FunctionObjective:
     """The objective of one training function, named by its "module:attr" ref."""
 
     normalize = "none"
+    mutable: frozenset[str] = frozenset()  # not resumable: nothing to continue
 
     def __init__(self, fn: TrainingFunction, name: str,
                  params: Mapping[str, Param] | None = None) -> None:

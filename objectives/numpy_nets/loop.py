@@ -79,8 +79,9 @@ def train(
     `flip`: the image shape (C, H, W) of the rows, to mirror a random half of every mini-batch.
     Plain SGD (the base Optimizer) without the stop rule takes the net's fused step if it has one.
     `checkpoint`: continue from its state if it has one, and save one after every reporting point
-    but the last; the run then ends bit for bit as it would have without the stop.
-`tick`: called every CHECK_EVERY steps (objectives.threads.Pool.tick rebalances the threads).
+    but the last; the run then ends bit for bit as it would have without the stop. With its
+    `stop_after` set, save after that reporting point (even the last) and return there.
+    `tick`: called every CHECK_EVERY steps (objectives.threads.Pool.tick rebalances the threads).
 
     Overflow warnings are silenced: divergence is detected and raised as DivergenceError."""
     if len(optimizer.params) != 1 or optimizer.params[0] is not net.flat_params:
@@ -120,8 +121,13 @@ def train(
                                    len(history) + 1)
                 history.append({**metrics, "lr": lr, "seconds": seconds})
                 report(len(history), history[-1])
-                if checkpoint is not None and not done and checkpoint.due():
-                    _save(checkpoint, net, optimizer, sampler, rng, watch, history, step, below)
+                if checkpoint is not None:
+                    ends = checkpoint.ends_at(len(history))
+                    if ends or (not done and checkpoint.due()):
+                        _save(checkpoint, net, optimizer, sampler, rng, watch, history, step,
+                              below)
+                    if ends:
+                        return history
                 started = time.perf_counter()
             if done:
                 break

@@ -172,6 +172,10 @@ class SoftmaxObjective:
     # border pixels into huge outliers, which cost a linear model accuracy (docs/results.md).
     normalize = "channel"
     resumable = True
+    mutable = frozenset({"lr", "lambda", "momentum", "beta1", "beta2", "eta_min", "eta_max",
+                         "decay_rate", "exp_k"})
+    """Read from the config by a continued fit: the schedule (`_lr`), the model's lambda and
+    the optimizer's coefficients; the checkpoint holds only weights and optimizer arrays."""
 
     def fit(
         self,

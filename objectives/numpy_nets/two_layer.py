@@ -204,6 +204,9 @@ class TwoLayerObjective:
     params = PARAMS
     normalize = "feature"
     resumable = True
+    mutable = frozenset({"lambda", "eta_min", "eta_max"})
+    """Read from the config by a continued fit (the net's lambda, the cyclical schedule); n_s
+    and cycles set the run's length and reporting points, so they stay as trained."""
 
     def fit(
         self,

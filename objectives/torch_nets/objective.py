@@ -24,6 +24,12 @@ from objectives.torch_nets.loop import train_epoch
 from objectives.torch_nets.model import TorchModel, as_tensors, load_state_dict
 from objectives.torch_nets.resume import restore, state
 
+MUTABLE = frozenset({"lr", "weight_decay", "momentum", "beta1", "beta2", "eta_min", "gamma",
+                     "dropout"})
+"""Params a fit continuing from a checkpoint takes from its config: the schedule is recomputed
+each step, the optimizer's hyperparameters are put back after its state is loaded (resume.py)
+and dropout is the network's (built from the config), not its saved state's."""
+
 Builder = Callable[[Mapping[str, Any], ImageShape, int], nn.Module]
 
 
@@ -38,6 +44,12 @@ class TorchObjective:
     normalize: str = "channel"
     resumable: bool = True
 
+    @property
+    def mutable(self) -> frozenset[str]:
+        """The optimizer and schedule hyperparameters (and dropout, where the net has it): a
+        continued fit reads them from its config (base.Objective.mutable)."""
+        return MUTABLE.intersection(self.params)
+
     def _network(self, config: Mapping[str, Any], image_shape: ImageShape,
                  classes: int) -> nn.Module:
         if min(image_shape[1:]) < self.min_side:
@@ -51,7 +63,8 @@ class TorchObjective:
             checkpoint: Checkpoint | None = None) -> RunResult:
         """Train once with `config`; report and record metrics after every epoch. With
         `checkpoint`, continue from its state if it has one and save one after every epoch
-        but the last (objectives.checkpoint)."""
+        but the last, and after epoch `checkpoint.stop_after`, where it returns
+        (objectives.checkpoint)."""
         cfg = resolve_config(self.name, self.params, config)
         check_config(cfg)
         if len(train) == 0:
@@ -88,8 +101,12 @@ class TorchObjective:
                        "val_accuracy": val_metrics["accuracy"], "lr": lr, "seconds": seconds}
             history.append(metrics)
             report(epoch, metrics)
-            if checkpoint is not None and epoch < cfg["epochs"] and checkpoint.due():
+            if checkpoint is None:
+                continue
+            if checkpoint.ends_at(epoch) or (epoch < cfg["epochs"] and checkpoint.due()):
                 checkpoint.save_torch(state(network, optimizer, generator, watch, history))
+            if checkpoint.ends_at(epoch):
+                break
         return RunResult(model=model, history=history)
 
     def load(self, path: Path, config: Mapping[str, Any], image_shape: ImageShape,

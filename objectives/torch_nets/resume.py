@@ -27,9 +27,17 @@ def state(network: nn.Module, optimizer: torch.optim.Optimizer, generator: torch
 
 def restore(saved: dict[str, Any], network: nn.Module, optimizer: torch.optim.Optimizer,
             generator: torch.Generator, watch: DivergenceWatch) -> list[dict[str, float]]:
-    """Put a state() back; returns the history so far (its length is the epochs done)."""
+    """Put a state() back; returns the history so far (its length is the epochs done).
+
+    The optimizer keeps the hyperparameters it was built with (weight decay, momentum, betas:
+    the config in force) rather than the saved ones, which load_state_dict puts in its param
+    groups: a continued fit takes up the new values of its mutable params (base.Objective)."""
     network.load_state_dict(saved["network"])
+    built = [{k: v for k, v in group.items() if k != "params"}
+             for group in optimizer.param_groups]
     optimizer.load_state_dict(saved["optimizer"])
+    for group, values in zip(optimizer.param_groups, built, strict=True):
+        group.update(values)
     generator.set_state(saved["generator"])
     torch.set_rng_state(saved["cpu_rng"])
     if "cuda_rng" in saved and torch.cuda.is_available():
