@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -121,6 +121,8 @@ class FinalResult(Mapping[str, float]):
     """The trial's value of each objective during the search."""
     answer: Answer | None = None
     """The study's answer the final retrained (with its confirmed mean, when raced)."""
+    schedule: Sequence[Mapping[str, Any]] | None = None
+    """The PBT schedule the final replayed (search/pbt.schedule), None for a constant config."""
 
     def __getitem__(self, key: str) -> float:
         return self.metrics[key]
@@ -146,6 +148,8 @@ class FinalResult(Mapping[str, float]):
             out["mlflow_run_id"] = self.mlflow_run_id
         if self.model_uri:
             out["model_uri"] = self.model_uri
+        if self.schedule:
+            out["schedule"] = [dict(entry) for entry in self.schedule]
         return out
 
 

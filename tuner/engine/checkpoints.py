@@ -166,19 +166,33 @@ def _well_formed(record: Any) -> bool:
             and all(isinstance(slot, str) for slot in record.get("slots", [])))
 
 
+class ParentCheckpointLost(Exception):
+    """A PBT member's parent checkpoint could not be loaded: the member fails, it does not
+    train from scratch."""
+
+
 class TrialCheckpoint(Checkpoint):
     """objectives.checkpoint.Checkpoint in a local folder, each save also uploaded to `store`
     as the trial's one checkpoint. `on_restore(history)` runs when the objective loads one."""
 
     def __init__(self, folder: Path, store: ArtifactStore, trial: optuna.Trial,
-                 on_restore: Callable[[list[dict[str, float]]], None], key: str) -> None:
-        super().__init__(folder, every_seconds())
+                 on_restore: Callable[[list[dict[str, float]]], None], key: str, *,
+                 stop_after: int | None = None, shared: bool = False,
+                 required: bool = False) -> None:
+        super().__init__(folder, every_seconds(), stop_after=stop_after)
         self.store = store
         self.trial = trial
         self.key = key
         """The trial's two store keys are KEY-a and KEY-b: each save overwrites the one the
         trial's attr does not name, then names it, so a kill at any point leaves a named,
         whole checkpoint, and no file that nothing names."""
+        self.shared = shared
+        """A PBT member's (engine/pbt.py): the checkpoint it continues is its parent's, which
+        other members may continue too and whose params may differ from its own; it must be
+        loaded (the member fails rather than train from scratch), and neither it nor the one
+        this trial saves is deleted here (the stage deletes a generation's when done)."""
+        self.required = required
+        """The trial must continue a checkpoint (a PBT member after its first generation)."""
         self.on_restore = on_restore
         recorded = trial.user_attrs.get(ATTR)
         self.saved_by = recorded.get("trial", "?") if isinstance(recorded, Mapping) else "?"
@@ -199,7 +213,7 @@ class TrialCheckpoint(Checkpoint):
         """Why the record cannot be this trial's to continue (before anything is read)."""
         if not origin.get("sha256"):
             return "it has no recorded SHA-256 (saved by an older tuner)"
-        if origin.get("params") != params_digest(self.trial.params):
+        if not self.shared and origin.get("params") != params_digest(self.trial.params):
             return "it was saved for other params than this trial's"
         return None
 
@@ -225,21 +239,34 @@ class TrialCheckpoint(Checkpoint):
         self.trial.set_user_attr(ATTR, None)  # names nothing now (a retry starts afresh too)
         for name in (ARRAYS, TORCH):
             (self.folder / name).unlink(missing_ok=True)
-        if origin is not None:
+        if origin is not None and not self.shared:
             self._forget(origin)
         self.origin = None
+        self.problem = why
+
+    problem: str | None = None
+    """Why the checkpoint this trial was to continue was not loaded."""
+
+    def _required(self, loaded: Any) -> Any:
+        """A PBT member past its first generation continues its parent's checkpoint, or fails
+        (ParentCheckpointLost) rather than train from scratch."""
+        if loaded is None and self.required:
+            raise ParentCheckpointLost(
+                f"the checkpoint of trial {self.saved_by} it continues was not loaded: "
+                f"{self.problem or 'its file is missing'}")
+        return loaded
 
     def load_arrays(self) -> Any:
         loaded = super().load_arrays()
         if loaded is not None:
             self._restored(loaded[1]["history"])
-        return loaded
+        return self._required(loaded)
 
     def load_torch(self) -> Any:
         loaded = super().load_torch()
         if loaded is not None:
             self._restored(loaded["history"])
-        return loaded
+        return self._required(loaded)
 
     def _restored(self, history: list[dict[str, float]]) -> None:
         self.resumed_at = len(history)
@@ -261,7 +288,7 @@ class TrialCheckpoint(Checkpoint):
                         "slots": [f"{self.key}-a", f"{self.key}-b"], "sha256": self.digest,
                         "params": params_digest(self.trial.params)}
         self.trial.set_user_attr(ATTR, self.current)
-        if first and self.origin is not None:  # the one this trial continued is done with
+        if first and self.origin is not None and not self.shared:  # the one it continued
             self._forget(self.origin)
         self.seconds += time.perf_counter() - start
 
@@ -276,7 +303,10 @@ class TrialCheckpoint(Checkpoint):
             self._remove(str(artifact))
 
     def discard(self) -> None:
-        """The trial ended for good: its checkpoint and the one it resumed from go."""
+        """The trial ended for good: its checkpoint and the one it resumed from go (a PBT
+        member's stay: the next generation continues them)."""
+        if self.shared:
+            return
         for ref in (self.current, self.origin, {"id": self.key, "slots": [
                 f"{self.key}-a", f"{self.key}-b"]}):
             if ref is not None:

@@ -37,6 +37,7 @@ from tuner.search.confirm import (
 from tuner.search.pareto import metric_value
 from tuner.search.pick import Candidate as SearchTrial
 from tuner.search.pick import eligible, rule_of
+from tuner.search.trials import is_superseded
 from tuner.spec import ParamSpace, Stage, StudySpec
 from tuner.spec.model import CONFIRM_STAGE, SEED_LIMIT
 
@@ -74,10 +75,12 @@ def confirm_stage(spec: StudySpec) -> Stage | None:
 
 
 def search_trials(ctx: Context) -> list[SearchTrial]:
-    """Every trial of every search stage, with its stage and study."""
+    """Every trial of every search stage (of a PBT stage, its last generation), with its stage
+    and study."""
     return [SearchTrial(stage, study, trial) for stage in ctx.spec.stages
             for study in [open_stage_study(ctx, stage)]
-            for trial in study.get_trials(deepcopy=False)]
+            for trial in study.get_trials(deepcopy=False)
+            if not is_superseded(trial, stage.pbt.generations if stage.pbt else None)]
 
 
 class ConfirmPlan(StagePlan):

@@ -32,6 +32,7 @@ from tuner.engine.context import Context
 from tuner.engine.export import model_to_log
 from tuner.engine.final_checkpoint import final_checkpoint
 from tuner.engine.preflight import monitor_size
+from tuner.engine.replay import replay
 from tuner.figures.confusion import confusion_matrix, plot_confusion_matrix
 from tuner.results import FinalResult
 
@@ -57,21 +58,25 @@ def run_final(ctx: Context) -> FinalResult:
         log.debug("final step %d: %s", step,
                   ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
 
-    checkpoint = final_checkpoint(ctx, study.study_name, trial.number, config)
-    extra = {"checkpoint": checkpoint} if checkpoint is not None else {}
     start = time.perf_counter()
-    result = spec.objective.fit(config, train, monitor, report, spec.seed, ctx.data.image_shape,
-                                **extra)
+    schedule = None
+    if stage.pbt is not None:  # the member's schedule, replayed from scratch
+        result, schedule = replay(ctx, stage, study, trial, train, monitor, report)
+    else:
+        checkpoint = final_checkpoint(ctx, study.study_name, trial.number, config)
+        extra = {"checkpoint": checkpoint} if checkpoint is not None else {}
+        result = spec.objective.fit(config, train, monitor, report, spec.seed,
+                                    ctx.data.image_shape, **extra)
+        if checkpoint is not None:
+            shutil.rmtree(checkpoint.root, ignore_errors=True)
     seconds = time.perf_counter() - start
-    if checkpoint is not None:
-        shutil.rmtree(checkpoint.root, ignore_errors=True)
     scores = result.model.evaluate(test.X, test.y)
     outcome = FinalResult(
         metrics={f"test_{name}": float(value) for name, value in sorted(scores.items())},
         monitor_accuracy=result.val_accuracy, trial=trial.number, stage=study.study_name,
         search_value=float((trial.values or [0.0])[0]), config=config, dataset=spec.dataset,
         train_size=len(train), test_size=len(test), seconds=round(seconds, 2), rule=rule,
-        search_values=search_values, answer=answer)
+        search_values=search_values, answer=answer, schedule=schedule)
     with tempfile.TemporaryDirectory(prefix="tuner-final-") as tmp:
         artifacts = _artifacts(result.model, test, ctx.data, Path(tmp))
         info: dict[str, Any] = {**outcome.record(), "history": result.history,

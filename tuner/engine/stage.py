@@ -118,6 +118,10 @@ class StagePlan:
         """How `trial` runs (None: it has nothing to run and is told FAIL)."""
         return self.setup
 
+    def surplus(self, study: optuna.Study, trial: optuna.Trial, target: int | None) -> bool:
+        """True when `trial` is beyond the stage's target (engine/slots.py)."""
+        return target is not None and is_surplus(study, trial, target)
+
 
 def stage_done(study: optuna.Study, stage: Stage) -> bool:
     if study.user_attrs.get("timed_out") or study.user_attrs.get("decided"):
@@ -210,8 +214,7 @@ def _trials(ctx: Context, study: optuna.Study, stage: Stage, plan: StagePlan,
             if interrupted:
                 raise KeyboardInterrupt
             setup = plan.setup_of(trial)
-            if setup is None or stage.trials is not None and is_surplus(study, trial,
-                                                                         stage.trials):
+            if setup is None or plan.surplus(study, trial, stage.trials):
                 trial.set_user_attr("reason", "surplus")
                 study.tell(trial, state=TrialState.FAIL)
                 continue

@@ -18,6 +18,7 @@ from tuner.engine.confirm import confirm_stage, run_confirm
 from tuner.engine.context import Context, open_context
 from tuner.engine.cross_validation import folds_text
 from tuner.engine.interrupts import Interrupted, interruptible
+from tuner.engine.pbt import run_pbt
 from tuner.engine.preflight import preflight
 from tuner.engine.spec_store import joined_spec, stored_spec
 from tuner.engine.stage import open_stage_study, run_stage, stage_done
@@ -117,7 +118,7 @@ def _run_search(ctx: Context) -> list[StageResult]:
                     results.append(summarize(probe, stage.name, wall=0.0, ran=0))
                     continue
                 stage = with_share(stage, spec.stages[i + 1:], deadline)
-        results.append(run_stage(ctx, stage))
+        results.append(run_pbt(ctx, stage) if stage.pbt is not None else run_stage(ctx, stage))
     return results
 
 

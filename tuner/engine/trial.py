@@ -37,6 +37,7 @@ from tuner.engine.interrupts import Interrupted, check_interrupted
 from tuner.engine.pruning import Pruning
 from tuner.engine.values import MissingMetric, derived, objective_values
 from tuner.search.confirm import IDENTITY
+from tuner.search.pbt import GENERATION, MEMBER_ATTRS
 from tuner.search.space import params_text, suggest
 from tuner.spec import ParamSpace, Stage, StudySpec
 from tuner.spec.model import DERIVED_METRICS
@@ -46,6 +47,9 @@ from tuner.tracking import TrialTracker
 
 log = logging.getLogger("tuner")
 
+KEEP = (*IDENTITY, *MEMBER_ATTRS)
+"""The user attrs an interrupted trial's continuation keeps: what the trial is (a confirm
+repeat's candidate and repeat, a PBT member's generation and parent)."""
 DROPPED = "ended by another worker (heartbeat late); result dropped"
 STORAGE_LOST = "the study's storage failed mid-trial; the trial is retried by the next run"
 
@@ -99,7 +103,7 @@ def run_trial(ctx: Context, study: optuna.Study, trial: optuna.Trial, stage: Sta
     inherited = (set(ctx.storage.get_trial(trial_id(trial)).intermediate_values)
                  if ctx.checkpoints is not None and companion is None else set())
     with tempfile.TemporaryDirectory(prefix="tuner-checkpoint-") as tmp:
-        checkpoint = _checkpoint(ctx, stage.name, trial, tracker, out, inherited, Path(tmp),
+        checkpoint = _checkpoint(ctx, stage, trial, tracker, out, inherited, Path(tmp),
                                  pruning, watch)
         try:
             _run(ctx, study, trial, config, tracker, out, inherited, checkpoint, pruning, watch,
@@ -112,7 +116,7 @@ def run_trial(ctx: Context, study: optuna.Study, trial: optuna.Trial, stage: Sta
     return out
 
 
-def _checkpoint(ctx: Context, stage: str, trial: optuna.Trial, tracker: TrialTracker,
+def _checkpoint(ctx: Context, stage: Stage, trial: optuna.Trial, tracker: TrialTracker,
                 out: Outcome, inherited: set[int], folder: Path, pruning: Pruning,
                 metric: str) -> TrialCheckpoint | None:
     """The trial's checkpoint (engine/checkpoints.py) when the study keeps them; a restored one
@@ -129,8 +133,13 @@ def _checkpoint(ctx: Context, stage: str, trial: optuna.Trial, tracker: TrialTra
         out.history.extend(dict(row) for row in history)
         out.last_step = len(history)
 
-    key = trial_key(ctx.options.storage_url, ctx.spec.study_name(stage), trial.number)
-    return TrialCheckpoint(folder, ctx.checkpoints, trial, on_restore, key)
+    key = trial_key(ctx.options.storage_url, ctx.spec.study_name(stage.name), trial.number)
+    if stage.pbt is None:
+        return TrialCheckpoint(folder, ctx.checkpoints, trial, on_restore, key)
+    generation = int(trial.user_attrs.get(GENERATION, 0))  # a PBT member: one generation
+    return TrialCheckpoint(folder, ctx.checkpoints, trial, on_restore, key,
+                           stop_after=(generation + 1) * stage.pbt.interval, shared=True,
+                           required=generation > 0)
 
 
 def _run(ctx: Context, study: optuna.Study, trial: optuna.Trial, config: Mapping[str, Any],
@@ -190,7 +199,7 @@ def _run(ctx: Context, study: optuna.Study, trial: optuna.Trial, config: Mapping
         _tell(ctx, study, trial, tracker, out, config, time.perf_counter() - start, checkpoint,
               pruning, watch)
         if checkpoint is not None:
-            checkpoint.resume_later(study, {k: trial.user_attrs[k] for k in IDENTITY
+            checkpoint.resume_later(study, {k: trial.user_attrs[k] for k in KEEP
                                             if k in trial.user_attrs})
         raise Interrupted() from None
     except optuna.exceptions.UpdateFinishedTrialError:  # a report after another worker ended it

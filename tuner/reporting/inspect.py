@@ -107,8 +107,8 @@ def _reason(attrs: dict[str, Any]) -> str:
         reason = reason[:REASON_CHARS - 3] + "..."
     parts = [reason] if reason else []
     if attrs.get("resumed_from_trial") is not None:
-        parts.append(f"resumed #{attrs['resumed_from_trial']} at step "
-                     f"{attrs.get('resumed_at_step')}")
+        parts.append(f"{'exploited' if attrs.get('exploited') else 'resumed'} "
+                     f"#{attrs['resumed_from_trial']} at step {attrs.get('resumed_at_step')}")
     if attrs.get(REFUSED_ATTR):
         parts.append("its checkpoint refused, trained from scratch")
     if attrs.get(COPIED_ATTR):
@@ -152,6 +152,8 @@ def _stage_text(study: optuna.Study) -> str:
              if not multi or m not in objectives]
     if study.study_name.endswith(f"/{CONFIRM_STAGE}"):
         shown = ["candidate", "repeat", *shown]
+    if "pbt" in study.user_attrs:
+        shown = ["member", "generation", *shown]
     # a column no trial has is left out (val_accuracy in a regression study)
     shown = [m for m in shown if any(_attr(t, m) is not None for t in trials)]
     rows = [["#", "state", *heads, *params, *shown, "pruned_at", "reason"]]
@@ -172,6 +174,7 @@ def _stage_text(study: optuna.Study) -> str:
     elif best is not None:
         lines.append(f"  best: trial {best.number} value {fmt(best.value)}: "
                      f"{params_text(best.params)}")
+    lines += _schedule_lines(study.user_attrs.get("schedule"))
     if multi:
         lines.append(f"  pareto front: {len(on_front)} trials (* above)")
         lines += [f"    trial {t.number}: " + ", ".join(
@@ -186,6 +189,23 @@ def _stage_text(study: optuna.Study) -> str:
         lines.append(f"  final: {tests} (trial {final.get('trial')}{rule}, "
                      f"{final.get('train_size')} training samples{model})")
     return "\n".join(lines) + "\n"
+
+
+def _schedule_lines(plan: Any) -> list[str]:
+    """A PBT stage's schedule (the winning member's params from each generation's first
+    step), one line per generation."""
+    if not plan:
+        return []
+    last = plan[-1]
+    lines = [f"  schedule of member {last['member']} (trial {last['trial']}), replayed by the "
+             "final:"]
+    before = None
+    for entry in plan:
+        how = f" (exploited trial {before})" if entry.get("exploited") else ""
+        lines.append(f"    from step {entry['step']}, trial {entry['trial']}{how}: "
+                     f"{params_text(entry['params'])}")
+        before = entry["trial"]
+    return lines
 
 
 def _space_text(d: dict[str, Any]) -> str:

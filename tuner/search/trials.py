@@ -40,14 +40,29 @@ def is_companion(name: str) -> bool:
     return name.endswith((PRUNING_SUFFIX, SPEC_SUFFIX, RUN_SUFFIX, COPIES_SUFFIX))
 
 
+def is_superseded(trial: FrozenTrial, generations: int | None) -> bool:
+    """True for a PBT member's trial of a generation before the last (`generations` of its
+    stage; None: a search stage): its run went on in a later trial, so it is no answer."""
+    return generations is not None and trial.user_attrs.get("generation", generations - 1) \
+        != generations - 1
+
+
+def generations_of(study: optuna.Study) -> int | None:
+    """The generation count of a PBT stage study, None for a search stage."""
+    pbt = study.user_attrs.get("pbt")
+    return int(pbt["generations"]) if isinstance(pbt, dict) else None
+
+
 def best_trial(study: optuna.Study) -> FrozenTrial | None:
     """The best complete trial the stage ran (copies left out; the first of equals), or None
     when none completed (and in a multi-objective study, which has a front instead:
     search/pareto.py)."""
     if len(study.directions) > 1:
         return None
+    generations = generations_of(study)
     complete = [t for t in own_trials(study.get_trials(deepcopy=False))
-                if t.state == TrialState.COMPLETE and t.value is not None]
+                if t.state == TrialState.COMPLETE and t.value is not None
+                and not is_superseded(t, generations)]
     if not complete:
         return None
     sign = 1.0 if study.direction == optuna.study.StudyDirection.MAXIMIZE else -1.0

@@ -266,11 +266,17 @@ def _stages(c: Checker, raw: Mapping[str, Any], objective: Objective,
         if not isinstance(stage_raw, dict):
             raise c.fail(f"stages[{i}]", "must be a table ([[stages]]).")
         stage = parse_stage(c, stage_raw, i, objective, stages)
-        if trials is not None:
+        if trials is not None and stage.pbt is None:  # a PBT stage's count is its population's
             stage = replace(stage, trials=trials)
         stage = replace(stage, space=tuple(p for p in stage.space if p.name not in overrides),
                         overrides={k: v for k, v in stage.overrides.items()
                                    if k not in overrides})
+        if stage.pbt is not None and overrides:
+            mutable = tuple(p for p in stage.pbt.mutable if p not in overrides)
+            if not mutable:
+                raise c.fail(f"stages.{stage.name}.pbt.mutable", "every param it lists is "
+                             "pinned by --set; leave one to change between generations.")
+            stage = replace(stage, pbt=replace(stage.pbt, mutable=mutable))
         if stage.refine is not None:
             refine = replace(stage.refine,
                              params=tuple(p for p in stage.refine.params if p not in overrides))

@@ -11,7 +11,7 @@ from typing import Any
 
 from tuner.errors import SpecError
 from tuner.spec.checker import Checker
-from tuner.spec.model import Condition, Confirm, Pick, StudySpec, default_direction
+from tuner.spec.model import Condition, Confirm, Pick, Stage, StudySpec, default_direction
 
 MetricCheck = Callable[[str, str], None]
 """check(metric, key): raise SpecError naming `key` when `metric` is not one the objective
@@ -108,6 +108,8 @@ def check_rules(c: Checker, spec: StudySpec) -> None:
     rule judges one metric, so not in a multi-objective study."""
     names = spec.metric_names
     for stage in spec.stages:
+        if stage.pbt is not None:
+            _check_pbt(c, spec, stage)
         if stage.stop is not None and spec.multi:
             raise c.fail(f"stages.{stage.name}.stop", "stopping rules judge one metric; this "
                          f"study has {len(names)} objectives. Use trials or timeout.")
@@ -117,6 +119,21 @@ def check_rules(c: Checker, spec: StudySpec) -> None:
             if metric is not None and metric not in names:
                 raise c.fail(f"stages.{stage.name}.{key}", f"'{metric}' is not one of the "
                              f"study's metrics; expected one of: {', '.join(names)}.")
+
+
+def _check_pbt(c: Checker, spec: StudySpec, stage: Stage) -> None:
+    """A PBT stage ranks its members by one metric on a fixed validation split, and its answer
+    is a schedule (confirmation re-trains constant configurations)."""
+    at = f"stages.{stage.name}.pbt"
+    if spec.multi:
+        raise c.fail(at, f"PBT ranks members by one metric; this study has {len(spec.metric_names)}"
+                     " objectives.")
+    if spec.cv is not None and spec.cv.folds:
+        raise c.fail(at, "PBT members continue from checkpoints, which cross-validation does "
+                     "not keep; set cv = false.")
+    if spec.final.confirm is not None:
+        raise c.fail(at, "the answer of a PBT stage is a schedule, which [final] confirm "
+                     "(re-training constant configurations) cannot repeat; set confirm = false.")
 
 
 CONFIRM_KEYS = {"top_k", "repeats"}

@@ -13,6 +13,7 @@ from typing import Any
 
 from objectives.base import Objective
 from objectives.metrics import direction_of
+from tuner.spec.pbt import Pbt
 
 SAMPLERS = ("tpe", "random", "grid", "qmc", "cmaes", "gp")
 PRUNERS = ("median", "hyperband", "successive_halving", "percentile", "threshold", "none")
@@ -117,6 +118,8 @@ class Stage:
     """The metric the pruner judges (multi-objective studies; None: the first metric)."""
     stop: StopRule | None = None
     """Stop before the trial target (None: run to it)."""
+    pbt: Pbt | None = None
+    """A Population Based Training stage (spec/pbt.py); None: a search stage."""
     budgeted: bool = False
     """Its timeout is this run's share of the study's budget (engine/budget.py), not its own:
     reaching it ends this run of the stage only (not stored: a rerun continues it)."""

@@ -31,6 +31,7 @@ from tuner.spec.model import (
     StudySpec,
 )
 from tuner.spec.objectives import resolve_objective
+from tuner.spec.pbt import Pbt
 
 VERSION = 1
 IGNORED = ("path", "budget")
@@ -70,7 +71,8 @@ def _stage(stage: Stage) -> dict[str, Any]:
                 "margin": refine.margin, "enqueue": refine.enqueue, "by": refine.by,
                 "warm_start": refine.warm_start},
             "overrides": dict(stage.overrides), "prune_on": stage.prune_on,
-            "stop": None if stage.stop is None else dataclasses.asdict(stage.stop)}
+            "stop": None if stage.stop is None else dataclasses.asdict(stage.stop),
+            "pbt": None if stage.pbt is None else stage.pbt.to_dict()}
 
 
 def _final(final: Final) -> dict[str, Any]:
@@ -135,7 +137,8 @@ def _stage_of(data: Mapping[str, Any]) -> Stage:
                      enqueue=refine["enqueue"], by=refine["by"],
                      warm_start=refine.get("warm_start", True)),
                  overrides=dict(data["overrides"]), prune_on=data["prune_on"],
-                 stop=None if data.get("stop") is None else StopRule(**data["stop"]))
+                 stop=None if data.get("stop") is None else StopRule(**data["stop"]),
+                 pbt=None if data.get("pbt") is None else Pbt.from_dict(data["pbt"]))
 
 
 def first_difference(mine: Mapping[str, Any], stored: Mapping[str, Any], where: str = ""

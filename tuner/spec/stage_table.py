@@ -21,10 +21,11 @@ from tuner.spec.model import (
     StopRule,
 )
 from tuner.spec.params import parse_param
+from tuner.spec.pbt import parse_pbt
 from tuner.spec.sampler_options import check_stage_options
 
 STAGE_KEYS = {"name", "sampler", "pruner", "trials", "timeout", "space", "refine", "set",
-              "prune_on", "stop"}
+              "prune_on", "stop", "pbt"}
 STOP_KEYS = {"patience", "min_delta", "target"}
 REFINE_KEYS = {"from", "params", "top_k", "margin", "enqueue", "by", "warm_start"}
 MARGIN_LIMIT = 10
@@ -131,7 +132,8 @@ def parse_stage(c: Checker, raw: Mapping[str, Any], index: int, objective: Objec
     if any(s.name == name for s in earlier):
         raise c.fail(f"{where}name", "duplicate stage name.")
     c.unknown(raw, STAGE_KEYS, where)
-    sampler, sampler_options = parse_kind_table(c, raw.get("sampler", "tpe"), f"{where}sampler",
+    first = "qmc" if "pbt" in raw else "tpe"  # a PBT stage's draws its first generation
+    sampler, sampler_options = parse_kind_table(c, raw.get("sampler", first), f"{where}sampler",
                                                 SAMPLERS)
     pruner, pruner_options = parse_kind_table(c, raw.get("pruner", "none"), f"{where}pruner",
                                               PRUNERS)
@@ -142,7 +144,7 @@ def parse_stage(c: Checker, raw: Mapping[str, Any], index: int, objective: Objec
                      "instead.")
     if timeout is not None and timeout <= 0:
         raise c.fail(f"{where}timeout", f"must be > 0 seconds. Got {timeout} instead.")
-    if trials is None and timeout is None:
+    if trials is None and timeout is None and "pbt" not in raw:
         raise c.fail(f"{where}trials", "a stage needs trials, timeout or both.")
     refine, space = _parse_refine(c, raw, where, earlier) if "refine" in raw else (None, {})
     for pname, praw in c.get(raw, "space", (dict,), where, default={}).items():
@@ -154,10 +156,25 @@ def parse_stage(c: Checker, raw: Mapping[str, Any], index: int, objective: Objec
         if not isinstance(pname, str) or pname not in space:
             raise c.fail(f"{where}refine.params", f"'{pname}' is not a param of this "
                          f"stage's space; expected some of: {', '.join(space)}.")
+    pbt = None
+    if "pbt" in raw:
+        pbt = parse_pbt(c, raw, where, objective, list(space), [s.name for s in earlier])
+        for key in ("trials", "refine", "stop", "prune_on"):
+            if key in raw:
+                raise c.fail(f"{where}{key}", "does not apply to a PBT stage (its trials are "
+                             "population x generations; exploiting is its early stopping).")
+        if pruner != "none":
+            raise c.fail(f"{where}pruner", "must be none in a PBT stage (exploiting the best "
+                         "members is its early stopping).")
+        if sampler in ("grid", "gp", "cmaes"):
+            raise c.fail(f"{where}sampler", "draws a PBT stage's first generation: expected "
+                         "qmc (the default), random or tpe.")
+        trials = pbt.population * pbt.generations
     stage = Stage(name=name, sampler=sampler, sampler_options=sampler_options, pruner=pruner,
                   pruner_options=pruner_options, trials=trials,
                   timeout=None if timeout is None else float(timeout),
                   space=tuple(space.values()), refine=refine, overrides=stage_set,
-                  prune_on=c.get(raw, "prune_on", (str,), where), stop=parse_stop(c, raw, where))
+                  prune_on=c.get(raw, "prune_on", (str,), where), stop=parse_stop(c, raw, where),
+                  pbt=pbt)
     check_stage_options(c, stage)
     return stage
