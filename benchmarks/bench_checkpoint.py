@@ -25,7 +25,8 @@ import optuna
 
 from objectives import registry
 from objectives.base import Split, no_report
-from tuner.engine.checkpoints import DEFAULT_EVERY, TrialCheckpoint, checkpoint_store
+from tuner.engine.checkpoint_store import DEFAULT_EVERY, checkpoint_store
+from tuner.engine.checkpoints import TrialCheckpoint
 
 CASES: dict[str, tuple[str, Mapping[str, Any], tuple[int, int, int], int]] = {
     # name: (objective, config, image shape, train rows)

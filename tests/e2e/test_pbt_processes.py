@@ -179,6 +179,9 @@ def test_the_final_replays_the_schedule_step_by_step(tmp_path: Path) -> None:
     final = study.user_attrs["final"]
     assert final["schedule"] == schedule
     assert final["trial"] == schedule[-1]["trial"]
+    last = [t for t in study.trials if t.user_attrs.get("generation") == 2]
+    assert final["trial"] == max(last, key=lambda t: t.value).number  # the answer: the best
+    assert final["config"]["lr"] == schedule[-1]["params"]["lr"]      # of the last generation
     mlflow.set_tracking_uri(f"sqlite:///{folder / 'mlflow.db'}")
     client = MlflowClient()
     run = client.get_run(final["mlflow_run_id"])

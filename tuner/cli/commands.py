@@ -13,7 +13,7 @@ from typing import Any
 
 import tuner
 from objectives.numpy_nets.gradcheck import TOLERANCE, check
-from tuner.engine.checkpoints import checkpoint_location, local_folder
+from tuner.engine.checkpoint_store import checkpoint_location, local_folder
 from tuner.errors import SpecError
 from tuner.options import RunOptions
 from tuner.reporting.inspect import checkpoints_line, list_text, show_text

@@ -12,7 +12,7 @@ from optuna.trial import FrozenTrial
 from objectives.data import Dataset
 from objectives.threads import set_budget
 from tuner import tracking
-from tuner.engine.checkpoints import ArtifactStore, checkpoint_location, checkpoint_store
+from tuner.engine.checkpoint_store import ArtifactStore, checkpoint_location, checkpoint_store
 from tuner.engine.cross_validation import Folds, folds_for
 from tuner.options import RunOptions
 from tuner.spec import StudySpec

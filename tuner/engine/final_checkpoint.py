@@ -18,7 +18,8 @@ from typing import Any
 from optuna.storages import BaseStorage
 
 from objectives.checkpoint import ARRAYS, TORCH, Checkpoint
-from tuner.engine.checkpoints import checkpoint_location, every_seconds, local_folder, mismatch
+from tuner.engine.checkpoint_store import checkpoint_location, every_seconds, local_folder
+from tuner.engine.checkpoints import mismatch
 
 log = logging.getLogger("tuner")
 

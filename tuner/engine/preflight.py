@@ -19,7 +19,7 @@ from objectives.base import Objective
 from objectives.data import Dataset
 from objectives.errors import ConfigError
 from objectives.metrics import FAMILIES, base_name
-from tuner.engine.checkpoints import check_checkpoints
+from tuner.engine.checkpoint_store import check_checkpoints
 from tuner.errors import SpecError, tuner_errors
 from tuner.options import RunOptions
 from tuner.search.samplers import Direction, check_stage, optuna_direction

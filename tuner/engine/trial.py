@@ -10,8 +10,7 @@ the reason and its traceback logged at WARNING and kept in its MLflow run (engin
 except a failure of the study's storage itself: the trial is not told (it stays RUNNING until
 its heartbeat goes stale and a later run retries it, from its checkpoint, which is kept), its
 MLflow run is ended FAILED, and the error stops the worker (one StorageError line).
-Every trial stores user attrs epochs, seconds, pruned_at, steps, reason and its last
-metrics (the reported ones, plus those computed from a user's model at its end).
+Every trial stores user attrs epochs, seconds, pruned_at, steps, reason and its last metrics.
 """
 
 from __future__ import annotations
@@ -29,7 +28,7 @@ import optuna
 from optuna.trial import TrialState
 
 from objectives.errors import DivergenceError
-from tuner.engine.checkpoints import TrialCheckpoint, trial_key
+from tuner.engine.checkpoints import TrialCheckpoint, member_checkpoint, trial_key
 from tuner.engine.context import Context
 from tuner.engine.cross_validation import fit_folds
 from tuner.engine.failure import Failure
@@ -37,7 +36,7 @@ from tuner.engine.interrupts import Interrupted, check_interrupted
 from tuner.engine.pruning import Pruning
 from tuner.engine.values import MissingMetric, derived, objective_values
 from tuner.search.confirm import IDENTITY
-from tuner.search.pbt import GENERATION, MEMBER_ATTRS
+from tuner.search.pbt import MEMBER_ATTRS
 from tuner.search.space import params_text, suggest
 from tuner.spec import ParamSpace, Stage, StudySpec
 from tuner.spec.model import DERIVED_METRICS
@@ -47,9 +46,6 @@ from tuner.tracking import TrialTracker
 
 log = logging.getLogger("tuner")
 
-KEEP = (*IDENTITY, *MEMBER_ATTRS)
-"""The user attrs an interrupted trial's continuation keeps: what the trial is (a confirm
-repeat's candidate and repeat, a PBT member's generation and parent)."""
 DROPPED = "ended by another worker (heartbeat late); result dropped"
 STORAGE_LOST = "the study's storage failed mid-trial; the trial is retried by the next run"
 
@@ -134,12 +130,10 @@ def _checkpoint(ctx: Context, stage: Stage, trial: optuna.Trial, tracker: TrialT
         out.last_step = len(history)
 
     key = trial_key(ctx.options.storage_url, ctx.spec.study_name(stage.name), trial.number)
-    if stage.pbt is None:
-        return TrialCheckpoint(folder, ctx.checkpoints, trial, on_restore, key)
-    generation = int(trial.user_attrs.get(GENERATION, 0))  # a PBT member: one generation
-    return TrialCheckpoint(folder, ctx.checkpoints, trial, on_restore, key,
-                           stop_after=(generation + 1) * stage.pbt.interval, shared=True,
-                           required=generation > 0)
+    if stage.pbt is not None:
+        return member_checkpoint(folder, ctx.checkpoints, trial, on_restore, key,
+                                 stage.pbt.interval)
+    return TrialCheckpoint(folder, ctx.checkpoints, trial, on_restore, key)
 
 
 def _run(ctx: Context, study: optuna.Study, trial: optuna.Trial, config: Mapping[str, Any],
@@ -199,8 +193,8 @@ def _run(ctx: Context, study: optuna.Study, trial: optuna.Trial, config: Mapping
         _tell(ctx, study, trial, tracker, out, config, time.perf_counter() - start, checkpoint,
               pruning, watch)
         if checkpoint is not None:
-            checkpoint.resume_later(study, {k: trial.user_attrs[k] for k in KEEP
-                                            if k in trial.user_attrs})
+            checkpoint.resume_later(study, {k: trial.user_attrs[k] for k in (
+                *IDENTITY, *MEMBER_ATTRS) if k in trial.user_attrs})  # what it is
         raise Interrupted() from None
     except optuna.exceptions.UpdateFinishedTrialError:  # a report after another worker ended it
         out.reason = DROPPED
@@ -242,8 +236,7 @@ def _ended(out: Outcome, final: Mapping[str, float] | None, spec: StudySpec, sec
 
 
 def _log_final(out: Outcome, tracker: TrialTracker) -> None:
-    """Metrics the run computed after its last report (the user's own models: scores from
-    the returned model) go to the tracker at that last step."""
+    """Metrics computed after the last report (a user's model's scores) go to that step."""
     reported = out.history[-1] if out.history else {}
     extra = {k: v for k, v in (out.final or {}).items() if k not in reported}
     if extra:

@@ -41,6 +41,15 @@ def describe(spec: StudySpec) -> str:
         budget += f", timeout {stage.timeout:g} s" if stage.timeout is not None else ""
         lines.append(f"  stage {stage.name} ({spec.study_name(stage.name)}): {budget}, "
                      f"sampler {stage.sampler}{options}, pruner {stage.pruner}{pruner}")
+        if stage.pbt is not None:
+            b = stage.pbt
+            first = f"; the first from {b.source}'s best" if b.source else ""
+            lines.append(f"    PBT: {b.population} members x {b.generations} generations of "
+                         f"{b.interval} steps ({b.steps} steps each, training seed {spec.seed} "
+                         f"+ member); every generation the bottom {b.quantile:.0%} copy a top "
+                         f"{b.quantile:.0%} member and change {', '.join(b.mutable)} (x "
+                         f"{' or x '.join(f'{f:g}' for f in b.perturb)}, redrawn with "
+                         f"probability {b.resample:g}){first}")
         if stage.refine is not None:
             r = stage.refine
             by = f" by {r.by}" if r.by else (" (its Pareto front)" if spec.multi else "")

@@ -116,7 +116,8 @@ def _saved_in_s3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[S3
     moto = pytest.importorskip("moto")
     import optuna
 
-    from tuner.engine.checkpoints import TrialCheckpoint, checkpoint_store
+    from tuner.engine.checkpoint_store import checkpoint_store
+    from tuner.engine.checkpoints import TrialCheckpoint
 
     for var, value in (("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test"),
                        ("AWS_DEFAULT_REGION", "us-east-1")):
