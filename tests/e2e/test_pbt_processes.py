@@ -189,3 +189,14 @@ def test_the_final_replays_the_schedule_step_by_step(tmp_path: Path) -> None:
     assert sorted(lrs) == list(range(1, 7))
     for step, lr in lrs.items():  # a constant schedule: the lr in force is the param
         assert lr == pytest.approx(params_at(schedule, step)["lr"])
+
+    (folder / "study.toml").write_text(STUDY.format(extra="") + 'use = "member"\n')
+    done = subprocess.run([sys.executable, "-m", "tuner", "-q", "final", "study.toml",
+                           "--tracking-uri", f"sqlite:///{folder / 'mlflow.db'}"], cwd=folder,
+                          env={**os.environ, **ENV}, timeout=300, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    member = _study(folder).user_attrs["final"]  # type: ignore[union-attr]
+    assert member["trial"] == final["trial"] and member["schedule"] == schedule
+    winner = study.trials[final["trial"]]
+    assert member["monitor_accuracy"] == winner.value  # the member's own run, not retrained
+    assert member["train_size"] < final["train_size"]  # it never saw the val split

@@ -32,9 +32,10 @@ from tuner.engine.context import Context
 from tuner.engine.export import model_to_log
 from tuner.engine.final_checkpoint import final_checkpoint
 from tuner.engine.preflight import monitor_size
-from tuner.engine.replay import replay
+from tuner.engine.replay import member_model, replay
 from tuner.figures.confusion import confusion_matrix, plot_confusion_matrix
 from tuner.results import FinalResult
+from tuner.search import pbt as decide
 
 log = logging.getLogger("tuner")
 
@@ -60,7 +61,12 @@ def run_final(ctx: Context) -> FinalResult:
 
     start = time.perf_counter()
     schedule = None
-    if stage.pbt is not None:  # the member's schedule, replayed from scratch
+    member = stage.pbt is not None and spec.final.use == "member"
+    if stage.pbt is not None and member:  # its weights as they are (trained on the train split)
+        result = member_model(ctx, stage, trial, train, monitor)
+        schedule = decide.schedule(decide.lineage(study.get_trials(deepcopy=False), trial),
+                                   stage.pbt.interval)
+    elif stage.pbt is not None:  # the member's schedule, replayed from scratch
         result, schedule = replay(ctx, stage, study, trial, train, monitor, report)
     else:
         checkpoint = final_checkpoint(ctx, study.study_name, trial.number, config)
@@ -70,12 +76,17 @@ def run_final(ctx: Context) -> FinalResult:
         if checkpoint is not None:
             shutil.rmtree(checkpoint.root, ignore_errors=True)
     seconds = time.perf_counter() - start
+    if schedule is not None and not member:  # the replay's monitor metric beside the member's
+        searched = (trial.user_attrs.get("metrics") or {}).get("val_accuracy", float("nan"))
+        log.info("final: the replayed run's val_accuracy %.4f on its monitor split; the "
+                 "member's %.4f on the search's val split", result.val_accuracy, searched)
     scores = result.model.evaluate(test.X, test.y)
     outcome = FinalResult(
         metrics={f"test_{name}": float(value) for name, value in sorted(scores.items())},
         monitor_accuracy=result.val_accuracy, trial=trial.number, stage=study.study_name,
         search_value=float((trial.values or [0.0])[0]), config=config, dataset=spec.dataset,
-        train_size=len(train), test_size=len(test), seconds=round(seconds, 2), rule=rule,
+        train_size=len(ctx.data.train) if member else len(train), test_size=len(test),
+        seconds=round(seconds, 2), rule=rule,
         search_values=search_values, answer=answer, schedule=schedule)
     with tempfile.TemporaryDirectory(prefix="tuner-final-") as tmp:
         artifacts = _artifacts(result.model, test, ctx.data, Path(tmp))

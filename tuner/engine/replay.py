@@ -1,4 +1,5 @@
-"""The final of a PBT stage's answer: its member's schedule replayed from scratch (PBT replay).
+"""The final of a PBT stage's answer: its member's schedule replayed from scratch (PBT replay),
+or with `[final] use = "member"` the winning member's weights as they are.
 
 The winning member's lineage (search/pbt.lineage) says which params were in force from which
 reporting step; the final trains one generation at a time with that generation's params,
@@ -6,6 +7,10 @@ stopping after its last step and continuing from that state in a local folder
 (objectives.checkpoint: stop_after), so the replayed run changes its params at exactly the
 steps the member did. It trains with the member's training seed on the final's data
 (train+val less its monitor split): on the search's own split it would be the member's run.
+
+The member's weights are its last generation's checkpoint, loaded (after its SHA-256 is
+checked) into the objective without training another step: no retraining cost, but trained on
+the train split only (never on val) and chosen on that val split.
 """
 
 from __future__ import annotations
@@ -18,11 +23,16 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.artifacts import download_artifact
 from optuna.trial import FrozenTrial
 
 from objectives.base import Reporter, RunResult, Split
 from objectives.checkpoint import Checkpoint
+from tuner.engine.checkpoint_store import checkpoint_location, checkpoint_store
+from tuner.engine.checkpoints import ATTR as CHECKPOINT_ATTR
+from tuner.engine.checkpoints import mismatch
 from tuner.engine.context import Context
+from tuner.errors import TunerError
 from tuner.search import pbt as decide
 from tuner.spec import Stage
 from tuner.spec.model import SEED_LIMIT
@@ -53,3 +63,47 @@ def replay(ctx: Context, stage: Stage, study: optuna.Study, trial: FrozenTrial, 
                                         ctx.data.image_shape, **extra)
     assert result is not None
     return result, plan
+
+
+class _Trained(Exception):
+    """The objective went on training after loading the member's state."""
+
+
+def member_model(ctx: Context, stage: Stage, trial: FrozenTrial, train: Split, monitor: Split
+                 ) -> RunResult:
+    """The winning member's model from its last checkpoint, not trained further (its history
+    is the member's, judged on the search's val split)."""
+    spec = ctx.spec
+    record = trial.user_attrs.get(CHECKPOINT_ATTR)
+    if not isinstance(record, Mapping) or "id" not in record:
+        raise TunerError(f"final.use = member: trial {trial.number} has no stored checkpoint "
+                         "(run the stage with checkpoints); use = \"replay\" retrains it.")
+    store = ctx.checkpoints or checkpoint_store(checkpoint_location(
+        ctx.options.storage_url, ctx.options.checkpoint_dir))
+    config = {**spec.stage_fixed(stage), **trial.params}
+
+    def report(step: int, metrics: Mapping[str, float]) -> None:
+        raise _Trained(step)
+
+    with tempfile.TemporaryDirectory(prefix="tuner-member-") as tmp:
+        path = Path(tmp) / str(record["file"])
+        try:
+            download_artifact(artifact_store=store, artifact_id=str(record["id"]),
+                              file_path=str(path))
+        except Exception as exc:  # noqa: BLE001 - any lost file: one line
+            raise TunerError(f"final.use = member: trial {trial.number}'s checkpoint cannot be "
+                             f"read ({type(exc).__name__}: {exc}).") from None
+        why = mismatch(path, record.get("sha256"))
+        if why is not None:
+            raise TunerError(f"final.use = member: trial {trial.number}'s checkpoint is not "
+                             f"loaded: {why}.")
+        seed = (spec.seed + int(trial.user_attrs.get(decide.MEMBER, 0))) % SEED_LIMIT
+        extra = {"checkpoint": Checkpoint(Path(tmp), math.inf)}
+        try:
+            return spec.objective.fit(config, train, monitor, report, seed,
+                                      ctx.data.image_shape, **extra)
+        except _Trained as more:
+            raise TunerError(
+                f"final.use = member: the member's run stopped at step {more.args[0] - 1}, "
+                "before its objective's own end (epochs, cycles); make the run generations x "
+                "interval steps long, or use = \"replay\".") from None

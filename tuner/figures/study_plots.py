@@ -22,6 +22,7 @@ from tuner.figures.param_plots import (
     slice_size,
 )
 from tuner.figures.pareto_plot import pareto_front, pareto_size
+from tuner.figures.pbt_plot import population, population_size
 from tuner.figures.plot_axes import Objective, ParamAxis, objectives
 from tuner.figures.trial_plots import has_curves, intermediate_values, optimization_history
 from tuner.search.pareto import front
@@ -80,6 +81,13 @@ def study_plots(study: optuna.Study, out: Path, curves: optuna.Study | None = No
         metric = objective_names(shown)[0]
         plots.append(("intermediate_values", _SIZE,
                       lambda fig: intermediate_values(fig, shown_trials, metric)))
+    pbt = study.user_attrs.get("pbt")
+    if pbt:
+        mutable = [m for m in pbt["mutable"] if m in params]
+        every = study.get_trials(deepcopy=False)
+        plots.append(("population", population_size(mutable),
+                      lambda fig: population(fig, every, first.name, mutable, pbt["interval"],
+                                             study.user_attrs.get("schedule"))))
     if params:
         plots += [("slice", slice_size(len(params)),
                    lambda fig: slice_plot(fig, complete, list(params.values()), first)),

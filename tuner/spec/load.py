@@ -47,13 +47,14 @@ from tuner.spec.model import (
     StudySpec,
 )
 from tuner.spec.objectives import resolve_objective
+from tuner.spec.pbt import parse_use, unpinned
 from tuner.spec.recipe import RECIPE_KEYS, is_recipe, recipe_stages
 from tuner.spec.stage_table import parse_stage
 
 TOP_KEYS = {"name", "objective", "dataset", "metric", "direction", "metrics", "directions",
             "seed", "val_size", "train_limit", "fixed", "stages", "final", "target", "task",
             "test_size", "cv", "budget", *RECIPE_KEYS}
-FINAL_KEYS = {"monitor", "set", "pick", "confirm"}
+FINAL_KEYS = {"monitor", "set", "pick", "confirm", "use"}
 
 
 def check_seed(seed: Any, where: str) -> int:
@@ -272,11 +273,7 @@ def _stages(c: Checker, raw: Mapping[str, Any], objective: Objective,
                         overrides={k: v for k, v in stage.overrides.items()
                                    if k not in overrides})
         if stage.pbt is not None and overrides:
-            mutable = tuple(p for p in stage.pbt.mutable if p not in overrides)
-            if not mutable:
-                raise c.fail(f"stages.{stage.name}.pbt.mutable", "every param it lists is "
-                             "pinned by --set; leave one to change between generations.")
-            stage = replace(stage, pbt=replace(stage.pbt, mutable=mutable))
+            stage = replace(stage, pbt=unpinned(c, stage.name, stage.pbt, overrides))
         if stage.refine is not None:
             refine = replace(stage.refine,
                              params=tuple(p for p in stage.refine.params if p not in overrides))
@@ -296,5 +293,5 @@ def _final(c: Checker, raw: Mapping[str, Any], objective: Objective) -> Final:
                      f"Got {monitor} instead.")
     final_set = _checked_table(c, objective, c.get(final_raw, "set", (dict,), "final.",
                                                    default={}), "final.set")
-    return Final(monitor=monitor, overrides=final_set,
+    return Final(monitor=monitor, overrides=final_set, use=parse_use(c, final_raw),
                  confirm=parse_confirm(c, final_raw.get("confirm")))

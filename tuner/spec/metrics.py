@@ -107,6 +107,9 @@ def check_rules(c: Checker, spec: StudySpec) -> None:
     """Each stage's `prune_on` and `refine.by` must be one of the study's metrics; a `stop`
     rule judges one metric, so not in a multi-objective study."""
     names = spec.metric_names
+    if spec.final.use == "member" and not any(stage.pbt for stage in spec.stages):
+        raise c.fail("final.use", "'member' takes a PBT member's weights; this study has no "
+                     "PBT stage.")
     for stage in spec.stages:
         if stage.pbt is not None:
             _check_pbt(c, spec, stage)

@@ -208,6 +208,8 @@ class Final:
     """None: the best trial on the study's (first) metric."""
     confirm: Confirm | None = None
     """None: the answer is the best single measurement (no confirm stage)."""
+    use: str = "replay"
+    """A PBT answer: "replay" its schedule from scratch, or take the "member"'s weights."""
 
 
 @dataclass(frozen=True)

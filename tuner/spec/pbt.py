@@ -14,7 +14,7 @@ its early stopping); the objective must continue from checkpoints and take new v
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from objectives.base import Objective
@@ -64,6 +64,27 @@ class Pbt:
                    generations=raw["generations"], mutable=tuple(raw["mutable"]),
                    quantile=raw["quantile"], perturb=tuple(raw["perturb"]),
                    resample=raw["resample"], source=raw.get("from"))
+
+
+FINAL_USES = ("replay", "member")
+
+
+def parse_use(c: Checker, final: Mapping[str, Any]) -> str:
+    """[final] use: how the final turns a PBT stage's answer into a model."""
+    use = c.get(final, "use", (str,), "final.", default="replay")
+    if use not in FINAL_USES:
+        raise c.fail("final.use", f"must be one of: {', '.join(FINAL_USES)}. Got {use!r} "
+                     "instead.")
+    return str(use)
+
+
+def unpinned(c: Checker, stage: str, pbt: Pbt, pinned: Mapping[str, Any]) -> Pbt:
+    """`pbt` without the mutable params --set pins (one must be left)."""
+    mutable = tuple(p for p in pbt.mutable if p not in pinned)
+    if not mutable:
+        raise c.fail(f"stages.{stage}.pbt.mutable", "every param it lists is pinned by --set; "
+                     "leave one to change between generations.")
+    return replace(pbt, mutable=mutable)
 
 
 def parse_pbt(c: Checker, raw: Mapping[str, Any], where: str, objective: Objective,

@@ -78,7 +78,7 @@ def _stage(stage: Stage) -> dict[str, Any]:
 def _final(final: Final) -> dict[str, Any]:
     pick = final.pick
     confirm = final.confirm
-    return {"monitor": final.monitor, "overrides": dict(final.overrides),
+    return {"monitor": final.monitor, "overrides": dict(final.overrides), "use": final.use,
             "confirm": None if confirm is None else {"top_k": confirm.top_k,
                                                      "repeats": confirm.repeats},
             "pick": None if pick is None else {
@@ -106,6 +106,7 @@ def from_record(record: Mapping[str, Any], folder: Path | None = None) -> StudyS
         seed=record["seed"], val_size=record["val_size"], train_limit=record["train_limit"],
         fixed=dict(record["fixed"]), stages=tuple(_stage_of(s) for s in record["stages"]),
         final=Final(monitor=final["monitor"], overrides=dict(final["overrides"]),
+                    use=final.get("use", "replay"),
                     confirm=None if final["confirm"] is None else Confirm(**final["confirm"]),
                     pick=None if pick is None else Pick(
                         metric=pick["metric"], direction=pick["direction"],

@@ -67,3 +67,34 @@ def test_contour_fill_needs_four_points_spanning_an_area(
                  Normalize(min(z), max(z)))
     assert drawn is filled
     assert bool(ax.collections) is filled
+
+
+def test_the_population_plot_draws_every_member_and_marks_exploits() -> None:
+    """One line per member's generation on the metric panel (from its parent's last step, so a
+    lineage is one line), a cross per exploit, one panel per mutable param (log when wide)."""
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import TrialState, create_trial
+
+    from tuner.figures.pbt_plot import population
+
+    dist = {"lr": FloatDistribution(1e-4, 1.0, log=True)}
+
+    def member(number: int, m: int, g: int, lr: float, exploited: bool) -> optuna.trial.FrozenTrial:
+        t = create_trial(state=TrialState.COMPLETE, value=0.5, params={"lr": lr},
+                         distributions=dist,
+                         intermediate_values={s: 0.1 * s + m for s in range(1, 2 * g + 3)},
+                         user_attrs={"member": m, "generation": g, "exploited": exploited})
+        t.number = number
+        return t
+
+    trials = [member(0, 0, 0, 1e-3, False), member(1, 1, 0, 0.5, False),
+              member(2, 0, 1, 0.4, True), member(3, 1, 1, 0.5, False)]
+    fig = Figure()
+    population(fig, trials, "val_accuracy", ["lr"], 2,
+               [{"trial": 1, "step": 1}, {"trial": 2, "step": 3}])
+    metric, lr = fig.axes
+    assert len(metric.lines) == 4 and len(lr.lines) == 4
+    assert list(metric.lines[2].get_xdata()) == [2, 3, 4]  # from the parent's last step
+    assert len(metric.collections) == 1  # the one exploit's cross
+    assert lr.get_yscale() == "log" and lr.get_ylabel() == "lr"
+    assert metric.lines[2].get_linewidth() > metric.lines[0].get_linewidth()  # the schedule
