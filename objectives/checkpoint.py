@@ -78,8 +78,10 @@ class Checkpoint:
         return time.monotonic() - self._last >= self.min_interval
 
     def ends_at(self, step: int) -> bool:
-        """Whether reporting step `step` is `stop_after`: the fit saves there and returns."""
-        return self.stop_after is not None and step == self.stop_after
+        """Whether the fit stops at reporting step `step` (saving there): `stop_after` is
+        reached. A fit whose loaded state is already that far returns at once, untrained (a
+        run killed after its last save is run again)."""
+        return self.stop_after is not None and step >= self.stop_after
 
     def load_arrays(self) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
         """(arrays, meta) of the last save_arrays, or None (none, or refused)."""

@@ -100,6 +100,8 @@ def train(
     if saved is not None:
         step, below, history, order, start = _restore(saved, net, optimizer, rng, watch)
     done = total_steps <= 0 or step >= total_steps
+    if saved is not None and checkpoint is not None and checkpoint.ends_at(len(history)):
+        done = True  # its stop was reached before it was saved
     started = time.perf_counter()
     while not done:
         for rows in sampler.epoch(order, start):

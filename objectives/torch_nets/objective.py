@@ -90,6 +90,8 @@ class TorchObjective:
         saved = checkpoint.load_torch() if checkpoint is not None else None
         if saved is not None:
             history = restore(saved, network, optimizer, generator, watch)
+            if checkpoint is not None and checkpoint.ends_at(len(history)):
+                return RunResult(model=model, history=history)  # its stop was reached
         for epoch in range(len(history) + 1, cfg["epochs"] + 1):
             start = time.perf_counter()
             train_loss, train_accuracy, lr = train_epoch(

@@ -47,6 +47,9 @@ SCHEDULE_ATTR = "schedule"
 """The stage study's user attr holding the winning member's schedule (search/pbt.schedule)."""
 RERUN_REASONS = (None, "surplus", "interrupted", DROPPED)
 """A FAIL with one of these reasons is not the member's end: it runs again (re-queued)."""
+CRASH_LIMIT = 3
+"""A member whose trials died without a reason (the worker killed, e.g. out of memory) this
+many times in one generation has failed for good."""
 LIVE = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
 
 
@@ -54,6 +57,7 @@ def members(trials: Sequence[FrozenTrial], generation: int) -> dict[int, FrozenT
     """Each member's trial in `generation`: its first (lowest-numbered) one waiting, running
     or finished, else its last that failed for good; members without either are missing."""
     found: dict[int, FrozenTrial] = {}
+    crashes: dict[int, int] = {}
     for t in sorted(trials, key=lambda t: t.number):
         if t.user_attrs.get(decide.GENERATION) != generation:
             continue
@@ -61,8 +65,11 @@ def members(trials: Sequence[FrozenTrial], generation: int) -> dict[int, FrozenT
         if t.state in LIVE:
             if member not in found or found[member].state not in LIVE:
                 found[member] = t
-        elif t.user_attrs.get("reason") not in RERUN_REASONS and (
-                member not in found or found[member].state not in LIVE):
+            continue
+        reason = t.user_attrs.get("reason")
+        crashes[member] = crashes.get(member, 0) + (reason is None)
+        final = reason not in RERUN_REASONS or crashes[member] >= CRASH_LIMIT
+        if final and (member not in found or found[member].state not in LIVE):
             found[member] = t
     return found
 
@@ -84,7 +91,7 @@ def run_pbt(ctx: Context, stage: Stage) -> StageResult:
                          "trial checkpoints, which are off here (--no-checkpoints); run "
                          "without it.")
     study = open_stage_study(ctx, stage)
-    if stage_done(study, stage):
+    if stage_done(study, stage):  # decided: every generation finished
         log.info("stage %s: its generations have finished; skipped", stage.name)
         close_orphan(ctx, study, stage, done=True)
         return summarize(study, stage.name, wall=0.0, ran=0)
@@ -143,6 +150,9 @@ class PbtPlan(StagePlan):
             return None
         seed = (self.ctx.spec.seed + int(attrs[decide.MEMBER])) % SEED_LIMIT
         return TrialSetup(self.space, self.fixed, seed)
+
+    def target(self, stage: Stage) -> int | None:
+        return None  # ready() ends the stage: a count could include a member's duplicate
 
     def surplus(self, study: optuna.Study, trial: optuna.Trial, target: int | None) -> bool:
         return False  # setup_of decides (a member is never counted out by trial numbers)
@@ -224,6 +234,8 @@ class PbtPlan(StagePlan):
         final = [t for t in found.values() if t.state == TrialState.COMPLETE
                  and t.value is not None]
         if not final:
+            log.warning("stage %s: no member of the last generation completed; no schedule "
+                        "(see the trials' reasons: tuner show)", self.stage.name)
             return
         sign = 1.0 if self.ctx.spec.direction == "maximize" else -1.0
         winner = max(final, key=lambda t: (sign * float(t.value or 0.0), -t.number))

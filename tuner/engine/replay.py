@@ -26,7 +26,7 @@ import optuna
 from optuna.artifacts import download_artifact
 from optuna.trial import FrozenTrial
 
-from objectives.base import Reporter, RunResult, Split
+from objectives.base import Reporter, RunResult, Split, no_report
 from objectives.checkpoint import Checkpoint
 from tuner.engine.checkpoint_store import checkpoint_location, checkpoint_store
 from tuner.engine.checkpoints import ATTR as CHECKPOINT_ATTR
@@ -65,14 +65,10 @@ def replay(ctx: Context, stage: Stage, study: optuna.Study, trial: FrozenTrial, 
     return result, plan
 
 
-class _Trained(Exception):
-    """The objective went on training after loading the member's state."""
-
-
 def member_model(ctx: Context, stage: Stage, trial: FrozenTrial, train: Split, monitor: Split
                  ) -> RunResult:
     """The winning member's model from its last checkpoint, not trained further (its history
-    is the member's, judged on the search's val split)."""
+    is the member's, judged on the search's val split; a longer run stops there too)."""
     spec = ctx.spec
     record = trial.user_attrs.get(CHECKPOINT_ATTR)
     if not isinstance(record, Mapping) or "id" not in record:
@@ -81,10 +77,6 @@ def member_model(ctx: Context, stage: Stage, trial: FrozenTrial, train: Split, m
     store = ctx.checkpoints or checkpoint_store(checkpoint_location(
         ctx.options.storage_url, ctx.options.checkpoint_dir))
     config = {**spec.stage_fixed(stage), **trial.params}
-
-    def report(step: int, metrics: Mapping[str, float]) -> None:
-        raise _Trained(step)
-
     with tempfile.TemporaryDirectory(prefix="tuner-member-") as tmp:
         path = Path(tmp) / str(record["file"])
         try:
@@ -98,12 +90,7 @@ def member_model(ctx: Context, stage: Stage, trial: FrozenTrial, train: Split, m
             raise TunerError(f"final.use = member: trial {trial.number}'s checkpoint is not "
                              f"loaded: {why}.")
         seed = (spec.seed + int(trial.user_attrs.get(decide.MEMBER, 0))) % SEED_LIMIT
-        extra = {"checkpoint": Checkpoint(Path(tmp), math.inf)}
-        try:
-            return spec.objective.fit(config, train, monitor, report, seed,
-                                      ctx.data.image_shape, **extra)
-        except _Trained as more:
-            raise TunerError(
-                f"final.use = member: the member's run stopped at step {more.args[0] - 1}, "
-                "before its objective's own end (epochs, cycles); make the run generations x "
-                "interval steps long, or use = \"replay\".") from None
+        stop = Checkpoint(Path(tmp), math.inf, stop_after=int(trial.user_attrs.get("steps", 0)))
+        extra = {"checkpoint": stop}  # loaded at its last step: it returns untrained
+        return spec.objective.fit(config, train, monitor, no_report, seed, ctx.data.image_shape,
+                                  **extra)

@@ -47,7 +47,7 @@ def first_beat(storage: Any, trial: optuna.Trial) -> None:
     an eternal RUNNING trial; fail_orphans catches those by the missing mark."""
     if beats(storage):
         storage.record_heartbeat(trial_id(trial))
-        trial.set_user_attr("beating", True)
+        trial.set_user_attr("beating", trial.number)  # a retry's copy of it names another
 
 
 def fail_orphans(storage: Any, study: optuna.Study) -> None:
@@ -60,7 +60,8 @@ def fail_orphans(storage: Any, study: optuna.Study) -> None:
     now = datetime.now()
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         started = t.datetime_start
-        if "beating" in t.user_attrs or started is None:
+        mark = t.user_attrs.get("beating")  # True: an older tuner's mark
+        if mark is True or type(mark) is int and mark == t.number or started is None:
             continue
         if (now - started).total_seconds() > limit:
             log.warning("trial %d never started beating (its process died); failing it",

@@ -118,6 +118,10 @@ class StagePlan:
         """How `trial` runs (None: it has nothing to run and is told FAIL)."""
         return self.setup
 
+    def target(self, stage: Stage) -> int | None:
+        """The finished-trial count that ends the stage (None: ready() decides)."""
+        return stage.trials
+
     def surplus(self, study: optuna.Study, trial: optuna.Trial, target: int | None) -> bool:
         """True when `trial` is beyond the stage's target (engine/slots.py)."""
         return target is not None and is_surplus(study, trial, target)
@@ -128,7 +132,7 @@ def stage_done(study: optuna.Study, stage: Stage) -> bool:
         return True
     if is_stopped(study, stage):
         return True
-    if stage.trials is None:
+    if stage.trials is None or stage.pbt is not None:  # a PBT stage ends decided
         return False
     return len(own_trials(study.get_trials(deepcopy=False, states=FINISHED))) >= stage.trials
 
@@ -170,6 +174,7 @@ def _trials(ctx: Context, study: optuna.Study, stage: Stage, plan: StagePlan,
     """Ask, run and tell trials until the stage has its target (or timeout, or the plan says it
     is decided); how many ran."""
     deadline = None if stage.timeout is None else start + stage.timeout
+    target = plan.target(stage)
     ran = failures = 0
     waiting_logged = False
     while True:
@@ -182,7 +187,7 @@ def _trials(ctx: Context, study: optuna.Study, stage: Stage, plan: StagePlan,
             fail_orphan_companions(companion, trials)
         finished = sum(t.state in FINISHED for t in trials)
         _set_progress(bar, finished)
-        if stage.trials is not None and finished >= stage.trials:
+        if target is not None and finished >= target:
             return ran
         if stop_now(ctx, study, stage, every):
             return ran
@@ -193,7 +198,7 @@ def _trials(ctx: Context, study: optuna.Study, stage: Stage, plan: StagePlan,
             study.set_user_attr("timed_out", True)
             log.info("stage %s: timeout of %g s reached", stage.name, stage.timeout)
             return ran
-        if stage.trials is not None and slots_taken(trials, stage.trials):
+        if target is not None and slots_taken(trials, target):
             if not waiting_logged:
                 log.info("stage %s: the remaining trials are running in other workers; "
                          "waiting (a dead worker's trial is retried after its heartbeat "
@@ -214,7 +219,7 @@ def _trials(ctx: Context, study: optuna.Study, stage: Stage, plan: StagePlan,
             if interrupted:
                 raise KeyboardInterrupt
             setup = plan.setup_of(trial)
-            if setup is None or plan.surplus(study, trial, stage.trials):
+            if setup is None or plan.surplus(study, trial, target):
                 trial.set_user_attr("reason", "surplus")
                 study.tell(trial, state=TrialState.FAIL)
                 continue

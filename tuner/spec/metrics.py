@@ -12,6 +12,7 @@ from typing import Any
 from tuner.errors import SpecError
 from tuner.spec.checker import Checker
 from tuner.spec.model import Condition, Confirm, Pick, Stage, StudySpec, default_direction
+from tuner.spec.pbt import LENGTH_KEYS, run_steps
 
 MetricCheck = Callable[[str, str], None]
 """check(metric, key): raise SpecError naming `key` when `metric` is not one the objective
@@ -137,6 +138,20 @@ def _check_pbt(c: Checker, spec: StudySpec, stage: Stage) -> None:
     if spec.final.confirm is not None:
         raise c.fail(at, "the answer of a PBT stage is a schedule, which [final] confirm "
                      "(re-training constant configurations) cannot repeat; set confirm = false.")
+    assert stage.pbt is not None
+    searched = sorted(LENGTH_KEYS & {p.name for p in stage.space})
+    if searched:
+        raise c.fail(f"stages.{stage.name}.space.{searched[0]}", "is the run's length, which "
+                     "every PBT member shares (generations x interval steps); set it in [fixed].")
+    fixed = spec.stage_fixed(stage)
+    steps = run_steps(fixed)
+    if steps is not None and steps < stage.pbt.steps:
+        raise c.fail(at, f"the run is {steps} reporting steps long, fewer than generations x "
+                     f"interval = {stage.pbt.steps}; give it more epochs (cycles), or fewer "
+                     "generations.")
+    if fixed.get("stop_patience") and fixed.get("stop_threshold"):
+        raise c.fail(at, "the objective's stop rule (stop_threshold, stop_patience) would end "
+                     "members before their generation's end; turn it off in a PBT stage.")
 
 
 CONFIRM_KEYS = {"top_k", "repeats"}

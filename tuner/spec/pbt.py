@@ -67,6 +67,18 @@ class Pbt:
 
 
 FINAL_USES = ("replay", "member")
+LENGTH_KEYS = {"epochs", "cycles", "points_per_cycle"}
+"""The built-in objectives' params that set how many reporting steps a run has."""
+
+
+def run_steps(config: Mapping[str, Any]) -> int | None:
+    """Reporting steps a built-in objective's run has: epochs (torch, softmax), or cycles x
+    points_per_cycle (two_layer); None when the config says neither."""
+    if "cycles" in config and "points_per_cycle" in config:
+        return int(config["cycles"]) * int(config["points_per_cycle"])
+    if "epochs" in config:
+        return int(config["epochs"])
+    return None
 
 
 def parse_use(c: Checker, final: Mapping[str, Any]) -> str:

@@ -66,6 +66,9 @@ def _parse_refine(c: Checker, raw: Mapping[str, Any], where: str, earlier: Seque
     source_stage = next((s for s in earlier if s.name == source), None)
     if source_stage is None:
         raise c.fail(f"{rw}from", f"must name an earlier stage; got '{source}'.")
+    if source_stage.pbt is not None:
+        raise c.fail(f"{rw}from", f"'{source}' is a PBT stage, whose trials are generations of "
+                     "runs, not configurations to refine around; refine from a search stage.")
     refine_params = c.get(refine_raw, "params", (list,), rw, required=True)
     top_k = c.get(refine_raw, "top_k", (int,), rw, default=3)
     margin = c.get(refine_raw, "margin", (int, float), rw, default=0.5)
@@ -159,7 +162,7 @@ def parse_stage(c: Checker, raw: Mapping[str, Any], index: int, objective: Objec
     pbt = None
     if "pbt" in raw:
         pbt = parse_pbt(c, raw, where, objective, list(space), [s.name for s in earlier])
-        for key in ("trials", "refine", "stop", "prune_on"):
+        for key in ("trials", "timeout", "refine", "stop", "prune_on"):
             if key in raw:
                 raise c.fail(f"{where}{key}", "does not apply to a PBT stage (its trials are "
                              "population x generations; exploiting is its early stopping).")

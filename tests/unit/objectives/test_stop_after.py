@@ -182,6 +182,21 @@ def test_the_adapters_have_no_mutable_params() -> None:
     assert EstimatorObjective.mutable == FunctionObjective.mutable == frozenset()
 
 
-def test_checkpoint_ends_at_stop_after_only(tmp_path: Path) -> None:
+def test_checkpoint_ends_at_stop_after_and_beyond(tmp_path: Path) -> None:
     assert not any(Checkpoint(tmp_path).ends_at(step) for step in range(5))
-    assert [s for s in range(5) if Checkpoint(tmp_path, stop_after=3).ends_at(s)] == [3]
+    assert [s for s in range(5) if Checkpoint(tmp_path, stop_after=3).ends_at(s)] == [3, 4]
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_a_fit_loaded_at_its_stop_returns_untrained(name: str, tmp_path: Path,
+                                                     digits: tuple[Split, Split]) -> None:
+    """A PBT member killed after its generation's save but before its end was told runs again
+    from that save: with the same stop_after it must not train on to the run's end."""
+    k = len(_fit(name, CONFIGS[name], digits).history) // 2
+    first = _fit(name, CONFIGS[name], digits, Checkpoint(tmp_path, NEVER_DUE, stop_after=k))
+    steps: list[int] = []
+    again = _fit(name, CONFIGS[name], digits, Checkpoint(tmp_path, NEVER_DUE, stop_after=k),
+                 steps)
+    assert steps == [] and _curve(again.history) == _curve(first.history)
+    for a, b in zip(_weights(again.model), _weights(first.model), strict=True):
+        np.testing.assert_array_equal(a, b)

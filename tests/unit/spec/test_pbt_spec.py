@@ -3,6 +3,7 @@ workers, and one line naming the key for every bad value."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -37,9 +38,9 @@ def _load(tmp_path: Path, pbt: str = 'mutable = ["lr"]', stage: str = "", top: s
 
 def test_a_pbt_stage_has_population_x_generations_trials_and_no_pruner(tmp_path: Path
                                                                        ) -> None:
-    spec = _load(tmp_path, 'population = 6, generations = 5, mutable = ["lr", "weight_decay"]')
+    spec = _load(tmp_path, 'population = 6, generations = 4, mutable = ["lr", "weight_decay"]')
     (stage,) = spec.stages  # type: ignore[attr-defined]
-    assert stage.pbt is not None and stage.trials == 30
+    assert stage.pbt is not None and stage.trials == 24
     assert (stage.sampler, stage.pruner) == ("qmc", "none")
     assert (stage.pbt.interval, stage.pbt.quantile, stage.pbt.perturb, stage.pbt.resample) == \
         (2, 0.25, (0.8, 1.25), 0.25)
@@ -76,4 +77,42 @@ def test_an_objective_without_checkpoints_cannot_be_a_pbt_stage(tmp_path: Path) 
     path.write_text(STUDY.format(objective="tests.toy_objective:TOY", stage="", top="",
                                  pbt='mutable = ["lr"]').split("weight_decay")[0])
     with pytest.raises(SpecError, match="cannot continue from a checkpoint, which PBT members"):
+        load_spec(path)
+
+
+@pytest.mark.parametrize(("fixed", "stage", "says"), [
+    ("epochs = 5", "", "the run is 5 reporting steps long, fewer than generations x interval"),
+    ("epochs = 8", "timeout = 60", "stages.pbt.timeout: does not apply to a PBT stage"),
+])
+def test_a_pbt_stage_needs_a_run_as_long_as_its_generations(tmp_path: Path, fixed: str,
+                                                            stage: str, says: str) -> None:
+    path = tmp_path / "pbt.toml"
+    text = STUDY.format(objective="mlp", pbt='mutable = ["lr"]', stage=stage, top="")
+    path.write_text(text.replace("[[stages]]", f"[fixed]\n{fixed}\n\n[[stages]]"))
+    with pytest.raises(SpecError, match=re.escape(says)):
+        load_spec(path)
+
+
+def test_softmax_members_cannot_use_its_stop_rule_and_length_is_not_searched(
+        tmp_path: Path) -> None:
+    path = tmp_path / "pbt.toml"
+    text = STUDY.format(objective="softmax", pbt='mutable = ["lr"]', stage="", top="")
+    text = text.replace("weight_decay", "lambda").replace("batch_size = { choices = [16, 32] }",
+                                                          "")
+    path.write_text(text.replace("[[stages]]", "[fixed]\nstop_threshold = 1e-4\n"
+                                 "stop_patience = 5\n\n[[stages]]"))
+    with pytest.raises(SpecError, match="stop rule .* would end members"):
+        load_spec(path)
+    path.write_text(text.replace("[stages.space]",
+                                 "[stages.space]\nepochs = { low = 4, high = 9 }"))
+    with pytest.raises(SpecError, match="space.epochs: is the run's length"):
+        load_spec(path)
+
+
+def test_no_stage_refines_from_a_pbt_stage(tmp_path: Path) -> None:
+    path = tmp_path / "pbt.toml"
+    path.write_text(STUDY.format(objective="mlp", pbt='mutable = ["lr"]', stage="", top="")
+                    + '\n[[stages]]\nname = "fine"\ntrials = 4\n'
+                      'refine = { from = "pbt", params = ["lr"] }\n')
+    with pytest.raises(SpecError, match="refine.from: 'pbt' is a PBT stage"):
         load_spec(path)
