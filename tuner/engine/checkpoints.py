@@ -70,6 +70,16 @@ def _well_formed(record: Any) -> bool:
             and all(isinstance(slot, str) for slot in record.get("slots", [])))
 
 
+def forget(store: ArtifactStore, record: Mapping[str, Any]) -> None:
+    """Delete a trial's checkpoint (both slots its record names) from `store`; one already
+    gone is no error."""
+    for artifact in record.get("slots", [record.get("id")]):
+        try:
+            store.remove(str(artifact))
+        except Exception:  # noqa: BLE001 - already gone
+            pass
+
+
 class ParentCheckpointLost(Exception):
     """A PBT member's parent checkpoint could not be loaded: the member fails, it does not
     train from scratch."""
@@ -196,15 +206,8 @@ class TrialCheckpoint(Checkpoint):
             self._forget(self.origin)
         self.seconds += time.perf_counter() - start
 
-    def _remove(self, artifact_id: str) -> None:
-        try:
-            self.store.remove(artifact_id)
-        except Exception:  # noqa: BLE001 - already gone
-            pass
-
     def _forget(self, ref: Mapping[str, Any]) -> None:
-        for artifact in ref.get("slots", [ref["id"]]):
-            self._remove(str(artifact))
+        forget(self.store, ref)
 
     def discard(self) -> None:
         """The trial ended for good: its checkpoint and the one it resumed from go (a PBT

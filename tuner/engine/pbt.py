@@ -28,6 +28,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from tuner.engine.checkpoints import ATTR as CHECKPOINT_ATTR
+from tuner.engine.checkpoints import forget
 from tuner.engine.context import Context
 from tuner.engine.stage import StagePlan, open_stage_study, run_plan, stage_done, stage_space
 from tuner.engine.stage_result import summarize
@@ -38,8 +39,8 @@ from tuner.results import StageResult
 from tuner.search import pbt as decide
 from tuner.search.refine import clip_config
 from tuner.search.samplers import build_sampler
+from tuner.search.trials import best_trial
 from tuner.spec import ParamSpace, Stage
-from tuner.spec.model import SEED_LIMIT
 
 log = logging.getLogger("tuner")
 
@@ -148,8 +149,7 @@ class PbtPlan(StagePlan):
             log.info("trial %d: member %s of generation %s is already queued; skipped",
                      trial.number, attrs[decide.MEMBER], attrs[decide.GENERATION])
             return None
-        seed = (self.ctx.spec.seed + int(attrs[decide.MEMBER])) % SEED_LIMIT
-        return TrialSetup(self.space, self.fixed, seed)
+        return TrialSetup(self.space, self.fixed, decide.member_seed(self.ctx.spec.seed, attrs))
 
     def target(self, stage: Stage) -> int | None:
         return None  # ready() ends the stage: a count could include a member's duplicate
@@ -213,13 +213,8 @@ class PbtPlan(StagePlan):
         assert store is not None  # run_pbt refuses to run without
         for t in trials:
             record = t.user_attrs.get(CHECKPOINT_ATTR)
-            if t.user_attrs.get(decide.GENERATION, generation + 1) > generation or not record:
-                continue
-            for artifact in record.get("slots", [record.get("id")]):
-                try:
-                    store.remove(str(artifact))
-                except Exception:  # noqa: BLE001 - already gone
-                    pass
+            if t.user_attrs.get(decide.GENERATION, generation + 1) <= generation and record:
+                forget(store, record)
 
     def store_schedule(self, study: optuna.Study, trials: Sequence[FrozenTrial]) -> None:
         """The winning member's schedule, stored once the last generation has finished
@@ -231,14 +226,11 @@ class PbtPlan(StagePlan):
         if len(found) < self.pbt.population or any(
                 t.state in (TrialState.WAITING, TrialState.RUNNING) for t in found.values()):
             return
-        final = [t for t in found.values() if t.state == TrialState.COMPLETE
-                 and t.value is not None]
-        if not final:
+        winner = best_trial(study)  # the best of the last generation (the first of equals)
+        if winner is None:
             log.warning("stage %s: no member of the last generation completed; no schedule "
                         "(see the trials' reasons: tuner show)", self.stage.name)
             return
-        sign = 1.0 if self.ctx.spec.direction == "maximize" else -1.0
-        winner = max(final, key=lambda t: (sign * float(t.value or 0.0), -t.number))
         plan = decide.schedule(decide.lineage(trials, winner), self.pbt.interval)
         study.set_user_attr(SCHEDULE_ATTR, plan)
         self._clean(trials, self.pbt.generations - 2)  # the last generation's stay

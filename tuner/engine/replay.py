@@ -35,7 +35,6 @@ from tuner.engine.context import Context
 from tuner.errors import TunerError
 from tuner.search import pbt as decide
 from tuner.spec import Stage
-from tuner.spec.model import SEED_LIMIT
 
 log = logging.getLogger("tuner")
 
@@ -48,7 +47,7 @@ def replay(ctx: Context, stage: Stage, study: optuna.Study, trial: FrozenTrial, 
     spec = ctx.spec
     chain = decide.lineage(study.get_trials(deepcopy=False), trial)
     plan = decide.schedule(chain, stage.pbt.interval)
-    seed = (spec.seed + int(chain[0].user_attrs.get(decide.MEMBER, 0))) % SEED_LIMIT
+    seed = decide.member_seed(spec.seed, chain[0].user_attrs)
     log.info("final: replaying member %s's schedule over %d generations", plan[-1]["member"],
              len(plan))
     result = None
@@ -89,7 +88,7 @@ def member_model(ctx: Context, stage: Stage, trial: FrozenTrial, train: Split, m
         if why is not None:
             raise TunerError(f"final.use = member: trial {trial.number}'s checkpoint is not "
                              f"loaded: {why}.")
-        seed = (spec.seed + int(trial.user_attrs.get(decide.MEMBER, 0))) % SEED_LIMIT
+        seed = decide.member_seed(spec.seed, trial.user_attrs)
         stop = Checkpoint(Path(tmp), math.inf, stop_after=int(trial.user_attrs.get("steps", 0)))
         extra = {"checkpoint": stop}  # loaded at its last step: it returns untrained
         return spec.objective.fit(config, train, monitor, no_report, seed, ctx.data.image_shape,

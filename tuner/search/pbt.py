@@ -19,7 +19,7 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from tuner.search.space import suggest
-from tuner.spec.model import ParamSpace
+from tuner.spec.model import SEED_LIMIT, ParamSpace
 from tuner.spec.pbt import Pbt
 
 MEMBER = "member"
@@ -28,6 +28,11 @@ PARENT = "parent_trial"
 PARENT_STEP = "parent_step"
 EXPLOITED = "exploited"
 MEMBER_ATTRS = (MEMBER, GENERATION, PARENT, PARENT_STEP, EXPLOITED)
+
+
+def member_seed(seed: int, attrs: Mapping[str, Any]) -> int:
+    """The training seed of the member a trial's user attrs name: the study seed + member."""
+    return (seed + int(attrs.get(MEMBER, 0))) % SEED_LIMIT
 
 
 @dataclass(frozen=True)
