@@ -120,6 +120,21 @@ def _one_error_line(err: str, start: str) -> None:
     assert len(errors) == 1 and errors[0].startswith(start), err
 
 
+def _fill(filler: Path) -> None:
+    """Write zeros to `filler` until the disk refuses a single byte; unbuffered, so nothing is
+    left in a buffer to fail again when the file is closed."""
+    fd = os.open(filler, os.O_WRONLY | os.O_APPEND)
+    try:
+        for size in (1 << 16, 1 << 12, 1):
+            try:
+                while os.write(fd, b"\0" * size):
+                    pass
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
+
+
 def _can_mount() -> bool:
     return os.geteuid() == 0 and subprocess.run(["which", "mount"],
                                                 capture_output=True).returncode == 0
@@ -151,13 +166,7 @@ def test_disk_full_mid_trial_is_one_line_and_the_rerun_leaves_nothing_running(
         filler.touch()  # made now, so filling needs no new inode later
         proc = _start(argv, tmp_path)
         held = _wait_held(storage, proc)
-        with open(filler, "r+b") as out:  # every free byte
-            try:
-                while True:
-                    out.write(b"\0" * 65536)
-                    out.flush()
-            except OSError:
-                pass
+        _fill(filler)
         gate.touch()
         _, err = proc.communicate(timeout=180)
         assert proc.returncode == 1, err
