@@ -223,6 +223,67 @@ def test_a_signal_at_a_trial_leaves_nothing_running(tmp_path: Path, sig: signal.
     assert client.get_run(stage_run).info.status == "FINISHED"  # the same run, finished
 
 
+STOPPING = """
+objective = "tests.toy_objective:TOY"
+dataset = "digits"
+seed = 0
+
+[fixed]
+epochs = 2
+
+[[stages]]
+name = "coarse"
+sampler = "random"
+trials = 40
+stop = {{ patience = 3 }}
+[stages.space]
+x = {{ low = -5.0, high = 5.0 }}
+
+[[stages]]
+name = "fine"
+sampler = "random"
+trials = 2
+refine = {{ from = "coarse", params = ["x"], top_k = 2 }}
+set = {{ hold = "{gate}" }}
+"""
+
+
+def test_a_stage_stopped_early_stays_stopped_after_a_kill(tmp_path: Path) -> None:
+    """kill -9 while the fine stage's trial is held at its gate, after the coarse stage was
+    ended by its patience: the same command reruns the fine stage to its count and leaves the
+    coarse stage as it stopped (no trial more, the same stored reason)."""
+    gate = tmp_path / "gate"
+    path = tmp_path / "toy.toml"
+    path.write_text(STOPPING.format(gate=gate))
+    storage = f"sqlite:///{tmp_path / 'tuner.db'}"
+    argv = ["study", str(path), "--storage", storage, "--no-tracking"]
+    proc = _start(argv, tmp_path)
+    deadline = time.monotonic() + 180
+    while not [t for t in _trials(storage, "toy/fine")
+               if t.state == State.RUNNING and t.intermediate_values]:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no fine trial reached the gate"
+        time.sleep(0.05)
+    proc.kill()
+    proc.communicate()
+
+    def coarse() -> tuple[int, object]:
+        study = optuna.load_study(study_name="toy/coarse", storage=storage)
+        ran = sum(t.state in (State.COMPLETE, State.PRUNED) for t in study.trials)
+        return ran, study.user_attrs["stopped"]
+
+    stopped = coarse()
+    assert 3 < stopped[0] < 40 and stopped[1]["reason"].startswith("no improvement")
+    gate.touch()
+    rerun = _start(argv, tmp_path)
+    _, err = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0, err
+    assert coarse() == stopped
+    fine = _trials(storage, "toy/fine")
+    assert sum(t.state == State.COMPLETE for t in fine) == 2
+    assert not [t.number for t in fine if t.state in (State.RUNNING, State.WAITING)]
+
+
 REPETITIONS = 20
 
 

@@ -51,12 +51,12 @@ def list_text(storage: Any, url: str) -> str:
     if not names:
         return f"no studies in {mask(url)}"
     rows = [["study", "complete", "pruned", "failed", "running", "best", "final test"]]
-    answers = []
+    below = []
     for record in sorted(n for n in every if n.endswith(SPEC_SUFFIX)):
         study_name = record.removesuffix(SPEC_SUFFIX)
         answer = stored_answer(storage, study_name)
         if answer is not None:
-            answers.append(f"{study_name} {answer_line(answer)}")
+            below.append(f"{study_name} {answer_line(answer)}")
     for name in names:
         study = optuna.load_study(study_name=name, storage=storage)
         best = best_trial(study)
@@ -66,7 +66,10 @@ def list_text(storage: Any, url: str) -> str:
             shown = "(answer below)"  # its best single repeat is no answer
         rows.append([name, *_counts(study.get_trials(deepcopy=False)), shown,
                      _final_test(study)])
-    return "\n".join([table(rows), *answers])
+        stopped = study.user_attrs.get(STOPPED_ATTR)
+        if stopped:
+            below.append(f"{name} stopped early: {stopped['reason']}")
+    return "\n".join([table(rows), *below])
 
 
 def _final_test(study: optuna.Study) -> str:

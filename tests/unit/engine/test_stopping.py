@@ -96,6 +96,8 @@ def test_a_stopped_stage_stays_stopped_and_a_larger_target_reopens_it(
     assert finished(storage_url) == ran
     assert tuner.cli.main(["show", "stop", "--storage", storage_url]) == 0
     assert "  stopped early: no improvement" in capsys.readouterr().out
+    assert tuner.cli.main(["list", "--storage", storage_url]) == 0
+    assert "stop/coarse stopped early: no improvement of the best" in capsys.readouterr().out
     assert run_cli(path, storage_url, "--trials", "30") == 0  # not above the 40 it stopped at
     assert finished(storage_url) == ran
     assert run_cli(path, storage_url, "--trials", "60") == 0  # a larger target reopens it
@@ -111,6 +113,20 @@ def test_two_workers_stop_together_with_no_trial_lost(tmp_path: Path) -> None:
     assert coarse.stopped is not None and coarse.stopped.startswith("no improvement")
     study = optuna.load_study(study_name="stop/coarse", storage=storage)
     assert all(t.state != TrialState.RUNNING for t in study.trials)  # all ended, none lost
+    assert coarse.complete + coarse.pruned == finished(storage) < 40
+
+
+def test_two_workers_stop_together_at_a_target(tmp_path: Path) -> None:
+    """--jobs 2 with a target: both workers end the stage; every trial ended, none lost, and
+    the stored reason is the target's."""
+    storage = f"sqlite:///{tmp_path / 'jobs.db'}"
+    result = tuner.run_study(write(tmp_path, "stop = { target = 0.2 }"), storage=storage,
+                             tracking=False, progress=False, jobs=2)
+    coarse = result.stages["coarse"]
+    assert coarse.stopped is not None and coarse.stopped.startswith("reached the target 0.2")
+    study = optuna.load_study(study_name="stop/coarse", storage=storage)
+    assert all(t.state != TrialState.RUNNING for t in study.trials)
+    assert coarse.best_value is not None and coarse.best_value >= 0.2
     assert coarse.complete + coarse.pruned == finished(storage) < 40
 
 
@@ -193,6 +209,20 @@ def test_a_budget_is_spread_over_the_stages_and_ends_them(tmp_path: Path,
     assert again.stages["coarse"].ran_here >= 1
     assert again.stages["coarse"].complete + again.stages["coarse"].pruned > \
         result.stages["coarse"].complete + result.stages["coarse"].pruned
+
+
+def test_a_budget_ends_the_stages_of_two_workers(tmp_path: Path) -> None:
+    """--jobs 2 with a budget: the workers share each stage's time and the study ends with
+    nothing left running and far fewer trials than the targets."""
+    (tmp_path / "budget.toml").write_text(BUDGET.format(budget="10s"))
+    storage = f"sqlite:///{tmp_path / 'jobs.db'}"
+    result = tuner.run_study(str(tmp_path / "budget.toml"), storage=storage, tracking=False,
+                             progress=False, jobs=2)
+    for name in ("coarse", "fine"):
+        stage = result.stages[name]
+        assert 1 <= stage.complete + stage.pruned < 200
+        study = optuna.load_study(study_name=f"budget/{name}", storage=storage)
+        assert all(t.state != TrialState.RUNNING for t in study.trials)
 
 
 @pytest.mark.parametrize(("budget", "message"), [
