@@ -28,6 +28,8 @@ Strategies, each with the same number of evaluations per run (`budget`):
            a stage ends after that many finished trials without a better value, so a run
            may spend less than its budget (the evaluations column says how much);
            patience25 the same with patience = budget / 4.
+  startup3, startup5   the recipe with its fine TPE's n_startup_trials at 3 or 5 (Optuna's
+           default 10, which the copied coarse trials inside the box count toward).
   confirm  the recipe with its last quarter of the budget spent on a confirm stage ([final]
            confirm = { top_k = 5, repeats = budget / 20 }: the top 5 configurations trained
            again and raced, tuner/search/confirm.py); the search stages split the other three
@@ -118,13 +120,19 @@ confirm = { top_k = $top_k, repeats = $repeats }
 """)
 PATIENT = Template(RECIPE.template.replace("trials = $search\n",
                                           "trials = $search\nstop = { patience = $patience }\n"))
+STARTED = Template(COLD.template.replace(
+    'sampler = "tpe"', 'sampler = { type = "tpe", n_startup_trials = $startup }').replace(
+    ", warm_start = false", ""))
+"""The recipe (warm) written out as stages, its fine TPE with `startup` random trials first
+(Optuna's default 10; the fine stage's copies of coarse trials count toward them)."""
+STARTUP = {"startup3": 3, "startup5": 5}
 TEMPLATES = {"recipe": RECIPE, "cold": COLD, "confirm": CONFIRMED, "patience": PATIENT,
-             "patience25": PATIENT}
+             "patience25": PATIENT, "startup3": STARTED, "startup5": STARTED}
 PATIENCE = {"patience": 0.1, "patience25": 0.25}
 """The patience strategies' rules: each stage stops after budget x share finished trials
 without a better value (patience: 4 at 40 evaluations, 10 at 100; patience25: 10, 25)."""
 """Tuner strategies: study-file templates ($seed, $run, $space, $params, $budget, $search,
-$top_k, $repeats), run through tuner.run_study."""
+$top_k, $repeats, $startup), run through tuner.run_study."""
 CONFIRM = {"confirm": (5, 0.25)}
 """The confirm strategies' top_k and the share of the budget their confirm stage gets (its
 top_k x repeats evaluations come out of the search's, so every strategy spends the same)."""
@@ -179,6 +187,7 @@ def study_text(template: Template, case: Case, table: Table) -> str:
     search = case.budget - (top_k * repeats if case.strategy in CONFIRM else 0)
     return template.substitute(seed=case.seed, run=case.name, space=space,
                                params="[" + ", ".join(f'"{n}"' for n in names) + "]",
+                               startup=STARTUP.get(case.strategy, 10),
                                budget=case.budget, search=search, half=search // 2,
                                rest=search - search // 2, top_k=top_k, repeats=repeats,
                                patience=max(1, round(case.budget
