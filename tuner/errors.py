@@ -8,11 +8,23 @@ both catch a missing dataset.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import wraps
 from typing import ParamSpec, TypeVar
 
 from objectives import errors as objective_errors
+
+
+def chain(exc: BaseException) -> Iterator[BaseException]:
+    """`exc`, then each exception it was raised from (its __cause__, else __context__), each
+    once: the last is the innermost (e.g. sqlite3's "database or disk is full" under MLflow's
+    "raised as a result of Query-invoked autoflush")."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
 
 
 class TunerError(Exception):

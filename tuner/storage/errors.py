@@ -12,7 +12,7 @@ from pathlib import Path
 import optuna
 import sqlalchemy
 
-from tuner.errors import StorageError
+from tuner.errors import StorageError, chain
 from tuner.storage.retry import RETRY_ENV, retry_seconds
 from tuner.storage.urls import mask, reason
 
@@ -42,17 +42,13 @@ def from_storage(exc: BaseException) -> bool:
     """True when `exc` (or an exception it was raised from) is a database error raised inside
     Optuna's storage: the study's storage failed, not the trial (an objective's own database
     errors are the trial's)."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
+    for current in chain(exc):
         if isinstance(current, optuna.exceptions.StorageInternalError):
             return True
         if isinstance(current, DRIVER_ERRORS) and any(
                 "storages" in Path(frame.filename).parts and "optuna" in Path(frame.filename).parts
                 for frame in traceback.extract_tb(current.__traceback__)):
             return True
-        current = current.__cause__ or current.__context__
     return False
 
 

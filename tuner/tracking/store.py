@@ -18,7 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from tuner.errors import TrackingError
+from tuner.errors import TrackingError, chain
 from tuner.storage import mask
 from tuner.storage.sqlite import create_once
 from tuner.tracking.keys import (
@@ -53,16 +53,6 @@ def http_env(retries: int, timeout: int) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-
-
-def root_cause(exc: BaseException) -> BaseException:
-    """The innermost exception `exc` was raised from (e.g. sqlite3's "database or disk is full"
-    under MLflow's "raised as a result of Query-invoked autoflush")."""
-    seen = {id(exc)}
-    while (inner := exc.__cause__ or exc.__context__) is not None and id(inner) not in seen:
-        seen.add(id(inner))
-        exc = inner
-    return exc
 
 
 def _create_store(db: Path, tracking_uri: str) -> None:
@@ -127,7 +117,7 @@ class MlflowStore:
             with self._lock:
                 self.warnings += 1
                 self._failures_in_row += 1
-            cause = root_cause(exc)
+            cause = list(chain(exc))[-1]
             log.warning("MLflow: could not %s (%s: %s)", what, type(cause).__name__,
                         first_line(cause, 300))
             if self._failures_in_row == MAX_FAILURES:
