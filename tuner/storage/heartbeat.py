@@ -12,6 +12,7 @@ import threading
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
@@ -19,6 +20,7 @@ from optuna.trial import FrozenTrial
 
 from tuner.errors import StorageError
 from tuner.storage.optuna_private import heartbeat_storage, trial_id
+from tuner.storage.urls import reason
 
 log = logging.getLogger("tuner")
 
@@ -80,12 +82,13 @@ def beating_by_hand() -> Iterator[None]:
         yield
 
 
-def _cause(exc: BaseException) -> str:
+def _cause(exc: BaseException, backend: Any) -> str:
     """The database driver's message, not Optuna's wrapper ("... e.g. exceeding max length"),
-    on one line."""
+    on one line, the storage's password masked."""
     if isinstance(exc, optuna.exceptions.StorageInternalError) and exc.__cause__ is not None:
         exc = exc.__cause__
-    return " ".join(str(getattr(exc, "orig", None) or exc).split())[:200]
+    url = getattr(getattr(backend, "engine", None), "url", None)
+    return reason(exc, "" if url is None else url.render_as_string(hide_password=False))[:200]
 
 
 @contextmanager
@@ -105,7 +108,7 @@ def heartbeat(study: optuna.Study, trial: optuna.Trial) -> Iterator[None]:
             try:
                 backend.record_heartbeat(trial_id(trial))
             except Exception as exc:  # noqa: BLE001 - reported once, the trial goes on
-                log.warning("heartbeat of trial %d failed: %s", trial.number, _cause(exc))
+                log.warning("heartbeat of trial %d failed: %s", trial.number, _cause(exc, backend))
                 return
             if stop.wait(interval):
                 return

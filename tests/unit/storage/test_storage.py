@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sqlite3
 import time
 from pathlib import Path
@@ -167,6 +168,33 @@ def test_a_failing_heartbeat_is_a_warning_not_a_crash(
         time.sleep(0.1)
     assert "heartbeat of trial 0 failed" in caplog.text
     assert "connection refused" in caplog.text
+
+
+def test_a_failing_heartbeats_message_masks_the_password(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A driver message that quotes the storage URL (as connection errors may) is logged with
+    the password masked."""
+    url = "postgresql://tuner:s3cret@127.0.0.1:1/db"
+
+    class Backend:
+        engine = sqlalchemy.create_engine(url.replace("postgresql:", "postgresql+psycopg:"))
+
+        def get_heartbeat_interval(self) -> int:
+            return 1
+
+        def record_heartbeat(self, trial_id: int) -> None:
+            raise sqlalchemy.exc.OperationalError("UPDATE", {}, Exception(f"lost {url}"))
+
+    heartbeat_module = importlib.import_module("tuner.storage.heartbeat")  # not the function
+    monkeypatch.setattr(heartbeat_module, "heartbeat_storage", lambda study: Backend())
+    monkeypatch.setattr(heartbeat_module, "trial_id", lambda trial: 0)
+    trial = type("T", (), {"number": 0})()
+    with caplog.at_level("WARNING", logger="tuner"), heartbeat(None, trial):  # type: ignore[arg-type]
+        pass
+    assert "heartbeat of trial 0 failed: lost postgresql://tuner:***@127.0.0.1:1/db" in \
+        caplog.text
+    assert "s3cret" not in caplog.text
 
 
 def test_sqlite_commits_do_not_wait_for_fsync(storage_url: str) -> None:
