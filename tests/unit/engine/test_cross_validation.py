@@ -228,3 +228,20 @@ def test_the_final_retrains_on_all_of_train_and_val(
     assert main(["study", path, "--storage", storage_url, "--no-tracking", "--final"]) == 0
     final = optuna.load_study(study_name="cv/only", storage=storage_url).user_attrs["final"]
     assert final["train_size"] == 142 - 3  # train+val less the final's 2 % monitor split
+
+
+def test_a_confirm_repeat_cross_validates_like_its_search_trial(tmp_path: Path,
+                                                                storage_url: str) -> None:
+    """[final] confirm on a cv study: every repeat is the mean over the same k folds (a repeat
+    varies the training seed on each fold, not the folds)."""
+    path = write_study(tmp_path, extra="cv = 3\n[final]\nconfirm = { top_k = 2, repeats = 1 }",
+                       trials=4)
+    assert main(["-q", "study", path, "--storage", storage_url, "--no-tracking"]) == 0
+    repeats = [t for t in trials(storage_url, "cv/confirm") if t.state == TrialState.COMPLETE]
+    assert repeats
+    searched = trials(storage_url)
+    for t in repeats:
+        values = t.user_attrs["fold_values"]["val_accuracy"]
+        assert len(values) == 3 and t.value == pytest.approx(np.mean(values))
+        twin = [s for s in searched if s.params == t.params]
+        assert twin and twin[0].value == pytest.approx(t.value)  # deterministic: same folds
