@@ -12,14 +12,13 @@ import threading
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial
 
 from tuner.errors import StorageError
-from tuner.storage.optuna_private import heartbeat_storage, trial_id
+from tuner.storage.optuna_private import heartbeat_storage, storage_url, trial_id
 from tuner.storage.urls import reason
 
 log = logging.getLogger("tuner")
@@ -82,13 +81,12 @@ def beating_by_hand() -> Iterator[None]:
         yield
 
 
-def _cause(exc: BaseException, backend: Any) -> str:
+def _cause(exc: BaseException, url: str) -> str:
     """The database driver's message, not Optuna's wrapper ("... e.g. exceeding max length"),
     on one line, the storage's password masked."""
     if isinstance(exc, optuna.exceptions.StorageInternalError) and exc.__cause__ is not None:
         exc = exc.__cause__
-    url = getattr(getattr(backend, "engine", None), "url", None)
-    return reason(exc, "" if url is None else url.render_as_string(hide_password=False))[:200]
+    return reason(exc, url)[:200]
 
 
 @contextmanager
@@ -102,13 +100,14 @@ def heartbeat(study: optuna.Study, trial: optuna.Trial) -> Iterator[None]:
         yield
         return
     stop = threading.Event()
+    url = storage_url(study)
 
     def beat() -> None:
         while True:
             try:
                 backend.record_heartbeat(trial_id(trial))
             except Exception as exc:  # noqa: BLE001 - reported once, the trial goes on
-                log.warning("heartbeat of trial %d failed: %s", trial.number, _cause(exc, backend))
+                log.warning("heartbeat of trial %d failed: %s", trial.number, _cause(exc, url))
                 return
             if stop.wait(interval):
                 return

@@ -26,6 +26,13 @@ def heartbeat_storage(study: optuna.Study) -> Any:
     return storage if beats(storage) else None
 
 
+def storage_url(study: optuna.Study) -> str:
+    """The URL the study's RDB storage was opened with, password included (to mask it in a
+    driver's message), else "" (Optuna wraps an RDBStorage in a private _CachedStorage)."""
+    storage = study._storage
+    return str(getattr(getattr(storage, "_backend", storage), "url", "") or "")
+
+
 def trial_id(trial: optuna.Trial) -> int:
     """The storage's id of a trial (record_heartbeat takes ids, study.ask gives Trial objects)."""
     return int(trial._trial_id)

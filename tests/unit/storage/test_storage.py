@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import sqlite3
 import time
 from pathlib import Path
@@ -171,26 +170,21 @@ def test_a_failing_heartbeat_is_a_warning_not_a_crash(
 
 
 def test_a_failing_heartbeats_message_masks_the_password(
-    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    storage_url: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A driver message that quotes the storage URL (as connection errors may) is logged with
     the password masked."""
+    rdb = open_storage(storage_url, heartbeat=1)
+    study = optuna.create_study(storage=rdb, study_name="s")
+    trial = study.ask()
     url = "postgresql://tuner:s3cret@127.0.0.1:1/db"
+    monkeypatch.setattr(rdb, "url", url)  # as if opened with it
 
-    class Backend:
-        engine = sqlalchemy.create_engine(url.replace("postgresql:", "postgresql+psycopg:"))
+    def down(trial_id: int) -> None:
+        raise sqlalchemy.exc.OperationalError("UPDATE", {}, Exception(f"lost {url}"))
 
-        def get_heartbeat_interval(self) -> int:
-            return 1
-
-        def record_heartbeat(self, trial_id: int) -> None:
-            raise sqlalchemy.exc.OperationalError("UPDATE", {}, Exception(f"lost {url}"))
-
-    heartbeat_module = importlib.import_module("tuner.storage.heartbeat")  # not the function
-    monkeypatch.setattr(heartbeat_module, "heartbeat_storage", lambda study: Backend())
-    monkeypatch.setattr(heartbeat_module, "trial_id", lambda trial: 0)
-    trial = type("T", (), {"number": 0})()
-    with caplog.at_level("WARNING", logger="tuner"), heartbeat(None, trial):  # type: ignore[arg-type]
+    monkeypatch.setattr(rdb, "record_heartbeat", down)
+    with caplog.at_level("WARNING", logger="tuner"), heartbeat(study, trial):
         pass
     assert "heartbeat of trial 0 failed: lost postgresql://tuner:***@127.0.0.1:1/db" in \
         caplog.text
