@@ -126,13 +126,14 @@ STARTED = Template(COLD.template.replace(
 """The recipe (warm) written out as stages, its fine TPE with `startup` random trials first
 (Optuna's default 10; the fine stage's copies of coarse trials count toward them)."""
 STARTUP = {"startup3": 3, "startup5": 5}
+"""The startup strategies' n_startup_trials for the fine TPE (every other strategy: 10)."""
 TEMPLATES = {"recipe": RECIPE, "cold": COLD, "confirm": CONFIRMED, "patience": PATIENT,
              "patience25": PATIENT, "startup3": STARTED, "startup5": STARTED}
+"""Tuner strategies: study-file templates ($seed, $run, $space, $params, $budget, $search,
+$top_k, $repeats, $patience, $startup), run through tuner.run_study."""
 PATIENCE = {"patience": 0.1, "patience25": 0.25}
 """The patience strategies' rules: each stage stops after budget x share finished trials
 without a better value (patience: 4 at 40 evaluations, 10 at 100; patience25: 10, 25)."""
-"""Tuner strategies: study-file templates ($seed, $run, $space, $params, $budget, $search,
-$top_k, $repeats, $startup), run through tuner.run_study."""
 CONFIRM = {"confirm": (5, 0.25)}
 """The confirm strategies' top_k and the share of the budget their confirm stage gets (its
 top_k x repeats evaluations come out of the search's, so every strategy spends the same)."""
@@ -142,6 +143,8 @@ SAMPLERS: dict[str, Callable[[int], optuna.samplers.BaseSampler]] = {
     "cmaes": lambda seed: optuna.samplers.CmaEsSampler(seed=seed),
 }
 STRATEGIES = (*TEMPLATES, *SAMPLERS)
+DEFAULT_STRATEGIES = ["recipe", "tpe", "random", "cmaes"]
+"""What a run without --strategies compares: the recipe and Optuna's samplers."""
 SHIM = ('"""The objective and dataset of the study files beside it: the table lookup of '
         'benchmarks/tables_data.py."""\n\nfrom tables_data import OBJECTIVE, rows  # noqa: F401\n')
 
@@ -326,7 +329,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS))
     parser.add_argument("--budgets", nargs="+", type=int, default=[40, 100])
     parser.add_argument("--seeds", type=int, default=20, help="runs per case: seeds 0..N-1")
-    parser.add_argument("--strategies", nargs="+", choices=STRATEGIES, default=list(STRATEGIES))
+    parser.add_argument("--strategies", nargs="+", choices=STRATEGIES,
+                        default=DEFAULT_STRATEGIES)
     parser.add_argument("--jobs", type=int, default=1, help="cases run in N processes")
     args = parser.parse_args(argv)
     try:

@@ -5,6 +5,7 @@ one MLflow parent run, the error is one line, and the rerun ends each stage at i
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
@@ -71,11 +72,12 @@ def _trials(storage: str, name: str) -> list[FrozenTrial]:
         return []
 
 
-def _wait_held(storage: str, proc: subprocess.Popen[str], timeout: float = 120) -> FrozenTrial:
-    """The trial held at the gate (RUNNING, past its first report)."""
+def _wait_held(storage: str, proc: subprocess.Popen[str], timeout: float = 120,
+               stage: str = "toy/coarse") -> FrozenTrial:
+    """The trial of `stage` held at the gate (RUNNING, past its first report)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        held = [t for t in _trials(storage, "toy/coarse")
+        held = [t for t in _trials(storage, stage)
                 if t.state == State.RUNNING and t.intermediate_values]
         if held:
             return held[0]
@@ -129,8 +131,9 @@ def _fill(filler: Path) -> None:
             try:
                 while os.write(fd, b"\0" * size):
                     pass
-            except OSError:
-                pass
+            except OSError as exc:
+                if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                    raise
     finally:
         os.close(fd)
 
@@ -258,12 +261,7 @@ def test_a_stage_stopped_early_stays_stopped_after_a_kill(tmp_path: Path) -> Non
     storage = f"sqlite:///{tmp_path / 'tuner.db'}"
     argv = ["study", str(path), "--storage", storage, "--no-tracking"]
     proc = _start(argv, tmp_path)
-    deadline = time.monotonic() + 180
-    while not [t for t in _trials(storage, "toy/fine")
-               if t.state == State.RUNNING and t.intermediate_values]:
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "no fine trial reached the gate"
-        time.sleep(0.05)
+    _wait_held(storage, proc, timeout=180, stage="toy/fine")
     proc.kill()
     proc.communicate()
 

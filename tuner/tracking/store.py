@@ -117,7 +117,7 @@ class MlflowStore:
             with self._lock:
                 self.warnings += 1
                 self._failures_in_row += 1
-            cause = list(chain(exc))[-1]
+            *_, cause = chain(exc)
             log.warning("MLflow: could not %s (%s: %s)", what, type(cause).__name__,
                         first_line(cause, 300))
             if self._failures_in_row == MAX_FAILURES:

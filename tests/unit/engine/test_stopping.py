@@ -212,15 +212,16 @@ def test_a_budget_is_spread_over_the_stages_and_ends_them(tmp_path: Path,
 
 
 def test_a_budget_ends_the_stages_of_two_workers(tmp_path: Path) -> None:
-    """--jobs 2 with a budget: the workers share each stage's time and the study ends with
-    nothing left running and far fewer trials than the targets."""
+    """--jobs 2 with a 10 s budget (each worker counts it from its own start): every stage ends
+    within its share, with nothing left running and far fewer trials than its target (two
+    workers of 0.2 s trials can finish at most 50 in a 5 s share)."""
     (tmp_path / "budget.toml").write_text(BUDGET.format(budget="10s"))
     storage = f"sqlite:///{tmp_path / 'jobs.db'}"
     result = tuner.run_study(str(tmp_path / "budget.toml"), storage=storage, tracking=False,
                              progress=False, jobs=2)
     for name in ("coarse", "fine"):
         stage = result.stages[name]
-        assert 1 <= stage.complete + stage.pruned < 200
+        assert 1 <= stage.complete + stage.pruned <= 60
         study = optuna.load_study(study_name=f"budget/{name}", storage=storage)
         assert all(t.state != TrialState.RUNNING for t in study.trials)
 

@@ -197,3 +197,21 @@ def test_sqlite_commits_do_not_wait_for_fsync(storage_url: str) -> None:
     with store.engine.connect() as conn:
         assert conn.execute(sqlalchemy.text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(sqlalchemy.text("PRAGMA synchronous")).scalar() == 1  # NORMAL
+
+
+def test_chain_prefers_the_cause_and_ends_at_a_cycle() -> None:
+    from tuner.errors import chain
+
+    inner = sqlite3.OperationalError("database or disk is full")
+    context = ValueError("context")
+    try:
+        try:
+            raise context
+        except ValueError:
+            raise RuntimeError("autoflush") from inner
+    except RuntimeError as exc:
+        outer = exc
+    assert list(chain(outer)) == [outer, inner]  # __cause__ over __context__
+    inner.__context__ = outer  # a cycle
+    assert list(chain(outer)) == [outer, inner]
+    assert list(chain(context)) == [context]
