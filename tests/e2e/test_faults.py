@@ -36,6 +36,7 @@ epochs = 3
 name = "coarse"
 sampler = "random"
 trials = {trials}
+{coarse}
 [stages.space]
 x = {{ low = -5.0, high = 5.0 }}
 
@@ -44,6 +45,7 @@ name = "fine"
 sampler = "random"
 trials = 2
 refine = {{ from = "coarse", params = ["x"], top_k = 2 }}
+{fine}
 """
 
 
@@ -52,9 +54,13 @@ def _env(**extra: str) -> dict[str, str]:
             "TUNER_HEARTBEAT_SECONDS": "1", **extra}
 
 
-def _study_file(folder: Path, trials: int = 4, gate: Path | None = None) -> Path:
+def _study_file(folder: Path, trials: int = 4, gate: Path | None = None, coarse: str = "",
+                fine: str = "") -> Path:
+    """The two-stage toy study; `gate` holds every trial, `coarse` / `fine` are lines added to
+    that stage's table."""
     path = folder / "toy.toml"
-    path.write_text(STUDY.format(trials=trials, extra=f'hold = "{gate}"' if gate else ""))
+    path.write_text(STUDY.format(trials=trials, extra=f'hold = "{gate}"' if gate else "",
+                                 coarse=coarse, fine=fine))
     return path
 
 
@@ -226,38 +232,13 @@ def test_a_signal_at_a_trial_leaves_nothing_running(tmp_path: Path, sig: signal.
     assert client.get_run(stage_run).info.status == "FINISHED"  # the same run, finished
 
 
-STOPPING = """
-objective = "tests.toy_objective:TOY"
-dataset = "digits"
-seed = 0
-
-[fixed]
-epochs = 2
-
-[[stages]]
-name = "coarse"
-sampler = "random"
-trials = 40
-stop = {{ patience = 3 }}
-[stages.space]
-x = {{ low = -5.0, high = 5.0 }}
-
-[[stages]]
-name = "fine"
-sampler = "random"
-trials = 2
-refine = {{ from = "coarse", params = ["x"], top_k = 2 }}
-set = {{ hold = "{gate}" }}
-"""
-
-
 def test_a_stage_stopped_early_stays_stopped_after_a_kill(tmp_path: Path) -> None:
     """kill -9 while the fine stage's trial is held at its gate, after the coarse stage was
     ended by its patience: the same command reruns the fine stage to its count and leaves the
     coarse stage as it stopped (no trial more, the same stored reason)."""
     gate = tmp_path / "gate"
-    path = tmp_path / "toy.toml"
-    path.write_text(STOPPING.format(gate=gate))
+    path = _study_file(tmp_path, trials=40, coarse="stop = { patience = 3 }",
+                       fine=f'set = {{ hold = "{gate}" }}')  # only the fine stage is held
     storage = f"sqlite:///{tmp_path / 'tuner.db'}"
     argv = ["study", str(path), "--storage", storage, "--no-tracking"]
     proc = _start(argv, tmp_path)

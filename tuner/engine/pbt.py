@@ -152,10 +152,9 @@ class PbtPlan(StagePlan):
         return TrialSetup(self.space, self.fixed, decide.member_seed(self.ctx.spec.seed, attrs))
 
     def target(self, stage: Stage) -> int | None:
-        return None  # ready() ends the stage: a count could include a member's duplicate
-
-    def surplus(self, study: optuna.Study, trial: optuna.Trial, target: int | None) -> bool:
-        return False  # setup_of decides (a member is never counted out by trial numbers)
+        """None: ready() ends the stage, and no member is counted out by trial numbers as
+        surplus (setup_of decides): a count could include a member's duplicate."""
+        return None
 
     def _enqueue(self, study: optuna.Study, trials: Sequence[FrozenTrial], generation: int,
                  found: Mapping[int, FrozenTrial]) -> None:
