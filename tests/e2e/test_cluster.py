@@ -306,3 +306,30 @@ def test_a_spec_changed_in_python_is_what_every_cluster_worker_runs(
     assert len(complete) == 4
     assert all(3.0 <= t.params["x"] <= 4.0 for t in complete)
     assert all(len(t.intermediate_values) == 2 for t in complete)
+
+
+def test_a_stopping_rule_ends_the_stage_on_every_cluster_worker(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through a LocalCluster of two worker processes: a patience rule met on one worker ends
+    the stage on both; the stored reason is the result's, no trial is left RUNNING, and every
+    finished trial counts."""
+    from distributed import LocalCluster
+
+    import tuner
+
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    rule = "trials = 20\nstop = { patience = 3, min_delta = 1.0 }\n"
+    (tmp_path / "toy.toml").write_text(TOY.replace("trials = 4\n", rule))
+    storage = f"sqlite:///{tmp_path / 'tuner.db'}"
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                      host="127.0.0.1") as cluster:
+        result = tuner.run_study(tmp_path / "toy.toml", storage=storage, tracking=False,
+                                 progress=False, cluster=cluster.scheduler_address)
+    only = result.stages["only"]
+    assert only.stopped is not None
+    assert only.stopped.startswith("no improvement of the best by more than 1 in 3 trials")
+    trials = _trials(storage, "toy/only")
+    assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+    finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    assert only.complete + only.pruned == len(finished)
+    assert 4 <= len(finished) <= 5  # the first sets the best, 3 more end it; one was running

@@ -234,6 +234,29 @@ def test_three_tuner_workers_one_killed_mid_trial(pg_url: str, tmp_path: Path) -
     _assert_no_password(MlflowClient(tracking_uri).search_runs([run.info.experiment_id]), pg_url)
 
 
+def test_two_tuner_workers_stop_a_stage_together(pg_url: str, tmp_path: Path) -> None:
+    """Two `tuner worker` processes on PostgreSQL with a patience rule: whichever finds it met
+    stores why, both end the stage and exit 0, no trial is left RUNNING, every finished trial
+    counts, and `tuner show` names the reason."""
+    from tuner.cli import main
+    from tuner.search.trials import own_trials
+
+    study_file = tmp_path / "toy.toml"
+    rule = 'trials = 20\nstop = { patience = 3, min_delta = 1.0 }\n'
+    study_file.write_text(TOY_STUDY.format(trials=20).replace("trials = 20\n", rule))
+    procs = _workers(2, study_file, pg_url, "", tracking=False)
+    for proc in procs:
+        assert proc.wait(timeout=300) == 0, proc.stderr.read() if proc.stderr else ""
+    study = optuna.load_study(study_name="toy/only", storage=pg_url)
+    stopped = study.user_attrs["stopped"]
+    assert stopped["reason"].startswith("no improvement of the best by more than 1 in 3 trials")
+    trials = own_trials(study.get_trials(deepcopy=False))
+    assert not [t for t in trials if t.state in (State.RUNNING, State.WAITING)]
+    finished = [t for t in trials if t.state in (State.COMPLETE, State.PRUNED)]
+    assert 4 <= len(finished) <= 5  # the first sets the best, 3 more end it; one was running
+    assert main(["show", "toy", "--storage", pg_url]) == 0
+
+
 def _running_trial_of_worker(
     study: optuna.Study, tracking_uri: str, pid: int
 ) -> FrozenTrial | None:
