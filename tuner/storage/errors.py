@@ -63,5 +63,11 @@ def storage_errors(url: str) -> Iterator[None]:
 
 
 def explained(exc: BaseException, url: str) -> str:
-    """explain() for a storage exception: the driver's message under Optuna's wrapper."""
-    return explain(reason(exc.__cause__ if exc.__cause__ is not None else exc, url), url)
+    """explain() for a storage exception."""
+    return explain(driver_reason(exc, url), url)
+
+
+def driver_reason(exc: BaseException, url: str) -> str:
+    """The database driver's message under Optuna's wrapper ("... e.g. exceeding max length"),
+    on one line, the storage's password masked."""
+    return reason(exc.__cause__ if exc.__cause__ is not None else exc, url)

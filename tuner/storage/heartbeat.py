@@ -18,8 +18,8 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial
 
 from tuner.errors import StorageError
+from tuner.storage.errors import driver_reason
 from tuner.storage.optuna_private import heartbeat_storage, storage_url, trial_id
-from tuner.storage.urls import reason
 
 log = logging.getLogger("tuner")
 
@@ -81,14 +81,6 @@ def beating_by_hand() -> Iterator[None]:
         yield
 
 
-def _cause(exc: BaseException, url: str) -> str:
-    """The database driver's message, not Optuna's wrapper ("... e.g. exceeding max length"),
-    on one line, the storage's password masked."""
-    if isinstance(exc, optuna.exceptions.StorageInternalError) and exc.__cause__ is not None:
-        exc = exc.__cause__
-    return reason(exc, url)[:200]
-
-
 @contextmanager
 def heartbeat(study: optuna.Study, trial: optuna.Trial) -> Iterator[None]:
     """Beat for `trial` in a background thread while the block runs (ask/tell loops need this;
@@ -107,7 +99,8 @@ def heartbeat(study: optuna.Study, trial: optuna.Trial) -> Iterator[None]:
             try:
                 backend.record_heartbeat(trial_id(trial))
             except Exception as exc:  # noqa: BLE001 - reported once, the trial goes on
-                log.warning("heartbeat of trial %d failed: %s", trial.number, _cause(exc, url))
+                log.warning("heartbeat of trial %d failed: %s", trial.number,
+                            driver_reason(exc, url)[:200])
                 return
             if stop.wait(interval):
                 return
