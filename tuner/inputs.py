@@ -7,7 +7,6 @@ problem is one DataError line. Rows in == rows out: nothing here drops or adds a
 
 from __future__ import annotations
 
-import csv
 import math
 import warnings
 import zipfile
@@ -17,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from objectives.data.files import csv_lines
 from objectives.rows import Columns, InputShape, as_rows, frame_values, is_frame, match_columns
 from tuner.errors import DataError
 
@@ -114,15 +114,7 @@ def csv_header(first: list[str], shape: InputShape) -> bool:
 
 def _csv(path: Path, shape: InputShape, header: bool | None) -> tuple[np.ndarray, str]:
     """Numbers, one row per line, below a header row where `header` (or csv_header) says."""
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            lines = [row for row in csv.reader(handle) if row]
-    except UnicodeDecodeError as exc:
-        raise DataError(f"Input {path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} "
-                        f"at offset {exc.start}); expected a CSV of numbers, saved as UTF-8.") \
-            from None
-    except (OSError, csv.Error) as exc:
-        raise DataError(f"Input {path} is not a readable CSV file ({exc}).") from None
+    lines = [row for _, row in csv_lines(path, f"Input {path}")]
     if not lines:
         raise DataError(f"Input {path} holds no rows of numbers.")
     named = csv_header(lines[0], shape) if header is None else header

@@ -34,7 +34,7 @@ def read_csv(path: Path, target: str | None) -> Parts:
     """Features as float64 and the target column's raw text. The file is UTF-8 (a byte-order
     mark is allowed) with commas between fields, as pandas' to_csv writes it; blank lines are
     skipped; every feature cell must be a finite number and every target cell filled in."""
-    lines = _lines(path)
+    lines = csv_lines(path)
     if len(lines) < 2:
         raise DataError(f"{path} has no data rows; expected a header row and one row per sample.")
     header, body = [h.strip() for h in lines[0][1]], lines[1:]
@@ -66,18 +66,20 @@ MISSING = ("", "NA", "N/A", "n/a", "NaN", "nan", "-nan", "null", "NULL", "#N/A",
 """Target cells that mean "no value" (pandas' own missing markers, less None)."""
 
 
-def _lines(path: Path) -> list[tuple[int, list[str]]]:
-    """(line number, fields) of each non-blank line."""
+def csv_lines(path: Path, name: str | None = None) -> list[tuple[int, list[str]]]:
+    """(line number, fields) of each non-blank line of a UTF-8 CSV file (a BOM dropped);
+    `name` is the file in the messages (default: its path)."""
+    name = name or str(path)
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:
             rows = list(csv.reader(handle))
     except UnicodeDecodeError as exc:
-        raise DataError(f"{path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at "
+        raise DataError(f"{name} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at "
                         f"offset {exc.start}); expected a CSV file saved as UTF-8.") from None
     except (OSError, csv.Error) as exc:
         raise DataError(f"Cannot read {path}: {exc}.") from None
     if any("\0" in cell for row in rows for cell in row):
-        raise DataError(f"{path} holds NUL bytes; expected a CSV text file, not a binary one.")
+        raise DataError(f"{name} holds NUL bytes; expected a CSV text file, not a binary one.")
     return [(number, row) for number, row in enumerate(rows, start=1) if row]
 
 

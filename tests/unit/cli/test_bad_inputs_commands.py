@@ -193,7 +193,7 @@ PREDICT_CASES: list[tuple[str, Callable[[Path, Model], list[str]], str]] = [
     ("latin-1 CSV", lambda t, m: ["--input", str(_file(
         t / "rows.csv", ("caf\xe9," * 63 + "1\n").encode("latin-1")))],
      r"error: Input .*rows\.csv is not UTF-8 text \(byte 0xe9 at offset 3\); expected a CSV "
-     r"of numbers, saved as UTF-8\.$"),
+     r"file saved as UTF-8\.$"),
     ("binary file named .csv", lambda t, m: ["--input", str(_file(
         t / "rows.csv", bytes(range(256)) * 4))],
      r"error: Input .*rows\.csv is not UTF-8 text \(byte 0x80 at offset 128\)"),
