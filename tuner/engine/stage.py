@@ -233,8 +233,7 @@ def _trials(ctx: Context, study: optuna.Study, stage: Stage, plan: StagePlan,
         if failures >= MAX_CONSECUTIVE_FAILURES:
             where = f" {traceback_place(trial.number, out.run_id)}" if out.failure else ""
             ctx.tracker.flush()  # the error.txt it names is written before the stage stops
-            if parent:  # the stage's MLflow run ends FAILED, not left RUNNING
-                ctx.tracker.end_trial_run(parent, "FAIL", f"{failures} trials in a row failed")
+            # run_plan's close_stopped ends the stage's MLflow run FAILED with this reason
             raise TunerError(f"Stage '{stage.name}': {failures} trials in a row failed; "
                              f"last error: {out.reason}.{where} Fix the cause and run again.")
 

@@ -34,7 +34,8 @@ def test_an_objective_failing_every_trial_ends_the_stage_run_failed(
     parent = stage.user_attrs["mlflow_parent_run_id"]
     run = MlflowClient(stored_args(tmp_path)[3]).get_run(parent)
     assert run.info.status == "FAILED"
-    assert run.data.tags["failure_reason"] == "5 trials in a row failed"
+    assert run.data.tags["stopped_because"].startswith(
+        "TunerError: Stage 'only': 5 trials in a row failed; last error: UserExit: ")
 
 
 def test_an_objective_instance_calling_sys_exit_fails_its_trials(
