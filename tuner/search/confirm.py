@@ -6,7 +6,9 @@ confirm stage (engine/confirm.py) trains the `top_k` candidates of the pick rule
 other training seeds, racing them as SMAC's intensification does: the candidates share their
 seeds, and a candidate that is clearly worse than the leader on the seeds both have (by more
 than Z standard errors of the mean paired difference) gets no more evaluations; the budget goes
-to those still in the race. The answer is the best of those on the seeds they share.
+to those still in the race. The answer is the best of those on the seeds they share. An
+objective that trains the same on every seed (not one value differs after a round) decides the
+race at once: more repeats would only say the same again.
 """
 
 from __future__ import annotations
@@ -174,10 +176,12 @@ class Next:
 def next_repeat(table: Sequence[Standing], assigned: Mapping[str, set[int]],
                 rounds: int) -> Next:
     """After `rounds` complete rounds, standing as `table` says: decided when only the leader
-    is left in the race (every candidate ran a round); else round rounds + 1 for the racing
-    candidates, best first; wait while that round is handed out."""
+    is left in the race, or when the repeats show no noise at all (every candidate ran a
+    round); else round rounds + 1 for the racing candidates, best first; wait while that round
+    is handed out."""
     racing = [s.key for s in table if s.racing]
-    if rounds >= 1 and len(racing) == 1:
+    noiseless = all(s.stderr == 0 for s in table)
+    if rounds >= 1 and (len(racing) == 1 or noiseless):
         return Next("decided")
     for key in racing:
         if rounds + 1 not in assigned.get(key, set()):

@@ -80,15 +80,14 @@ def test_the_top_candidates_are_trained_again_on_shared_seeds_and_the_best_mean_
     assert again.answer == answer and again.stages["confirm"].ran_here == 0
 
 
-def test_without_noise_every_candidate_gets_its_repeats_and_the_search_best_stays(
-        tmp_path: Path) -> None:
+def test_without_noise_one_round_decides_and_the_search_best_stays(tmp_path: Path) -> None:
     result = _run(tmp_path, noise=0.0)
     trials = _confirm_trials(tmp_path)
-    assert len(trials) == 6  # nothing to tell apart: the whole budget, 2 repeats each
+    assert len(trials) == 3  # every repeat said the same: one round, not the budget of 6
     coarse = optuna.load_study(study_name="toy/coarse",
                                storage=f"sqlite:///{tmp_path / 'tuner.db'}")
     assert result.answer is not None and result.answer.trial == coarse.best_trial.number
-    assert result.answer.stderr == pytest.approx(0.0, abs=1e-12) and result.answer.evaluations == 3
+    assert result.answer.stderr == pytest.approx(0.0, abs=1e-12) and result.answer.evaluations == 2
 
 
 def test_confirm_false_is_the_best_single_measurement_and_no_confirm_stage(

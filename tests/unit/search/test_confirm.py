@@ -81,3 +81,17 @@ def test_the_race_is_decided_when_only_the_leader_is_left_after_a_round() -> Non
     table = [Standing("a", 0.9, 0.01, 3, True), Standing("b", 0.8, 0.01, 2, False)]
     assert next_repeat(table, {"a": {1}, "b": {1}}, 1) == Next("decided")
     assert next_repeat(table, {}, 0) == Next("run", "a", 1)  # no round yet: not decided
+
+
+def test_repeats_that_change_nothing_decide_the_race_after_one_round() -> None:
+    """A deterministic objective: every repeat equals its search value, so a second round
+    would only say the same again; the best is the answer."""
+    same = standings({"a": {0: 0.9, 1: 0.9}, "b": {0: 0.8, 1: 0.8}, "c": {0: 0.7, 1: 0.7}},
+                     "maximize")
+    assert [(s.key, s.stderr, s.racing) for s in same] == [
+        ("a", 0.0, True), ("b", 0.0, True), ("c", 0.0, True)]
+    assert next_repeat(same, {k: {1} for k in "abc"}, 1) == Next("decided")
+    noisy = standings({"a": {0: 0.9, 1: 0.7}, "b": {0: 0.8, 1: 0.85}, "c": {0: 0.75, 1: 0.8}},
+                      "maximize")
+    assert all(s.racing for s in noisy)
+    assert next_repeat(noisy, {k: {1} for k in "abc"}, 1) == Next("run", "b", 2)
