@@ -19,22 +19,23 @@ log range.
 Strategies, each with the same number of evaluations per run (`budget`):
   recipe   tuner itself (tuner.run_study on a study file written from RECIPE, fresh SQLite,
            no tracking or checkpoints): the default recipe of a study with one [space] and
-           `trials` (spec/recipe.py): stage "coarse", scrambled QMC for half the budget, stage
-           "fine", TPE refined from the coarse top-3 on every param, for the rest. It picks
-           result.best_params (the best observed value over both stages).
-  cold     the recipe with its fine stage starting cold (refine warm_start = false): what the
-           recipe was before the informed fine stage.
-  patience the recipe with a stopping rule on both stages (stop = { patience = budget / 10 }):
-           a stage ends after that many finished trials without a better value, so a run
-           may spend less than its budget (the evaluations column says how much);
-           patience25 the same with patience = budget / 4.
-  startup3, startup5   the recipe with its fine TPE's n_startup_trials at 3 or 5 (Optuna's
-           default 10, which the copied coarse trials inside the box count toward).
-  confirm  the recipe with its last quarter of the budget spent on a confirm stage ([final]
-           confirm = { top_k = 5, repeats = budget / 20 }: the top 5 configurations trained
-           again and raced, tuner/search/confirm.py); the search stages split the other three
-           quarters. It picks result.best_params (the confirmed best mean); racing may end it
-           before its whole budget is spent (the evaluations column says).
+           `trials` = the budget (spec/recipe.py): from 40 evaluations, a quarter goes to a
+           confirm stage (the top 5 trained again, budget / 20 repeats each, raced:
+           tuner/search/confirm.py); stage "coarse", scrambled QMC, gets half of the rest,
+           stage "fine", TPE refined from the coarse top-3 on every param, the remainder. It
+           picks result.best_params (the confirmed best mean); racing may end it before its
+           whole budget is spent (the evaluations column says).
+  unconfirmed   the recipe with `[final] confirm = false`: coarse and fine share the whole
+           budget and it picks the best observed value (the default recipe before 2026-12-08,
+           measured as "recipe" until then).
+  cold     the unconfirmed recipe with its fine stage starting cold (refine warm_start =
+           false): what the recipe was before the informed fine stage.
+  patience the recipe with a stopping rule on both search stages (stop = { patience =
+           budget / 10 }): a stage ends after that many finished trials without a better
+           value, so a run may spend less than its budget (the evaluations column says how
+           much); patience25 the same with patience = budget / 4.
+  startup3, startup5   the unconfirmed recipe with its fine TPE's n_startup_trials at 3 or 5
+           (Optuna's default 10, which the copied coarse trials inside the box count toward).
   tpe, random, cmaes   Optuna's samplers (seed = run seed) in create_study().optimize on the same
            lookup; they pick the best observed trial.
 More tuner variants are one more entry in TEMPLATES (a study-file template). Per run, "picked"
@@ -79,7 +80,7 @@ objective = "table_objective:OBJECTIVE"
 dataset = "table_objective:rows"
 metric = "val_accuracy"
 seed = $seed
-trials = $search
+trials = $budget
 cv = false  # one evaluation per trial (the table's rows are a stand-in, not data to fold)
 
 [fixed]
@@ -113,13 +114,13 @@ refine = { from = "coarse", params = $params, top_k = 3, warm_start = false }
 """)
 """The recipe as it was before the informed fine stage: its fine stage starts cold."""
 """The default recipe (tuner/spec/recipe.py): one space and its evaluations; tuner splits them
-into the coarse (scrambled QMC, half) and fine (TPE in the coarse top 3's box) stages."""
-CONFIRMED = Template(RECIPE.template + """
+into the coarse (scrambled QMC), fine (TPE in the coarse top 3's box) and confirm stages."""
+UNCONFIRMED = Template(RECIPE.template + """
 [final]
-confirm = { top_k = $top_k, repeats = $repeats }
+confirm = false
 """)
-PATIENT = Template(RECIPE.template.replace("trials = $search\n",
-                                          "trials = $search\nstop = { patience = $patience }\n"))
+PATIENT = Template(RECIPE.template.replace("trials = $budget\n",
+                                          "trials = $budget\nstop = { patience = $patience }\n"))
 STARTED = Template(COLD.template.replace(
     'sampler = "tpe"', 'sampler = { type = "tpe", n_startup_trials = $startup }').replace(
     ", warm_start = false", ""))
@@ -127,16 +128,13 @@ STARTED = Template(COLD.template.replace(
 (Optuna's default 10; the fine stage's copies of coarse trials count toward them)."""
 STARTUP = {"startup3": 3, "startup5": 5}
 """The startup strategies' n_startup_trials for the fine TPE (every other strategy: 10)."""
-TEMPLATES = {"recipe": RECIPE, "cold": COLD, "confirm": CONFIRMED, "patience": PATIENT,
+TEMPLATES = {"recipe": RECIPE, "unconfirmed": UNCONFIRMED, "cold": COLD, "patience": PATIENT,
              "patience25": PATIENT, "startup3": STARTED, "startup5": STARTED}
-"""Tuner strategies: study-file templates ($seed, $run, $space, $params, $budget, $search,
-$top_k, $repeats, $patience, $startup), run through tuner.run_study."""
+"""Tuner strategies: study-file templates ($seed, $run, $space, $params, $budget, $half,
+$rest, $patience, $startup), run through tuner.run_study."""
 PATIENCE = {"patience": 0.1, "patience25": 0.25}
 """The patience strategies' rules: each stage stops after budget x share finished trials
 without a better value (patience: 4 at 40 evaluations, 10 at 100; patience25: 10, 25)."""
-CONFIRM = {"confirm": (5, 0.25)}
-"""The confirm strategies' top_k and the share of the budget their confirm stage gets (its
-top_k x repeats evaluations come out of the search's, so every strategy spends the same)."""
 SAMPLERS: dict[str, Callable[[int], optuna.samplers.BaseSampler]] = {
     "tpe": lambda seed: optuna.samplers.TPESampler(seed=seed),
     "random": lambda seed: optuna.samplers.RandomSampler(seed=seed),
@@ -185,14 +183,11 @@ def study_text(template: Template, case: Case, table: Table) -> str:
     names = [index_name(p) for p in table.params]
     space = "\n".join(f"{index_name(p)} = {{ low = 0, high = {len(values) - 1} }}"
                       for p, values in table.grid.items())
-    top_k, share = CONFIRM.get(case.strategy, (1, 0.0))
-    repeats = max(1, round(case.budget * share / top_k))
-    search = case.budget - (top_k * repeats if case.strategy in CONFIRM else 0)
     return template.substitute(seed=case.seed, run=case.name, space=space,
                                params="[" + ", ".join(f'"{n}"' for n in names) + "]",
                                startup=STARTUP.get(case.strategy, 10),
-                               budget=case.budget, search=search, half=search // 2,
-                               rest=search - search // 2, top_k=top_k, repeats=repeats,
+                               budget=case.budget, half=case.budget // 2,
+                               rest=case.budget - case.budget // 2,
                                patience=max(1, round(case.budget
                                                      * PATIENCE.get(case.strategy, 0.1))))
 

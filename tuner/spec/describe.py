@@ -32,8 +32,13 @@ def describe(spec: StudySpec) -> str:
                      "over the stages still to run by their trial counts")
     if spec.recipe is not None:
         coarse, fine = (stage.trials for stage in spec.stages)
+        confirm = spec.final.confirm
+        confirmed = "" if confirm is None else (
+            f" + {confirm.budget} confirm (the top {confirm.top_k} trained again, "
+            f"{confirm.repeats} repeats each at most, raced)")
         lines.append(f"  default recipe: {spec.recipe} trials = {coarse} coarse (scrambled QMC "
-                     f"over the space) + {fine} fine (TPE in the box of the coarse top 3)")
+                     f"over the space) + {fine} fine (TPE in the box of the coarse top 3)"
+                     f"{confirmed}")
     for stage in spec.stages:
         options = "".join(f" {k}={v}" for k, v in stage.sampler_options.items())
         pruner = "".join(f" {k}={v}" for k, v in stage.pruner_options.items())

@@ -48,7 +48,7 @@ from tuner.spec.model import (
 )
 from tuner.spec.objectives import resolve_objective
 from tuner.spec.pbt import parse_use, unpinned
-from tuner.spec.recipe import RECIPE_KEYS, is_recipe, recipe_stages
+from tuner.spec.recipe import RECIPE_KEYS, expand_recipe, is_recipe
 from tuner.spec.stage_table import parse_stage
 
 TOP_KEYS = {"name", "objective", "dataset", "metric", "direction", "metrics", "directions",
@@ -124,12 +124,13 @@ def parse_spec(
     if not study_name or "/" in study_name or "#" in study_name:
         raise c.fail("name", f"must be a non-empty name without '/' or '#'. Got {study_name!r} "
                      "instead.")
-    recipe = None
-    if is_recipe(raw):
-        raw = {**raw, "stages": recipe_stages(c, raw, objective, trials, set(overrides or {}))}
-        recipe = sum(stage["trials"] for stage in raw["stages"])
     metrics, directions = parse_metrics(c, raw, lambda m, key: _metric(c, m, key, ref,
                                                                         objective))
+    recipe = recipe_confirm = None
+    if is_recipe(raw):
+        recipe, recipe_confirm, stages = expand_recipe(c, raw, objective, trials, confirm,
+                                                       len(metrics), set(overrides or {}))
+        raw = {**raw, "stages": stages}
     if seed is not None:
         study_seed = check_seed(seed, "--seed")
     else:
@@ -164,7 +165,9 @@ def parse_spec(
     pick_raw = c.get(raw, "final", (dict,), "", default={}).get("pick")
     spec = replace(spec, final=replace(spec.final, pick=parse_pick(
         c, pick_raw, spec, lambda m, key: _rule_metric(c, m, key, spec))))
-    if confirm is not None:
+    if recipe is not None:
+        spec = replace(spec, final=replace(spec.final, confirm=recipe_confirm))
+    elif confirm is not None:
         spec = replace(spec, final=replace(spec.final, confirm=confirm_override(
             confirm, spec.final.confirm)))
     check_rules(c, spec)

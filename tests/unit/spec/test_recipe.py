@@ -1,6 +1,7 @@
 """The default recipe: a study file with one [space] and `trials = N` runs coarse (scrambled
-QMC, N // 2) -> fine (TPE in the coarse top 3's box, the rest), exactly N evaluations; the same
-from Python with space= and trials=; bad recipes are one line naming the file's own keys."""
+QMC, N // 2) -> fine (TPE in the coarse top 3's box, the rest), exactly N evaluations; from
+N = 40 a quarter of N goes to a confirm stage first (N evaluations at most); the same from
+Python with space= and trials=; bad recipes are one line naming the file's own keys."""
 
 from __future__ import annotations
 
@@ -91,6 +92,34 @@ def test_space_and_trials_from_python_replace_the_stages(tmp_path: Path,
         tuner.load_study_spec(path, space=space)
 
 
+def _split(spec: tuner.StudySpec) -> tuple[int | None, ...]:
+    confirm = spec.final.confirm
+    return (*(s.trials for s in spec.stages),
+            *((confirm.top_k, confirm.repeats) if confirm else ()))
+
+
+def test_from_40_evaluations_a_quarter_confirms_the_answer(tmp_path: Path) -> None:
+    forty = load_spec(recipe_file(tmp_path), trials=40)
+    assert _split(forty) == (15, 15, 5, 2) and forty.recipe == 40
+    assert "default recipe: 40 trials = 15 coarse (scrambled QMC over the space) + 15 fine " \
+        "(TPE in the box of the coarse top 3) + 10 confirm (the top 5 trained again, 2 " \
+        "repeats each at most, raced)" in describe(forty)
+    assert _split(load_spec(recipe_file(tmp_path), trials=100)) == (37, 38, 5, 5)
+    assert _split(load_spec(recipe_file(tmp_path), trials=39)) == (19, 20)
+    assert _split(load_spec(recipe_file(tmp_path), trials=40, confirm=False)) == (20, 20)
+    off = recipe_file(tmp_path, "[final]\nconfirm = false")
+    assert _split(load_spec(off, trials=40)) == (20, 20)
+    assert _split(load_spec(off, trials=40, confirm=True)) == (15, 15, 5, 2)  # the recipe's
+    own = recipe_file(tmp_path, "[final]\nconfirm = { top_k = 3, repeats = 2 }")
+    assert _split(load_spec(own)) == (2, 3, 3, 2)  # a file's table comes out of N too
+    with pytest.raises(SpecError, match=r"trials: must leave the coarse and fine stages 2 "):
+        load_spec(recipe_file(tmp_path), trials=11, confirm=True)  # 5 x 2 of 11
+    several = recipe_file(tmp_path, 'metrics = ["val_accuracy", "seconds"]').read_text()
+    path = tmp_path / "several.toml"
+    path.write_text(several.replace('metric = "val_accuracy"\n', ""))
+    assert _split(load_spec(path, trials=40)) == (20, 20)  # no single best to confirm
+
+
 @pytest.mark.parametrize(("extra", "text", "message"), [
     ("", RECIPE.replace("trials = 11\n", ""), "trials: missing required key."),
     ("", RECIPE.replace("trials = 11", "trials = 1"),
@@ -101,9 +130,27 @@ def test_space_and_trials_from_python_replace_the_stages(tmp_path: Path,
     ("", RECIPE + '\n[[stages]]\nname = "a"\ntrials = 2\n[stages.space]\nx = {{ low = 0.0, '
      'high = 1.0 }}\n', "space: a top-level space, trials, pruner and stop describe the "
      "default recipe (coarse -> fine); with [[stages]], give each stage its own."),
+    ("[final]\nconfirm = { top_k = 5, repeats = 2 }", RECIPE,
+     "trials: must leave the coarse and fine stages 2 evaluations or more after the confirm "
+     "stage's 10 (5 x 2). Got 11 instead."),
 ])
 def test_a_bad_recipe_is_one_line_naming_its_key(tmp_path: Path, extra: str, text: str,
                                                  message: str) -> None:
     path = recipe_file(tmp_path, extra, text)
     with pytest.raises(SpecError, match=re.escape(f"{path}: {message}")):
         load_spec(path)
+
+
+def test_a_confirmed_recipe_spends_at_most_its_evaluations(tmp_path: Path,
+                                                           storage_url: str) -> None:
+    """N = 40 on a noisy objective: 15 coarse, 15 fine, then at most 10 confirm repeats; the
+    answer is the confirm stage's."""
+    path = recipe_file(tmp_path, text=RECIPE.replace("trials = 11", "trials = 40").replace(
+        "epochs = 3", "epochs = 3\nnoise = 0.05"))
+    result = tuner.run_study(path, storage=storage_url, tracking=False, progress=False)
+    spent = {stage: len(own_trials(optuna.load_study(study_name=f"rec/{stage}",
+                                                     storage=storage_url).trials))
+             for stage in ("coarse", "fine", "confirm")}
+    assert spent["coarse"] == spent["fine"] == 15 and 5 <= spent["confirm"] <= 10
+    assert result.answer is not None and result.answer.evaluations >= 2
+    assert result.answer.rule.endswith("confirmed")
