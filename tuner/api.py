@@ -73,9 +73,10 @@ def load_study_spec(
     pruners included) with the overrides (`--set` on the command line, a stage's `set` table
     in the file) applied. `confirm`: True / False turns the confirm stage on (the file's
     [final] confirm table, else top_k 5 x repeats 2) or off; a mapping like the file's table.
-    `space` (with `trials`): search this space with the default recipe, coarse -> fine in
-    exactly `trials` evaluations, in place of the file's stages. `budget`: the study's wall
-    time ("2h", "90m", or seconds), spread over the stages still to run.
+    `space` (with `trials`): search this space with the default recipe, coarse -> fine (->
+    confirm from 40 on) in `trials` evaluations at most, in place of the file's stages.
+    `budget`: the study's wall time ("2h", "90m", or seconds), spread over the stages still to
+    run.
     SpecError (one line) when it is invalid."""
     spec = load_spec(study, dataset=dataset, overrides=overrides, trials=trials, seed=seed,
                      confirm=confirm, space=space, budget=budget)
