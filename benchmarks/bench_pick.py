@@ -25,9 +25,7 @@ configuration evaluated (by true value), p a paired Wilcoxon p against `best`.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import sys
 import time
 import warnings
 from collections import defaultdict
@@ -38,7 +36,7 @@ import numpy as np
 import optuna
 from bench_tables import Case, draw_rng
 from scipy.stats import wilcoxon
-from tables_data import TASKS, Evaluator, Index, MissingTables, Table, index_name, load_table
+from tables_data import Evaluator, Index, Table, bench_args, index_name, load_table
 
 Runs = dict[Index, list[float]]
 """A run's evaluations: every configuration evaluated and its values."""
@@ -163,17 +161,8 @@ def table_text(cases: Sequence[Case], results: Sequence[dict[str, tuple[float, f
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS))
-    parser.add_argument("--budgets", nargs="+", type=int, default=[40, 100])
-    parser.add_argument("--seeds", type=int, default=20, help="runs per case: seeds 0..N-1")
-    parser.add_argument("--jobs", type=int, default=1, help="cases run in N processes")
-    args = parser.parse_args(argv)
-    try:
-        for task in args.tasks:
-            load_table(task)
-    except MissingTables as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    args = bench_args(__doc__.splitlines()[0], argv)
+    if args is None:
         return 1
     cases = [Case(task, budget, seed, "tpe") for budget in args.budgets
              for task in args.tasks for seed in range(args.seeds)]

@@ -46,11 +46,9 @@ from an RNG seeded by (task, seed, strategy): reruns give the same numbers.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import functools
 import statistics
-import sys
 import tempfile
 import time
 import zlib
@@ -64,10 +62,9 @@ import optuna
 from scipy.stats import rankdata, wilcoxon
 from tables_data import (
     EVALUATORS,
-    TASKS,
     Evaluator,
-    MissingTables,
     Table,
+    bench_args,
     index_name,
     index_of,
     load_table,
@@ -320,19 +317,9 @@ def wall_table(outcomes: Sequence[Outcome]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS))
-    parser.add_argument("--budgets", nargs="+", type=int, default=[40, 100])
-    parser.add_argument("--seeds", type=int, default=20, help="runs per case: seeds 0..N-1")
-    parser.add_argument("--strategies", nargs="+", choices=STRATEGIES,
-                        default=DEFAULT_STRATEGIES)
-    parser.add_argument("--jobs", type=int, default=1, help="cases run in N processes")
-    args = parser.parse_args(argv)
-    try:
-        for task in args.tasks:
-            load_table(task)
-    except MissingTables as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    args = bench_args(__doc__.splitlines()[0], argv, lambda parser: parser.add_argument(
+        "--strategies", nargs="+", choices=STRATEGIES, default=DEFAULT_STRATEGIES))
+    if args is None:
         return 1
     cases = [Case(task, budget, seed, strategy) for budget in args.budgets
              for task in args.tasks for seed in range(args.seeds) for strategy in args.strategies]

@@ -13,8 +13,10 @@ names it through a module beside it, and its `run` param says which registered E
 
 from __future__ import annotations
 
+import argparse
 import functools
-from collections.abc import Mapping, Sequence
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,3 +154,24 @@ def rows() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     X = np.arange(40, dtype=np.float32).reshape(20, 2)
     y = np.arange(20) % 2
     return X, y, X[:4], y[:4]
+
+
+def bench_args(description: str, argv: Sequence[str] | None,
+               extra: Callable[[argparse.ArgumentParser], None] = lambda parser: None
+               ) -> argparse.Namespace | None:
+    """The table benchmarks' command line (--tasks, --budgets, --seeds, --jobs, and what
+    `extra` adds); None, after one line on stderr, when the tables are not installed."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS))
+    parser.add_argument("--budgets", nargs="+", type=int, default=[40, 100])
+    parser.add_argument("--seeds", type=int, default=20, help="runs per case: seeds 0..N-1")
+    parser.add_argument("--jobs", type=int, default=1, help="cases run in N processes")
+    extra(parser)
+    args = parser.parse_args(argv)
+    try:
+        for task in args.tasks:
+            load_table(task)
+    except MissingTables as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
+    return args
