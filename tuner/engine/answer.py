@@ -39,9 +39,11 @@ def study_answer(ctx: Context, trial: str | None = None) -> tuple[Answer, Candid
             candidates = stored_candidates(ctx, study)
             table = race(spec, search_values(ctx, candidates), repeats)
             best = table[0]
-            chosen = next(t for t in trials if f"{t.stage.name}:{t.trial.number}" == best.key)
-            return _answer(ctx, chosen, f"pick {rule}, confirmed", best.mean, best.stderr,
-                           best.n), chosen
+            if best.racing:  # else every candidate diverged or failed: the search's pick
+                chosen = next(t for t in trials
+                              if f"{t.stage.name}:{t.trial.number}" == best.key)
+                return _answer(ctx, chosen, f"pick {rule}, confirmed", best.mean, best.stderr,
+                               best.n), chosen
     return _answer(ctx, chosen, f"pick {rule}"), chosen
 
 

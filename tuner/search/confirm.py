@@ -175,13 +175,14 @@ class Next:
 
 def next_repeat(table: Sequence[Standing], assigned: Mapping[str, set[int]],
                 rounds: int) -> Next:
-    """After `rounds` complete rounds, standing as `table` says: decided when only the leader
-    is left in the race, or when the repeats show no noise at all (every candidate ran a
-    round); else round rounds + 1 for the racing candidates, best first; wait while that round
-    is handed out."""
+    """After `rounds` complete rounds, standing as `table` says: decided when no candidate is
+    left in the race (every one diverged or failed), when only the leader is, or when the
+    repeats show no noise at all (every racing candidate has two values or more, all alike);
+    the last two only once a round is complete. Else round rounds + 1 for the racing
+    candidates, best first; wait while that round is handed out."""
     racing = [s.key for s in table if s.racing]
-    noiseless = all(s.stderr == 0 for s in table)
-    if rounds >= 1 and (len(racing) == 1 or noiseless):
+    noiseless = all(s.n >= 2 and s.stderr == 0 for s in table if s.racing)
+    if not racing or rounds >= 1 and (len(racing) == 1 or noiseless):
         return Next("decided")
     for key in racing:
         if rounds + 1 not in assigned.get(key, set()):

@@ -95,3 +95,11 @@ def test_repeats_that_change_nothing_decide_the_race_after_one_round() -> None:
                       "maximize")
     assert all(s.racing for s in noisy)
     assert next_repeat(noisy, {k: {1} for k in "abc"}, 1) == Next("run", "b", 2)
+    one_value = [*same[:2], Standing("c", 0.7, 0.0, 1, True)]  # c's repeat had no metric
+    assert next_repeat(one_value, {k: {1} for k in "abc"}, 1) == Next("run", "a", 2)
+
+
+def test_a_race_every_candidate_left_is_decided_not_waited_on() -> None:
+    """Every round-1 repeat diverged or failed: nobody is racing, nothing is left to hand out."""
+    out = [Standing("a", 0.9, None, 1, False), Standing("b", 0.8, None, 1, False)]
+    assert next_repeat(out, {"a": {1}, "b": {1}}, 1) == Next("decided")
