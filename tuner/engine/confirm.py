@@ -229,6 +229,12 @@ def run_confirm(ctx: Context) -> StageResult | None:
     stage = confirm_stage(ctx.spec)
     if stage is None:
         return None
+    unfinished = [s.name for s in ctx.spec.stages
+                  if not stage_done(open_stage_study(ctx, s), s)]
+    if unfinished:  # its candidates are chosen once: from the whole search, not part of it
+        log.info("stage %s: waits for stage %s to end (the budget stopped it); run the same "
+                 "command again to go on", stage.name, ", ".join(unfinished))
+        return None
     study = open_stage_study(ctx, stage)
     if stage_done(study, stage):
         log.info("stage %s: already decided; skipped", stage.name)

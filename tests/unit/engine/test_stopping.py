@@ -5,6 +5,7 @@ reopens it; two workers stop together; bad rules are one line."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import optuna
@@ -204,6 +205,27 @@ def test_a_budget_is_spread_over_the_stages_and_ends_them(tmp_path: Path,
     assert again.stages["coarse"].ran_here >= 1
     assert again.stages["coarse"].complete + again.stages["coarse"].pruned > \
         result.stages["coarse"].complete + result.stages["coarse"].pruned
+
+
+def test_a_confirm_stage_waits_for_a_search_the_budget_ended(tmp_path: Path,
+                                                              storage_url: str) -> None:
+    """The budget ends both stages far from their targets: the confirm stage does not choose
+    its candidates from that partial search (nothing of it runs, the answer is the best single
+    measurement so far); it runs once the search stages are done."""
+    (tmp_path / "budget.toml").write_text(BUDGET.format(budget="2s") + """
+[final]
+confirm = { top_k = 2, repeats = 1 }
+""")
+    spec = load_spec(tmp_path / "budget.toml")
+    result = tuner.run_study(spec, storage=storage_url, tracking=False, progress=False)
+    assert "confirm" not in result.stages
+    assert result.answer is not None and not result.answer.rule.endswith("confirmed")
+    assert not optuna.load_study(study_name="budget/confirm", storage=storage_url).trials
+    done = replace(spec, budget=None, stages=tuple(replace(s, trials=result.stages[s.name]
+                                                           .complete) for s in spec.stages))
+    again = tuner.run_study(done, storage=storage_url, tracking=False, progress=False)
+    assert again.stages["confirm"].complete == 2  # the search is done: now it confirms
+    assert again.answer is not None and again.answer.rule.endswith("confirmed")
 
 
 def test_a_budget_ends_the_stages_of_two_workers(tmp_path: Path) -> None:
