@@ -33,7 +33,7 @@ from tuner.engine.context import Context, open_context
 from tuner.engine.final import run_final
 from tuner.engine.jobs import run_jobs
 from tuner.engine.preflight import check_stages, check_task, preflight
-from tuner.engine.spec_store import check_dataset, store_spec
+from tuner.engine.spec_store import check_dataset, store_spec, with_stored_confirm
 from tuner.engine.stage import open_stage_study
 from tuner.engine.stage_result import summarize
 from tuner.engine.study import (
@@ -72,7 +72,8 @@ def load_study_spec(
     """A built-in study name, or a path to a study file, read and validated (samplers and
     pruners included) with the overrides (`--set` on the command line, a stage's `set` table
     in the file) applied. `confirm`: True / False turns the confirm stage on (the file's
-    [final] confirm table, else top_k 5 x repeats 2) or off; a mapping like the file's table.
+    [final] confirm table, else the default recipe's, else top_k 5 x repeats 2) or off; a
+    mapping like the file's table.
     `space` (with `trials`): search this space with the default recipe, coarse -> fine (->
     confirm from 40 on) in `trials` evaluations at most, in place of the file's stages.
     `budget`: the study's wall time ("2h", "90m", or seconds), spread over the stages still to
@@ -201,9 +202,11 @@ def final(study: StudyRef, options: RunOptions | None = None, *, trial: str | in
     evaluate it on the test split, once; the result is stored with the study and in MLflow,
     its model logged as an MLflow Model and registered (unless register=False). The trial
     retrained is the one [final] pick chooses (default: the best on the study's first metric),
-    or `trial`: N (of the last stage) or "STAGE:N". Settings and `data` as for run_study (a
-    study run on data given in memory needs the same data)."""
+    or `trial`: N (of the last stage) or "STAGE:N", after the confirm stage the study ran with
+    (`confirm=` to choose another). Settings and `data` as for run_study (a study run on data
+    given in memory needs the same data)."""
     _one_dataset(settings, data)
+    as_ran = not isinstance(study, StudySpec) and settings.get("confirm") is None
     spec, options = _prepare(study, options, "final", settings)
     spec = _given(spec, options, data)
     options = dataclasses.replace(options, progress=False,
@@ -213,6 +216,8 @@ def final(study: StudyRef, options: RunOptions | None = None, *, trial: str | in
         ctx = open_context(spec, options, preflight(spec, options, data), role="final")
         with storage_errors(options.storage_url):
             check_dataset(ctx.storage, spec)
+            if as_ran:
+                ctx = dataclasses.replace(ctx, spec=with_stored_confirm(ctx.storage, spec))
         if options.final_trial is None:
             run_confirm_stage(ctx)  # the answer is confirmed before it is retrained
         return run_final(ctx)

@@ -147,8 +147,9 @@ def worker(args: argparse.Namespace) -> int:
 
 
 def final(args: argparse.Namespace) -> int:
-    spec = tuner.load_study_spec(args.name, **_spec_settings(args))
-    print(final_line(spec.name, tuner.final(spec, _options(args), trial=args.trial)))
+    spec = tuner.load_study_spec(args.name, **_spec_settings(args))  # checked, and its name
+    print(final_line(spec.name, tuner.final(args.name, _options(args), trial=args.trial,
+                                            **_spec_settings(args))))
     return 0
 
 

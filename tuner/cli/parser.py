@@ -59,8 +59,8 @@ def _study_args(p: argparse.ArgumentParser, trials: bool = True) -> None:
     confirm = p.add_mutually_exclusive_group()
     confirm.add_argument("--confirm", action="store_const", const=True, dest="confirm",
                          help="confirm the answer: train its top candidates again with other "
-                         "seeds and pick the best mean ([final] confirm, else top_k 5 x "
-                         "repeats 2)")
+                         "seeds and pick the best mean ([final] confirm, else the default "
+                         "recipe's, else top_k 5 x repeats 2)")
     confirm.add_argument("--no-confirm", action="store_const", const=False, dest="confirm",
                          help="no confirm stage: the answer is the best single measurement")
     p.add_argument("--storage", help="Optuna storage URL (default: $TUNER_STORAGE or "

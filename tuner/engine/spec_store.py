@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,15 @@ def stored_spec(storage: Any, name: str, url: str) -> StudySpec:
         raise SpecError(f"No study '{name}' in storage {mask(url)}; start it with `tuner study` "
                         "(or give the worker its study file).")
     return from_record(record)
+
+
+def with_stored_confirm(storage: Any, spec: StudySpec) -> StudySpec:
+    """`spec` with the confirm stage its study last ran with (stored with it): a final then
+    retrains the study's own answer, whatever split the study file's `trials` gives now."""
+    record = stored_record(storage, spec.name)
+    if record is None:
+        return spec
+    return replace(spec, final=replace(spec.final, confirm=from_record(record).final.confirm))
 
 
 def joined_spec(storage: Any, url: str, study: str | Path | StudySpec,

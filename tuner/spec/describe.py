@@ -35,7 +35,7 @@ def describe(spec: StudySpec) -> str:
         confirm = spec.final.confirm
         confirmed = "" if confirm is None else (
             f" + {confirm.budget} confirm (the top {confirm.top_k} trained again, "
-            f"{confirm.repeats} repeats each at most, raced)")
+            f"{confirm.repeats} repeats each on average, raced)")
         lines.append(f"  default recipe: {spec.recipe} trials = {coarse} coarse (scrambled QMC "
                      f"over the space) + {fine} fine (TPE in the box of the coarse top 3)"
                      f"{confirmed}")

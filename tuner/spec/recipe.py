@@ -1,7 +1,7 @@
 """The default recipe: a study file with one `[space]` and `trials = N` (no [[stages]]) runs the
 coarse -> fine -> confirm recipe measured on public benchmark tables (docs/performance.md,
 "Search quality" and "Confirming the answer"): from N = 40 on, a quarter of N goes to a confirm
-stage (the top 5 trained again, N // 20 repeats each on average, raced); stage "coarse",
+stage (the top 5 trained again, N / 20 repeats each on average, raced); stage "coarse",
 scrambled QMC over the space, gets half of the rest, then stage "fine", TPE in the box the
 coarse top 3 span on each numeric param (categorical params keep every choice), the remainder:
 N evaluations in all at most (fewer when racing or a top-level `stop` rule ends a stage early).
@@ -16,7 +16,7 @@ from typing import Any
 
 from objectives.base import Objective
 from tuner.spec.checker import Checker
-from tuner.spec.metrics import confirm_override, parse_confirm
+from tuner.spec.metrics import CONFIRM_LIMIT, confirm_override, parse_confirm
 from tuner.spec.model import PRUNERS, TRIALS_LIMIT, Confirm, ParamSpace
 from tuner.spec.params import parse_param
 from tuner.spec.stage_table import parse_kind_table, parse_stop
@@ -63,17 +63,19 @@ def default_confirm(total: int) -> Confirm | None:
     """The recipe's own confirm stage for N = `total`: the top 5 with a quarter of N."""
     if total < CONFIRM_FROM:
         return None
-    return Confirm(top_k=CONFIRM_TOP_K, repeats=round(total / 4 / CONFIRM_TOP_K))
+    return Confirm(top_k=CONFIRM_TOP_K,
+                   repeats=min(round(total / 4 / CONFIRM_TOP_K), CONFIRM_LIMIT))
 
 
 def recipe_confirm(c: Checker, raw: Mapping[str, Any], total: int,
                    confirm: bool | Mapping[str, Any] | None, objectives: int) -> Confirm | None:
     """A recipe study's confirm stage, taken out of its N: the file's [final] confirm when it
     has one, else the recipe's default (one objective, N >= 40), as the `confirm` override
-    (True, False, a table) leaves it."""
+    (True, False, a table) leaves it; `confirm = true` in the file is the recipe's default."""
     final_raw = raw["final"] if isinstance(raw.get("final"), dict) else {}
     default = default_confirm(total) if objectives == 1 else None
-    chosen = parse_confirm(c, final_raw["confirm"]) if "confirm" in final_raw else default
+    given = final_raw.get("confirm", default is not None)  # absent: the default, if any
+    chosen = (default or Confirm()) if given is True else parse_confirm(c, given)
     return chosen if confirm is None else confirm_override(confirm, chosen or default)
 
 

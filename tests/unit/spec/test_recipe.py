@@ -103,13 +103,17 @@ def test_from_40_evaluations_a_quarter_confirms_the_answer(tmp_path: Path) -> No
     assert _split(forty) == (15, 15, 5, 2) and forty.recipe == 40
     assert "default recipe: 40 trials = 15 coarse (scrambled QMC over the space) + 15 fine " \
         "(TPE in the box of the coarse top 3) + 10 confirm (the top 5 trained again, 2 " \
-        "repeats each at most, raced)" in describe(forty)
+        "repeats each on average, raced)" in describe(forty)
     assert _split(load_spec(recipe_file(tmp_path), trials=100)) == (37, 38, 5, 5)
     assert _split(load_spec(recipe_file(tmp_path), trials=39)) == (19, 20)
     assert _split(load_spec(recipe_file(tmp_path), trials=40, confirm=False)) == (20, 20)
     off = recipe_file(tmp_path, "[final]\nconfirm = false")
     assert _split(load_spec(off, trials=40)) == (20, 20)
     assert _split(load_spec(off, trials=40, confirm=True)) == (15, 15, 5, 2)  # the recipe's
+    on = recipe_file(tmp_path, "[final]\nconfirm = true")  # the recipe's own, from N
+    assert _split(load_spec(on, trials=200)) == (75, 75, 5, 10)
+    assert _split(load_spec(on, trials=30)) == (10, 10, 5, 2)  # below 40: top_k 5 x 2
+    assert _split(load_spec(recipe_file(tmp_path), trials=20100))[2:] == (5, 1000)  # capped
     own = recipe_file(tmp_path, "[final]\nconfirm = { top_k = 3, repeats = 2 }")
     assert _split(load_spec(own)) == (2, 3, 3, 2)  # a file's table comes out of N too
     with pytest.raises(SpecError, match=r"trials: must leave the coarse and fine stages 2 "):
@@ -154,3 +158,16 @@ def test_a_confirmed_recipe_spends_at_most_its_evaluations(tmp_path: Path,
     assert spent["coarse"] == spent["fine"] == 15 and 5 <= spent["confirm"] <= 10
     assert result.answer is not None and result.answer.evaluations >= 2
     assert result.answer.rule.endswith("confirmed")
+
+
+def test_a_final_retrains_the_answer_the_study_confirmed(tmp_path: Path,
+                                                         storage_url: str) -> None:
+    """The study ran with --trials 40 (so with a confirm stage) while its file says 20: the
+    final follows the confirm stage the study ran, not the file's split."""
+    path = recipe_file(tmp_path, text=RECIPE.replace("trials = 11", "trials = 20").replace(
+        "epochs = 3", "epochs = 3\nnoise = 0.05"))
+    result = tuner.run_study(path, trials=40, storage=storage_url, tracking=False,
+                             progress=False)
+    assert result.answer is not None and result.answer.rule.endswith("confirmed")
+    final = tuner.final(path, storage=storage_url, tracking=False)
+    assert final.answer == result.answer
