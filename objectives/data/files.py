@@ -77,7 +77,7 @@ def csv_lines(path: Path, name: str | None = None) -> list[tuple[int, list[str]]
         raise DataError(f"{name} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at "
                         f"offset {exc.start}); expected a CSV file saved as UTF-8.") from None
     except (OSError, csv.Error) as exc:
-        raise DataError(f"Cannot read {path}: {exc}.") from None
+        raise DataError(f"{name} cannot be read ({exc}).") from None
     if any("\0" in cell for row in rows for cell in row):
         raise DataError(f"{name} holds NUL bytes; expected a CSV text file, not a binary one.")
     return [(number, row) for number, row in enumerate(rows, start=1) if row]
