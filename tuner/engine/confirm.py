@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -37,7 +38,7 @@ from tuner.search.confirm import (
 from tuner.search.pareto import metric_value
 from tuner.search.pick import Candidate as SearchTrial
 from tuner.search.pick import eligible, rule_of
-from tuner.search.trials import is_superseded
+from tuner.search.trials import FINISHED, is_superseded
 from tuner.spec import ParamSpace, Stage, StudySpec
 from tuner.spec.model import CONFIRM_STAGE, SEED_LIMIT
 
@@ -156,6 +157,27 @@ def stored_candidates(ctx: Context, study: optuna.Study) -> list[Candidate]:
     return [Candidate.from_dict(d) for d in stored]
 
 
+def rechoose(ctx: Context, study: optuna.Study) -> int:
+    """When the search's best candidates are no longer the ones the stage chose (a larger
+    --trials ran more search trials), choose them again and reopen the race: the repeats of
+    candidates still chosen count on, the others' no longer. Returns how many finished repeats
+    are of candidates no longer chosen (the stage's trial target grows by them)."""
+    stored = study.user_attrs.get("candidates")
+    if stored is None:
+        return 0
+    confirm = ctx.spec.final.confirm
+    assert confirm is not None
+    now = choose(ranked(ctx.spec, search_trials(ctx)), rule_of(ctx.spec), confirm.top_k)
+    if {c.key for c in now} != {d["key"] for d in stored}:
+        study.set_user_attr("candidates", [c.to_dict() for c in now])
+        study.set_user_attr("decided", False)
+        log.info("stage %s: the search changed since its candidates were chosen; chosen again "
+                 "(%s), the race reopened", CONFIRM_STAGE, ", ".join(c.key for c in now))
+    keys = {c.key for c in now}
+    return sum(t.user_attrs.get("candidate") not in keys
+               for t in study.get_trials(deepcopy=False, states=FINISHED))
+
+
 def ranked(spec: StudySpec, trials: Sequence[SearchTrial]) -> list[Ranked]:
     """The complete search trials the pick rule may choose (in a multi-objective study, those on
     the front of all stages together), with their value on its metric."""
@@ -236,6 +258,7 @@ def run_confirm(ctx: Context) -> StageResult | None:
                  "command again to go on", stage.name, ", ".join(unfinished))
         return None
     study = open_stage_study(ctx, stage)
+    stage = replace(stage, trials=(stage.trials or 0) + rechoose(ctx, study))
     if stage_done(study, stage):
         log.info("stage %s: already decided; skipped", stage.name)
         close_orphan(ctx, study, stage, done=True)

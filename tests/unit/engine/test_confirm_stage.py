@@ -117,3 +117,24 @@ def test_a_stage_may_not_take_the_confirm_stages_name(tmp_path: Path) -> None:
     path.write_text(STUDY.format(noise=0.0).replace('name = "coarse"', 'name = "confirm"'))
     with pytest.raises(tuner.SpecError, match="other than 'confirm'"):
         tuner.load_study_spec(path)
+
+
+def test_a_search_grown_past_the_candidates_is_confirmed_again(tmp_path: Path) -> None:
+    """The study ran (8 search trials, 3 candidates raced), then --trials 30 ran 22 more: the
+    stage chooses its candidates again from all 30 and reopens the race; repeats of candidates
+    still chosen count on, and the answer is one of the new candidates, confirmed."""
+    first = _run(tmp_path, noise=0.2)
+    db = f"sqlite:///{tmp_path / 'tuner.db'}"
+    before = {c["key"] for c in optuna.load_study(study_name="toy/confirm",
+                                                  storage=db).user_attrs["candidates"]}
+    again = _run(tmp_path, noise=0.2, trials=30)
+    confirm = optuna.load_study(study_name="toy/confirm", storage=db)
+    now = {c["key"] for c in confirm.user_attrs["candidates"]}
+    assert now != before  # the seeded search found better values among its 22 new trials
+    repeated = {t.user_attrs["candidate"] for t in confirm.trials
+                if t.state == TrialState.COMPLETE}
+    assert now <= repeated  # every new candidate raced
+    assert again.answer is not None and again.answer.rule.endswith("confirmed")
+    assert f"{again.answer.stage}:{again.answer.trial}" in now
+    assert first.answer is not None and again.stages["confirm"].ran_here >= 1
+    assert _run(tmp_path, noise=0.2, trials=30).stages["confirm"].ran_here == 0  # decided
