@@ -149,10 +149,7 @@ def stored_candidates(ctx: Context, study: optuna.Study) -> list[Candidate]:
     """The stage's candidates, chosen on first use from every search stage and stored."""
     stored = study.user_attrs.get("candidates")
     if stored is None:
-        confirm = ctx.spec.final.confirm
-        assert confirm is not None
-        chosen = choose(ranked(ctx.spec, search_trials(ctx)), rule_of(ctx.spec), confirm.top_k)
-        study.set_user_attr("candidates", [c.to_dict() for c in chosen])
+        study.set_user_attr("candidates", [c.to_dict() for c in _choose(ctx)])
         stored = study.user_attrs["candidates"]
     return [Candidate.from_dict(d) for d in stored]
 
@@ -165,17 +162,22 @@ def rechoose(ctx: Context, study: optuna.Study) -> int:
     stored = study.user_attrs.get("candidates")
     if stored is None:
         return 0
-    confirm = ctx.spec.final.confirm
-    assert confirm is not None
-    now = choose(ranked(ctx.spec, search_trials(ctx)), rule_of(ctx.spec), confirm.top_k)
-    if {c.key for c in now} != {d["key"] for d in stored}:
+    now = _choose(ctx)
+    keys = {c.key for c in now}
+    if keys != {d["key"] for d in stored}:
         study.set_user_attr("candidates", [c.to_dict() for c in now])
         study.set_user_attr("decided", False)
         log.info("stage %s: the search changed since its candidates were chosen; chosen again "
                  "(%s), the race reopened", CONFIRM_STAGE, ", ".join(c.key for c in now))
-    keys = {c.key for c in now}
     return sum(t.user_attrs.get("candidate") not in keys
                for t in study.get_trials(deepcopy=False, states=FINISHED))
+
+
+def _choose(ctx: Context) -> list[Candidate]:
+    """The confirm stage's candidates as the search stands: its top_k by the pick rule."""
+    confirm = ctx.spec.final.confirm
+    assert confirm is not None
+    return choose(ranked(ctx.spec, search_trials(ctx)), rule_of(ctx.spec), confirm.top_k)
 
 
 def ranked(spec: StudySpec, trials: Sequence[SearchTrial]) -> list[Ranked]:

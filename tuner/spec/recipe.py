@@ -40,13 +40,13 @@ def expand_recipe(c: Checker, raw: Mapping[str, Any], objective: Objective, tria
     """The recipe for `raw`: its N (`trials`: --trials, which replaces the file's), its confirm
     stage (`confirm`: the override, as for any study) and its [[stages]] tables; `objectives`:
     how many the study has; `pinned`: the params --set fixes (searched in no stage)."""
-    total = recipe_total(c, raw, trials)
-    chosen = recipe_confirm(c, raw, total, confirm, objectives)
-    return total, chosen, recipe_stages(c, raw, objective, search_trials(c, total, chosen),
+    total = _total(c, raw, trials)
+    chosen = _confirm(c, raw, total, confirm, objectives)
+    return total, chosen, _stages(c, raw, objective, _search_budget(c, total, chosen),
                                         pinned)
 
 
-def recipe_total(c: Checker, raw: Mapping[str, Any], trials: int | None) -> int:
+def _total(c: Checker, raw: Mapping[str, Any], trials: int | None) -> int:
     """The recipe's N: --trials (`trials`), which replaces the file's, or the file's."""
     if "stages" in raw:
         key = next(k for k in RECIPE_KEYS if k in raw)
@@ -59,7 +59,7 @@ def recipe_total(c: Checker, raw: Mapping[str, Any], trials: int | None) -> int:
     return total
 
 
-def default_confirm(total: int) -> Confirm | None:
+def _default_confirm(total: int) -> Confirm | None:
     """The recipe's own confirm stage for N = `total`: the top 5 with a quarter of N."""
     if total < CONFIRM_FROM:
         return None
@@ -67,19 +67,19 @@ def default_confirm(total: int) -> Confirm | None:
                    repeats=min(round(total / 4 / CONFIRM_TOP_K), CONFIRM_LIMIT))
 
 
-def recipe_confirm(c: Checker, raw: Mapping[str, Any], total: int,
+def _confirm(c: Checker, raw: Mapping[str, Any], total: int,
                    confirm: bool | Mapping[str, Any] | None, objectives: int) -> Confirm | None:
     """A recipe study's confirm stage, taken out of its N: the file's [final] confirm when it
     has one, else the recipe's default (one objective, N >= 40), as the `confirm` override
     (True, False, a table) leaves it; `confirm = true` in the file is the recipe's default."""
     final_raw = raw["final"] if isinstance(raw.get("final"), dict) else {}
-    default = default_confirm(total) if objectives == 1 else None
+    default = _default_confirm(total) if objectives == 1 else None
     given = final_raw.get("confirm", default is not None)  # absent: the default, if any
     chosen = (default or Confirm()) if given is True else parse_confirm(c, given)
     return chosen if confirm is None else confirm_override(confirm, chosen or default)
 
 
-def search_trials(c: Checker, total: int, confirm: Confirm | None) -> int:
+def _search_budget(c: Checker, total: int, confirm: Confirm | None) -> int:
     """What the coarse and fine stages get of N once the confirm stage has its share."""
     search = total - (confirm.budget if confirm is not None else 0)
     if search < 2:
@@ -90,7 +90,7 @@ def search_trials(c: Checker, total: int, confirm: Confirm | None) -> int:
     return search
 
 
-def recipe_stages(c: Checker, raw: Mapping[str, Any], objective: Objective,
+def _stages(c: Checker, raw: Mapping[str, Any], objective: Objective,
                   search: int, pinned: set[str]) -> list[dict[str, Any]]:
     """The [[stages]] tables of the recipe for `raw` (checked first under the keys the file
     uses: `space.lr`, `pruner`) with `search` evaluations, no param of `pinned` refined."""
