@@ -34,7 +34,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import optuna
-from bench_tables import Case, draw_rng
+from bench_tables import Case, draw_rng, suggest_index
 from scipy.stats import wilcoxon
 from tables_data import Evaluator, Index, Table, bench_args, index_name, load_table
 
@@ -42,11 +42,6 @@ Runs = dict[Index, list[float]]
 """A run's evaluations: every configuration evaluated and its values."""
 REPEATS = 3
 """Intensification: the evaluations a challenger needs before it replaces the incumbent."""
-
-
-def _suggest(trial: optuna.Trial, table: Table) -> Index:
-    return tuple(trial.suggest_int(index_name(p), 0, len(values) - 1)
-                 for p, values in table.grid.items())
 
 
 def search(case: Case, table: Table, intensify: bool) -> tuple[Runs, Index]:
@@ -63,7 +58,7 @@ def search(case: Case, table: Table, intensify: bool) -> tuple[Runs, Index]:
             study.enqueue_trial({index_name(p): i for p, i in zip(table.params, repeat,
                                                                   strict=True)})
         trial = study.ask()
-        index = _suggest(trial, table)
+        index = suggest_index(trial, table)
         value = evaluator(index)
         study.tell(trial, value)
         runs[index].append(value)
@@ -115,10 +110,9 @@ def pick_knn(runs: Runs, weight: float = 0.3) -> Index:
 
     def score(index: Index) -> float:
         near = np.abs(grid - np.array(index)).max(axis=1)
-        w = [1.0 if d == 0 else weight for d in near if d <= 1]
-        found = [k for k, d in zip(keys, near, strict=True) if d <= 1]
-        return (sum(wi * sum(runs[k]) for wi, k in zip(w, found, strict=True))
-                / sum(wi * len(runs[k]) for wi, k in zip(w, found, strict=True)))
+        pooled = [(1.0 if d == 0 else weight, runs[k])
+                  for k, d in zip(keys, near, strict=True) if d <= 1]
+        return sum(w * sum(v) for w, v in pooled) / sum(w * len(v) for w, v in pooled)
 
     return max(keys, key=score)
 

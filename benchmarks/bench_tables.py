@@ -63,6 +63,7 @@ from scipy.stats import rankdata, wilcoxon
 from tables_data import (
     EVALUATORS,
     Evaluator,
+    Index,
     Table,
     bench_args,
     index_name,
@@ -203,14 +204,18 @@ def run_tuner(case: Case, evaluator: Evaluator, folder: Path) -> dict[str, int]:
     return dict(result.best_params)
 
 
+def suggest_index(trial: optuna.Trial, table: Table) -> Index:
+    """The configuration an Optuna trial suggests: one int param per table param (its grid
+    index), in the table's order."""
+    return tuple(trial.suggest_int(index_name(p), 0, len(values) - 1)
+                 for p, values in table.grid.items())
+
+
 def run_optuna(case: Case, evaluator: Evaluator) -> dict[str, int]:
     """Optuna's sampler on the same lookup; the params of the best observed trial."""
-    table = evaluator.table
 
     def objective(trial: optuna.Trial) -> float:
-        params = {index_name(p): trial.suggest_int(index_name(p), 0, len(values) - 1)
-                  for p, values in table.grid.items()}
-        return evaluator(index_of(params, table))
+        return evaluator(suggest_index(trial, evaluator.table))
 
     study = optuna.create_study(direction="maximize", sampler=SAMPLERS[case.strategy](case.seed))
     study.optimize(objective, n_trials=case.budget)
