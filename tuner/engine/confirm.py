@@ -256,8 +256,9 @@ def run_confirm(ctx: Context) -> StageResult | None:
     unfinished = [s.name for s in ctx.spec.stages
                   if not stage_done(open_stage_study(ctx, s), s)]
     if unfinished:  # its candidates are chosen once: from the whole search, not part of it
-        log.info("stage %s: waits for stage %s to end (the budget stopped it); run the same "
-                 "command again to go on", stage.name, ", ".join(unfinished))
+        log.info("stage %s: not run: stage %s has not reached its trials (a budget or an "
+                 "interruption ended it early); until a run finishes the search, the answer is "
+                 "its best single measurement", stage.name, ", ".join(unfinished))
         return None
     study = open_stage_study(ctx, stage)
     stage = replace(stage, trials=(stage.trials or 0) + rechoose(ctx, study))
